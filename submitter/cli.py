@@ -1,0 +1,135 @@
+"""Command line: parse arguments, call the engine, map errors to exit codes. No logic here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from submitter import __version__
+from submitter.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_HOST_ERROR,
+    EXIT_OK,
+    EXIT_TASKS_FAILED,
+    ConfigErrors,
+    SubmitterError,
+    UsageError,
+)
+
+EXAMPLES = {
+    "apply": "example:\n  submitter apply tasks.yml            # run what is not done, wait, show progress\n"
+    "  submitter apply tasks.yml -q hpc --detach -J 50",
+    "render": "example:\n  submitter render tasks.yml --dry-run -q hpc --task align-a",
+    "check-host": "example:\n  submitter check-host hpc --json",
+    "setup-host": "example:\n  submitter setup-host hpc            # key pair, install public key, check-host",
+    "status": "example:\n  submitter status                     # every task of this project\n"
+    "  submitter status align-a --json",
+    "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run",
+    "kill": "example:\n  submitter kill align-a align-b\n  submitter kill --all",
+    "purge": "example:\n  submitter purge --age 7d             # finished tasks older than a week\n"
+    "  submitter purge --all",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="submitter",
+        description="Run tasks declared in YAML on this machine, ssh hosts and SLURM/PBS/LSF clusters.",
+        epilog="\n\n".join(f"{name}: {text}" for name, text in EXAMPLES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"submitter {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    apply = command("apply", "Run every task that is not already done, and wait for it.")
+    apply.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
+    apply.add_argument("-q", "--host", dest="host", help="host for tasks that name none (overrides defaults.host)")
+    apply.add_argument("--detach", action="store_true", help="return once submitted; `apply` or `status` re-attach later")
+    apply.add_argument("-J", "--max-running", type=_positive, help="at most this many tasks at once per host")
+    apply.add_argument("--force", action="store_true", help="rerun tasks even if already completed")
+    apply.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+    render = command("render", "Print each task's task file and job script without touching any host.")
+    render.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
+    render.add_argument("--dry-run", action="store_true", help="print only (the default and only mode)")
+    render.add_argument("-q", "--host", dest="host", help="render for this host")
+    render.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
+
+    check = command("check-host", "Check that a host is ready: ssh, rsync, work dir, scheduler, paths.")
+    check.add_argument("host")
+    check.add_argument("-f", "--tasks-file", type=Path, help="tasks file whose hosts to use")
+    check.add_argument("--json", action="store_true")
+
+    setup = command("setup-host", "Install an ssh key on a host, then check it.")
+    setup.add_argument("host")
+    setup.add_argument("-f", "--tasks-file", type=Path, help="tasks file whose hosts to use")
+    setup.add_argument("--json", action="store_true")
+
+    status = command("status", "Show the state of tasks (and refresh the ones still running).")
+    status.add_argument("tasks", nargs="*", metavar="TASK")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+
+    logs = command("logs", "Print a task's stdout and stderr.")
+    logs.add_argument("task", metavar="TASK")
+    logs.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+
+    kill = command("kill", "Stop running tasks (scancel/qdel/bkill, or a signal).")
+    kill.add_argument("tasks", nargs="*", metavar="TASK")
+    kill.add_argument("--all", action="store_true", help="every active task of the project")
+    kill.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+
+    purge = command("purge", "Delete finished tasks: records, local copies and remote task directories.")
+    purge.add_argument("tasks", nargs="*", metavar="TASK")
+    purge.add_argument("--age", help="only tasks finished longer ago than this (e.g. 7d, 12h)")
+    purge.add_argument("--all", action="store_true", help="every finished task")
+    purge.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+    return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from submitter import commands
+
+    try:
+        return int(getattr(commands, args.command.replace("-", "_"))(args))
+    except ConfigErrors as exc:
+        for error in exc.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return exc.exit_code
+    except SubmitterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: tasks already started keep running; `submitter status` re-attaches",
+              file=sys.stderr)
+        return EXIT_TASKS_FAILED
+
+
+__all__ = ["EXIT_HOST_ERROR", "EXIT_OK", "UsageError", "json", "main"]

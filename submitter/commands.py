@@ -1,0 +1,241 @@
+"""One function per CLI command: glue between parsed arguments, the engine and the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from submitter.config.project import load_project
+from submitter.engine import Engine, records_for
+from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
+from submitter.prepare import prepare_tasks
+from submitter.progress import Progress
+from submitter.store.db import ACTIVE_STATES, FINAL_STATES, STATE_DIR, Store, TaskRecord, find_state_dir
+from submitter.units import parse_duration
+
+_FAILED = ("failed", "killed", "lost")
+
+
+def apply(args: argparse.Namespace) -> int:
+    project = load_project(args.tasks_file, args.host)
+    store = Store(project.directory / STATE_DIR)
+    progress = Progress(quiet=args.json)
+    report = Engine(store, progress).apply(
+        project, force=args.force, detach=args.detach, max_running=args.max_running
+    )
+    if args.json:
+        print(json.dumps({
+            "tasks": [{"name": t.name, "id": t.id, "host": t.host, "state": t.state,
+                       "reason": t.reason, "job_id": t.job_id} for t in report.tasks + report.skipped],
+            "host_errors": report.host_errors,
+            "transport": report.stats,
+        }, indent=2))
+    else:
+        _print_outcome(report, store, progress)
+    if report.host_errors:
+        return EXIT_HOST_ERROR
+    return EXIT_TASKS_FAILED if report.failed else EXIT_OK
+
+
+def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
+    done = sum(1 for t in report.tasks if t.state == "completed")
+    waiting = [t for t in report.tasks if t.state not in ("completed", *_FAILED)]
+    for tracked in report.failed:
+        logs = store.state_dir / "tasks" / tracked.id
+        progress.say(
+            f"FAILED {tracked.name} ({tracked.id}) on {tracked.host}: {tracked.state}"
+            f"{': ' + tracked.reason if tracked.reason else ''}\n"
+            f"  logs: {logs / 'stdout'}  {logs / 'stderr'}   (or: submitter logs {tracked.name})"
+        )
+    parts = [f"{done} completed", f"{len(report.skipped)} up to date", f"{len(report.failed)} failed"]
+    if waiting:
+        parts.append(f"{len(waiting)} still queued or running")
+    progress.say(", ".join(parts) + f" in {progress.elapsed:.1f}s")
+    if report.detached and waiting:
+        progress.say("detached: `submitter status` or `submitter apply` again re-attaches")
+    for host, error in report.host_errors.items():
+        progress.say(f"host {host}: {error}")
+
+
+def render(args: argparse.Namespace) -> int:
+    project = load_project(args.tasks_file, args.host)
+    prepared = prepare_tasks(project, check_inputs=False)
+    if args.task:
+        known = {t.name for t in prepared}
+        unknown = [name for name in args.task if name not in known]
+        if unknown:
+            raise UsageError(f"no task named {', '.join(unknown)} (tasks: {', '.join(sorted(known))})")
+        prepared = [t for t in prepared if t.name in args.task]
+    out = sys.stdout
+    for task in prepared:
+        rule = "=" * 78
+        out.write(f"{rule}\n# task {task.name}  id {task.task_id}  host {task.host.name} "
+                  f"({task.kind})  pack {task.rendered.pack}  sha256 {task.rendered.sha256[:16]}\n")
+        out.write(f"# task dir {task.task_dir}\n# run dir  {task.run_dir}\n")
+        if task.task_dir.startswith("~"):
+            out.write("# (~ is the remote home; it is resolved on the host at apply time)\n")
+        out.write(f"{rule}\n--- task.json\n{task.rendered.task_file}--- job.sh\n{task.rendered.job_script}")
+    return EXIT_OK
+
+
+def check_host(args: argparse.Namespace) -> int:
+    from submitter.checks import run_checks
+
+    return run_checks(args.host, args.tasks_file, as_json=args.json)
+
+
+def setup_host(args: argparse.Namespace) -> int:
+    from submitter.checks import setup_host as setup
+
+    return setup(args.host, args.tasks_file, as_json=args.json)
+
+
+def _open_store(project: Path) -> Store:
+    state_dir = find_state_dir(project.resolve())
+    if state_dir is None:
+        raise UsageError(
+            f"no {STATE_DIR}/state.db in {project} or above: run `submitter apply TASKS.yml` first, "
+            "or pass -C PROJECT_DIR"
+        )
+    return Store(state_dir)
+
+
+def status(args: argparse.Namespace) -> int:
+    store = _open_store(args.project)
+    records = records_for(store, args.tasks) if args.tasks else store.tasks()
+    errors = Engine(store, Progress(quiet=True)).refresh(records)
+    records = [store.task(r.id) or r for r in records]
+    if args.json:
+        print(json.dumps([_record_json(store, r) for r in records], indent=2))
+    else:
+        table = Table(show_header=True, header_style="bold")
+        for column in ("task", "id", "host", "state", "job", "exit", "reason"):
+            table.add_column(column)
+        for record in records:
+            attempt = store.latest_attempt(record.id)
+            table.add_row(
+                record.name, record.id, record.host, record.state,
+                (attempt.job_id or "") if attempt else "",
+                "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
+                record.reason,
+            )
+        Console(highlight=False).print(table)
+    for host, error in errors.items():
+        print(f"host {host}: {error}", file=sys.stderr)
+    if errors:
+        return EXIT_HOST_ERROR
+    return EXIT_TASKS_FAILED if any(r.state in _FAILED for r in records) else EXIT_OK
+
+
+def _record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
+    return {
+        "name": record.name,
+        "id": record.id,
+        "host": record.host,
+        "state": record.state,
+        "reason": record.reason,
+        "task_dir": record.task_dir,
+        "run_dir": record.run_dir,
+        "attempts": [
+            {"job_id": a.job_id, "pack": a.pack, "script_sha256": a.script_sha256, "state": a.state,
+             "exit_code": a.exit_code, "exec_host": a.exec_host, "submitted": a.submitted,
+             "started": a.started, "ended": a.ended, "reason": a.reason}
+            for a in store.attempts(record.id)
+        ],
+    }
+
+
+def logs(args: argparse.Namespace) -> int:
+    store = _open_store(args.project)
+    record = records_for(store, [args.task])[0]
+    if record.active:
+        Engine(store, Progress(quiet=True)).refresh([record])
+        record = store.task(record.id) or record
+    local = store.state_dir / "tasks" / record.id
+    if record.active:
+        texts = _live_logs(store, record)
+    else:
+        texts = {name: _read(local / name) for name in ("stdout", "stderr", "job.out", "job.err")}
+    print(f"# {record.name} ({record.id}) on {record.host}: {record.state}"
+          f"{' - ' + record.reason if record.reason else ''}")
+    for name, text in texts.items():
+        if text or name in ("stdout", "stderr"):
+            print(f"--- {name}")
+            sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
+    return EXIT_OK
+
+
+def _live_logs(store: Store, record: TaskRecord) -> dict[str, str]:
+    from submitter.config.models import HostConfig
+    from submitter.hostops import q
+    from submitter.transport.factory import connect
+
+    transport = connect(record.host, HostConfig.model_validate(record.spec["host_config"]))
+    try:
+        texts = {}
+        for name in ("stdout", "stderr"):
+            result = transport.run_script(f"cat -- {q(record.task_dir + '/' + name)} 2>/dev/null\n")
+            texts[name] = result.stdout
+        return texts
+    finally:
+        transport.close()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def kill(args: argparse.Namespace) -> int:
+    store = _open_store(args.project)
+    if args.all:
+        records = store.tasks(("pending", *ACTIVE_STATES))
+    elif args.tasks:
+        records = records_for(store, args.tasks)
+    else:
+        raise UsageError("name the tasks to kill, or pass --all")
+    targets = [r for r in records if r.active or r.state == "pending"]
+    for record in records:
+        if record not in targets:
+            print(f"{record.name} ({record.id}) is {record.state}: nothing to kill")
+    errors = Engine(store, Progress(quiet=True)).kill(targets)
+    for record in targets:
+        now = store.task(record.id)
+        print(f"{record.name} ({record.id}): {now.state if now else 'gone'}")
+    for host, error in errors.items():
+        print(f"host {host}: {error}", file=sys.stderr)
+    return EXIT_HOST_ERROR if errors else EXIT_OK
+
+
+def purge(args: argparse.Namespace) -> int:
+    store = _open_store(args.project)
+    if args.tasks:
+        records = records_for(store, args.tasks)
+    elif args.all or args.age:
+        records = store.tasks(FINAL_STATES + ("pending",))
+    else:
+        raise UsageError("name the tasks to purge, or pass --age AGE or --all")
+    if args.age:
+        try:
+            cutoff = time.time() - parse_duration(args.age)
+        except ValueError as exc:
+            raise UsageError(f"--age: {exc}") from None
+        records = [r for r in records if r.updated <= cutoff]
+    busy = [r for r in records if r.active]
+    for record in busy:
+        print(f"{record.name} ({record.id}) is {record.state}: kill it first; not purged")
+    records = [r for r in records if not r.active]
+    errors = Engine(store, Progress(quiet=True)).purge(records)
+    print(f"purged {len(records) - sum(1 for r in records if store.task(r.id))} task(s)")
+    for host, error in errors.items():
+        print(f"host {host}: {error}", file=sys.stderr)
+    return EXIT_HOST_ERROR if errors else EXIT_OK

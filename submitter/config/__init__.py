@@ -1,0 +1,1 @@
+"""Loading and validating the tasks and hosts YAML files."""

@@ -1,0 +1,213 @@
+"""Load a tasks file into validated, expanded task definitions and their hosts."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml.comments import CommentedMap
+
+from submitter.config.diagnostics import closest_key, config_errors
+from submitter.config.expand import combinations, substitute
+from submitter.config.models import Defaults, HostConfig, HostsFile, Resources, TasksFile, TaskSpec
+from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
+from submitter.errors import ConfigError, ConfigErrors, Location
+
+LOCAL_HOST = "local"
+DEFAULT_INTERPRETER = "bash"
+DEFAULT_RESOURCES = Resources(cores=1, nodes=1, gpus=0)
+
+
+def user_config_dir() -> Path:
+    override = os.environ.get("SUBMITTER_CONFIG_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "submitter"
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    name: str
+    config: HostConfig
+    location: Location | None  # None for the built-in local host
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    """A task after expansion, defaults applied and host chosen; not yet bound to paths."""
+
+    name: str
+    run: str
+    host: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    resources: Resources
+    interpreter: str
+    env: dict[str, str]
+    directives: tuple[str, ...]
+    location: Location
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    tasks_file: Path
+    directory: Path
+    hosts: dict[str, HostEntry]
+    tasks: list[TaskDefinition]
+
+
+def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
+    """Read, validate and expand `tasks_file`; every problem found raises ConfigErrors."""
+    tasks_file = tasks_file.resolve() if tasks_file.exists() else tasks_file
+    doc = load_yaml(tasks_file)
+    if not isinstance(doc.root, CommentedMap):
+        raise ConfigError(
+            "expected a mapping with a 'tasks' list at the top level", doc.locate(())
+        )
+    try:
+        top = TasksFile.model_validate(to_plain(doc.root))
+    except ValidationError as exc:
+        raise ConfigErrors(config_errors(exc, doc, TasksFile)) from None
+
+    hosts = _collect_hosts(doc, top, tasks_file.parent)
+    default_host = top.defaults.host or LOCAL_HOST
+    default_host_loc = doc.locate(("defaults", "host"))
+    if host_override is not None:
+        _require_host(host_override, hosts, None, "given with -q")
+        default_host, default_host_loc = host_override, Location("-q", 1, 1)
+
+    errors: list[ConfigError] = []
+    tasks: list[TaskDefinition] = []
+    seen: dict[str, Location] = {}
+    for index, raw in enumerate(doc.root.get("tasks") or []):
+        try:
+            for task in _expand_task(doc, index, raw, top.defaults, default_host, default_host_loc):
+                _require_host(task.host, hosts, task.location, f"in task '{task.name}'")
+                if task.name in seen:
+                    raise ConfigError(
+                        f"duplicate task name '{task.name}' (first defined at {seen[task.name]}); "
+                        "names must be unique, use {{ var }} in the name of a for_each task",
+                        task.location,
+                    )
+                seen[task.name] = task.location
+                tasks.append(task)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+        except ConfigError as exc:
+            errors.append(exc)
+    if not errors and not tasks:
+        errors.append(ConfigError("no tasks: 'tasks' must list at least one task", doc.locate(("tasks",))))
+    if errors:
+        raise ConfigErrors(errors)
+    return Project(tasks_file, tasks_file.parent, hosts, tasks)
+
+
+def _collect_hosts(doc: YamlDocument, top: TasksFile, directory: Path) -> dict[str, HostEntry]:
+    """Hosts from the tasks file, then hosts.yml beside it, then the user's config; first wins."""
+    hosts: dict[str, HostEntry] = {}
+    sources: list[tuple[YamlDocument, dict[str, HostConfig]]] = [(doc, top.hosts)]
+    for path in (directory / "hosts.yml", user_config_dir() / "hosts.yml"):
+        if path.is_file():
+            sources.append(_load_hosts_file(path))
+    for source, entries in sources:
+        for name, config in entries.items():
+            if name not in hosts:
+                hosts[name] = HostEntry(name, config, source.locate(("hosts", name), key=True))
+    if LOCAL_HOST not in hosts:
+        hosts[LOCAL_HOST] = HostEntry(LOCAL_HOST, HostConfig(scheduler="local"), None)
+    elif hosts[LOCAL_HOST].config.kind != "local":
+        raise ConfigError("the host 'local' must have scheduler: local", hosts[LOCAL_HOST].location)
+    return hosts
+
+
+def _load_hosts_file(path: Path) -> tuple[YamlDocument, dict[str, HostConfig]]:
+    doc = load_yaml(path)
+    if not isinstance(doc.root, CommentedMap):
+        raise ConfigError("expected a mapping with a 'hosts' section", doc.locate(()))
+    try:
+        return doc, HostsFile.model_validate(to_plain(doc.root)).hosts
+    except ValidationError as exc:
+        raise ConfigErrors(config_errors(exc, doc, HostsFile)) from None
+
+
+def _require_host(name: str, hosts: dict[str, HostEntry], where: Location | None, context: str) -> None:
+    if name in hosts:
+        return
+    hint = closest_key(name, list(hosts))
+    suggestion = f"; did you mean '{hint}'?" if hint else ""
+    message = (
+        f"unknown host '{name}' {context}{suggestion} (known hosts: {', '.join(sorted(hosts))}; "
+        "hosts come from the tasks file's 'hosts:', hosts.yml beside it, "
+        f"and {user_config_dir() / 'hosts.yml'})"
+    )
+    raise ConfigError(message, where)
+
+
+def _expand_task(
+    doc: YamlDocument,
+    index: int,
+    raw: Any,
+    defaults: Defaults,
+    default_host: str,
+    default_host_loc: Location,
+) -> list[TaskDefinition]:
+    base: tuple[str | int, ...] = ("tasks", index)
+    where = doc.locate(base)
+    if not isinstance(raw, dict):
+        raise ConfigError("expected a task: a mapping with at least 'name' and 'run'", where)
+    plain = to_plain(raw)
+    for_each = plain.pop("for_each", None)
+    if for_each is None:
+        for_each = {}
+    if not isinstance(for_each, dict) or not all(
+        isinstance(values, list) and values for values in for_each.values()
+    ):
+        raise ConfigError(
+            "for_each: expected a mapping of variable names to non-empty lists, "
+            "as {sample: [a, b]}",
+            doc.locate((*base, "for_each")),
+        )
+
+    def locate(loc: tuple[str | int, ...]) -> Location:
+        return doc.locate(base + loc)
+
+    expanded: list[TaskDefinition] = []
+    for variables in combinations(for_each):
+        values = substitute(plain, variables, locate)
+        try:
+            spec = TaskSpec.model_validate(values)
+        except ValidationError as exc:
+            label = values.get("name") if isinstance(values.get("name"), str) else f"#{index + 1}"
+            raise ConfigErrors(
+                config_errors(exc, doc, TaskSpec, base, what=f"task '{label}'")
+            ) from None
+        expanded.append(_definition(spec, defaults, default_host, where, variables))
+    return expanded
+
+
+def _definition(
+    spec: TaskSpec,
+    defaults: Defaults,
+    default_host: str,
+    where: Location,
+    variables: dict[str, Any],
+) -> TaskDefinition:
+    resources = DEFAULT_RESOURCES.overlay(defaults.resources).overlay(spec.resources)
+    return TaskDefinition(
+        name=spec.name,
+        run=spec.run,
+        host=spec.host or default_host,
+        inputs=tuple(spec.inputs),
+        outputs=tuple(spec.outputs),
+        resources=resources,
+        interpreter=spec.interpreter or defaults.interpreter or DEFAULT_INTERPRETER,
+        env={**defaults.env, **spec.env},
+        directives=tuple(defaults.directives) + tuple(spec.directives),
+        location=where,
+        variables=variables,
+    )

@@ -1,0 +1,91 @@
+"""YAML loading that keeps line and column of every key and value."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from submitter.errors import ConfigError, Location
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed YAML file: the round-trip tree and where it came from."""
+
+    path: Path
+    root: Any
+
+    def locate(self, loc: Sequence[str | int], *, key: bool = False) -> Location:
+        return locate(self.path, self.root, loc, key=key)
+
+
+def load_yaml(path: Path) -> YamlDocument:
+    """Parse `path`; syntax errors become ConfigError at the offending line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path) -> YamlDocument:
+    yaml = YAML(typ="rt")
+    try:
+        root = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else None
+        raise ConfigError(f"YAML syntax error: {problem}", where) from None
+    except YAMLError as exc:
+        raise ConfigError(f"YAML syntax error: {exc}", Location(path, 1, 1)) from None
+    if root is None:
+        root = CommentedMap()
+    return YamlDocument(path, root)
+
+
+def locate(path: Path, root: Any, loc: Sequence[str | int], *, key: bool = False) -> Location:
+    """The position of the node at `loc`, or of its nearest existing ancestor.
+
+    With `key=True` the position of the last mapping key itself is returned (used for
+    "unknown key" errors); otherwise the position of its value.
+    """
+    node = root
+    line, column = _start(node)
+    for index, step in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, CommentedMap) and step in node:
+            line, column = node.lc.key(step) if (key and last) else node.lc.value(step)
+            node = node[step]
+        elif isinstance(node, CommentedSeq) and isinstance(step, int) and 0 <= step < len(node):
+            line, column = node.lc.item(step)
+            node = node[step]
+        else:
+            break
+    return Location(path, line + 1, column + 1)
+
+
+def _start(node: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is not None and lc.line is not None:
+        return int(lc.line), int(lc.col)
+    return 0, 0
+
+
+def to_plain(node: Any) -> Any:
+    """Round-trip containers to plain dicts and lists (scalars keep their Python type)."""
+    if isinstance(node, dict):
+        return {str(k): to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [to_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node

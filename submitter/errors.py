@@ -1,0 +1,66 @@
+"""The error hierarchy: each class maps to one CLI exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_TASKS_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_HOST_ERROR = 3
+
+
+class SubmitterError(Exception):
+    """Root of every error submitter reports to the user."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+@dataclass(frozen=True)
+class Location:
+    file: Path | str
+    line: int  # 1-based
+    column: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class ConfigError(SubmitterError):
+    """Bad input in a YAML file, with the place it was found."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, location: Location | None = None) -> None:
+        self.message = message
+        self.location = location
+        super().__init__(f"{location}: {message}" if location else message)
+
+
+class ConfigErrors(SubmitterError):
+    """Several configuration errors found in one pass, reported together."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class UsageError(SubmitterError):
+    """Bad command-line arguments (unknown task, missing state store, ...)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class TemplateError(SubmitterError):
+    """A template pack is missing, incompatible or failed to render."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class HostError(SubmitterError):
+    """A host could not be reached or a remote command failed."""
+
+    exit_code = EXIT_HOST_ERROR

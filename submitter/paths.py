@@ -1,0 +1,85 @@
+"""Where a task's files live on its host: run directory, path mapping, shared paths."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from submitter.config.models import HostConfig
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One file or directory to copy between this machine and the host."""
+
+    local: Path
+    remote: str
+
+
+@dataclass(frozen=True)
+class PlacedPath:
+    """A declared input or output: the path the task uses and whether it is copied."""
+
+    declared: str
+    local: Path
+    remote: str  # as the task sees it on the host (absolute)
+    copied: bool  # False for paths under a shared prefix
+
+
+class PathError(ValueError):
+    """A path that cannot be placed on the host; the message says why."""
+
+
+def _under(path: PurePosixPath, prefix: PurePosixPath) -> bool:
+    return path == prefix or prefix in path.parents
+
+
+def _expand(prefix: str) -> PurePosixPath:
+    return PurePosixPath(posixpath.normpath(str(Path(prefix).expanduser())))
+
+
+class PathMapper:
+    """Maps local absolute paths to the host's, following its `paths` and `shared` settings."""
+
+    def __init__(self, host: HostConfig, *, all_shared: bool = False) -> None:
+        self._paths = sorted(
+            ((_expand(local), remote.rstrip("/") or "/") for local, remote in host.paths.items()),
+            key=lambda pair: len(str(pair[0])),
+            reverse=True,
+        )
+        self._shared = [_expand(p) for p in host.shared]
+        self._all_shared = all_shared  # the local host sees this machine's files as they are
+
+    def is_shared(self, local: PurePosixPath) -> bool:
+        return self._all_shared or any(_under(local, prefix) for prefix in self._shared)
+
+    def mapped(self, local: PurePosixPath) -> str | None:
+        for prefix, remote in self._paths:
+            if _under(local, prefix):
+                relative = local.relative_to(prefix)
+                return remote if str(relative) == "." else posixpath.join(remote, str(relative))
+        return None
+
+    def run_dir(self, project_dir: Path, task_dir: str) -> str:
+        """The mapped project directory if it lies under a `paths` prefix, else the task dir."""
+        return self.mapped(PurePosixPath(project_dir)) or task_dir
+
+    def place(self, declared: str, project_dir: Path, run_dir: str) -> PlacedPath:
+        expanded = Path(declared).expanduser()
+        if not expanded.is_absolute():
+            normal = posixpath.normpath(declared)
+            if not normal.startswith(".."):
+                return PlacedPath(declared, project_dir / normal, posixpath.join(run_dir, normal), True)
+            expanded = Path(posixpath.normpath(str(project_dir / declared)))
+        local = PurePosixPath(posixpath.normpath(str(expanded)))
+        if self.is_shared(local):
+            return PlacedPath(declared, Path(local), str(local), False)
+        remote = self.mapped(local)
+        if remote is not None:
+            return PlacedPath(declared, Path(local), remote, True)
+        raise PathError(
+            f"'{declared}' is outside the project directory and under none of the host's "
+            "'paths' prefixes or 'shared' paths; add a mapping for it under the host's 'paths', "
+            "or list its directory in 'shared' if the host sees it at the same path"
+        )

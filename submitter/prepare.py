@@ -1,0 +1,229 @@
+"""Step 1 of apply: bind each task to its host, compute its id and render its files."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from submitter.config.models import HostConfig, Resources
+from submitter.config.project import HostEntry, Project, TaskDefinition
+from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
+from submitter.identity import file_signature, shared_signature, task_id
+from submitter.paths import PathError, PathMapper, PlacedPath
+from submitter.render.compile import JobSpec, RenderedJob, render_job
+from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
+from submitter.units import format_clock, format_memory
+
+REMOTE_DEFAULT_WORK_DIR = "~/.submitter/work"
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    definition: TaskDefinition
+    host: HostEntry
+    task_id: str
+    task_dir: str
+    run_dir: str
+    inputs: tuple[PlacedPath, ...]
+    outputs: tuple[PlacedPath, ...]
+    rendered: RenderedJob
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def kind(self) -> str:
+        return self.host.config.kind
+
+
+def default_work_dir(host: HostConfig, project_dir: Path) -> str:
+    if host.work_dir:
+        return host.work_dir
+    if host.kind == "local":
+        return str(project_dir / ".submitter" / "work")
+    return REMOTE_DEFAULT_WORK_DIR
+
+
+def resolve_home(path: str, home: str | None) -> str:
+    """Expand a leading `~` with the host's home, when it is known (not in dry-run)."""
+    if home is None or not (path == "~" or path.startswith("~/")):
+        return path
+    return home.rstrip("/") + path[1:]
+
+
+def select_pack(entry: HostEntry, project_dir: Path) -> list[Pack]:
+    spec = entry.config.pack or DEFAULT_PACK_FOR[entry.config.kind]
+    try:
+        return pack_chain(find_pack(spec, project_dir), project_dir)
+    except TemplateError as exc:
+        where = f"{entry.location}: " if entry.location else ""
+        raise TemplateError(f"{where}host '{entry.name}': {exc}") from None
+
+
+def prepare_tasks(
+    project: Project,
+    homes: dict[str, str] | None = None,
+    *,
+    check_inputs: bool = True,
+) -> list[PreparedTask]:
+    """Prepare every task, collecting all errors before raising (nothing is half-done)."""
+    homes = homes or {}
+    chains: dict[str, list[Pack]] = {}
+    prepared: list[PreparedTask] = []
+    errors: list[ConfigError] = []
+    for definition in project.tasks:
+        entry = project.hosts[definition.host]
+        try:
+            if entry.name not in chains:
+                chains[entry.name] = select_pack(entry, project.directory)
+            prepared.append(
+                prepare_task(
+                    definition, entry, project.directory, chains[entry.name],
+                    homes.get(entry.name), check_inputs=check_inputs,
+                )
+            )
+        except ConfigError as exc:
+            errors.append(exc)
+        except TemplateError:
+            raise
+    if errors:
+        raise ConfigErrors(errors)
+    return prepared
+
+
+def prepare_task(
+    definition: TaskDefinition,
+    entry: HostEntry,
+    project_dir: Path,
+    chain: list[Pack],
+    home: str | None,
+    *,
+    check_inputs: bool = True,
+) -> PreparedTask:
+    host = entry.config
+    where = definition.location
+    _check_limits(definition, entry)
+    mapper = PathMapper(host, all_shared=host.kind == "local")
+    work_dir = resolve_home(default_work_dir(host, project_dir), home)
+    try:
+        interpreter = tuple(shlex.split(definition.interpreter))
+    except ValueError as exc:
+        raise ConfigError(f"task '{definition.name}': interpreter: {exc}", where) from None
+    if not interpreter:
+        raise ConfigError(f"task '{definition.name}': interpreter must not be empty", where)
+
+    # The id cannot depend on where the task runs on the host, so place paths provisionally
+    # against a placeholder task directory first, then again once the id is known.
+    placeholder = f"{work_dir}/<task>"
+    inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
+    signatures = _input_signatures(definition, inputs, check_inputs)
+    identity = task_id(
+        {
+            "command": definition.run,
+            "interpreter": list(interpreter),
+            "env": definition.env,
+            "resources": definition.resources.model_dump(exclude_none=True),
+            "directives": list(definition.directives),
+            "host": entry.name,
+            "setup": host.setup,
+            "inputs": signatures,
+            "outputs": list(definition.outputs),
+        }
+    )
+    task_dir = f"{work_dir.rstrip('/')}/{identity}"
+    run_dir = mapper.run_dir(project_dir, task_dir)
+    inputs, outputs = _place_all(definition, mapper, project_dir, run_dir, where)
+    spec = JobSpec(
+        task_id=identity,
+        name=definition.name,
+        host_name=entry.name,
+        scheduler=host.kind,
+        command=definition.run,
+        interpreter=interpreter,
+        env=definition.env,
+        resources=definition.resources,
+        directives=definition.directives,
+        task_dir=task_dir,
+        run_dir=run_dir,
+        outputs=tuple(_as_seen_from(run_dir, o) for o in outputs),
+        setup=host.setup,
+        host_vars=host.vars,
+    )
+    rendered = render_job(spec, chain)
+    return PreparedTask(definition, entry, identity, task_dir, run_dir, inputs, outputs, rendered)
+
+
+def _as_seen_from(run_dir: str, placed: PlacedPath) -> str:
+    """Relative to the run directory where possible, so messages name the declared path."""
+    prefix = run_dir.rstrip("/") + "/"
+    return placed.remote[len(prefix):] if placed.remote.startswith(prefix) else placed.remote
+
+
+def _place_all(
+    definition: TaskDefinition,
+    mapper: PathMapper,
+    project_dir: Path,
+    run_dir: str,
+    where: object,
+) -> tuple[tuple[PlacedPath, ...], tuple[PlacedPath, ...]]:
+    placed: list[tuple[PlacedPath, ...]] = []
+    for kind, declared in (("inputs", definition.inputs), ("outputs", definition.outputs)):
+        items = []
+        for path in declared:
+            try:
+                items.append(mapper.place(path, project_dir, run_dir))
+            except PathError as exc:
+                raise ConfigError(
+                    f"task '{definition.name}': {kind}: {exc}", definition.location
+                ) from None
+        placed.append(tuple(items))
+    return placed[0], placed[1]
+
+
+def _input_signatures(
+    definition: TaskDefinition, inputs: tuple[PlacedPath, ...], check_inputs: bool
+) -> list[tuple[str, str]]:
+    signatures = []
+    for placed in inputs:
+        if not placed.copied:
+            signatures.append((placed.declared, shared_signature(placed.local)))
+        elif placed.local.exists():
+            signatures.append((placed.declared, file_signature(placed.local)))
+        elif check_inputs:
+            raise ConfigError(
+                f"task '{definition.name}': input '{placed.declared}' does not exist "
+                f"(looked for {placed.local})",
+                definition.location,
+            )
+        else:
+            signatures.append((placed.declared, "missing"))
+    return signatures
+
+
+def _check_limits(definition: TaskDefinition, entry: HostEntry) -> None:
+    limits = entry.config.limits
+    asked: Resources = definition.resources
+    over = []
+    for field, show in (
+        ("cores", str),
+        ("nodes", str),
+        ("gpus", str),
+        ("mem", format_memory),
+        ("walltime", format_clock),
+    ):
+        limit = getattr(limits, field)
+        value = getattr(asked, field)
+        if limit is not None and value is not None and value > limit:
+            over.append(f"{field} {show(value)} > {show(limit)}")
+    if over:
+        raise ConfigError(
+            f"task '{definition.name}' asks more than host '{entry.name}' allows: "
+            + ", ".join(over)
+            + " (the host's 'limits')",
+            definition.location,
+        )
+
+
+__all__ = ["PreparedTask", "SubmitterError", "prepare_tasks"]

@@ -1,0 +1,65 @@
+"""Live progress of an apply: a rich status line on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+class Progress:
+    """Shows done/running/failed/pending counts and elapsed time while tasks run."""
+
+    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+        self.console = Console(file=stream or sys.stderr, highlight=False)
+        self.quiet = quiet
+        self._live: Live | None = None
+        self._start = time.monotonic()
+        self._last_line = ""
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    def start(self) -> None:
+        self._start = time.monotonic()
+        if self.console.is_terminal and not self.quiet:
+            self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
+            self._live.start()
+
+    def update(self, states: Counter[str]) -> None:
+        done = states["completed"] + states["skipped"]
+        failed = states["failed"] + states["killed"] + states["lost"]
+        running = states["running"]
+        waiting = states["queued"] + states["submitted"] + states["held"]
+        line = (
+            f"done {done} · running {running} · queued {waiting} · failed {failed} · "
+            f"pending {states['pending']} · elapsed {_clock(time.monotonic() - self._start)}"
+        )
+        if self._live is not None:
+            self._live.update(Text(line))
+        elif not self.quiet:
+            summary = line.rsplit(" · elapsed", 1)[0]
+            if summary != self._last_line:
+                self._last_line = summary
+                self.console.print(line, markup=False, highlight=False)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start

@@ -1,0 +1,1 @@
+"""Template packs and the pure rendering of task files and job scripts."""

@@ -1,0 +1,156 @@
+"""Pure rendering: a job description and a pack in, the task file and job script out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from submitter import __version__
+from submitter.config.models import Resources
+from submitter.errors import TemplateError
+from submitter.render.packs import JOB_TEMPLATE, Pack
+from submitter.render.shell import directive_line, directive_value, shell_quote
+from submitter.units import format_clock, format_memory, megabytes
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a template may use; paths are as the host sees them."""
+
+    task_id: str
+    name: str
+    host_name: str
+    scheduler: str
+    command: str
+    interpreter: tuple[str, ...]
+    env: dict[str, str]
+    resources: Resources
+    directives: tuple[str, ...]
+    task_dir: str
+    run_dir: str
+    outputs: tuple[str, ...]
+    setup: str | None = None
+    host_vars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_name(self) -> str:
+        """The task name reduced to characters every scheduler accepts in a job name."""
+        cleaned = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in self.name)
+        return (cleaned.strip("._-") or "task")[:64]
+
+
+@dataclass(frozen=True)
+class RenderedJob:
+    job_script: str
+    task_file: str
+    pack: str
+    sha256: str  # of job_script + task_file, recorded with each submission
+
+
+def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
+    pack = chain[0]
+    environment = _environment(chain)
+    context = _context(spec, pack)
+    try:
+        script = environment.get_template(JOB_TEMPLATE).render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        where = f"{exc.filename or exc.name}:{exc.lineno}"
+        raise TemplateError(f"{where}: template syntax error in pack {pack.ident}: {exc.message}") from None
+    except jinja2.UndefinedError as exc:
+        raise TemplateError(
+            f"{_failing_frame(exc, chain)}: template error in pack {pack.ident}: {exc.message}"
+        ) from None
+    except jinja2.TemplateNotFound as exc:
+        raise TemplateError(f"pack {pack.ident}: template {exc.name} not found") from None
+    task_file = json.dumps(_task_document(spec, pack), indent=2, sort_keys=True) + "\n"
+    digest = hashlib.sha256((script + "\0" + task_file).encode()).hexdigest()
+    return RenderedJob(script, task_file, pack.ident, digest)
+
+
+def _environment(chain: list[Pack]) -> jinja2.Environment:
+    loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p.directory)) for p in chain])
+    environment = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["q"] = shell_quote
+    environment.filters["directive"] = directive_value
+    environment.filters["directive_line"] = directive_line
+    environment.filters["clock"] = format_clock
+    return environment
+
+
+def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
+    r = spec.resources
+    walltime = r.walltime
+    resources = {
+        "cores": r.cores or 1,
+        "nodes": r.nodes or 1,
+        "gpus": r.gpus or 0,
+        "mem_bytes": r.mem,
+        "mem_mb": megabytes(r.mem) if r.mem else None,
+        "mem": format_memory(r.mem) if r.mem else None,
+        "walltime_seconds": walltime,
+        "walltime": format_clock(walltime) if walltime else None,
+        "walltime_minutes": -(-walltime // 60) if walltime else None,
+        "queue": r.queue,
+        "account": r.account or spec.host_vars.get("account"),
+    }
+    return {
+        "task": {
+            "id": spec.task_id,
+            "name": spec.name,
+            "job_name": spec.job_name,
+            "command": spec.command,
+            "interpreter": list(spec.interpreter),
+            "env": dict(spec.env),
+            "outputs": list(spec.outputs),
+            "directives": list(spec.directives),
+        },
+        "resources": resources,
+        "paths": {"task_dir": spec.task_dir, "run_dir": spec.run_dir},
+        "host": {"name": spec.host_name, "scheduler": spec.scheduler, "setup": spec.setup or ""},
+        "vars": dict(spec.host_vars),
+        "pack": {"name": pack.meta.name, "version": pack.meta.version},
+        "submitter": {"version": __version__},
+    }
+
+
+def _task_document(spec: JobSpec, pack: Pack) -> dict[str, Any]:
+    return {
+        "id": spec.task_id,
+        "name": spec.name,
+        "host": spec.host_name,
+        "scheduler": spec.scheduler,
+        "command": spec.command,
+        "interpreter": list(spec.interpreter),
+        "env": dict(spec.env),
+        "resources": spec.resources.model_dump(exclude_none=True),
+        "outputs": list(spec.outputs),
+        "task_dir": spec.task_dir,
+        "run_dir": spec.run_dir,
+        "pack": pack.ident,
+        "submitter_version": __version__,
+    }
+
+
+def _failing_frame(exc: BaseException, chain: list[Pack]) -> str:
+    """file:line of the template line that failed, found in the traceback."""
+    roots = [str(p.directory) for p in chain]
+    tb = exc.__traceback__
+    where = f"{chain[0].directory / JOB_TEMPLATE}"
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if any(filename.startswith(root) for root in roots):
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return str(Path(where))

@@ -1,0 +1,32 @@
+"""Quoting helpers used as Jinja2 filters: every user value is data, never code."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from submitter.errors import TemplateError
+
+
+def shell_quote(value: Any) -> str:
+    """One shell word that bash reads back as exactly `value`."""
+    return shlex.quote(str(value))
+
+
+def directive_value(value: Any) -> str:
+    """A value for a `#SBATCH`/`#PBS`/`#BSUB` line: one line, double-quoted if it has spaces."""
+    text = str(value)
+    if any(ch in text for ch in "\n\r\0"):
+        raise TemplateError(f"directive value {text!r} contains a line break")
+    if any(ch.isspace() or ch in "\"'" for ch in text):
+        escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'
+    return text
+
+
+def directive_line(value: Any) -> str:
+    """A whole user-supplied directive line: kept as written, but never a line break."""
+    text = str(value)
+    if any(ch in text for ch in "\n\r\0"):
+        raise TemplateError(f"directive {text!r} contains a line break")
+    return text

@@ -1,0 +1,74 @@
+"""What every scheduler module provides: argv builders, output parsers and a state table.
+
+Scheduler modules do no I/O. The engine runs the argv they build through a transport and
+hands the output back to their parsers, so every parser is tested on captured real output.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+class JobState(enum.Enum):
+    """The scheduler's view of a job, reduced to what the engine acts on."""
+
+    QUEUED = "queued"
+    HELD = "held"
+    RUNNING = "running"
+    DONE = "done"  # left the scheduler without an error of the scheduler's own
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "out_of_memory"
+    NODE_FAIL = "node_fail"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.HELD, JobState.RUNNING, JobState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: JobState
+    code: str  # the scheduler's own state code, shown to the user as the reason
+    exit_code: int | None = None
+
+
+def lookup_state(table: Mapping[str, JobState], code: str, scheduler: str) -> JobState:
+    """Map a state code through `table`; an unknown code is logged, never a crash."""
+    state = table.get(code.strip().upper())
+    if state is None:
+        log.warning("%s: unknown job state code %r, treated as unknown", scheduler, code)
+        return JobState.UNKNOWN
+    return state
+
+
+class BatchScheduler(Protocol):
+    """A batch scheduler reached by command line tools (SLURM, PBS, LSF)."""
+
+    name: str
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        """The command that submits the job script at `script_path` (run in its directory)."""
+
+    def submit_uses_stdin(self) -> bool:
+        """True when the script goes on standard input (LSF's `bsub < job.sh`)."""
+
+    def parse_job_id(self, output: str) -> str:
+        """The job id from the submit command's standard output; ValueError if absent."""
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """One command asking about all of `job_ids` at once."""
+
+    def parse_status(self, output: str) -> dict[str, JobStatus]:
+        """Job id -> status for every job the output mentions (missing ids are simply absent)."""
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """One command cancelling all of `job_ids`."""

@@ -1,0 +1,1 @@
+"""The local state store: tasks, attempts and events in SQLite."""

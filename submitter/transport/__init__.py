@@ -1,0 +1,1 @@
+"""Running commands and moving files on a host: this machine, or one reached by ssh."""

@@ -1,0 +1,50 @@
+"""The seam between the engine and a host: the engine never knows which transport it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from submitter.paths import Transfer
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+@dataclass
+class TransportStats:
+    """Counted for the benchmark and `--json` output: how hard the host was asked."""
+
+    connections: int = 0
+    commands: int = 0
+    transfers: int = 0  # copy operations (one rsync call counts once, whatever it moves)
+    files: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+class Transport(Protocol):
+    name: str
+    stats: TransportStats
+
+    def run(self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None) -> CommandResult:
+        """Run one command on the host; raise HostError only when the host cannot be reached."""
+
+    def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
+        """Run a bash script on the host (sent on standard input, never spliced into argv)."""
+
+    def put(self, transfers: Sequence[Transfer]) -> None:
+        """Copy local files and directories to the host, all in one operation."""
+
+    def get(self, transfers: Sequence[Transfer]) -> list[Transfer]:
+        """Copy host files back in one operation; returns the transfers whose source was missing."""
+
+    def close(self) -> None: ...

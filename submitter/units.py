@@ -1,0 +1,82 @@
+"""Parsing of memory sizes and durations as users write them in YAML."""
+
+from __future__ import annotations
+
+import re
+
+_MEM_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+_CLOCK_RE = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
+_SUFFIX_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$", re.IGNORECASE)
+_SUFFIX_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+MEMORY_FORMS = "a size such as 512M, 8G or 1T (units K, M, G, T; powers of 1024)"
+DURATION_FORMS = "a duration such as HH:MM:SS, D-HH:MM:SS, 90m, 2h or 30s"
+
+
+def parse_memory(value: str | int) -> int:
+    """Return a memory size in bytes; raise ValueError naming the accepted forms."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {MEMORY_FORMS}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"expected a positive size, {MEMORY_FORMS}")
+        return value
+    match = _MEM_RE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not {MEMORY_FORMS}")
+    number, unit = float(match.group(1)), match.group(2).upper()
+    size = int(number * _MEM_UNITS[unit])
+    if size <= 0:
+        raise ValueError(f"expected a positive size, {MEMORY_FORMS}")
+    return size
+
+
+def parse_duration(value: str | int) -> int:
+    """Return a duration in seconds; bare integers are seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {DURATION_FORMS}")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError(f"expected a positive duration, {DURATION_FORMS}")
+        return value
+    text = str(value).strip()
+    clock = _CLOCK_RE.match(text)
+    if clock:
+        days, first, second, third = clock.groups()
+        if third is None:  # H:MM, as `2:30`
+            hours, minutes, seconds = int(first), int(second), 0
+        else:
+            hours, minutes, seconds = int(first), int(second), int(third)
+        if minutes >= 60 or seconds >= 60:
+            raise ValueError(f"{value!r} has minutes or seconds over 59; expected {DURATION_FORMS}")
+        total = int(days or 0) * 86400 + hours * 3600 + minutes * 60 + seconds
+    else:
+        suffix = _SUFFIX_RE.match(text)
+        if not suffix:
+            raise ValueError(f"{value!r} is not {DURATION_FORMS}")
+        total = int(float(suffix.group(1)) * _SUFFIX_SECONDS[suffix.group(2).lower()])
+    if total <= 0:
+        raise ValueError(f"expected a positive duration, {DURATION_FORMS}")
+    return total
+
+
+def format_clock(seconds: int) -> str:
+    """HH:MM:SS, hours unbounded (accepted by SLURM, PBS and as LSF's -W minutes base)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+def format_memory(size: int) -> str:
+    """Largest exact unit, as 8G or 1536M."""
+    for unit in ("T", "G", "M", "K"):
+        factor = _MEM_UNITS[unit]
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
+
+
+def megabytes(size: int) -> int:
+    """Memory in whole megabytes, rounded up: what scheduler directives take."""
+    return -(-size // _MEM_UNITS["M"])

@@ -1,0 +1,87 @@
+"""Decide a task's state from its status file (the truth) and the scheduler (a liveness hint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from submitter.schedulers.base import JobState, JobStatus
+
+# A job gone from the scheduler (or a dead wrapper) with no final status file yet may be
+# waiting on a slow shared filesystem; after this long it is called lost.
+LOST_GRACE_BATCH = 60.0
+LOST_GRACE_PROCESS = 5.0
+
+_SCHEDULER_REASONS = {
+    JobState.TIMEOUT: "walltime exceeded: killed by the scheduler",
+    JobState.OUT_OF_MEMORY: "out of memory: killed by the scheduler",
+    JobState.NODE_FAIL: "node failure",
+    JobState.CANCELLED: "cancelled by the scheduler or an administrator",
+    JobState.FAILED: "the scheduler reports the job failed",
+}
+_FINAL_FILE_STATES = ("completed", "failed", "killed")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # queued | held | running | completed | failed | killed | lost | (unchanged)
+    reason: str = ""
+    final: bool = False
+    waiting_since: float | None = None  # set while inside the grace period
+
+
+def judge(
+    status_file: dict[str, Any] | None,
+    scheduler: JobStatus | None,
+    alive: bool | None,
+    *,
+    batch: bool,
+    now: float,
+    waiting_since: float | None,
+    current: str,
+) -> Verdict:
+    """The task's new state. `scheduler` is None when the job is absent from the queue."""
+    file_state = (status_file or {}).get("state")
+    if file_state in _FINAL_FILE_STATES:
+        reason = str((status_file or {}).get("reason") or "")
+        if scheduler is not None and scheduler.state in (JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL):
+            return Verdict("failed", f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})", True)
+        return Verdict(str(file_state), reason, True)
+
+    if batch:
+        if scheduler is not None and scheduler.state.active:
+            if scheduler.state is JobState.RUNNING or file_state == "running":
+                return Verdict("running")
+            if scheduler.state is JobState.HELD:
+                return Verdict("held", scheduler.code)
+            return Verdict("queued" if current in ("submitted", "queued") else current)
+        if scheduler is not None and scheduler.state in _SCHEDULER_REASONS:
+            # The scheduler ended the job itself; the wrapper may not have had the chance to
+            # write (SIGKILL after the grace time). Short wait for the file, then fail.
+            return _after_grace(
+                now, waiting_since, 10.0,
+                Verdict(
+                    "killed" if scheduler.state is JobState.CANCELLED else "failed",
+                    f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
+                    True,
+                ),
+            )
+        return _after_grace(
+            now, waiting_since, LOST_GRACE_BATCH,
+            Verdict("lost", "the job left the scheduler without writing a status file", True),
+        )
+
+    if alive:
+        return Verdict("running")
+    return _after_grace(
+        now, waiting_since, LOST_GRACE_PROCESS,
+        Verdict("lost", "the task's process ended without writing a status file", True),
+    )
+
+
+def _after_grace(now: float, since: float | None, grace: float, verdict: Verdict) -> Verdict:
+    if since is None:
+        return Verdict("", waiting_since=now)
+    if now - since < grace:
+        return Verdict("", waiting_since=since)
+    return verdict
