@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,12 +10,9 @@ from pathlib import Path
 from submitter import __version__
 from submitter.errors import (
     EXIT_BAD_INPUT,
-    EXIT_HOST_ERROR,
-    EXIT_OK,
     EXIT_TASKS_FAILED,
     ConfigErrors,
     SubmitterError,
-    UsageError,
 )
 
 EXAMPLES = {
@@ -46,25 +42,42 @@ def _parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return commands.add_parser(
-            name, help=help_text, description=help_text, epilog=EXAMPLES[name],
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=EXAMPLES[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
 
     apply = command("apply", "Run every task that is not already done, and wait for it.")
     apply.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
-    apply.add_argument("-q", "--host", dest="host", help="host for tasks that name none (overrides defaults.host)")
-    apply.add_argument("--detach", action="store_true", help="return once submitted; `apply` or `status` re-attach later")
-    apply.add_argument("-J", "--max-running", type=_positive, help="at most this many tasks at once per host")
+    apply.add_argument(
+        "-q", "--host", dest="host", help="host for tasks that name none (overrides defaults.host)"
+    )
+    apply.add_argument(
+        "--detach",
+        action="store_true",
+        help="return once submitted; `apply` or `status` re-attach later",
+    )
+    apply.add_argument(
+        "-J", "--max-running", type=_positive, help="at most this many tasks at once per host"
+    )
     apply.add_argument("--force", action="store_true", help="rerun tasks even if already completed")
     apply.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
-    render = command("render", "Print each task's task file and job script without touching any host.")
+    render = command(
+        "render", "Print each task's task file and job script without touching any host."
+    )
     render.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
-    render.add_argument("--dry-run", action="store_true", help="print only (the default and only mode)")
+    render.add_argument(
+        "--dry-run", action="store_true", help="print only (the default and only mode)"
+    )
     render.add_argument("-q", "--host", dest="host", help="render for this host")
     render.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
 
-    check = command("check-host", "Check that a host is ready: ssh, rsync, work dir, scheduler, paths.")
+    check = command(
+        "check-host", "Check that a host is ready: ssh, rsync, work dir, scheduler, paths."
+    )
     check.add_argument("host")
     check.add_argument("-f", "--tasks-file", type=Path, help="tasks file whose hosts to use")
     check.add_argument("--json", action="store_true")
@@ -88,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     kill.add_argument("--all", action="store_true", help="every active task of the project")
     kill.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
-    purge = command("purge", "Delete finished tasks: records, local copies and remote task directories.")
+    purge = command(
+        "purge", "Delete finished tasks: records, local copies and remote task directories."
+    )
     purge.add_argument("tasks", nargs="*", metavar="TASK")
     purge.add_argument("--age", help="only tasks finished longer ago than this (e.g. 7d, 12h)")
     purge.add_argument("--all", action="store_true", help="every finished task")
@@ -127,9 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted: tasks already started keep running; `submitter status` re-attaches",
-              file=sys.stderr)
+        print(
+            "interrupted: tasks already started keep running; `submitter status` re-attaches",
+            file=sys.stderr,
+        )
         return EXIT_TASKS_FAILED
-
-
-__all__ = ["EXIT_HOST_ERROR", "EXIT_OK", "UsageError", "json", "main"]

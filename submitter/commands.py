@@ -17,7 +17,14 @@ from submitter.engine import Engine, records_for
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
 from submitter.prepare import prepare_tasks
 from submitter.progress import Progress
-from submitter.store.db import ACTIVE_STATES, FINAL_STATES, STATE_DIR, Store, TaskRecord, find_state_dir
+from submitter.store.db import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    STATE_DIR,
+    Store,
+    TaskRecord,
+    find_state_dir,
+)
 from submitter.units import parse_duration
 
 _FAILED = ("failed", "killed", "lost")
@@ -25,18 +32,33 @@ _FAILED = ("failed", "killed", "lost")
 
 def apply(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
+    prepared = prepare_tasks(project)  # every check before anything is written or contacted
     store = Store(project.directory / STATE_DIR)
     progress = Progress(quiet=args.json)
     report = Engine(store, progress).apply(
-        project, force=args.force, detach=args.detach, max_running=args.max_running
+        project, prepared, force=args.force, detach=args.detach, max_running=args.max_running
     )
     if args.json:
-        print(json.dumps({
-            "tasks": [{"name": t.name, "id": t.id, "host": t.host, "state": t.state,
-                       "reason": t.reason, "job_id": t.job_id} for t in report.tasks + report.skipped],
-            "host_errors": report.host_errors,
-            "transport": report.stats,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "tasks": [
+                        {
+                            "name": t.name,
+                            "id": t.id,
+                            "host": t.host,
+                            "state": t.state,
+                            "reason": t.reason,
+                            "job_id": t.job_id,
+                        }
+                        for t in report.tasks + report.skipped
+                    ],
+                    "host_errors": report.host_errors,
+                    "transport": report.stats,
+                },
+                indent=2,
+            )
+        )
     else:
         _print_outcome(report, store, progress)
     if report.host_errors:
@@ -54,7 +76,11 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
             f"{': ' + tracked.reason if tracked.reason else ''}\n"
             f"  logs: {logs / 'stdout'}  {logs / 'stderr'}   (or: submitter logs {tracked.name})"
         )
-    parts = [f"{done} completed", f"{len(report.skipped)} up to date", f"{len(report.failed)} failed"]
+    parts = [
+        f"{done} completed",
+        f"{len(report.skipped)} up to date",
+        f"{len(report.failed)} failed",
+    ]
     if waiting:
         parts.append(f"{len(waiting)} still queued or running")
     progress.say(", ".join(parts) + f" in {progress.elapsed:.1f}s")
@@ -71,17 +97,23 @@ def render(args: argparse.Namespace) -> int:
         known = {t.name for t in prepared}
         unknown = [name for name in args.task if name not in known]
         if unknown:
-            raise UsageError(f"no task named {', '.join(unknown)} (tasks: {', '.join(sorted(known))})")
+            raise UsageError(
+                f"no task named {', '.join(unknown)} (tasks: {', '.join(sorted(known))})"
+            )
         prepared = [t for t in prepared if t.name in args.task]
     out = sys.stdout
     for task in prepared:
         rule = "=" * 78
-        out.write(f"{rule}\n# task {task.name}  id {task.task_id}  host {task.host.name} "
-                  f"({task.kind})  pack {task.rendered.pack}  sha256 {task.rendered.sha256[:16]}\n")
+        out.write(
+            f"{rule}\n# task {task.name}  id {task.task_id}  host {task.host.name} "
+            f"({task.kind})  pack {task.rendered.pack}  sha256 {task.rendered.sha256[:16]}\n"
+        )
         out.write(f"# task dir {task.task_dir}\n# run dir  {task.run_dir}\n")
         if task.task_dir.startswith("~"):
             out.write("# (~ is the remote home; it is resolved on the host at apply time)\n")
-        out.write(f"{rule}\n--- task.json\n{task.rendered.task_file}--- job.sh\n{task.rendered.job_script}")
+        out.write(
+            f"{rule}\n--- task.json\n{task.rendered.task_file}--- job.sh\n{task.rendered.job_script}"
+        )
     return EXIT_OK
 
 
@@ -121,7 +153,10 @@ def status(args: argparse.Namespace) -> int:
         for record in records:
             attempt = store.latest_attempt(record.id)
             table.add_row(
-                record.name, record.id, record.host, record.state,
+                record.name,
+                record.id,
+                record.host,
+                record.state,
                 (attempt.job_id or "") if attempt else "",
                 "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
                 record.reason,
@@ -144,9 +179,18 @@ def _record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
         "task_dir": record.task_dir,
         "run_dir": record.run_dir,
         "attempts": [
-            {"job_id": a.job_id, "pack": a.pack, "script_sha256": a.script_sha256, "state": a.state,
-             "exit_code": a.exit_code, "exec_host": a.exec_host, "submitted": a.submitted,
-             "started": a.started, "ended": a.ended, "reason": a.reason}
+            {
+                "job_id": a.job_id,
+                "pack": a.pack,
+                "script_sha256": a.script_sha256,
+                "state": a.state,
+                "exit_code": a.exit_code,
+                "exec_host": a.exec_host,
+                "submitted": a.submitted,
+                "started": a.started,
+                "ended": a.ended,
+                "reason": a.reason,
+            }
             for a in store.attempts(record.id)
         ],
     }
@@ -163,8 +207,10 @@ def logs(args: argparse.Namespace) -> int:
         texts = _live_logs(store, record)
     else:
         texts = {name: _read(local / name) for name in ("stdout", "stderr", "job.out", "job.err")}
-    print(f"# {record.name} ({record.id}) on {record.host}: {record.state}"
-          f"{' - ' + record.reason if record.reason else ''}")
+    print(
+        f"# {record.name} ({record.id}) on {record.host}: {record.state}"
+        f"{' - ' + record.reason if record.reason else ''}"
+    )
     for name, text in texts.items():
         if text or name in ("stdout", "stderr"):
             print(f"--- {name}")
@@ -221,7 +267,7 @@ def purge(args: argparse.Namespace) -> int:
     if args.tasks:
         records = records_for(store, args.tasks)
     elif args.all or args.age:
-        records = store.tasks(FINAL_STATES + ("pending",))
+        records = store.tasks((*FINAL_STATES, "pending"))
     else:
         raise UsageError("name the tasks to purge, or pass --age AGE or --all")
     if args.age:

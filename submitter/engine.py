@@ -15,7 +15,7 @@ from submitter.config.project import Project
 from submitter.errors import HostError
 from submitter.hostops import HostOps
 from submitter.paths import Transfer
-from submitter.prepare import PreparedTask, default_work_dir, prepare_tasks
+from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
 from submitter.store.db import ACTIVE_STATES, FINAL_STATES, Store, TaskRecord
 from submitter.transport.base import Transport
@@ -103,12 +103,12 @@ class Engine:
     def apply(
         self,
         project: Project,
+        prepared: list[PreparedTask],
         *,
         force: bool = False,
         detach: bool = False,
         max_running: int | None = None,
     ) -> ApplyReport:
-        prepared = prepare_tasks(project)  # validates everything before any host is contacted
         prepared = self._with_remote_homes(project, prepared)
         runs: list[Tracked] = []
         skipped: list[Tracked] = []
@@ -133,7 +133,9 @@ class Engine:
             self._run(detach=detach, all_tasks=runs + skipped)
         report.detached = detach
         report.host_errors = {h.name: h.error for h in self.hosts.values() if h.error}
-        report.stats = {name: vars(h.transport.stats) for name, h in self.hosts.items() if h.transport}
+        report.stats = {
+            name: vars(h.transport.stats) for name, h in self.hosts.items() if h.transport
+        }
         self.close()
         return report
 
@@ -177,7 +179,9 @@ class Engine:
                     time.sleep(0.5)
                     self._poll(host, time.time())
                 for tracked in list(host.active.values()):
-                    self._finish(host, tracked, "killed", "killed by the user (no status file yet)", {})
+                    self._finish(
+                        host, tracked, "killed", "killed by the user (no status file yet)", {}
+                    )
             except HostError as exc:
                 errors[host.name] = str(exc)
         self.close()
@@ -195,7 +199,9 @@ class Engine:
                 transport = self._transport(host)
                 result = transport.run_script(HostOps.remove_script([r.task_dir for r in group]))
                 if not result.ok:
-                    raise HostError(f"{name}: removing task directories failed: {result.stderr.strip()}")
+                    raise HostError(
+                        f"{name}: removing task directories failed: {result.stderr.strip()}"
+                    )
             except HostError as exc:
                 errors[name] = str(exc)
                 continue
@@ -214,14 +220,12 @@ class Engine:
         return self.store.state_dir / "tasks" / task_id
 
     # preparation -------------------------------------------------------------------------
-    def _with_remote_homes(self, project: Project, prepared: list[PreparedTask]) -> list[PreparedTask]:
+    def _with_remote_homes(
+        self, project: Project, prepared: list[PreparedTask]
+    ) -> list[PreparedTask]:
         """Hosts whose work_dir starts with ~ are asked for $HOME once; their tasks re-rendered."""
         needing = sorted(
-            {
-                t.host.name
-                for t in prepared
-                if default_work_dir(t.host.config, project.directory).startswith("~")
-            }
+            {t.host.name for t in prepared if needs_home(t.host.config, project.directory)}
         )
         if not needing:
             return prepared
@@ -230,7 +234,9 @@ class Engine:
             host = self._host(name, project.hosts[name].config, None)
             result = self._transport(host).run_script('printf "%s" "$HOME"\n')
             if not result.ok or not result.stdout.startswith("/"):
-                raise HostError(f"{name}: cannot read the remote home directory: {result.stderr.strip()}")
+                raise HostError(
+                    f"{name}: cannot read the remote home directory: {result.stderr.strip()}"
+                )
             homes[name] = result.stdout.strip()
         return prepare_tasks(project, homes)
 
@@ -291,9 +297,16 @@ class Engine:
 
     def _tracked_from_record(self, record: TaskRecord) -> Tracked:
         attempt = self.store.latest_attempt(record.id)
-        outputs = [Transfer(Path(local), remote) for local, remote in record.spec.get("outputs", [])]
+        outputs = [
+            Transfer(Path(local), remote) for local, remote in record.spec.get("outputs", [])
+        ]
         return Tracked(
-            record.id, record.name, record.host, record.task_dir, outputs, record.state,
+            record.id,
+            record.name,
+            record.host,
+            record.task_dir,
+            outputs,
+            record.state,
             attempt_id=attempt.id if attempt else None,
             job_id=attempt.job_id if attempt else None,
         )
@@ -326,7 +339,11 @@ class Engine:
                 busy = [h for h in self.hosts.values() if not h.error and (h.active or h.pending)]
                 if not busy:
                     break
-                wake = min(h.next_poll for h in busy if h.active) if any(h.active for h in busy) else now
+                wake = (
+                    min(h.next_poll for h in busy if h.active)
+                    if any(h.active for h in busy)
+                    else now
+                )
                 time.sleep(max(0.05, min(wake - time.time(), 1.0)))
         finally:
             self.progress.stop()
@@ -395,11 +412,15 @@ class Engine:
                 tracked.state = verdict.state
                 self.store.set_task_state(tracked.id, verdict.state, verdict.reason)
                 if tracked.attempt_id is not None:
-                    self.store.update_attempt(tracked.attempt_id, state=verdict.state, last_seen=now)
+                    self.store.update_attempt(
+                        tracked.attempt_id, state=verdict.state, last_seen=now
+                    )
         if finished:
             self._retrieve(host, finished)
 
-    def _retrieve(self, host: HostRun, finished: list[tuple[Tracked, str, str, dict[str, Any]]]) -> None:
+    def _retrieve(
+        self, host: HostRun, finished: list[tuple[Tracked, str, str, dict[str, Any]]]
+    ) -> None:
         transfers: list[Transfer] = []
         for tracked, state, _, _ in finished:
             local = self.local_dir(tracked.id)
@@ -411,10 +432,15 @@ class Engine:
             if state == "completed":
                 lost = [o.remote for o in tracked.outputs if o.remote in missing]
                 if lost:
-                    state, reason = "failed", "declared output not found on the host: " + ", ".join(lost)
+                    state, reason = (
+                        "failed",
+                        "declared output not found on the host: " + ", ".join(lost),
+                    )
             self._finish(host, tracked, state, reason, status)
 
-    def _finish(self, host: HostRun, tracked: Tracked, state: str, reason: str, status: dict[str, Any]) -> None:
+    def _finish(
+        self, host: HostRun, tracked: Tracked, state: str, reason: str, status: dict[str, Any]
+    ) -> None:
         tracked.state, tracked.reason = state, reason
         host.active.pop(tracked.id, None)
         self.store.set_task_state(tracked.id, state, reason)

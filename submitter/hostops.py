@@ -186,10 +186,13 @@ class HostOps:
         if not job_ids:
             return "true\n"
         if self.batch is None:
-            return "".join(
-                f"kill -TERM -- -{q(pid)} 2>/dev/null || kill -TERM {q(pid)} 2>/dev/null\n"
-                for pid in job_ids
-            ) + "true\n"
+            return (
+                "".join(
+                    f"kill -TERM -- -{q(pid)} 2>/dev/null || kill -TERM {q(pid)} 2>/dev/null\n"
+                    for pid in job_ids
+                )
+                + "true\n"
+            )
         return f"{shlex.join(self.batch.cancel_argv(list(job_ids)))} 2>&1\n"
 
     # purge -----------------------------------------------------------------------------

@@ -70,7 +70,9 @@ class PathMapper:
         if not expanded.is_absolute():
             normal = posixpath.normpath(declared)
             if not normal.startswith(".."):
-                return PlacedPath(declared, project_dir / normal, posixpath.join(run_dir, normal), True)
+                return PlacedPath(
+                    declared, project_dir / normal, posixpath.join(run_dir, normal), True
+                )
             expanded = Path(posixpath.normpath(str(project_dir / declared)))
         local = PurePosixPath(posixpath.normpath(str(expanded)))
         if self.is_shared(local):

@@ -46,6 +46,12 @@ def default_work_dir(host: HostConfig, project_dir: Path) -> str:
     return REMOTE_DEFAULT_WORK_DIR
 
 
+def needs_home(host: HostConfig, project_dir: Path) -> bool:
+    """Whether rendering for this host needs the remote home directory (`~` in its paths)."""
+    remote_paths = [default_work_dir(host, project_dir), *host.paths.values()]
+    return host.kind != "local" and any(p == "~" or p.startswith("~/") for p in remote_paths)
+
+
 def resolve_home(path: str, home: str | None) -> str:
     """Expand a leading `~` with the host's home, when it is known (not in dry-run)."""
     if home is None or not (path == "~" or path.startswith("~/")):
@@ -80,8 +86,12 @@ def prepare_tasks(
                 chains[entry.name] = select_pack(entry, project.directory)
             prepared.append(
                 prepare_task(
-                    definition, entry, project.directory, chains[entry.name],
-                    homes.get(entry.name), check_inputs=check_inputs,
+                    definition,
+                    entry,
+                    project.directory,
+                    chains[entry.name],
+                    homes.get(entry.name),
+                    check_inputs=check_inputs,
                 )
             )
         except ConfigError as exc:
@@ -103,6 +113,10 @@ def prepare_task(
     check_inputs: bool = True,
 ) -> PreparedTask:
     host = entry.config
+    if home is not None:
+        host = host.model_copy(
+            update={"paths": {k: resolve_home(v, home) for k, v in host.paths.items()}}
+        )
     where = definition.location
     _check_limits(definition, entry)
     mapper = PathMapper(host, all_shared=host.kind == "local")
@@ -158,7 +172,7 @@ def prepare_task(
 def _as_seen_from(run_dir: str, placed: PlacedPath) -> str:
     """Relative to the run directory where possible, so messages name the declared path."""
     prefix = run_dir.rstrip("/") + "/"
-    return placed.remote[len(prefix):] if placed.remote.startswith(prefix) else placed.remote
+    return placed.remote[len(prefix) :] if placed.remote.startswith(prefix) else placed.remote
 
 
 def _place_all(

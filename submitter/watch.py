@@ -44,8 +44,14 @@ def judge(
     file_state = (status_file or {}).get("state")
     if file_state in _FINAL_FILE_STATES:
         reason = str((status_file or {}).get("reason") or "")
-        if scheduler is not None and scheduler.state in (JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL):
-            return Verdict("failed", f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})", True)
+        if scheduler is not None and scheduler.state in (
+            JobState.TIMEOUT,
+            JobState.OUT_OF_MEMORY,
+            JobState.NODE_FAIL,
+        ):
+            return Verdict(
+                "failed", f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})", True
+            )
         return Verdict(str(file_state), reason, True)
 
     if batch:
@@ -59,7 +65,9 @@ def judge(
             # The scheduler ended the job itself; the wrapper may not have had the chance to
             # write (SIGKILL after the grace time). Short wait for the file, then fail.
             return _after_grace(
-                now, waiting_since, 10.0,
+                now,
+                waiting_since,
+                10.0,
                 Verdict(
                     "killed" if scheduler.state is JobState.CANCELLED else "failed",
                     f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
@@ -67,14 +75,18 @@ def judge(
                 ),
             )
         return _after_grace(
-            now, waiting_since, LOST_GRACE_BATCH,
+            now,
+            waiting_since,
+            LOST_GRACE_BATCH,
             Verdict("lost", "the job left the scheduler without writing a status file", True),
         )
 
     if alive:
         return Verdict("running")
     return _after_grace(
-        now, waiting_since, LOST_GRACE_PROCESS,
+        now,
+        waiting_since,
+        LOST_GRACE_PROCESS,
         Verdict("lost", "the task's process ended without writing a status file", True),
     )
 

@@ -62,9 +62,7 @@ def config_errors(
             message = f"{context}missing required key '{loc[-1]}'"
             found.append(ConfigError(message, doc.locate(full[:-1])))
         else:
-            found.append(
-                ConfigError(f"{context}{dotted}: {_explain(error)}", doc.locate(full))
-            )
+            found.append(ConfigError(f"{context}{dotted}: {_explain(error)}", doc.locate(full)))
     return found
 
 

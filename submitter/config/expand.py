@@ -32,17 +32,19 @@ def _walk(node: Any, variables: dict[str, Any], locate: Locator, loc: tuple[str 
         return _replace(node, variables, locate, loc)
     if isinstance(node, dict):
         return {
-            _replace(str(key), variables, locate, loc + (key,)): _walk(
-                value, variables, locate, loc + (key,)
+            _replace(str(key), variables, locate, (*loc, key)): _walk(
+                value, variables, locate, (*loc, key)
             )
             for key, value in node.items()
         }
     if isinstance(node, list):
-        return [_walk(item, variables, locate, loc + (i,)) for i, item in enumerate(node)]
+        return [_walk(item, variables, locate, (*loc, i)) for i, item in enumerate(node)]
     return node
 
 
-def _replace(text: str, variables: dict[str, Any], locate: Locator, loc: tuple[str | int, ...]) -> str:
+def _replace(
+    text: str, variables: dict[str, Any], locate: Locator, loc: tuple[str | int, ...]
+) -> str:
     def value_of(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in variables:

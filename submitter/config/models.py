@@ -82,6 +82,8 @@ class HostConfig(Strict):
     address: str | None = None
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     identity_file: str | None = None
+    known_hosts: str | None = None
+    ssh_options: list[str] = Field(default_factory=list)
     scheduler: SchedulerName | None = None
     pack: str | None = None
     work_dir: str | None = None

@@ -66,9 +66,7 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     tasks_file = tasks_file.resolve() if tasks_file.exists() else tasks_file
     doc = load_yaml(tasks_file)
     if not isinstance(doc.root, CommentedMap):
-        raise ConfigError(
-            "expected a mapping with a 'tasks' list at the top level", doc.locate(())
-        )
+        raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
     try:
         top = TasksFile.model_validate(to_plain(doc.root))
     except ValidationError as exc:
@@ -101,10 +99,20 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
         except ConfigError as exc:
             errors.append(exc)
     if not errors and not tasks:
-        errors.append(ConfigError("no tasks: 'tasks' must list at least one task", doc.locate(("tasks",))))
+        errors.append(
+            ConfigError("no tasks: 'tasks' must list at least one task", doc.locate(("tasks",)))
+        )
     if errors:
         raise ConfigErrors(errors)
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
+
+
+def load_hosts(tasks_file: Path | None) -> dict[str, HostEntry]:
+    """The hosts a command without a tasks file sees: hosts.yml here, then the user's."""
+    if tasks_file is not None:
+        return load_project(tasks_file).hosts
+    empty = TasksFile(tasks=[])
+    return _collect_hosts(YamlDocument(Path("tasks.yml"), CommentedMap()), empty, Path.cwd())
 
 
 def _collect_hosts(doc: YamlDocument, top: TasksFile, directory: Path) -> dict[str, HostEntry]:
@@ -135,7 +143,9 @@ def _load_hosts_file(path: Path) -> tuple[YamlDocument, dict[str, HostConfig]]:
         raise ConfigErrors(config_errors(exc, doc, HostsFile)) from None
 
 
-def _require_host(name: str, hosts: dict[str, HostEntry], where: Location | None, context: str) -> None:
+def _require_host(
+    name: str, hosts: dict[str, HostEntry], where: Location | None, context: str
+) -> None:
     if name in hosts:
         return
     hint = closest_key(name, list(hosts))

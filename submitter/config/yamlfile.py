@@ -44,6 +44,13 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
         where = Location(path, mark.line + 1, mark.column + 1) if mark else None
+        if exc.context and exc.context_mark and exc.context_mark is not mark:
+            start = exc.context_mark
+            problem += (
+                f" ({exc.context} started at line {start.line + 1}, column {start.column + 1})"
+            )
+        if "{{" in text and ("found character" in problem or "expected" in problem):
+            problem += '; a value starting with {{ must be quoted, as "{{ var }}.txt"'
         raise ConfigError(f"YAML syntax error: {problem}", where) from None
     except YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {exc}", Location(path, 1, 1)) from None

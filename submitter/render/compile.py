@@ -60,7 +60,9 @@ def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
         script = environment.get_template(JOB_TEMPLATE).render(context)
     except jinja2.TemplateSyntaxError as exc:
         where = f"{exc.filename or exc.name}:{exc.lineno}"
-        raise TemplateError(f"{where}: template syntax error in pack {pack.ident}: {exc.message}") from None
+        raise TemplateError(
+            f"{where}: template syntax error in pack {pack.ident}: {exc.message}"
+        ) from None
     except jinja2.UndefinedError as exc:
         raise TemplateError(
             f"{_failing_frame(exc, chain)}: template error in pack {pack.ident}: {exc.message}"

@@ -15,7 +15,13 @@ from submitter.errors import TemplateError
 
 PACK_FILE = "pack.yml"
 JOB_TEMPLATE = "job.sh.j2"
-DEFAULT_PACK_FOR = {"local": "wrapper", "ssh": "wrapper", "slurm": "slurm", "pbs": "pbs", "lsf": "lsf"}
+DEFAULT_PACK_FOR = {
+    "local": "wrapper",
+    "ssh": "wrapper",
+    "slurm": "slurm",
+    "pbs": "pbs",
+    "lsf": "lsf",
+}
 
 
 class PackMeta(BaseModel):
@@ -112,7 +118,9 @@ def load_pack(directory: Path) -> Pack:
     except (YAMLError, ValidationError, OSError) as exc:
         raise TemplateError(f"{path}: invalid pack description: {exc}") from None
     if meta.name != directory.parent.name:
-        raise TemplateError(f"{path}: name '{meta.name}' does not match folder '{directory.parent.name}'")
+        raise TemplateError(
+            f"{path}: name '{meta.name}' does not match folder '{directory.parent.name}'"
+        )
     return Pack(meta, directory)
 
 

@@ -157,7 +157,8 @@ class Store:
         if states:
             marks = ",".join("?" * len(states))
             rows = self._db.execute(
-                f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created, name", tuple(states)
+                f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created, name",
+                tuple(states),
             )
         else:
             rows = self._db.execute("SELECT * FROM tasks ORDER BY created, name")
@@ -188,7 +189,16 @@ class Store:
         return int(cursor.lastrowid or 0)
 
     def update_attempt(self, attempt_id: int, **fields: Any) -> None:
-        allowed = {"job_id", "state", "reason", "exit_code", "exec_host", "started", "ended", "last_seen"}
+        allowed = {
+            "job_id",
+            "state",
+            "reason",
+            "exit_code",
+            "exec_host",
+            "started",
+            "ended",
+            "last_seen",
+        }
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown attempt fields: {sorted(unknown)}")

@@ -35,7 +35,9 @@ class Transport(Protocol):
     name: str
     stats: TransportStats
 
-    def run(self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None) -> CommandResult:
+    def run(
+        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None
+    ) -> CommandResult:
         """Run one command on the host; raise HostError only when the host cannot be reached."""
 
     def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:

@@ -24,7 +24,12 @@ class LocalTransport:
         self.stats.commands += 1
         try:
             done = subprocess.run(
-                list(argv), input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+                list(argv),
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
             )
         except FileNotFoundError as exc:
             return CommandResult(127, "", f"{argv[0]}: {exc.strerror}")

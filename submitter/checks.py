@@ -1,0 +1,265 @@
+"""`check-host` and `setup-host`: is a host ready, and make it so."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from submitter.config.models import HostConfig
+from submitter.config.project import HostEntry, load_hosts
+from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
+from submitter.hostops import q
+from submitter.prepare import REMOTE_DEFAULT_WORK_DIR
+from submitter.transport.base import Transport
+from submitter.transport.factory import connect
+
+SCHEDULER_COMMANDS = {
+    "slurm": ("sbatch", "squeue", "scancel"),
+    "pbs": ("qsub", "qstat", "qdel"),
+    "lsf": ("bsub", "bjobs", "bkill"),
+}
+SCHEDULER_PROBE = {
+    "slurm": 'squeue -h -u "$(id -un)" >/dev/null',
+    "pbs": "qstat >/dev/null",
+    "lsf": "bjobs -noheader >/dev/null 2>&1 || bjobs 2>&1 | grep -q 'No unfinished job'",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def run_checks(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int:
+    entry = _host_entry(host_name, tasks_file)
+    checks = check_host(entry)
+    _show(host_name, checks, as_json)
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_HOST_ERROR
+
+
+def _host_entry(host_name: str, tasks_file: Path | None) -> HostEntry:
+    hosts = load_hosts(tasks_file)
+    if host_name not in hosts:
+        raise UsageError(f"unknown host '{host_name}' (known: {', '.join(sorted(hosts))})")
+    return hosts[host_name]
+
+
+def check_host(entry: HostEntry) -> list[Check]:
+    config = entry.config
+    checks: list[Check] = []
+    remote = config.kind != "local"
+    try:
+        transport = connect(entry.name, config)
+    except HostError as exc:
+        return [Check("connect", False, str(exc), "give the host an 'address'")]
+    try:
+        first = transport.run_script('printf "%s" "$HOME"\n')
+    except HostError as exc:
+        transport.close()
+        return [
+            Check(
+                "ssh key login",
+                False,
+                str(exc),
+                f"run `submitter setup-host {entry.name}` to install a key; check address, "
+                "port and that the host key is in known_hosts (ssh once by hand to accept it)",
+            )
+        ]
+    try:
+        if remote:
+            checks.append(Check("ssh key login", first.ok, f"{config.address} answered", ""))
+            local_rsync = shutil.which("rsync")
+            checks.append(
+                Check(
+                    "rsync here",
+                    bool(local_rsync),
+                    local_rsync or "not found",
+                    "install rsync on this machine (scp is used meanwhile, slower)",
+                )
+            )
+        home = first.stdout.strip()
+        checks += _remote_checks(entry, transport, home)
+    finally:
+        transport.close()
+    return checks
+
+
+def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Check]:
+    config = entry.config
+    work_dir = config.work_dir or REMOTE_DEFAULT_WORK_DIR
+    if config.kind == "local" and not config.work_dir:
+        work_dir = str(Path.cwd() / ".submitter" / "work")
+    if work_dir.startswith("~"):
+        work_dir = home + work_dir[1:]
+    lines = ['report() { printf \'CHECK\\t%s\\t%s\\t%s\\n\' "$1" "$2" "$3"; }']
+    if config.kind != "local":
+        lines.append(
+            'if command -v rsync >/dev/null; then report rsync-remote 1 "$(command -v rsync)"; '
+            "else report rsync-remote 0 'not found'; fi"
+        )
+    probe = f"{q(work_dir)}/.submitter-check-$$"
+    lines.append(
+        f"if mkdir -p -- {q(work_dir)} && : > {probe} && rm -f -- {probe}; "
+        f"then report workdir 1 {q(work_dir)}; else report workdir 0 {q(work_dir + ' is not writable')}; fi"
+    )
+    for command in SCHEDULER_COMMANDS.get(config.kind, ()):
+        lines.append(
+            f"if command -v {command} >/dev/null; then report cmd-{command} 1 "
+            f"\"$(command -v {command})\"; else report cmd-{command} 0 'not on PATH'; fi"
+        )
+    if config.kind in SCHEDULER_PROBE:
+        lines.append(
+            f"if {SCHEDULER_PROBE[config.kind]}; then report answering 1 ok; "
+            "else report answering 0 'the status command failed'; fi"
+        )
+    for local, remote_prefix in config.paths.items():
+        target = home + remote_prefix[1:] if remote_prefix.startswith("~") else remote_prefix
+        lines.append(
+            f"if [ -d {q(target)} ]; then report path:{q(local)} 1 {q(target)}; "
+            f"else report path:{q(local)} 0 {q(target + ' does not exist')}; fi"
+        )
+    markers: dict[str, tuple[Path, str]] = {}
+    for shared in config.shared:
+        token = secrets.token_hex(8)
+        marker = Path(shared).expanduser() / f".submitter-shared-check-{token}"
+        try:
+            marker.write_text(token)
+        except OSError as exc:
+            lines.append(
+                f"report shared:{q(shared)} 0 {q('cannot write a marker here: ' + str(exc.strerror or exc))}"
+            )
+            continue
+        markers[shared] = (marker, token)
+        lines.append(
+            f'if [ "$(cat {q(str(marker))} 2>/dev/null)" = {token} ]; then report shared:{q(shared)} 1 '
+            f"'marker written here was read there'; else report shared:{q(shared)} 0 "
+            "'a marker written here is not visible there'; fi"
+        )
+    try:
+        result = transport.run_script("\n".join(lines) + "\n")
+    finally:
+        for marker, _ in markers.values():
+            marker.unlink(missing_ok=True)
+    return _parse_checks(result.stdout, config)
+
+
+def _parse_checks(output: str, config: HostConfig) -> list[Check]:
+    checks = []
+    for line in output.splitlines():
+        parts = line.split("\t", 3)
+        if len(parts) != 4 or parts[0] != "CHECK":
+            continue
+        _, key, ok, detail = parts
+        passed = ok == "1"
+        checks.append(Check(_label(key), passed, detail, "" if passed else _fix(key, config)))
+    return checks
+
+
+def _label(key: str) -> str:
+    if key.startswith("cmd-"):
+        return f"command {key[4:]}"
+    if key.startswith("path:"):
+        return f"mapped path {key[5:]}"
+    if key.startswith("shared:"):
+        return f"shared path {key[7:]}"
+    return {
+        "rsync-remote": "rsync on host",
+        "workdir": "work dir writable",
+        "answering": "scheduler answers",
+    }.get(key, key)
+
+
+def _fix(key: str, config: HostConfig) -> str:
+    if key == "rsync-remote":
+        return "install rsync on the host (scp is used meanwhile, slower)"
+    if key == "workdir":
+        return "set 'work_dir' to a directory you can write on the host"
+    if key.startswith("cmd-"):
+        return f"load the {config.kind} client in 'setup' or PATH, or pick the right 'scheduler'"
+    if key == "answering":
+        return "the scheduler's controller may be down; try the command by hand on the host"
+    if key.startswith("path:"):
+        return "create the remote directory, or fix the mapping under 'paths'"
+    if key.startswith("shared:"):
+        return "this path is not the same filesystem on both sides: remove it from 'shared'"
+    return ""
+
+
+def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "host": host_name,
+                    "ok": all(c.ok for c in checks),
+                    "checks": [asdict(c) for c in checks],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"check-host {host_name}", show_header=True, header_style="bold")
+    for column in ("check", "result", "detail", "fix"):
+        table.add_column(column)
+    for check in checks:
+        table.add_row(check.name, "ok" if check.ok else "FAILED", check.detail, check.fix)
+    Console(highlight=False).print(table)
+
+
+def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int:
+    """Make a key pair if needed, install its public half on the host, then check the host."""
+    entry = _host_entry(host_name, tasks_file)
+    config = entry.config
+    if config.kind == "local":
+        return run_checks(host_name, tasks_file, as_json=as_json)
+    key = ensure_key_pair(config)
+    public = Path(str(key) + ".pub").read_text().strip()
+    install = (
+        "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && read -r key && "
+        '{ grep -qxF "$key" ~/.ssh/authorized_keys || printf "%s\\n" "$key" >> ~/.ssh/authorized_keys; }'
+    )
+    argv = ["ssh", "-o", "ControlPath=none", "-o", "NumberOfPasswordPrompts=1"]
+    if config.port:
+        argv += ["-p", str(config.port)]
+    if config.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={Path(config.known_hosts).expanduser()}"]
+    for option in config.ssh_options:
+        argv += ["-o", option]
+    argv += ["--", str(config.address), install]
+    if not as_json:
+        print(f"installing {key}.pub on {config.address} (ssh asks for the password once)")
+    done = subprocess.run(argv, input=public + "\n", text=True, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise HostError(f"{host_name}: installing the key failed: {done.stderr.strip()}")
+    return run_checks(host_name, tasks_file, as_json=as_json)
+
+
+def ensure_key_pair(config: HostConfig) -> Path:
+    if config.identity_file:
+        key = Path(config.identity_file).expanduser()
+    else:
+        ssh_dir = Path.home() / ".ssh"
+        existing = [
+            ssh_dir / n for n in ("id_ed25519", "id_ecdsa", "id_rsa") if (ssh_dir / n).is_file()
+        ]
+        key = existing[0] if existing else ssh_dir / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        comment = f"submitter@{os.uname().nodename}"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)],
+            check=True,
+            capture_output=True,
+        )
+    return key

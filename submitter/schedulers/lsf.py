@@ -1,0 +1,71 @@
+"""LSF: argv builders and parsers for bsub, bjobs and bkill. No I/O."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from submitter.schedulers.base import JobState, JobStatus, lookup_state
+
+STATE_TABLE: dict[str, JobState] = {
+    "PEND": JobState.QUEUED,  # pending: waiting in a queue
+    "PROV": JobState.QUEUED,  # waiting for its dynamically provisioned host
+    "WAIT": JobState.QUEUED,  # chunk job member waiting to run
+    "PSUSP": JobState.HELD,  # suspended while pending (bstop by user or admin)
+    "USUSP": JobState.HELD,  # suspended while running, by the user or an admin
+    "SSUSP": JobState.HELD,  # suspended while running, by LSF (load, run windows)
+    "UNKWN": JobState.UNKNOWN,  # mbatchd lost contact with the host running it
+    "RUN": JobState.RUNNING,  # running
+    "DONE": JobState.DONE,  # ended with exit code 0
+    "EXIT": JobState.FAILED,  # non-zero exit, killed, or over a limit (bjobs -l tells which)
+    "ZOMBI": JobState.FAILED,  # killed while its host was unreachable
+}
+
+_SUBMITTED = re.compile(r"Job <(\d+)> is submitted")
+# `123 RUN -`: jobid, stat, exit_code (`-` until the job exits non-zero).
+_BJOBS_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z]+)(?:\s+(-|-?\d+))?$")
+
+STATUS_FIELDS = "jobid stat exit_code"
+
+
+class Lsf:
+    """IBM Spectrum LSF through its command line tools; the script goes on stdin."""
+
+    name: str = "lsf"
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read."""
+        return ["bsub"]
+
+    def submit_uses_stdin(self) -> bool:
+        return True
+
+    def parse_job_id(self, output: str) -> str:
+        """The id in `Job <123> is submitted to queue <normal>.`; other lines are skipped."""
+        match = _SUBMITTED.search(output)
+        if match is None:
+            raise ValueError(f"no LSF job id in bsub output: {output!r}")
+        return match.group(1)
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """`bjobs` for all ids; an id LSF no longer knows adds `Job <ID> is not found`."""
+        return ["bjobs", "-noheader", "-o", STATUS_FIELDS, *job_ids]
+
+    def parse_status(self, output: str) -> dict[str, JobStatus]:
+        """`ID STAT EXIT_CODE` lines -> statuses; `Job <125> is not found` lines are skipped.
+
+        EXIT stays FAILED: whether LSF killed the job (TERM_RUNLIMIT, TERM_MEMLIMIT...) is
+        only shown by `bjobs -l`, not by these fields.
+        """
+        statuses: dict[str, JobStatus] = {}
+        for raw in output.splitlines():
+            match = _BJOBS_LINE.match(raw.strip())
+            if match:
+                job_id, code, exit_field = match.groups()
+                exit_code = None if exit_field in (None, "-") else int(exit_field)
+                state = lookup_state(STATE_TABLE, code, self.name)
+                statuses[job_id] = JobStatus(state, code, exit_code)
+        return statuses
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["bkill", *job_ids]

@@ -1,0 +1,177 @@
+"""PBS (Torque and PBS Pro): argv builders and parsers for qsub, qstat -f and qdel. No I/O.
+
+Job ids: `qsub` prints the full id (`123.server`) and parse_job_id keeps it, since qstat and
+qdel on another server need it. `qstat -f` may print the same job with a different server
+suffix (short name or FQDN), or none at all, so parse_status keys jobs exactly as printed in
+their `Job Id:` lines and callers compare ids with `same_job` (or `job_key`, the part before the
+first dot: `123`, `123[4]`, `123[]`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+from submitter.schedulers.base import JobState, JobStatus, lookup_state
+
+STATE_TABLE: dict[str, JobState] = {
+    "Q": JobState.QUEUED,  # queued, eligible to run
+    "W": JobState.QUEUED,  # waiting for its requested start time (qsub -a)
+    "T": JobState.QUEUED,  # in transit to another queue or server
+    "H": JobState.HELD,  # held by a user, operator or dependency
+    "S": JobState.HELD,  # suspended
+    "U": JobState.HELD,  # PBS Pro: suspended because the workstation is busy
+    "R": JobState.RUNNING,  # running
+    "E": JobState.RUNNING,  # exiting after having run
+    "B": JobState.RUNNING,  # PBS Pro: array job with at least one subjob started
+    "M": JobState.UNKNOWN,  # PBS Pro: moved to another server, which now tracks it
+    "C": JobState.DONE,  # Torque: completed; Exit_status refines it (finished_state)
+    "F": JobState.DONE,  # PBS Pro: finished (qstat -x); Exit_status refines it
+    "X": JobState.DONE,  # PBS Pro: subjob finished; Exit_status refines it
+}
+
+_FINISHED = frozenset({"C", "F", "X"})
+
+# Negative Exit_status values are the execution daemon's own codes (JOB_EXEC_*); Torque and
+# PBS Pro number them differently. Any other negative value is FAILED.
+EXEC_CODES: dict[int, JobState] = {
+    -10: JobState.OUT_OF_MEMORY,  # Torque JOB_EXEC_OVERLIMIT_MEM
+    -11: JobState.TIMEOUT,  # Torque JOB_EXEC_OVERLIMIT_WT (PBS Pro: bad restart, rare)
+    -12: JobState.TIMEOUT,  # Torque JOB_EXEC_OVERLIMIT_CPUT
+    -26: JobState.OUT_OF_MEMORY,  # PBS Pro JOB_EXEC_KILL_VMEM
+    -27: JobState.OUT_OF_MEMORY,  # PBS Pro JOB_EXEC_KILL_MEM
+    -28: JobState.TIMEOUT,  # PBS Pro JOB_EXEC_KILL_CPUT
+    -29: JobState.TIMEOUT,  # PBS Pro JOB_EXEC_KILL_WALLTIME
+}
+
+# Exit_status 256 + N: killed by signal N. HUP, INT, KILL and TERM are what qdel, admins and
+# limit enforcement send (271 = TERM, 265 = KILL); other signals (SEGV, ABRT...) are crashes.
+_CANCEL_SIGNALS = frozenset({1, 2, 9, 15})
+
+_JOB_ID_LINE = re.compile(r"^Job Id:\s*(\S+)\s*$")
+_QSUB_ID = re.compile(r"^\d+(?:\[\d*\])?(?:\.\S+)?$")
+_ATTRIBUTE = re.compile(r"^(\s+)([A-Za-z_][\w.]*) = ?(.*)$")
+
+
+def job_key(job_id: str) -> str:
+    """The server-independent part of a PBS job id: `123.server` -> `123`."""
+    return job_id.strip().split(".", 1)[0]
+
+
+def same_job(a: str, b: str) -> bool:
+    """True when two PBS job ids name the same job (`123` and `123.server.example.org`)."""
+    return job_key(a) == job_key(b)
+
+
+def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
+    """`statuses[job_id]`, or the status of the same job printed under another server name."""
+    if job_id in statuses:
+        return statuses[job_id]
+    key = job_key(job_id)
+    return next((s for printed, s in statuses.items() if job_key(printed) == key), None)
+
+
+def finished_state(exit_status: int | None) -> JobState:
+    """The state of a finished job (C, F, X) from its Exit_status.
+
+    No Exit_status (some servers and wrappers never print one) means the scheduler reports no
+    error of its own: DONE, and the task's own exit-code file decides.
+    """
+    if exit_status is None or exit_status == 0:
+        return JobState.DONE
+    if exit_status < 0:
+        return EXEC_CODES.get(exit_status, JobState.FAILED)
+    if exit_status > 256 and exit_status - 256 in _CANCEL_SIGNALS:
+        return JobState.CANCELLED
+    return JobState.FAILED
+
+
+def parse_qstat_full(output: str) -> dict[str, dict[str, str]]:
+    """`qstat -f` text -> job id (as printed) -> attributes, with lower-case names.
+
+    Blocks start with `Job Id: ID`; attributes are indented `name = value` lines (four spaces,
+    or a tab on some servers and wrappers); a long value wraps onto lines indented with a tab,
+    which are joined back. Any other line, such as `qstat: Unknown Job Id 123.server` merged in
+    from stderr, is skipped.
+    """
+    jobs: dict[str, dict[str, str]] = {}
+    attributes: dict[str, str] | None = None
+    indent: str | None = None
+    last: str | None = None
+    for line in output.splitlines():
+        header = _JOB_ID_LINE.match(line)
+        if header:
+            attributes = jobs.setdefault(header.group(1), {})
+            indent, last = None, None
+            continue
+        if not line.strip() or not line[:1].isspace():
+            last = None  # a blank or error line ends any wrapped value
+            continue
+        if attributes is None:
+            continue
+        attribute = _ATTRIBUTE.match(line)
+        if attribute and indent in (None, attribute.group(1)):
+            indent, last = attribute.group(1), attribute.group(2).lower()
+            attributes[last] = attribute.group(3)
+        elif last is not None:
+            attributes[last] += line[1:] if line.startswith("\t") else line.strip()
+    return jobs
+
+
+class Pbs:
+    """Torque and PBS Pro through their common command line interface."""
+
+    name: str = "pbs"
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        return ["qsub", script_path]
+
+    def submit_uses_stdin(self) -> bool:
+        return False
+
+    def parse_job_id(self, output: str) -> str:
+        """The line qsub prints (`123.server`, `123`, `123[].server`), kept whole.
+
+        Other lines (warnings) are skipped; exactly one line must look like a job id.
+        """
+        ids = [line.strip() for line in output.splitlines() if _QSUB_ID.match(line.strip())]
+        if len(ids) != 1:
+            raise ValueError(f"no single PBS job id in qsub output: {output!r}")
+        return ids[0]
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """`qstat -f` for all ids; unknown or finished ones only add an error line to stderr.
+
+        PBS Pro forgets finished jobs unless asked with `-x`, but Torque reads `-x` as "XML",
+        so it is not used: a job that left the queue is judged by the task's own exit file.
+        """
+        return ["qstat", "-f", *job_ids]
+
+    def parse_status(self, output: str) -> dict[str, JobStatus]:
+        statuses: dict[str, JobStatus] = {}
+        for job_id, attributes in parse_qstat_full(output).items():
+            code = attributes.get("job_state", "").strip().upper()
+            if not code:
+                continue
+            exit_status = _int_or_none(attributes.get("exit_status"))
+            if code in _FINISHED:
+                state = finished_state(exit_status)
+            else:
+                state = lookup_state(STATE_TABLE, code, self.name)
+            statuses[job_id] = JobStatus(state, code, exit_status)
+        return statuses
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["qdel", *job_ids]
+
+    def job_key(self, job_id: str) -> str:
+        return job_key(job_id)
+
+
+def _int_or_none(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None

@@ -1,0 +1,129 @@
+"""SLURM: argv builders and parsers for sbatch, squeue, sacct and scancel. No I/O.
+
+Job ids stay strings: array tasks print as `123_4` and pending array ranges as `123_[5-10%2]`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from submitter.schedulers.base import JobState, JobStatus, lookup_state
+
+# (short code, long name, state): squeue `%t` prints the short code, sacct and `%T` the long one.
+_CODES: tuple[tuple[str, str, JobState], ...] = (
+    ("PD", "PENDING", JobState.QUEUED),  # waiting for resources or priority
+    ("CF", "CONFIGURING", JobState.QUEUED),  # allocated, nodes still booting or being set up
+    ("R", "RUNNING", JobState.RUNNING),  # running
+    ("CG", "COMPLETING", JobState.RUNNING),  # ending: some processes or the epilog still run
+    ("S", "SUSPENDED", JobState.HELD),  # suspended by an admin or by gang scheduling
+    ("ST", "STOPPED", JobState.HELD),  # sent SIGSTOP; keeps its allocation
+    ("RQ", "REQUEUED", JobState.QUEUED),  # being put back in the queue; will pend again
+    ("RS", "RESIZING", JobState.RUNNING),  # running job changing its allocation size
+    ("RH", "REQUEUE_HOLD", JobState.HELD),  # requeued and held until released
+    ("RD", "RESV_DEL_HOLD", JobState.HELD),  # held because its reservation was deleted
+    ("RF", "REQUEUE_FED", JobState.QUEUED),  # requeued by a federation sibling
+    ("SI", "SIGNALING", JobState.RUNNING),  # being sent a signal
+    ("SO", "STAGE_OUT", JobState.RUNNING),  # staging files out after the run
+    ("RV", "REVOKED", JobState.UNKNOWN),  # federation sibling copy removed; runs elsewhere
+    ("SE", "SPECIAL_EXIT", JobState.HELD),  # requeued in a held special state after an exit
+    ("CD", "COMPLETED", JobState.DONE),  # every process ended with exit code 0
+    ("CA", "CANCELLED", JobState.CANCELLED),  # scancel by the user or an admin
+    ("F", "FAILED", JobState.FAILED),  # non-zero exit code or other failure
+    ("NF", "NODE_FAIL", JobState.NODE_FAIL),  # one of its nodes failed
+    ("TO", "TIMEOUT", JobState.TIMEOUT),  # reached its time limit
+    ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),  # exceeded its memory limit
+    ("PR", "PREEMPTED", JobState.FAILED),  # killed to make room for a higher-priority job
+    ("BF", "BOOT_FAIL", JobState.NODE_FAIL),  # a node failed to boot: hardware, not the job
+    ("DL", "DEADLINE", JobState.FAILED),  # could not finish before its --deadline
+)
+
+STATE_TABLE: dict[str, JobState] = {
+    code: state for short, long, state in _CODES for code in (short, long)
+}
+
+# `123`, `123;cluster` (sbatch --parsable) or `Submitted batch job 123 [on cluster X]`.
+_PARSABLE_ID = re.compile(r"^(\d+)(?:;\S+)?$")
+_SUBMITTED_ID = re.compile(r"^Submitted batch job (\d+)(?: on cluster \S+)?$")
+# A squeue line `ID CODE`; an id starts with a digit (`123`, `123_4`, `123_[5-9]`, `123+0`).
+# Error lines (`slurm_load_jobs error: ...`, `squeue: error: ...`) never match.
+_SQUEUE_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z_]+)$")
+
+
+class Slurm:
+    """SLURM through its command line tools."""
+
+    name: str = "slurm"
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        return ["sbatch", "--parsable", script_path]
+
+    def submit_uses_stdin(self) -> bool:
+        return False
+
+    def parse_job_id(self, output: str) -> str:
+        """The job id; warning lines are skipped and a `;cluster` suffix is dropped."""
+        for raw in output.splitlines():
+            line = raw.strip()
+            match = _PARSABLE_ID.match(line) or _SUBMITTED_ID.match(line)
+            if match:
+                return match.group(1)
+        raise ValueError(f"no SLURM job id in sbatch output: {output!r}")
+
+    def status_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """`squeue` for all `job_ids`, finished ones included while slurmctld remembers them.
+
+        `-t all` makes squeue also report jobs that ended within MinJobAge (CD, F, TO, CA...),
+        which it hides by default. `--jobs=` is one element because squeue's `-j` takes an
+        optional argument (`-j 123` with a space is not reliably parsed). A single id unknown to
+        slurmctld makes squeue exit 1 with `slurm_load_jobs error: Invalid job id specified`,
+        while a list of two or more never fails on unknown ids, so a lone id is repeated;
+        parse_status also skips such error lines.
+        """
+        ids = list(job_ids)
+        if len(ids) == 1:
+            ids = ids * 2
+        return ["squeue", "-h", "-t", "all", "-o", "%i %t", f"--jobs={','.join(ids)}"]
+
+    def parse_status(self, output: str) -> dict[str, JobStatus]:
+        statuses: dict[str, JobStatus] = {}
+        for raw in output.splitlines():
+            match = _SQUEUE_LINE.match(raw.strip())
+            if match:
+                job_id, code = match.groups()
+                statuses[job_id] = JobStatus(lookup_state(STATE_TABLE, code, self.name), code)
+        return statuses
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        return ["scancel", *job_ids]
+
+    def sacct_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """Accounting records (only when accounting is on); the caller keeps lists short."""
+        return ["sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", ",".join(job_ids)]
+
+    def parse_sacct(self, output: str) -> dict[str, JobStatus]:
+        """`JobID|State|ExitCode` lines -> statuses, with an exit code once the job has ended.
+
+        State may carry a suffix (`CANCELLED by 1000`). ExitCode is `code:signal`; a job
+        killed by signal N gets 128 + N, the shell's convention.
+        """
+        statuses: dict[str, JobStatus] = {}
+        for raw in output.splitlines():
+            fields = raw.strip().split("|")
+            if len(fields) != 3 or not fields[0][:1].isdigit() or not fields[1].strip():
+                continue
+            job_id, state_field, exit_field = fields
+            code = state_field.split()[0].rstrip("+")
+            state = lookup_state(STATE_TABLE, code, self.name)
+            exit_code = None if state.active else _sacct_exit_code(exit_field)
+            statuses[job_id] = JobStatus(state, code, exit_code)
+        return statuses
+
+
+def _sacct_exit_code(field: str) -> int | None:
+    code, _, signal = field.strip().partition(":")
+    try:
+        exit_code, signal_number = int(code), int(signal or "0")
+    except ValueError:
+        return None
+    return 128 + signal_number if signal_number else exit_code

@@ -1,0 +1,87 @@
+#!/bin/bash
+# submitter task a5079fdae80e6c0e (pack wrapper@1.0)
+# --- submitter job wrapper (bash + coreutils only) ---
+set -u
+SUBMITTER_TASK_ID=a5079fdae80e6c0e
+SUBMITTER_TASK_NAME=align-plain
+SUBMITTER_TASK_DIR=/home/alice/work/a5079fdae80e6c0e
+SUBMITTER_RUN_DIR=/home/alice/work/a5079fdae80e6c0e
+case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
+case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
+export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
+submitter_outputs=( results/plain.bam )
+submitter_child=
+submitter_start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+
+submitter_json() {
+  local text=$1
+  text=${text//\\/\\\\}
+  text=${text//\"/\\\"}
+  text=${text//$'\n'/\\n}
+  text=${text//$'\r'/\\r}
+  text=${text//$'\t'/\\t}
+  printf '"%s"' "$text"
+}
+
+# status <state> <exit code or null> <end time or ""> <reason>; written to a temporary file
+# and renamed, so a reader never sees half a status.
+submitter_status() {
+  local tmp="$SUBMITTER_TASK_DIR/.status.$$"
+  {
+    printf '{"state": %s, "exit_code": %s, ' "$(submitter_json "$1")" "$2"
+    printf '"hostname": %s, "pid": %s, ' "$(submitter_json "$(uname -n)")" "$$"
+    printf '"job_id": %s, ' "$(submitter_json "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}")"
+    printf '"start": %s, "end": %s, ' "$(submitter_json "$submitter_start")" "$(submitter_json "$3")"
+    printf '"reason": %s}\n' "$(submitter_json "$4")"
+  } >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
+}
+
+submitter_on_signal() {
+  trap '' TERM INT
+  if [ -n "$submitter_child" ]; then
+    kill -TERM "$submitter_child" 2>/dev/null
+    wait "$submitter_child" 2>/dev/null
+  fi
+  submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
+  exit "$1"
+}
+trap 'submitter_on_signal 143 TERM' TERM
+trap 'submitter_on_signal 130 INT' INT
+
+if ! mkdir -p -- "$SUBMITTER_RUN_DIR" || ! cd -- "$SUBMITTER_RUN_DIR"; then
+  submitter_status failed 1 "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "cannot enter run directory $SUBMITTER_RUN_DIR"
+  exit 1
+fi
+submitter_status running null "" ""
+printf '%s' 'mkdir -p results
+echo aligned > results/plain.bam
+' >"$SUBMITTER_TASK_DIR/command"
+
+(
+  export OMP_NUM_THREADS=4
+  # host setup
+module load python/3.11
+  exec bash "$SUBMITTER_TASK_DIR/command"
+) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null &
+submitter_child=$!
+wait "$submitter_child"
+submitter_rc=$?
+submitter_child=
+
+submitter_end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+if [ "$submitter_rc" -ne 0 ]; then
+  submitter_status failed "$submitter_rc" "$submitter_end" "exit code $submitter_rc"
+  exit "$submitter_rc"
+fi
+submitter_missing=
+for submitter_output in ${submitter_outputs[@]+"${submitter_outputs[@]}"}; do
+  if [ ! -e "$submitter_output" ]; then
+    submitter_missing="$submitter_missing${submitter_missing:+, }$submitter_output"
+  fi
+done
+if [ -n "$submitter_missing" ]; then
+  submitter_status failed 0 "$submitter_end" "missing declared output: $submitter_missing"
+  exit 1
+fi
+submitter_status completed 0 "$submitter_end" ""
+exit 0

@@ -1,0 +1,179 @@
+"""End to end on the built-in local host: real processes, real files, the real state store."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from submitter.store.db import Store
+from tests.conftest import write
+
+TASKS = """\
+hosts:
+  local: {scheduler: local, poll_interval: 1}
+tasks:
+  - name: "upper-{{ s }}"
+    for_each: {s: [a, b]}
+    inputs: ["data/{{ s }}.txt"]
+    outputs: ["results/{{ s }}.txt"]
+    run: |
+      mkdir -p results
+      tr a-z A-Z < data/{{ s }}.txt > results/{{ s }}.txt
+  - name: python-task
+    interpreter: python3
+    outputs: [py.txt]
+    run: |
+      open("py.txt", "w").write("from python\\n")
+"""
+
+
+def _project(tmp_path: Path, tasks: str = TASKS) -> Path:
+    write(tmp_path / "data" / "a.txt", "alpha\n")
+    write(tmp_path / "data" / "b.txt", "beta\n")
+    return write(tmp_path / "tasks.yml", tasks)
+
+
+def _attempts(tmp_path: Path) -> int:
+    store = Store(tmp_path / ".submitter")
+    try:
+        return sum(len(store.attempts(t.id)) for t in store.tasks())
+    finally:
+        store.close()
+
+
+def test_outputs_appear_and_reapply_runs_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = _project(tmp_path)
+    first = cli("apply", tasks)
+    assert first.code == 0, first.err
+    assert (tmp_path / "results" / "a.txt").read_text() == "ALPHA\n"
+    assert (tmp_path / "results" / "b.txt").read_text() == "BETA\n"
+    assert (tmp_path / "py.txt").read_text() == "from python\n"
+    assert _attempts(tmp_path) == 3
+
+    again = cli("apply", tasks)
+    assert again.code == 0
+    assert again.err.count("up to date:") == 3
+    assert _attempts(tmp_path) == 3, "a completed task must not run twice"
+
+
+def test_changed_task_and_missing_output_rerun(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = _project(tmp_path)
+    assert cli("apply", tasks).code == 0
+    (tmp_path / "data" / "a.txt").write_text("changed\n")  # input content is part of the id
+    (tmp_path / "py.txt").unlink()  # a declared output missing here reruns the task
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert (tmp_path / "results" / "a.txt").read_text() == "CHANGED\n"
+    assert (tmp_path / "py.txt").exists()
+    assert "up to date: upper-b" in result.err
+    assert "rerun: python-task" in result.err
+    assert _attempts(tmp_path) == 5
+
+    forced = cli("apply", tasks, "--force")
+    assert forced.code == 0
+    assert _attempts(tmp_path) == 8
+
+
+def test_failing_task_exits_1_and_shows_logs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: good\n    run: echo fine\n"
+        "  - name: bad\n    run: |\n      echo to-stdout\n      echo to-stderr >&2\n      exit 7\n"
+        "  - name: no-output\n    outputs: [never.txt]\n    run: 'true'\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 1
+    assert "FAILED bad" in result.err and "exit code 7" in result.err
+    assert "FAILED no-output" in result.err and "missing declared output: never.txt" in result.err
+    assert "stderr" in result.err
+    logs = cli("logs", "bad", "-C", tmp_path)
+    assert "to-stdout" in logs.out and "to-stderr" in logs.out
+    status = cli("status", "--json", "-C", tmp_path)
+    states = {
+        t["name"]: (t["state"], t["attempts"][-1]["exit_code"]) for t in json.loads(status.out)
+    }
+    assert states == {"good": ("completed", 0), "bad": ("failed", 7), "no-output": ("failed", 0)}
+    assert status.code == 1
+
+
+def test_kill_records_killed_state(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: sleeper\n    run: |\n      echo started\n      sleep 60\n",
+    )
+    started = cli("apply", tasks, "--detach")
+    assert started.code == 0, started.err
+    _wait_for_state(cli, tmp_path, "sleeper", "running")
+    killed = cli("kill", "sleeper", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    assert "sleeper" in killed.out and "killed" in killed.out
+    record = json.loads(cli("status", "sleeper", "--json", "-C", tmp_path).out)[0]
+    assert record["state"] == "killed"
+    assert record["reason"] == "killed by SIGTERM"
+    assert record["attempts"][-1]["exit_code"] == 143
+
+
+def test_detach_then_reattach_completes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: slow\n    outputs: [done.txt]\n    run: sleep 2; echo ok > done.txt\n",
+    )
+    began = time.monotonic()
+    detached = cli("apply", tasks, "--detach")
+    assert detached.code == 0
+    assert time.monotonic() - began < 2, "--detach must not wait for the task"
+    assert not (tmp_path / "done.txt").exists()
+    attached = cli("apply", tasks)
+    assert attached.code == 0, attached.err
+    assert "re-attached to 1 task" in attached.err
+    assert (tmp_path / "done.txt").read_text() == "ok\n"
+    assert _attempts(tmp_path) == 1
+
+
+def test_status_reattaches_a_detached_apply(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: quick\n    outputs: [q.txt]\n    run: echo q > q.txt\n",
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for_state(cli, tmp_path, "quick", "completed")
+    assert (tmp_path / "q.txt").read_text() == "q\n"
+
+
+def test_max_running_is_respected(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'p-{{ i }}'\n    for_each: {i: [1, 2, 3, 4]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    run: |\n"
+        '      mkdir -p "$TOP/running"; touch "$TOP/running/{{ i }}"\n'
+        '      ls "$TOP/running" | wc -l > "$TOP/peak-{{ i }}"\n'
+        '      sleep 1; rm "$TOP/running/{{ i }}"\n',
+    )
+    result = cli("apply", tasks, "-J", "2")
+    assert result.code == 0, result.err
+    peaks = [int((tmp_path / f"peak-{i}").read_text()) for i in range(1, 5)]
+    assert max(peaks) <= 2
+
+
+def test_purge_removes_records_and_directories(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: one, run: echo 1}\n")
+    assert cli("apply", tasks).code == 0
+    work = tmp_path / ".submitter" / "work"
+    assert any(work.iterdir())
+    result = cli("purge", "--all", "-C", tmp_path)
+    assert result.code == 0
+    assert "purged 1 task" in result.out
+    assert not any(work.iterdir())
+    assert json.loads(cli("status", "--json", "-C", tmp_path).out) == []
+
+
+def _wait_for_state(cli, project: Path, name: str, state: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = json.loads(cli("status", name, "--json", "-C", project).out)[0]["state"]
+        if seen == state:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} stayed {seen}, expected {state}")

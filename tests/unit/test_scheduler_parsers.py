@@ -1,0 +1,425 @@
+"""Scheduler argv builders and output parsers, tested on captured and documented output.
+
+Fixtures live in tests/fixtures/schedulers/: files named `doc_*` are hand-written from the
+schedulers' documentation (listed in DOC_FIXTURES.md); all others are captured from the
+project's dockerized clusters, and tests on them are skipped until they exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from submitter.schedulers.base import JobState, JobStatus
+from submitter.schedulers.lsf import STATE_TABLE as LSF_TABLE
+from submitter.schedulers.lsf import Lsf
+from submitter.schedulers.pbs import STATE_TABLE as PBS_TABLE
+from submitter.schedulers.pbs import (
+    Pbs,
+    find_status,
+    finished_state,
+    job_key,
+    parse_qstat_full,
+    same_job,
+)
+from submitter.schedulers.registry import NAMES, batch_scheduler
+from submitter.schedulers.slurm import STATE_TABLE as SLURM_TABLE
+from submitter.schedulers.slurm import Slurm
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schedulers"
+
+Q, H, R = JobState.QUEUED, JobState.HELD, JobState.RUNNING
+
+
+def fixture(name: str) -> str:
+    """A fixture's text; a missing captured file skips the test, a missing doc_ file fails."""
+    path = FIXTURES / name
+    if not path.exists() and not name.startswith("doc_"):
+        pytest.skip(f"captured fixture {name} not saved yet")
+    return path.read_text()
+
+
+def states(statuses: dict[str, JobStatus]) -> dict[str, JobState]:
+    return {job_id: status.state for job_id, status in statuses.items()}
+
+
+def captured(pattern: str) -> list[str]:
+    return sorted(p.name for p in FIXTURES.glob(pattern) if not p.name.startswith("doc_"))
+
+
+# --- registry -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["slurm", "pbs", "lsf"])
+def test_registry_returns_scheduler_with_that_name(name: str) -> None:
+    assert batch_scheduler(name).name == name
+
+
+def test_registry_names_valid_schedulers_on_unknown_name() -> None:
+    with pytest.raises(ValueError, match="lsf, pbs, slurm"):
+        batch_scheduler("sge")
+    assert NAMES == ("lsf", "pbs", "slurm")
+
+
+# --- state tables ---------------------------------------------------------------------
+
+SLURM_CODES = [
+    ("PD", "PENDING"),
+    ("CF", "CONFIGURING"),
+    ("R", "RUNNING"),
+    ("CG", "COMPLETING"),
+    ("S", "SUSPENDED"),
+    ("ST", "STOPPED"),
+    ("RQ", "REQUEUED"),
+    ("RS", "RESIZING"),
+    ("RH", "REQUEUE_HOLD"),
+    ("RD", "RESV_DEL_HOLD"),
+    ("RF", "REQUEUE_FED"),
+    ("CD", "COMPLETED"),
+    ("CA", "CANCELLED"),
+    ("F", "FAILED"),
+    ("NF", "NODE_FAIL"),
+    ("TO", "TIMEOUT"),
+    ("OOM", "OUT_OF_MEMORY"),
+    ("PR", "PREEMPTED"),
+    ("BF", "BOOT_FAIL"),
+    ("DL", "DEADLINE"),
+    ("SE", "SPECIAL_EXIT"),
+]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [SLURM_TABLE, PBS_TABLE, LSF_TABLE],
+    ids=["slurm", "pbs", "lsf"],
+)
+def test_every_state_table_entry_maps_an_upper_case_code_to_a_job_state(
+    table: dict[str, JobState],
+) -> None:
+    assert table
+    for code, state in table.items():
+        assert code == code.strip().upper()
+        assert isinstance(state, JobState)
+
+
+def test_slurm_table_covers_every_short_and_long_code() -> None:
+    assert {code for pair in SLURM_CODES for code in pair} <= set(SLURM_TABLE)
+
+
+def test_slurm_short_and_long_codes_agree() -> None:
+    assert all(SLURM_TABLE[short] is SLURM_TABLE[long] for short, long in SLURM_CODES)
+
+
+def test_pbs_and_lsf_tables_cover_documented_codes() -> None:
+    assert set("QWTHSUREBCFX") <= set(PBS_TABLE)
+    lsf_codes = {"PEND", "PROV", "WAIT", "PSUSP", "USUSP", "SSUSP", "UNKWN", "RUN", "DONE"}
+    assert lsf_codes | {"EXIT", "ZOMBI"} <= set(LSF_TABLE)
+
+
+# --- SLURM ----------------------------------------------------------------------------
+
+
+def test_slurm_argv_shapes() -> None:
+    slurm = Slurm()
+    assert slurm.submit_argv("job.sh") == ["sbatch", "--parsable", "job.sh"]
+    assert slurm.submit_uses_stdin() is False
+    assert slurm.status_argv(["1", "2_3"]) == [
+        "squeue", "-h", "-t", "all", "-o", "%i %t", "--jobs=1,2_3",
+    ]  # fmt: skip
+    assert slurm.cancel_argv(["1", "2_3"]) == ["scancel", "1", "2_3"]
+    assert slurm.sacct_argv(["1", "2"]) == [
+        "sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", "1,2",
+    ]  # fmt: skip
+
+
+def test_slurm_status_argv_repeats_a_lone_id_so_an_unknown_one_does_not_fail_squeue() -> None:
+    assert Slurm().status_argv(["7"])[-1] == "--jobs=7,7"
+
+
+@pytest.mark.parametrize(
+    ("name", "job_id"),
+    [
+        ("slurm_sbatch.txt", "2"),
+        ("slurm_sbatch_parsable.txt", "1"),
+        ("doc_slurm_sbatch_warning_cluster.txt", "4242"),
+        ("doc_slurm_sbatch_parsable_cluster.txt", "4243"),
+    ],
+)
+def test_slurm_parse_job_id(name: str, job_id: str) -> None:
+    assert Slurm().parse_job_id(fixture(name)) == job_id
+
+
+@pytest.mark.parametrize(
+    "output", [fixture("doc_slurm_sbatch_error.txt"), "", "sbatch: warning: x\n"]
+)
+def test_slurm_parse_job_id_without_id_raises_quoting_output(output: str) -> None:
+    with pytest.raises(ValueError, match="sbatch output") as info:
+        Slurm().parse_job_id(output)
+    assert repr(output) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("slurm_squeue_pending_running.txt", {"5": Q, "6": Q, "3": R, "4": R}),
+        ("slurm_squeue_mixed_states.txt", {"7": R, "6": Q, "3": R, "4": R}),
+        ("slurm_squeue_all_states.txt", {"6": Q, "3": R, "4": R, "7": JobState.TIMEOUT}),
+        ("slurm_squeue_finished_only.txt", {}),
+        ("slurm_squeue_unknown_job.stderr.txt", {}),
+    ],
+)
+def test_slurm_parse_status_on_captured_output(name: str, expected: dict[str, JobState]) -> None:
+    assert states(Slurm().parse_status(fixture(name))) == expected
+
+
+def test_slurm_parse_status_keeps_array_ids_and_skips_error_lines() -> None:
+    statuses = Slurm().parse_status(fixture("doc_slurm_squeue_arrays_errors.txt"))
+    assert states(statuses) == {
+        "4300_1": R,
+        "4300_2": R,
+        "4300_[3-10%2]": Q,
+        "4301": JobState.OUT_OF_MEMORY,
+        "4302": H,
+        "4303": JobState.CANCELLED,
+        "4304": JobState.FAILED,
+        "4305": H,
+        "4306": JobState.UNKNOWN,
+    }
+    assert statuses["4306"].code == "XX"
+
+
+def test_slurm_unknown_state_code_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        statuses = Slurm().parse_status("9 ZZ\n")
+    assert statuses == {"9": JobStatus(JobState.UNKNOWN, "ZZ")}
+    assert "ZZ" in caplog.text
+
+
+def test_slurm_parse_status_merged_with_invalid_job_id_error() -> None:
+    output = "slurm_load_jobs error: Invalid job id specified\n12 R\n"
+    assert states(Slurm().parse_status(output)) == {"12": R}
+
+
+def test_slurm_parse_sacct() -> None:
+    statuses = Slurm().parse_sacct(fixture("doc_slurm_sacct.txt"))
+    assert statuses["300"] == JobStatus(JobState.DONE, "COMPLETED", 0)
+    assert statuses["301"] == JobStatus(JobState.CANCELLED, "CANCELLED", 128 + 15)
+    assert statuses["302"] == JobStatus(JobState.FAILED, "FAILED", 1)
+    assert statuses["303"].state is JobState.TIMEOUT
+    assert statuses["304"] == JobStatus(JobState.RUNNING, "RUNNING", None)
+    assert statuses["305_1"].state is JobState.OUT_OF_MEMORY
+    assert statuses["305_[2-4]"] == JobStatus(JobState.QUEUED, "PENDING", None)
+    assert statuses["306"].state is JobState.NODE_FAIL
+    assert len(statuses) == 8
+
+
+def test_slurm_parse_sacct_tolerates_odd_lines() -> None:
+    output = "garbage\n7|WEIRD|x:y\n8|COMPLETED|\n"
+    statuses = Slurm().parse_sacct(output)
+    assert statuses["7"] == JobStatus(JobState.UNKNOWN, "WEIRD", None)
+    assert statuses["8"] == JobStatus(JobState.DONE, "COMPLETED", None)
+
+
+# --- PBS ------------------------------------------------------------------------------
+
+
+def test_pbs_argv_shapes() -> None:
+    pbs = Pbs()
+    assert pbs.submit_argv("job.sh") == ["qsub", "job.sh"]
+    assert pbs.submit_uses_stdin() is False
+    assert pbs.status_argv(["1.srv", "2"]) == ["qstat", "-f", "1.srv", "2"]
+    assert pbs.cancel_argv(["1.srv", "2"]) == ["qdel", "1.srv", "2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "job_id"),
+    [("pbs_qsub.txt", "7"), ("doc_pbs_qsub_torque.txt", "1234.torque-server.example.org")],
+)
+def test_pbs_parse_job_id_keeps_full_id(name: str, job_id: str) -> None:
+    assert Pbs().parse_job_id(fixture(name)) == job_id
+
+
+@pytest.mark.parametrize("output", [fixture("doc_pbs_qsub_error.txt"), "", "\n\n", "12.a\n13.a\n"])
+def test_pbs_parse_job_id_without_single_id_raises(output: str) -> None:
+    with pytest.raises(ValueError, match="qsub output"):
+        Pbs().parse_job_id(output)
+
+
+def test_pbs_parse_status_on_captured_multi_job_output() -> None:
+    statuses = Pbs().parse_status(fixture("pbs_qstat_f_multi.txt"))
+    done = JobState.DONE
+    assert states(statuses) == {"1": R, "2": done, "3": done, "4": R, "5": Q, "6": Q}
+    assert statuses["2"] == JobStatus(done, "C", None)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("pbs_qstat_f_cancelled.txt", {"5": JobState.DONE}), ("pbs_qstat_f_unknown.txt", {})],
+)
+def test_pbs_parse_status_on_captured_output(name: str, expected: dict[str, JobState]) -> None:
+    assert states(Pbs().parse_status(fixture(name))) == expected
+
+
+def test_pbs_parse_status_ignores_the_summary_format() -> None:
+    assert Pbs().parse_status(fixture("pbs_qstat_multi.txt")) == {}
+
+
+def test_pbs_parse_status_torque_exit_codes_and_error_lines() -> None:
+    statuses = Pbs().parse_status(fixture("doc_pbs_qstat_f_torque.txt"))
+    assert states(statuses) == {
+        "101.torque-server.example.org": R,
+        "102.torque-server.example.org": JobState.DONE,
+        "104.torque-server.example.org": JobState.CANCELLED,
+        "105.torque-server.example.org": JobState.FAILED,
+        "106.torque-server.example.org": JobState.TIMEOUT,
+        "107.torque-server.example.org": H,
+        "108.torque-server.example.org": JobState.FAILED,
+        "109.torque-server.example.org": JobState.UNKNOWN,
+    }
+    assert statuses["104.torque-server.example.org"] == JobStatus(JobState.CANCELLED, "C", 271)
+    assert statuses["109.torque-server.example.org"].code == "Z"
+
+
+def test_pbs_parse_status_pbspro() -> None:
+    statuses = Pbs().parse_status(fixture("doc_pbs_qstat_f_pbspro.txt"))
+    assert states(statuses) == {
+        "2001.pbspro-server": JobState.TIMEOUT,
+        "2002.pbspro-server": Q,
+        "2003[].pbspro-server": R,
+        "2006.pbspro-server": JobState.OUT_OF_MEMORY,
+    }
+    assert statuses["2001.pbspro-server"] == JobStatus(JobState.TIMEOUT, "F", -29)
+
+
+def test_pbs_qstat_full_joins_wrapped_values() -> None:
+    torque = parse_qstat_full(fixture("doc_pbs_qstat_f_torque.txt"))
+    variables = torque["101.torque-server.example.org"]["variable_list"]
+    assert variables.startswith("PBS_O_QUEUE=batch,PBS_O_HOME=/home/alice,PBS_O_LOGNAME=alice,")
+    assert variables.endswith("PBS_O_HOST=login.example.org")
+    assert torque["101.torque-server.example.org"]["session_id"] == "4242"
+    pbspro = parse_qstat_full(fixture("doc_pbs_qstat_f_pbspro.txt"))
+    assert pbspro["2001.pbspro-server"]["comment"].endswith("finished with walltime exceeded")
+
+
+def test_pbs_qstat_full_reads_tab_indented_attributes() -> None:
+    output = "Job Id:\t8\n\tjob_state = R\n\tJob_Name = x\n"
+    assert parse_qstat_full(output) == {"8": {"job_state": "R", "job_name": "x"}}
+
+
+def test_pbs_unknown_state_code_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        statuses = Pbs().parse_status("Job Id: 9.srv\n    job_state = Z\n")
+    assert statuses == {"9.srv": JobStatus(JobState.UNKNOWN, "Z")}
+    assert "'Z'" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("exit_status", "state"),
+    [
+        (None, JobState.DONE),
+        (0, JobState.DONE),
+        (1, JobState.FAILED),
+        (143, JobState.FAILED),
+        (265, JobState.CANCELLED),
+        (271, JobState.CANCELLED),
+        (267, JobState.FAILED),
+        (-1, JobState.FAILED),
+        (-10, JobState.OUT_OF_MEMORY),
+        (-11, JobState.TIMEOUT),
+        (-29, JobState.TIMEOUT),
+        (-27, JobState.OUT_OF_MEMORY),
+        (-99, JobState.FAILED),
+    ],
+)
+def test_pbs_finished_state(exit_status: int | None, state: JobState) -> None:
+    assert finished_state(exit_status) is state
+
+
+def test_pbs_job_keys() -> None:
+    assert job_key("123.server.example.org") == "123"
+    assert job_key("123") == "123"
+    assert job_key("123[4].server") == "123[4]"
+    assert Pbs().job_key("5.s") == "5"
+    assert same_job("123", "123.server")
+    assert not same_job("123.server", "1234.server")
+
+
+def test_pbs_find_status_matches_across_server_names() -> None:
+    statuses = Pbs().parse_status("Job Id: 42.head.example.org\n    job_state = R\n")
+    assert find_status(statuses, "42.head") == JobStatus(R, "R")
+    assert find_status(statuses, "42.head.example.org") == JobStatus(R, "R")
+    assert find_status(statuses, "43.head") is None
+
+
+# --- LSF ------------------------------------------------------------------------------
+
+
+def test_lsf_argv_shapes() -> None:
+    lsf = Lsf()
+    assert lsf.submit_argv("job.sh") == ["bsub"]
+    assert lsf.submit_uses_stdin() is True
+    assert lsf.status_argv(["1", "2"]) == [
+        "bjobs", "-noheader", "-o", "jobid stat exit_code", "1", "2",
+    ]  # fmt: skip
+    assert lsf.cancel_argv(["1", "2"]) == ["bkill", "1", "2"]
+
+
+@pytest.mark.parametrize(
+    ("name", "job_id"),
+    [("doc_lsf_bsub.txt", "123"), ("doc_lsf_bsub_default_queue.txt", "124")],
+)
+def test_lsf_parse_job_id(name: str, job_id: str) -> None:
+    assert Lsf().parse_job_id(fixture(name)) == job_id
+
+
+@pytest.mark.parametrize("output", [fixture("doc_lsf_bsub_error.txt"), "", "Job <> is"])
+def test_lsf_parse_job_id_without_id_raises(output: str) -> None:
+    with pytest.raises(ValueError, match="bsub output"):
+        Lsf().parse_job_id(output)
+
+
+def test_lsf_parse_status_states_exit_codes_and_not_found_lines() -> None:
+    statuses = Lsf().parse_status(fixture("doc_lsf_bjobs.txt"))
+    assert states(statuses) == {
+        "123": R,
+        "124": JobState.FAILED,
+        "126": Q,
+        "127": JobState.DONE,
+        "128": H,
+        "129": JobState.FAILED,
+        "130": JobState.UNKNOWN,
+        "131": H,
+        "132": JobState.FAILED,
+        "133": JobState.UNKNOWN,
+    }
+    assert statuses["124"] == JobStatus(JobState.FAILED, "EXIT", 1)
+    assert statuses["123"].exit_code is None
+    assert statuses["132"].exit_code == 130
+
+
+def test_lsf_unknown_state_code_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert Lsf().parse_status("9 BLAH -\n") == {"9": JobStatus(JobState.UNKNOWN, "BLAH")}
+    assert "BLAH" in caplog.text
+
+
+# --- every captured status output parses to ids, whatever its name --------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "scheduler"),
+    [(n, Slurm()) for n in captured("slurm_squeue*.txt")]
+    + [(n, Pbs()) for n in captured("pbs_qstat_f*.txt")]
+    + [(n, Lsf()) for n in captured("lsf_bjobs*.txt")],
+)
+def test_captured_status_output_parses(name: str, scheduler: Slurm | Pbs | Lsf) -> None:
+    statuses = scheduler.parse_status(fixture(name))
+    assert all(job_id[:1].isdigit() for job_id in statuses)
+
+
+def test_every_doc_fixture_is_listed_in_doc_fixtures_md() -> None:
+    listing = (FIXTURES / "DOC_FIXTURES.md").read_text()
+    for path in FIXTURES.glob("doc_*"):
+        assert f"`{path.name}`" in listing
