@@ -49,7 +49,11 @@ submitter_on_signal() {
     kill -TERM "$submitter_child" 2>/dev/null
     wait "$submitter_child" 2>/dev/null
   fi
-  submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
+  if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
+    submitter_status failed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "walltime exceeded: killed after 02:00:00 by the wrapper"
+  else
+    submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
+  fi
   exit "$1"
 }
 trap 'submitter_on_signal 143 TERM' TERM
@@ -60,6 +64,8 @@ if ! mkdir -p -- "$SUBMITTER_RUN_DIR" || ! cd -- "$SUBMITTER_RUN_DIR"; then
   exit 1
 fi
 submitter_status running null "" ""
+rm -f -- "$SUBMITTER_TASK_DIR/.walltime"
+submitter_watchdog=
 printf '%s' 'mkdir -p results
 echo aligned > results/hpc-pbspro.bam
 ' >"$SUBMITTER_TASK_DIR/command"
@@ -72,6 +78,7 @@ submitter_child=$!
 wait "$submitter_child"
 submitter_rc=$?
 submitter_child=
+if [ -n "$submitter_watchdog" ]; then kill "$submitter_watchdog" 2>/dev/null; fi
 
 submitter_end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if [ "$submitter_rc" -ne 0 ]; then

@@ -42,7 +42,11 @@ submitter_on_signal() {
     kill -TERM "$submitter_child" 2>/dev/null
     wait "$submitter_child" 2>/dev/null
   fi
-  submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
+  if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
+    submitter_status failed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "walltime exceeded: killed after 02:00:00 by the wrapper"
+  else
+    submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
+  fi
   exit "$1"
 }
 trap 'submitter_on_signal 143 TERM' TERM
@@ -53,6 +57,15 @@ if ! mkdir -p -- "$SUBMITTER_RUN_DIR" || ! cd -- "$SUBMITTER_RUN_DIR"; then
   exit 1
 fi
 submitter_status running null "" ""
+rm -f -- "$SUBMITTER_TASK_DIR/.walltime"
+# No scheduler enforces the walltime on this host, so a watchdog does.
+(
+  trap 'kill "$submitter_sleep" 2>/dev/null; exit 0' TERM
+  sleep 7200 &
+  submitter_sleep=$!
+  wait "$submitter_sleep" && : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$
+) </dev/null >/dev/null 2>&1 &
+submitter_watchdog=$!
 printf '%s' 'mkdir -p results
 echo aligned > results/plain.bam
 ' >"$SUBMITTER_TASK_DIR/command"
@@ -67,6 +80,7 @@ submitter_child=$!
 wait "$submitter_child"
 submitter_rc=$?
 submitter_child=
+if [ -n "$submitter_watchdog" ]; then kill "$submitter_watchdog" 2>/dev/null; fi
 
 submitter_end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if [ "$submitter_rc" -ne 0 ]; then

@@ -177,3 +177,17 @@ def _wait_for_state(cli, project: Path, name: str, state: str, timeout: float = 
             return
         time.sleep(0.3)
     raise AssertionError(f"{name} stayed {seen}, expected {state}")
+
+
+def test_walltime_enforced_on_hosts_without_scheduler(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: overrun\n    resources: {walltime: 2s}\n    run: sleep 30\n",
+    )
+    began = time.monotonic()
+    result = cli("apply", tasks)
+    assert result.code == 1
+    assert time.monotonic() - began < 20
+    assert "walltime exceeded" in result.err
+    record = json.loads(cli("status", "overrun", "--json", "-C", tmp_path).out)[0]
+    assert record["state"] == "failed"
