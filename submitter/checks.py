@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -214,7 +215,7 @@ def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
         table.add_column(column)
     for check in checks:
         table.add_row(check.name, "ok" if check.ok else "FAILED", check.detail, check.fix)
-    Console(highlight=False).print(table)
+    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int:
@@ -229,7 +230,7 @@ def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int
         "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && read -r key && "
         '{ grep -qxF "$key" ~/.ssh/authorized_keys || printf "%s\\n" "$key" >> ~/.ssh/authorized_keys; }'
     )
-    argv = ["ssh", "-o", "ControlPath=none", "-o", "NumberOfPasswordPrompts=1"]
+    argv = ["ssh", "-i", str(key), "-o", "ControlPath=none", "-o", "NumberOfPasswordPrompts=1"]
     if config.port:
         argv += ["-p", str(config.port)]
     if config.known_hosts:

@@ -161,7 +161,7 @@ def status(args: argparse.Namespace) -> int:
                 "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
                 record.reason,
             )
-        Console(highlight=False).print(table)
+        Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
     for host, error in errors.items():
         print(f"host {host}: {error}", file=sys.stderr)
     if errors:

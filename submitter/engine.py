@@ -7,6 +7,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from submitter.progress import Progress
 from submitter.store.db import ACTIVE_STATES, FINAL_STATES, Store, TaskRecord
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
+from submitter.units import format_clock
 from submitter.watch import LOST_GRACE_BATCH, judge
 
 LOG_FILES = ("status", "stdout", "stderr", "job.out", "job.err")
@@ -48,6 +50,7 @@ class Tracked:
     reason: str = ""
     attempt_id: int | None = None
     job_id: str | None = None
+    walltime: int | None = None
     waiting_since: float | None = None
     sends: list[Transfer] = field(default_factory=list)
 
@@ -89,6 +92,7 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
         "pack": task.rendered.pack,
         "script_sha256": task.rendered.sha256,
         "outputs": [[o.local.as_posix(), o.remote] for o in task.outputs if o.copied],
+        "walltime": task.definition.resources.walltime,
         "declared_outputs": [o.declared for o in task.outputs],
     }
 
@@ -248,6 +252,7 @@ class Engine:
             task.host.name,
             task.task_dir,
             [Transfer(o.local, o.remote) for o in task.outputs if o.copied],
+            walltime=task.definition.resources.walltime,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -309,6 +314,7 @@ class Engine:
             record.state,
             attempt_id=attempt.id if attempt else None,
             job_id=attempt.job_id if attempt else None,
+            walltime=record.spec.get("walltime"),
         )
 
     def _transport(self, host: HostRun) -> Transport:
@@ -407,7 +413,10 @@ class Engine:
             )
             tracked.waiting_since = verdict.waiting_since
             if verdict.final:
-                finished.append((tracked, verdict.state, verdict.reason, status or {}))
+                state, reason = overran_walltime(
+                    verdict.state, verdict.reason, status, tracked.walltime
+                )
+                finished.append((tracked, state, reason, status or {}))
             elif verdict.state and verdict.state != tracked.state:
                 tracked.state = verdict.state
                 self.store.set_task_state(tracked.id, verdict.state, verdict.reason)
@@ -457,6 +466,26 @@ class Engine:
                 last_seen=time.time(),
             )
         self.store.event(tracked.id, state, reason or state)
+
+
+def overran_walltime(
+    state: str, reason: str, status: dict[str, Any] | None, walltime: int | None
+) -> tuple[str, str]:
+    """A kill at the walltime is the scheduler's timeout, even when the queue has forgotten
+    the job (or, as Torque's qstat, never says why it ended)."""
+    if state != "killed" or not walltime or not status:
+        return state, reason
+    try:
+        start = datetime.fromisoformat(str(status["start"]).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(status["end"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return state, reason
+    if (end - start).total_seconds() >= walltime - 1:
+        return (
+            "failed",
+            f"walltime exceeded: killed after {format_clock(walltime)} by the scheduler",
+        )
+    return state, reason
 
 
 def _scheduler_status(ops: HostOps, statuses: dict[str, Any], job_id: str) -> Any:

@@ -7,12 +7,17 @@ remote command per step whatever the number of tasks. Every value is shell-quote
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from submitter.schedulers.base import BatchScheduler, JobStatus
+
+# A status query that fails only because every listed job has left the scheduler
+# (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
+_ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNORECASE)
 
 _HELPERS = r"""
 submitter_flat() { tr '\n\t' '  '; }
@@ -177,7 +182,7 @@ class HostOps:
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a
         # failure that yields nothing at all is treated as the query failing.
-        if scheduler_rc != "0" and not parsed:
+        if scheduler_rc != "0" and not parsed and not _ALL_JOBS_GONE.search(text):
             return PollResult(None, text.strip()[-500:] or f"exit {scheduler_rc}", reports)
         return PollResult(parsed, None, reports)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from submitter.cli import main
+from submitter.store.db import Store
 
 
 @dataclass
@@ -47,3 +48,12 @@ def write(path: Path, text: str) -> Path:
 
 
 os.environ.setdefault("COLUMNS", "200")
+
+
+def count_attempts(project: Path) -> int:
+    """How many times anything was started in this project: proves what did not run again."""
+    store = Store(project / ".submitter")
+    try:
+        return sum(len(store.attempts(t.id)) for t in store.tasks())
+    finally:
+        store.close()

@@ -6,8 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from submitter.store.db import Store
-from tests.conftest import write
+from tests.conftest import count_attempts, write
 
 TASKS = """\
 hosts:
@@ -34,14 +33,6 @@ def _project(tmp_path: Path, tasks: str = TASKS) -> Path:
     return write(tmp_path / "tasks.yml", tasks)
 
 
-def _attempts(tmp_path: Path) -> int:
-    store = Store(tmp_path / ".submitter")
-    try:
-        return sum(len(store.attempts(t.id)) for t in store.tasks())
-    finally:
-        store.close()
-
-
 def test_outputs_appear_and_reapply_runs_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     tasks = _project(tmp_path)
     first = cli("apply", tasks)
@@ -49,12 +40,12 @@ def test_outputs_appear_and_reapply_runs_nothing(cli, tmp_path: Path) -> None:  
     assert (tmp_path / "results" / "a.txt").read_text() == "ALPHA\n"
     assert (tmp_path / "results" / "b.txt").read_text() == "BETA\n"
     assert (tmp_path / "py.txt").read_text() == "from python\n"
-    assert _attempts(tmp_path) == 3
+    assert count_attempts(tmp_path) == 3
 
     again = cli("apply", tasks)
     assert again.code == 0
     assert again.err.count("up to date:") == 3
-    assert _attempts(tmp_path) == 3, "a completed task must not run twice"
+    assert count_attempts(tmp_path) == 3, "a completed task must not run twice"
 
 
 def test_changed_task_and_missing_output_rerun(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -68,11 +59,11 @@ def test_changed_task_and_missing_output_rerun(cli, tmp_path: Path) -> None:  # 
     assert (tmp_path / "py.txt").exists()
     assert "up to date: upper-b" in result.err
     assert "rerun: python-task" in result.err
-    assert _attempts(tmp_path) == 5
+    assert count_attempts(tmp_path) == 5
 
     forced = cli("apply", tasks, "--force")
     assert forced.code == 0
-    assert _attempts(tmp_path) == 8
+    assert count_attempts(tmp_path) == 8
 
 
 def test_failing_task_exits_1_and_shows_logs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +119,7 @@ def test_detach_then_reattach_completes(cli, tmp_path: Path) -> None:  # type: i
     assert attached.code == 0, attached.err
     assert "re-attached to 1 task" in attached.err
     assert (tmp_path / "done.txt").read_text() == "ok\n"
-    assert _attempts(tmp_path) == 1
+    assert count_attempts(tmp_path) == 1
 
 
 def test_status_reattaches_a_detached_apply(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

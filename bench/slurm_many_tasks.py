@@ -1,0 +1,141 @@
+"""Apply N trivial tasks to the docker SLURM cluster and compare with plain sbatch.
+
+Prints, in one run:
+  - submitter's wall time from `apply` to every output back on this machine,
+  - the ssh connections and remote commands/copies it used (from `apply --json`),
+  - the floor: the same N jobs submitted with plain `sbatch` on the login node and waited for.
+
+Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 2s]
+Starts the cluster with `docker/cluster up slurm` (the Docker engine must be running:
+`docker/install-engine`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_cluster() -> dict[str, object]:
+    done = subprocess.run(
+        [str(ROOT / "docker" / "cluster"), "up", "slurm"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    from ruamel.yaml import YAML
+
+    entry = YAML(typ="safe").load(done.stdout.split("\n\n")[0])
+    return dict(entry["hosts"]["docker-slurm"])
+
+
+def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, object]:
+    with tempfile.TemporaryDirectory(prefix="submitter-bench-") as tmp:
+        project = Path(tmp)
+        tasks = {
+            "hosts": {"slurm": dict(host, poll_interval=poll, max_running=count)},
+            "defaults": {
+                "host": "slurm",
+                "resources": {"cores": 1, "mem": "50M", "walltime": "00:05:00"},
+            },
+            "tasks": [
+                {
+                    "name": "t-{{ i }}",
+                    "for_each": {"i": list(range(count))},
+                    "outputs": ["out/{{ i }}.txt"],
+                    "run": "mkdir -p out; echo {{ i }} > out/{{ i }}.txt\n",
+                }
+            ],
+        }
+        (project / "tasks.yml").write_text(json.dumps(tasks))
+        began = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "submitter", "apply", "tasks.yml", "--json"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        elapsed = time.monotonic() - began
+        if done.returncode != 0:
+            raise SystemExit(f"apply failed ({done.returncode}): {done.stderr[-2000:]}")
+        outputs = len(list((project / "out").glob("*.txt")))
+        report = json.loads(done.stdout)
+        stats = report["transport"]["slurm"]
+        return {"seconds": elapsed, "outputs": outputs, **stats}
+
+
+def run_plain_sbatch(host: dict[str, object], count: int) -> float:
+    script = f"""
+set -e
+dir=/scratch/alice/bench-plain-$$
+mkdir -p "$dir"; cd "$dir"
+start=$(date +%s.%N)
+for i in $(seq 0 {count - 1}); do
+  sbatch --parsable --mem=50M --time=00:05:00 -o /dev/null --wrap "echo $i > $dir/$i.txt" >/dev/null
+done
+while [ -n "$(squeue -h -u alice -t PD,R,CG -o %i)" ]; do sleep 0.2; done
+end=$(date +%s.%N)
+n=$(ls "$dir" | wc -l)
+rm -rf "$dir"
+echo "$start $end $n"
+"""
+    argv = [
+        "ssh",
+        "-i",
+        str(host["identity_file"]),
+        "-p",
+        str(host["port"]),
+        "-o",
+        f"UserKnownHostsFile={host['known_hosts']}",
+        "-o",
+        "BatchMode=yes",
+        str(host["address"]),
+        "bash -s",
+    ]
+    done = subprocess.run(argv, input=script, capture_output=True, text=True, check=True)
+    start, end, produced = done.stdout.split()
+    if int(produced) != count:
+        raise SystemExit(f"plain sbatch produced {produced} of {count} outputs")
+    return float(end) - float(start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-n", "--tasks", type=int, default=200)
+    parser.add_argument("--poll", default="2s", help="submitter's poll_interval for the host")
+    args = parser.parse_args()
+    host = start_cluster()
+    print(
+        f"cluster: docker SLURM (login + 2 compute nodes, 4 CPUs each), {args.tasks} tasks",
+        flush=True,
+    )
+    ours = run_submitter(host, args.tasks, args.poll)
+    floor = run_plain_sbatch(host, args.tasks)
+    print(
+        f"submitter apply (poll {args.poll}): {ours['seconds']:.1f} s wall, apply to all "
+        f"{ours['outputs']} outputs back here"
+    )
+    print(
+        f"  ssh connections: {ours['connections']}, remote commands: {ours['commands']}, "
+        f"file copies (rsync runs): {ours['transfers']} moving {ours['files']} files"
+    )
+    print(
+        f"plain sbatch on the login node: {floor:.1f} s for {args.tasks} jobs submitted and waited for"
+    )
+    print(f"overhead: {ours['seconds'] - floor:+.1f} s ({ours['seconds'] / floor:.2f}x the floor)")
+    print("command line:", shlex.join(sys.argv))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The project's dockerized clusters (docker/docker-compose.yml), started once per session.
+
+Every test here submits real jobs over real ssh to real SLURM (and the Torque interface and
+the LSF test shim over SLURM) and to a plain sshd host. Nothing is mocked. If Docker is not
+available these tests error out rather than skip: `bash tests/run` installs and starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"
+
+# host name in tests -> (compose service publishing ssh, scheduler)
+CLUSTERS = {
+    "ssh": ("sshhost", "ssh"),
+    "slurm": ("slurm-login", "slurm"),
+    "pbs": ("pbs-login", "pbs"),
+    "lsf": ("lsf-login", "lsf"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/cluster/" in str(item.fspath):
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def cluster_secrets() -> Iterator[dict[str, Path]]:
+    """A key pair made for this run, and a directory mounted at the same path on every node."""
+    base = Path(tempfile.mkdtemp(prefix="submitter-cluster-"))
+    key = base / "id_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "submitter-tests", "-f", str(key)],
+        check=True,
+    )
+    public_dir = base / "public"
+    public_dir.mkdir()
+    shutil.copy(str(key) + ".pub", public_dir / "id_ed25519.pub")
+    shared = Path(tempfile.mkdtemp(prefix="submitter-shared-"))
+    shared.chmod(0o1777)
+    os.environ["SUBMITTER_TEST_PUBKEY_DIR"] = str(public_dir)
+    os.environ["SUBMITTER_TEST_SHARED_DIR"] = str(shared)
+    yield {"key": key, "known_hosts": base / "known_hosts", "shared": shared, "base": base}
+    shutil.rmtree(shared, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command() -> str:
+    return "docker-compose"
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> str:
+    return str(COMPOSE_FILE)
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name() -> str:
+    return f"submitter-pytest-{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def docker_setup(cluster_secrets: dict[str, Path]) -> list[str]:
+    return ["up --build -d"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["down -v"]
+
+
+def _ssh(
+    port: int, key: Path, command: str, timeout: float = 10
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-p",
+            str(port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=5",
+            "alice@127.0.0.1",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def cluster_hosts(
+    docker_services: Any, cluster_secrets: dict[str, Path]
+) -> dict[str, dict[str, Any]]:
+    """hosts.yml entries for the four test hosts, once all of them answer."""
+    key = cluster_secrets["key"]
+    known_hosts = cluster_secrets["known_hosts"]
+    hosts: dict[str, dict[str, Any]] = {}
+    for name, (service, scheduler) in CLUSTERS.items():
+        port = int(docker_services.port_for(service, 22))
+
+        def ready(port: int = port, scheduler: str = scheduler) -> bool:
+            try:
+                if scheduler == "ssh":
+                    return _ssh(port, key, "true").returncode == 0
+                out = _ssh(port, key, "sinfo -h -N -p debug -o '%N %t'").stdout
+                return out.count(" idle") == 2
+            except subprocess.TimeoutExpired:
+                return False
+
+        docker_services.wait_until_responsive(check=ready, timeout=180.0, pause=1.0)
+        scan = subprocess.run(
+            ["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        with known_hosts.open("a") as handle:
+            handle.write(scan.stdout)
+        hosts[name] = {
+            "address": "alice@127.0.0.1",
+            "port": port,
+            "identity_file": str(key),
+            "known_hosts": str(known_hosts),
+            "scheduler": scheduler,
+            "shared": [str(cluster_secrets["shared"])],
+            "poll_interval": 1,
+        }
+    return hosts
+
+
+@pytest.fixture
+def remote(cluster_hosts: dict[str, dict[str, Any]], cluster_secrets: dict[str, Path]):  # type: ignore[no-untyped-def]
+    """Run a shell command on a test host as alice (to look behind submitter's back)."""
+
+    def run(host: str, command: str) -> subprocess.CompletedProcess[str]:
+        return _ssh(cluster_hosts[host]["port"], cluster_secrets["key"], command)
+
+    return run

@@ -1,0 +1,225 @@
+"""One lifecycle suite, run on the plain ssh host and on the SLURM, PBS and LSF clusters."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import count_attempts, write
+
+HOSTS = ["ssh", "slurm", "pbs", "lsf"]
+
+
+def _tasks_file(
+    project: Path, host: dict[str, Any], tasks: list[dict[str, Any]], **extra: Any
+) -> Path:
+    config = dict(host, **extra)
+    return write(
+        project / "tasks.yml",
+        json.dumps({"hosts": {"h": config}, "defaults": {"host": "h"}, "tasks": tasks}),
+    )
+
+
+def _mapped(project: Path) -> dict[str, str]:
+    return {str(project): f"/home/alice/proj-{uuid.uuid4().hex[:8]}"}
+
+
+def _status(cli, project: Path, name: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    result = cli("status", name, "--json", "-C", project)
+    return dict(json.loads(result.out)[0])
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_inputs_outputs_mapping_and_shared_path(
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, remote, host: str
+) -> None:  # type: ignore[no-untyped-def]
+    project = tmp_path / "project"
+    shared: Path = cluster_secrets["shared"] / f"{host}-{uuid.uuid4().hex[:6]}"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    (shared / "factor.txt").write_text("10\n")
+    for n in (2, 3):
+        write(project / "in" / f"{n}.txt", f"{n}\n")
+    paths = _mapped(project)
+    tasks = _tasks_file(
+        project,
+        cluster_hosts[host],
+        [
+            {
+                "name": "square-{{ n }}",
+                "for_each": {"n": [2, 3]},
+                "inputs": ["in/{{ n }}.txt", str(shared / "factor.txt")],
+                "outputs": ["out/{{ n }}.txt", str(shared / "seen-{{ n }}.txt")],
+                "resources": {"cores": 1, "mem": "100M", "walltime": "00:05:00"},
+                "run": "mkdir -p out\n"
+                f"n=$(cat in/{{{{ n }}}}.txt); f=$(cat {shared}/factor.txt)\n"
+                "echo $((n * n * f)) > out/{{ n }}.txt\n"
+                f"uname -n > {shared}/seen-{{{{ n }}}}.txt\n",
+            }
+        ],
+        paths=paths,
+    )
+    first = cli("apply", tasks)
+    assert first.code == 0, first.err
+    assert (project / "out" / "2.txt").read_text() == "40\n"
+    assert (project / "out" / "3.txt").read_text() == "90\n"
+    assert (shared / "seen-2.txt").exists(), "shared outputs are visible, not copied"
+    record = _status(cli, project, "square-2")
+    assert record["run_dir"] == next(iter(paths.values())), "the project dir is mapped on the host"
+    assert record["attempts"][0]["job_id"]
+    assert remote(host, f"cat {record['run_dir']}/out/2.txt").stdout == "40\n"
+    assert (
+        remote(host, f"test -e {record['run_dir']}/factor.txt || echo absent").stdout == "absent\n"
+    ), "shared inputs are never copied"
+
+    again = cli("apply", tasks)
+    assert again.code == 0
+    assert again.err.count("up to date:") == 2
+    assert count_attempts(project) == 2
+
+    task_dir = record["task_dir"]
+    assert remote(host, f"test -d {task_dir} && echo here").stdout == "here\n"
+    purged = cli("purge", "--all", "-C", project)
+    assert purged.code == 0, purged.err
+    assert remote(host, f"test -d {task_dir} || echo gone").stdout == "gone\n"
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_failing_task_and_missing_output(cli, tmp_path: Path, cluster_hosts, host: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts[host],
+        [
+            {"name": "bad", "run": "echo about to fail\necho broken >&2\nexit 5\n"},
+            {"name": "lazy", "outputs": ["never.txt"], "run": "true\n"},
+            {"name": "fine", "interpreter": "python3", "run": "print('python ran')\n"},
+        ],
+    )
+    result = cli("apply", tasks)
+    assert result.code == 1
+    assert "FAILED bad" in result.err and "exit code 5" in result.err
+    assert "FAILED lazy" in result.err and "missing declared output: never.txt" in result.err
+    bad = _status(cli, tmp_path, "bad")
+    assert bad["state"] == "failed" and bad["attempts"][-1]["exit_code"] == 5
+    logs = cli("logs", "bad", "-C", tmp_path)
+    assert "about to fail" in logs.out and "broken" in logs.out
+    assert "python ran" in cli("logs", "fine", "-C", tmp_path).out
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_kill_records_killed(cli, tmp_path: Path, cluster_hosts, host: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks_file(
+        tmp_path, cluster_hosts[host], [{"name": "sleeper", "run": "echo started\nsleep 300\n"}]
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(cli, tmp_path, "sleeper", "running")
+    killed = cli("kill", "sleeper", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    record = _status(cli, tmp_path, "sleeper")
+    assert record["state"] == "killed", record
+    assert "started" in cli("logs", "sleeper", "-C", tmp_path).out
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_detach_then_reattach(cli, tmp_path: Path, cluster_hosts, host: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts[host],
+        [
+            {
+                "name": "later-{{ i }}",
+                "for_each": {"i": [1, 2, 3]},
+                "outputs": ["r{{ i }}.txt"],
+                "run": "sleep 3; echo {{ i }} > r{{ i }}.txt\n",
+            }
+        ],
+    )
+    began = time.monotonic()
+    detached = cli("apply", tasks, "--detach")
+    assert detached.code == 0, detached.err
+    assert time.monotonic() - began < 15
+    assert not (tmp_path / "r1.txt").exists()
+    attached = cli("apply", tasks)
+    assert attached.code == 0, attached.err
+    assert "re-attached to 3 task" in attached.err
+    assert [(tmp_path / f"r{i}.txt").read_text() for i in (1, 2, 3)] == ["1\n", "2\n", "3\n"]
+    assert count_attempts(tmp_path) == 3
+
+
+def test_walltime_exceeded_on_every_host(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
+    """Scheduler time limits are whole minutes: one apply runs the four overruns at once."""
+    hosts = {name: dict(cluster_hosts[name]) for name in HOSTS}
+    tasks = write(
+        tmp_path / "tasks.yml",
+        json.dumps(
+            {
+                "hosts": hosts,
+                "tasks": [
+                    {
+                        "name": f"overrun-{name}",
+                        "host": name,
+                        "resources": {"walltime": "00:01:00"},
+                        "run": "echo begin\nsleep 600\n",
+                    }
+                    for name in HOSTS
+                ],
+            }
+        ),
+    )
+    result = cli("apply", tasks)
+    assert result.code == 1
+    for name in HOSTS:
+        record = _status(cli, tmp_path, f"overrun-{name}")
+        assert record["state"] == "failed", record
+        assert "walltime exceeded" in record["reason"], record
+
+
+def test_check_host_passes_on_every_host(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
+    for name in HOSTS:
+        paths = {str(tmp_path): "/home/alice"}
+        tasks = _tasks_file(
+            tmp_path, cluster_hosts[name], [{"name": "x", "run": "true"}], paths=paths
+        )
+        result = cli("check-host", "h", "-f", tasks, "--json")
+        report = json.loads(result.out)
+        assert result.code == 0, report
+        checks = {c["name"] for c in report["checks"]}
+        assert {"ssh key login", "work dir writable", "rsync on host"} <= checks
+        assert any(c.startswith("shared path") for c in checks)
+        assert any(c.startswith("mapped path") for c in checks)
+        if name != "ssh":
+            assert "scheduler answers" in checks
+
+
+def test_check_host_reports_failures_with_fixes(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
+    config = dict(
+        cluster_hosts["slurm"], scheduler="pbs", shared=[str(tmp_path)], work_dir="/root/forbidden"
+    )
+    tasks = _tasks_file(
+        tmp_path, config, [{"name": "x", "run": "true"}], paths={str(tmp_path): "/nope/missing"}
+    )
+    result = cli("check-host", "h", "-f", tasks, "--json")
+    assert result.code == 3
+    failed = {c["name"]: c["fix"] for c in json.loads(result.out)["checks"] if not c["ok"]}
+    assert "work dir writable" in failed
+    assert any(name.startswith("shared path") for name in failed), (
+        "tmp_path is not mounted in the cluster"
+    )
+    assert any(name.startswith("mapped path") for name in failed)
+    assert all(failed.values()), "every failed check carries a fix"
+
+
+def _wait_for(cli, project: Path, name: str, state: str, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        seen = _status(cli, project, name)["state"]
+        if seen == state:
+            return
+        time.sleep(1)
+    raise AssertionError(f"{name} stayed {seen}, expected {state}")
