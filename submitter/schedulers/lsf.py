@@ -1,4 +1,9 @@
-"""LSF: argv builders and parsers for bsub, bjobs and bkill. No I/O."""
+"""LSF: argv builders and parsers for bsub, bjobs and bkill. No I/O.
+
+IBM LSF has no free implementation: these parsers are tested against LSF's documented output
+and against this project's test shim (docker/slurm/lsf-shim/: bsub, bjobs and bkill over
+SLURM), never against a real LSF cluster.
+"""
 
 from __future__ import annotations
 

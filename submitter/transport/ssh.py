@@ -212,11 +212,8 @@ class SshTransport:
             return missing
 
     def _scp_options(self) -> list[str]:
-        options = [o for o in self.ssh_options() if o != "-p"]
-        if self.config.port:  # scp spells the port -P
-            index = options.index(str(self.config.port))
-            options[index - 1 : index + 1] = ["-P", str(self.config.port)]
-        return options
+        """The ssh options, with the port spelled -P as scp wants it."""
+        return ["-P" if option == "-p" else option for option in self.ssh_options()]
 
     def _scp_get(self, transfers: Sequence[Transfer], root: Path) -> None:
         for transfer in transfers:

@@ -1,0 +1,108 @@
+"""The watch decisions and the per-host poll parsing, on fixed inputs."""
+
+from __future__ import annotations
+
+from submitter.hostops import HostOps
+from submitter.schedulers.base import JobState, JobStatus
+from submitter.watch import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
+
+DONE = {"state": "completed", "exit_code": 0, "reason": ""}
+KILLED = {"state": "killed", "exit_code": 143, "reason": "killed by SIGTERM"}
+
+
+def _judge(
+    status, scheduler=None, alive=None, *, batch=True, now=100.0, since=None, current="running"
+):  # type: ignore[no-untyped-def]
+    return judge(
+        status, scheduler, alive, batch=batch, now=now, waiting_since=since, current=current
+    )
+
+
+def test_status_file_is_the_truth() -> None:
+    verdict = _judge(DONE, JobStatus(JobState.RUNNING, "R"))
+    assert (verdict.state, verdict.final) == ("completed", True)
+
+
+def test_scheduler_timeout_overrides_a_killed_file() -> None:
+    verdict = _judge(KILLED, JobStatus(JobState.TIMEOUT, "TO"))
+    assert (
+        verdict.state == "failed"
+        and "walltime exceeded" in verdict.reason
+        and "TO" in verdict.reason
+    )
+
+
+def test_cancelled_job_with_killed_file_is_killed() -> None:
+    verdict = _judge(KILLED, JobStatus(JobState.CANCELLED, "CA"))
+    assert (verdict.state, verdict.reason) == ("killed", "killed by SIGTERM")
+
+
+def test_queued_and_held_jobs_wait() -> None:
+    assert _judge(None, JobStatus(JobState.QUEUED, "PD"), current="submitted").state == "queued"
+    assert _judge(None, JobStatus(JobState.HELD, "H")).state == "held"
+    assert _judge({"state": "running"}, JobStatus(JobState.QUEUED, "PD")).state == "running"
+
+
+def test_job_gone_without_status_gets_a_grace_period_then_is_lost() -> None:
+    first = _judge(None, None, now=100.0)
+    assert not first.final and first.waiting_since == 100.0
+    within = _judge(None, None, now=100.0 + LOST_GRACE_BATCH - 1, since=100.0)
+    assert not within.final
+    after = _judge(None, None, now=100.0 + LOST_GRACE_BATCH, since=100.0)
+    assert (after.state, after.final) == ("lost", True)
+    assert "without writing a status file" in after.reason
+
+
+def test_out_of_memory_without_file_fails_with_reason_after_short_wait() -> None:
+    oom = JobStatus(JobState.OUT_OF_MEMORY, "OOM")
+    assert not _judge(None, oom).final
+    verdict = _judge(None, oom, now=200.0, since=100.0)
+    assert verdict.state == "failed" and "out of memory" in verdict.reason
+
+
+def test_dead_process_without_status_is_lost_after_grace() -> None:
+    assert _judge(None, alive=True, batch=False).state == "running"
+    assert not _judge(None, alive=False, batch=False).final
+    verdict = _judge(None, alive=False, batch=False, now=100.0 + LOST_GRACE_PROCESS, since=100.0)
+    assert verdict.state == "lost"
+
+
+def test_poll_output_is_parsed_per_task() -> None:
+    ops = HostOps.for_kind("slurm")
+    output = (
+        "SCHED-BEGIN\n11 R\n12 PD\n\nSCHED-END\t0\n"
+        'TASK\taaa\t-\t{"state": "running", "exit_code": null}\n'
+        "TASK\tbbb\t-\t\n"
+        "TASK\tccc\t-\t{half a json\n"
+    )
+    poll = ops.parse_poll(output)
+    assert poll.scheduler is not None
+    assert poll.scheduler["11"].state is JobState.RUNNING
+    assert poll.tasks["aaa"].status == {"state": "running", "exit_code": None}
+    assert poll.tasks["bbb"].status is None
+    assert poll.tasks["ccc"].status is None, "a torn read is retried next cycle, not a crash"
+
+
+def test_failed_status_query_is_reported_but_forgotten_jobs_are_not() -> None:
+    ops = HostOps.for_kind("pbs")
+    broken = ops.parse_poll("SCHED-BEGIN\nqstat: cannot connect to server\n\nSCHED-END\t2\n")
+    assert broken.scheduler is None and broken.scheduler_error
+    gone = ops.parse_poll("SCHED-BEGIN\nqstat: Unknown Job Id 7.login\n\nSCHED-END\t153\n")
+    assert gone.scheduler == {} and gone.scheduler_error is None
+
+
+def test_start_output_gives_job_ids_or_errors() -> None:
+    ops = HostOps.for_kind("lsf")
+    started = ops.parse_start(
+        "START\taaa\tok\tJob <42> is submitted to queue <normal>.\n"
+        "START\tbbb\terror\texit 255: Bad resource requirement syntax.\n"
+    )
+    assert started["aaa"].job_id == "42"
+    assert started["bbb"].job_id is None and "Bad resource" in (started["bbb"].error or "")
+
+
+def test_scripts_quote_every_value() -> None:
+    ops = HostOps.for_kind("slurm")
+    script = ops.start_script([("id1", "/w/dir $(touch x) 'q'")])
+    assert "'/w/dir $(touch x) '\"'\"'q'\"'\"''" in script
+    assert "sbatch --parsable job.sh" in script
