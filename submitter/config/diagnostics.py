@@ -27,7 +27,41 @@ _TYPE_WORDS = {
 }
 
 
+# Words users bring from other schedulers and tools, and the key they mean here.
+_SYNONYMS = {
+    "cpus": "cores",
+    "cpu": "cores",
+    "ncpus": "cores",
+    "threads": "cores",
+    "ppn": "cores",
+    "cpus_per_task": "cores",
+    "memory": "mem",
+    "time": "walltime",
+    "wallclock": "walltime",
+    "runtime": "walltime",
+    "walltime_limit": "walltime",
+    "partition": "queue",
+    "project": "account",
+    "gres": "gpus",
+    "gpu": "gpus",
+    "command": "run",
+    "cmd": "run",
+    "script": "run",
+    "input": "inputs",
+    "output": "outputs",
+    "environment": "env",
+    "queue_name": "queue",
+    "hostname": "address",
+    "user": "address",
+    "workdir": "work_dir",
+    "scratch": "work_dir",
+}
+
+
 def closest_key(word: str, valid: Sequence[str]) -> str | None:
+    synonym = _SYNONYMS.get(word.lower())
+    if synonym in valid:
+        return synonym
     matches = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.5)
     return matches[0] if matches else None
 
@@ -52,7 +86,9 @@ def config_errors(
             valid = _field_names(model, loc[:-1])
             hint = closest_key(key, valid)
             suggestion = f"; did you mean '{hint}'?" if hint else ""
-            parent = ".".join(str(p) for p in loc[:-1]) or "this level"
+            parent = ".".join(str(p) for p in loc[:-1]) or (
+                "the task" if what.startswith("task") else "the top level"
+            )
             message = (
                 f"{context}unknown key '{key}' in {parent}{suggestion} "
                 f"(expected one of: {', '.join(valid)})"

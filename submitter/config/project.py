@@ -67,10 +67,17 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     doc = load_yaml(tasks_file)
     if not isinstance(doc.root, CommentedMap):
         raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
+    errors: list[ConfigError] = []
     try:
         top = TasksFile.model_validate(to_plain(doc.root))
     except ValidationError as exc:
-        raise ConfigErrors(config_errors(exc, doc, TasksFile)) from None
+        # Report these, then keep checking the tasks against what is valid, so one run
+        # shows every mistake in the file.
+        errors.extend(config_errors(exc, doc, TasksFile))
+        salvaged = _salvage(doc)
+        if salvaged is None:  # hosts or the tasks list itself are broken: nothing to go on
+            raise ConfigErrors(errors) from None
+        top = salvaged
 
     hosts = _collect_hosts(doc, top, tasks_file.parent)
     default_host = top.defaults.host or LOCAL_HOST
@@ -78,8 +85,13 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     if host_override is not None:
         _require_host(host_override, hosts, None, "given with -q")
         default_host, default_host_loc = host_override, Location("-q", 1, 1)
+    elif top.defaults.host is not None:
+        try:
+            _require_host(default_host, hosts, default_host_loc, "in defaults.host")
+        except ConfigError as exc:
+            errors.append(exc)
+            default_host = LOCAL_HOST  # checked above; keep validating the tasks
 
-    errors: list[ConfigError] = []
     tasks: list[TaskDefinition] = []
     seen: dict[str, Location] = {}
     for index, raw in enumerate(doc.root.get("tasks") or []):
@@ -105,6 +117,20 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     if errors:
         raise ConfigErrors(errors)
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
+
+
+def _salvage(doc: YamlDocument) -> TasksFile | None:
+    """The tasks file without its `defaults`, when only those (or unknown top keys) failed."""
+    plain = to_plain(doc.root)
+    defaults = plain.get("defaults")
+    host = defaults.get("host") if isinstance(defaults, dict) else None
+    kept = {"host": host} if isinstance(host, str) else {}
+    try:
+        return TasksFile.model_validate(
+            {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")}
+        )
+    except ValidationError:
+        return None
 
 
 def load_hosts(tasks_file: Path | None) -> dict[str, HostEntry]:

@@ -132,3 +132,23 @@ def test_bad_command_line_is_exit_2(cli) -> None:  # type: ignore[no-untyped-def
     assert cli("apply").code == 2
     assert cli("apply", "x.yml", "-J", "0").code == 2
     assert cli("logs", "-C", "/nonexistent", "x").code == 2
+
+
+def test_every_mistake_of_a_file_is_reported_in_one_run(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "defaults:\n  host: locl\n  resources: {cpus: 2}\ntasks:\n  - name: fit\n    run: x\n"
+        "    outptus: [m.pkl]\n  - name: 'p-{{ kind }}'\n    for_each: {kind: [a]}\n    run: echo {{ knid }}\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 2
+    assert (
+        f"{tasks}:3:15: unknown key 'cpus' in defaults.resources; did you mean 'cores'?"
+        in result.err
+    )
+    assert f"{tasks}:2:9: unknown host 'locl' in defaults.host; did you mean 'local'?" in result.err
+    assert (
+        f"{tasks}:7:5: task 'fit': unknown key 'outptus' in the task; did you mean 'outputs'?"
+        in result.err
+    )
+    assert f"{tasks}:10:" in result.err and "unknown variable 'knid'" in result.err
