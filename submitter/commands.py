@@ -68,7 +68,8 @@ def apply(args: argparse.Namespace) -> int:
 
 def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     done = sum(1 for t in report.tasks if t.state == "completed")
-    waiting = [t for t in report.tasks if t.state not in ("completed", *_FAILED)]
+    waiting = [t for t in report.tasks if t.state not in ("completed", "pending", *_FAILED)]
+    unstarted = [t for t in report.tasks if t.state == "pending"]
     for tracked in report.failed:
         logs = store.state_dir / "tasks" / tracked.id
         progress.say(
@@ -83,9 +84,13 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     ]
     if waiting:
         parts.append(f"{len(waiting)} still queued or running")
+    if unstarted:
+        parts.append(f"{len(unstarted)} not started")
     progress.say(", ".join(parts) + f" in {progress.elapsed:.1f}s")
     if report.detached and waiting:
         progress.say("detached: `submitter status` or `submitter apply` again re-attaches")
+    if report.detached and unstarted:
+        progress.say(f"{len(unstarted)} task(s) wait for a free slot: run `submitter apply` again")
     for host, error in report.host_errors.items():
         progress.say(f"host {host}: {error}")
 

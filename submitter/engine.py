@@ -337,8 +337,7 @@ class Engine:
                             host.next_poll = now + host.poll_interval
                         self._start(host)
                     except HostError as exc:
-                        host.error = str(exc)
-                        self.progress.say(f"host {host.name}: {exc}")
+                        host.error = str(exc)  # reported once, with the outcome
                 self.progress.update(Counter(t.state for t in all_tasks))
                 if detach:
                     break
