@@ -95,14 +95,10 @@ class SshTransport:
         except FileNotFoundError:
             raise HostError("the ssh client is not installed on this machine") from None
         except subprocess.TimeoutExpired:
-            raise HostError(
-                f"{self.host_name}: remote command timed out after {timeout}s"
-            ) from None
+            raise HostError(f"remote command timed out after {timeout}s") from None
         if done.returncode == SSH_UNREACHABLE:
             self._connected = False
-            raise HostError(
-                f"{self.host_name}: ssh to {self.address} failed: {done.stderr.strip()}"
-            )
+            raise HostError(f"ssh to {self.address} failed: {done.stderr.strip()}")
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
     def run(
@@ -166,9 +162,7 @@ class SshTransport:
                 argv = ["scp", "-q", "-r", *self._scp_options(), *tops, f"{self.address}:/"]
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                raise HostError(
-                    f"{self.host_name}: copying files to the host failed: {done.stderr.strip()}"
-                )
+                raise HostError(f"copying files to the host failed: {done.stderr.strip()}")
 
     def get(self, transfers: Sequence[Transfer]) -> list[Transfer]:
         if not transfers:
@@ -196,9 +190,7 @@ class SshTransport:
                 done = subprocess.run(argv, capture_output=True, text=True, check=False)
                 # 23: some sources missing (logs a task never wrote); the rest were copied.
                 if done.returncode not in (0, 23):
-                    raise HostError(
-                        f"{self.host_name}: copying files back failed: {done.stderr.strip()}"
-                    )
+                    raise HostError(f"copying files back failed: {done.stderr.strip()}")
             else:
                 self._scp_get(transfers, stage / "root")
             missing = []
