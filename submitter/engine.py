@@ -22,7 +22,7 @@ from submitter.store.db import ACTIVE_STATES, FINAL_STATES, Store, TaskRecord
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_clock
-from submitter.watch import LOST_GRACE_BATCH, judge
+from submitter.watch import judge
 
 LOG_FILES = ("status", "stdout", "stderr", "job.out", "job.err")
 POLL_FAILURES_TOLERATED = 3
@@ -408,6 +408,7 @@ class Engine:
                 batch=host.ops.batch is not None,
                 now=now,
                 waiting_since=tracked.waiting_since,
+                lost_after=host.config.lost_after,
                 current=tracked.state,
             )
             tracked.waiting_since = verdict.waiting_since
@@ -515,4 +516,4 @@ def records_for(store: Store, references: Iterable[str]) -> list[TaskRecord]:
     return found
 
 
-__all__ = ["FINAL_STATES", "LOST_GRACE_BATCH", "ApplyReport", "Engine", "records_for"]
+__all__ = ["FINAL_STATES", "ApplyReport", "Engine", "records_for"]

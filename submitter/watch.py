@@ -39,6 +39,7 @@ def judge(
     now: float,
     waiting_since: float | None,
     current: str,
+    lost_after: float | None = None,
 ) -> Verdict:
     """The task's new state. `scheduler` is None when the job is absent from the queue."""
     file_state = (status_file or {}).get("state")
@@ -67,7 +68,7 @@ def judge(
             return _after_grace(
                 now,
                 waiting_since,
-                10.0,
+                10.0 if lost_after is None else min(10.0, lost_after),
                 Verdict(
                     "killed" if scheduler.state is JobState.CANCELLED else "failed",
                     f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
@@ -77,7 +78,7 @@ def judge(
         return _after_grace(
             now,
             waiting_since,
-            LOST_GRACE_BATCH,
+            LOST_GRACE_BATCH if lost_after is None else lost_after,
             Verdict("lost", "the job left the scheduler without writing a status file", True),
         )
 
@@ -86,7 +87,7 @@ def judge(
     return _after_grace(
         now,
         waiting_since,
-        LOST_GRACE_PROCESS,
+        LOST_GRACE_PROCESS if lost_after is None else lost_after,
         Verdict("lost", "the task's process ended without writing a status file", True),
     )
 

@@ -92,6 +92,7 @@ class HostConfig(Strict):
     max_running: PositiveInt | None = None
     limits: Limits = Field(default_factory=Limits)
     poll_interval: Duration | None = None
+    lost_after: Duration | None = None
     setup: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
 

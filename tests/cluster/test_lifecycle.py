@@ -223,3 +223,28 @@ def _wait_for(cli, project: Path, name: str, state: str, timeout: float = 60) ->
             return
         time.sleep(1)
     raise AssertionError(f"{name} stayed {seen}, expected {state}")
+
+
+@pytest.mark.parametrize(
+    ("host", "state", "reason"),
+    [
+        ("ssh", "lost", "ended without writing a status file"),
+        ("slurm", "failed", "the scheduler reports the job failed (F)"),
+        ("pbs", "lost", "left the scheduler without writing a status file"),
+        ("lsf", "failed", "the scheduler reports the job failed (EXIT)"),
+    ],
+)
+def test_job_dying_without_status_is_lost_or_failed_with_reason(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, host: str, state: str, reason: str
+) -> None:
+    """The wrapper itself is SIGKILLed: no status file is ever finished, the queue decides."""
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts[host],
+        [{"name": "vanish", "run": "kill -KILL $PPID\nsleep 1\n"}],
+        lost_after="3s",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 1
+    record = _status(cli, tmp_path, "vanish")
+    assert record["state"] == state and reason in record["reason"], record

@@ -106,3 +106,17 @@ def test_scripts_quote_every_value() -> None:
     script = ops.start_script([("id1", "/w/dir $(touch x) 'q'")])
     assert "'/w/dir $(touch x) '\"'\"'q'\"'\"''" in script
     assert "sbatch --parsable job.sh" in script
+
+
+def test_lost_after_is_the_hosts_to_choose() -> None:
+    verdict = judge(
+        None,
+        None,
+        None,
+        batch=True,
+        now=103.0,
+        waiting_since=100.0,
+        current="running",
+        lost_after=3,
+    )
+    assert verdict.state == "lost"
