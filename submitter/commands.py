@@ -25,6 +25,7 @@ from submitter.store.db import (
     TaskRecord,
     find_state_dir,
 )
+from submitter.store.lock import apply_lock
 from submitter.units import parse_duration
 
 _FAILED = ("failed", "killed", "lost")
@@ -33,11 +34,12 @@ _FAILED = ("failed", "killed", "lost")
 def apply(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
     prepared = prepare_tasks(project)  # every check before anything is written or contacted
-    store = Store(project.directory / STATE_DIR)
     progress = Progress(quiet=args.json)
-    report = Engine(store, progress).apply(
-        project, prepared, force=args.force, detach=args.detach, max_running=args.max_running
-    )
+    with apply_lock(project.directory / STATE_DIR):
+        store = Store(project.directory / STATE_DIR)
+        report = Engine(store, progress).apply(
+            project, prepared, force=args.force, detach=args.detach, max_running=args.max_running
+        )
     if args.json:
         print(
             json.dumps(

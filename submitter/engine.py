@@ -15,6 +15,7 @@ from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError
 from submitter.hostops import HostOps
+from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
@@ -360,6 +361,11 @@ class Engine:
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
         transport.put([s for t in batch for s in t.sends])
+        with deferred_interrupts():
+            self._submit(host, transport, batch)
+        host.next_poll = min(host.next_poll, time.time() + min(host.poll_interval, 1.0))
+
+    def _submit(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
         for tracked in batch:
             spec = self.store.task(tracked.id)
             pack = spec.spec["pack"] if spec else ""
@@ -380,7 +386,6 @@ class Engine:
             self.store.set_task_state(tracked.id, "submitted")
             self.store.event(tracked.id, "submitted", f"job {outcome.job_id} on {host.name}")
             host.active[tracked.id] = tracked
-        host.next_poll = min(host.next_poll, time.time() + min(host.poll_interval, 1.0))
 
     def _poll(self, host: HostRun, now: float) -> None:
         transport = self._transport(host)

@@ -182,3 +182,24 @@ def test_walltime_enforced_on_hosts_without_scheduler(cli, tmp_path: Path) -> No
     assert "walltime exceeded" in result.err
     record = json.loads(cli("status", "overrun", "--json", "-C", tmp_path).out)[0]
     assert record["state"] == "failed"
+
+
+def test_a_second_apply_in_the_same_project_is_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: long, run: sleep 4}\n")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks)], stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / ".submitter" / "apply.lock").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        second = cli("apply", tasks)
+        assert second.code == 2
+        assert "another `submitter apply`" in second.err and str(first.pid) in second.err
+    finally:
+        assert first.wait(timeout=30) == 0
+    assert count_attempts(tmp_path) == 1
