@@ -15,6 +15,7 @@ from rich.table import Table
 from submitter.config.project import load_project
 from submitter.engine import Engine, records_for
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
+from submitter.identity import SignatureCache
 from submitter.prepare import prepare_tasks
 from submitter.progress import Progress
 from submitter.store.db import (
@@ -24,6 +25,7 @@ from submitter.store.db import (
     Store,
     TaskRecord,
     find_state_dir,
+    load_signatures,
 )
 from submitter.store.lock import apply_lock
 from submitter.units import parse_duration
@@ -33,11 +35,15 @@ _FAILED = ("failed", "killed", "lost")
 
 def apply(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
-    prepared = prepare_tasks(project)  # every check before anything is written or contacted
+    state_dir = project.directory / STATE_DIR
+    signatures = SignatureCache(load_signatures(state_dir))
+    # every check before anything is written or contacted
+    prepared = prepare_tasks(project, signatures=signatures)
     progress = Progress(quiet=args.json)
-    with apply_lock(project.directory / STATE_DIR):
-        store = Store(project.directory / STATE_DIR)
-        report = Engine(store, progress).apply(
+    with apply_lock(state_dir):
+        store = Store(state_dir)
+        store.save_signatures(signatures.added)
+        report = Engine(store, progress, signatures).apply(
             project, prepared, force=args.force, detach=args.detach, max_running=args.max_running
         )
     if args.json:
@@ -99,7 +105,8 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
 
 def render(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
-    prepared = prepare_tasks(project, check_inputs=False)
+    signatures = SignatureCache(load_signatures(project.directory / STATE_DIR))
+    prepared = prepare_tasks(project, check_inputs=False, signatures=signatures)
     if args.task:
         known = {t.name for t in prepared}
         unknown = [name for name in args.task if name not in known]

@@ -15,6 +15,7 @@ from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError
 from submitter.hostops import HostOps
+from submitter.identity import SignatureCache
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
@@ -99,9 +100,12 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
 
 
 class Engine:
-    def __init__(self, store: Store, progress: Progress) -> None:
+    def __init__(
+        self, store: Store, progress: Progress, signatures: SignatureCache | None = None
+    ) -> None:
         self.store = store
         self.progress = progress
+        self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
 
     # public operations ---------------------------------------------------------------
@@ -243,7 +247,7 @@ class Engine:
                     f"{name}: cannot read the remote home directory: {result.stderr.strip()}"
                 )
             homes[name] = result.stdout.strip()
-        return prepare_tasks(project, homes)
+        return prepare_tasks(project, homes, signatures=self.signatures)
 
     def _classify(self, task: PreparedTask, force: bool) -> Tracked:
         record = self.store.task(task.task_id)

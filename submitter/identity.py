@@ -12,8 +12,37 @@ ID_LENGTH = 16
 _CHUNK = 1 << 20
 
 
-def file_signature(path: Path) -> str:
+FileKey = tuple[str, int, int, int]  # path, size, mtime_ns, inode
+
+
+class SignatureCache:
+    """Content hashes of files already hashed, keyed by what changes when the file does.
+
+    `known` comes from the state store; `added` holds what this run hashed, saved by the
+    caller once the run is valid (a dry-run or a bad tasks file writes nothing).
+    """
+
+    def __init__(self, known: dict[FileKey, str] | None = None) -> None:
+        self.known = known or {}
+        self.added: dict[FileKey, str] = {}
+
+    def file_digest(self, path: Path) -> str:
+        info = path.stat()
+        key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
+        cached = self.known.get(key) or self.added.get(key)
+        if cached is not None:
+            return cached
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        self.added[key] = digest.hexdigest()
+        return self.added[key]
+
+
+def file_signature(path: Path, cache: SignatureCache | None = None) -> str:
     """sha256 of a file's bytes, or of a directory's sorted (relative path, content) pairs."""
+    cache = cache if cache is not None else SignatureCache()
     if path.is_dir():
         digest = hashlib.sha256()
         for root, dirs, files in os.walk(path):
@@ -21,13 +50,9 @@ def file_signature(path: Path) -> str:
             for name in sorted(files):
                 member = Path(root) / name
                 digest.update(str(member.relative_to(path)).encode() + b"\0")
-                digest.update(file_signature(member).encode())
+                digest.update(cache.file_digest(member).encode())
         return "dir:" + digest.hexdigest()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return cache.file_digest(path)
 
 
 def shared_signature(path: Path) -> str:

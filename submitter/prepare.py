@@ -9,7 +9,7 @@ from pathlib import Path
 from submitter.config.models import HostConfig, Resources
 from submitter.config.project import HostEntry, Project, TaskDefinition
 from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
-from submitter.identity import file_signature, shared_signature, task_id
+from submitter.identity import SignatureCache, file_signature, shared_signature, task_id
 from submitter.paths import PathError, PathMapper, PlacedPath
 from submitter.render.compile import JobSpec, RenderedJob, render_job
 from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
@@ -73,9 +73,11 @@ def prepare_tasks(
     homes: dict[str, str] | None = None,
     *,
     check_inputs: bool = True,
+    signatures: SignatureCache | None = None,
 ) -> list[PreparedTask]:
     """Prepare every task, collecting all errors before raising (nothing is half-done)."""
     homes = homes or {}
+    signatures = signatures if signatures is not None else SignatureCache()
     chains: dict[str, list[Pack]] = {}
     prepared: list[PreparedTask] = []
     errors: list[ConfigError] = []
@@ -92,6 +94,7 @@ def prepare_tasks(
                     chains[entry.name],
                     homes.get(entry.name),
                     check_inputs=check_inputs,
+                    signatures=signatures,
                 )
             )
         except ConfigError as exc:
@@ -111,6 +114,7 @@ def prepare_task(
     home: str | None,
     *,
     check_inputs: bool = True,
+    signatures: SignatureCache | None = None,
 ) -> PreparedTask:
     host = entry.config
     if home is not None:
@@ -132,7 +136,7 @@ def prepare_task(
     # against a placeholder task directory first, then again once the id is known.
     placeholder = f"{work_dir}/<task>"
     inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
-    signatures = _input_signatures(definition, inputs, check_inputs)
+    input_signatures = _input_signatures(definition, inputs, check_inputs, signatures)
     identity = task_id(
         {
             "command": definition.run,
@@ -142,7 +146,7 @@ def prepare_task(
             "directives": list(definition.directives),
             "host": entry.name,
             "setup": host.setup,
-            "inputs": signatures,
+            "inputs": input_signatures,
             "outputs": list(definition.outputs),
         }
     )
@@ -197,14 +201,17 @@ def _place_all(
 
 
 def _input_signatures(
-    definition: TaskDefinition, inputs: tuple[PlacedPath, ...], check_inputs: bool
+    definition: TaskDefinition,
+    inputs: tuple[PlacedPath, ...],
+    check_inputs: bool,
+    cache: SignatureCache | None,
 ) -> list[tuple[str, str]]:
     signatures = []
     for placed in inputs:
         if not placed.copied:
             signatures.append((placed.declared, shared_signature(placed.local)))
         elif placed.local.exists():
-            signatures.append((placed.declared, file_signature(placed.local)))
+            signatures.append((placed.declared, file_signature(placed.local, cache)))
         elif check_inputs:
             raise ConfigError(
                 f"task '{definition.name}': input '{placed.declared}' does not exist "

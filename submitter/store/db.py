@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS attempts (
     last_seen REAL
 );
 CREATE INDEX IF NOT EXISTS attempts_task ON attempts(task_id);
+CREATE TABLE IF NOT EXISTS signatures (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    digest TEXT NOT NULL,
+    PRIMARY KEY (path)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     time REAL NOT NULL,
@@ -219,6 +227,14 @@ class Store:
         rows = self._db.execute("SELECT * FROM attempts WHERE task_id=? ORDER BY id", (task_id,))
         return [AttemptRecord(**dict(row)) for row in rows]
 
+    def save_signatures(self, signatures: dict[tuple[str, int, int, int], str]) -> None:
+        with self.transaction():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO signatures (path, size, mtime_ns, inode, digest) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(*key, digest) for key, digest in signatures.items()],
+            )
+
     # events ----------------------------------------------------------------------------
     def event(self, task_id: str | None, kind: str, message: str) -> None:
         self._db.execute(
@@ -231,6 +247,24 @@ class Store:
             "SELECT time, kind, message FROM events WHERE task_id=? ORDER BY id", (task_id,)
         )
         return [(row["time"], row["kind"], row["message"]) for row in rows]
+
+
+def load_signatures(state_dir: Path) -> dict[tuple[str, int, int, int], str]:
+    """Input hashes from an earlier run, read without creating or changing anything."""
+    path = state_dir / DB_NAME
+    if not path.is_file():
+        return {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT path, size, mtime_ns, inode, digest FROM signatures"
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return {}  # an older store, or one being written: hash again
+    return {(p, size, mtime, inode): digest for p, size, mtime, inode, digest in rows}
 
 
 def _task(row: sqlite3.Row) -> TaskRecord:

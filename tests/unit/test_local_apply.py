@@ -203,3 +203,27 @@ def test_a_second_apply_in_the_same_project_is_refused(cli, tmp_path: Path) -> N
     finally:
         assert first.wait(timeout=30) == 0
     assert count_attempts(tmp_path) == 1
+
+
+def test_input_hashes_are_cached_and_refreshed_when_a_file_changes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from submitter.identity import SignatureCache
+    from submitter.store.db import load_signatures
+
+    tasks = _project(tmp_path)
+    assert load_signatures(tmp_path / ".submitter") == {}
+    assert cli("render", tasks, "--dry-run").code == 0
+    assert not (tmp_path / ".submitter").exists(), "render writes nothing, not even the cache"
+    assert cli("apply", tasks).code == 0
+    known = load_signatures(tmp_path / ".submitter")
+    assert {Path(key[0]).name for key in known} == {"a.txt", "b.txt"}
+
+    cache = SignatureCache(known)
+    cache.file_digest(tmp_path / "data" / "a.txt")
+    assert cache.added == {}, "an unchanged file is not read again"
+    (tmp_path / "data" / "a.txt").write_text("ALPHA\n")  # same size, new content and mtime
+    cache.file_digest(tmp_path / "data" / "a.txt")
+    assert len(cache.added) == 1
+    result = cli("apply", tasks)
+    assert result.code == 0
+    assert (tmp_path / "results" / "a.txt").read_text() == "ALPHA\n"
+    assert count_attempts(tmp_path) == 4, "only the task whose input changed ran again"
