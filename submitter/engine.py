@@ -20,6 +20,7 @@ from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
+from submitter.schedulers.base import find_status
 from submitter.store.db import ACTIVE_STATES, FINAL_STATES, Store, TaskRecord
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
@@ -409,7 +410,7 @@ class Engine:
             status = report.status if report else None
             scheduler = None
             if poll.scheduler is not None and tracked.job_id:
-                scheduler = _scheduler_status(host.ops, poll.scheduler, tracked.job_id)
+                scheduler = find_status(poll.scheduler, tracked.job_id)
             verdict = judge(
                 status,
                 scheduler,
@@ -495,16 +496,6 @@ def overran_walltime(
             f"walltime exceeded: killed after {format_clock(walltime)} by the scheduler",
         )
     return state, reason
-
-
-def _scheduler_status(ops: HostOps, statuses: dict[str, Any], job_id: str) -> Any:
-    if job_id in statuses:
-        return statuses[job_id]
-    key = job_id.split(".", 1)[0]
-    for known, status in statuses.items():
-        if known.split(".", 1)[0] == key:
-            return status
-    return None
 
 
 def _remove_tree(path: Path) -> None:

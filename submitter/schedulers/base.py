@@ -50,6 +50,20 @@ def lookup_state(table: Mapping[str, JobState], code: str, scheduler: str) -> Jo
     return state
 
 
+def job_key(job_id: str) -> str:
+    """The part of a job id before the first dot: `123.server` -> `123` (PBS prints server
+    suffixes inconsistently; SLURM and LSF ids have no dot, so they are their own key)."""
+    return job_id.strip().split(".", 1)[0]
+
+
+def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
+    """`statuses[job_id]`, or the status of the same job printed under another server name."""
+    if job_id in statuses:
+        return statuses[job_id]
+    key = job_key(job_id)
+    return next((s for printed, s in statuses.items() if job_key(printed) == key), None)
+
+
 class BatchScheduler(Protocol):
     """A batch scheduler reached by command line tools (SLURM, PBS, LSF)."""
 

@@ -3,16 +3,16 @@
 Job ids: `qsub` prints the full id (`123.server`) and parse_job_id keeps it, since qstat and
 qdel on another server need it. `qstat -f` may print the same job with a different server
 suffix (short name or FQDN), or none at all, so parse_status keys jobs exactly as printed in
-their `Job Id:` lines and callers compare ids with `same_job` (or `job_key`, the part before the
-first dot: `123`, `123[4]`, `123[]`).
+their `Job Id:` lines and callers compare ids with `same_job`, or look them up with
+`base.find_status`, both by `job_key`, the part before the first dot: `123`, `123[4]`, `123[]`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, lookup_state
+from submitter.schedulers.base import JobState, JobStatus, job_key, lookup_state
 
 STATE_TABLE: dict[str, JobState] = {
     "Q": JobState.QUEUED,  # queued, eligible to run
@@ -53,22 +53,9 @@ _QSUB_ID = re.compile(r"^\d+(?:\[\d*\])?(?:\.\S+)?$")
 _ATTRIBUTE = re.compile(r"^(\s+)([A-Za-z_][\w.]*) = ?(.*)$")
 
 
-def job_key(job_id: str) -> str:
-    """The server-independent part of a PBS job id: `123.server` -> `123`."""
-    return job_id.strip().split(".", 1)[0]
-
-
 def same_job(a: str, b: str) -> bool:
     """True when two PBS job ids name the same job (`123` and `123.server.example.org`)."""
     return job_key(a) == job_key(b)
-
-
-def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
-    """`statuses[job_id]`, or the status of the same job printed under another server name."""
-    if job_id in statuses:
-        return statuses[job_id]
-    key = job_key(job_id)
-    return next((s for printed, s in statuses.items() if job_key(printed) == key), None)
 
 
 def finished_state(exit_status: int | None) -> JobState:

@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from submitter.schedulers.base import JobState, JobStatus
+from submitter.schedulers.base import JobState, JobStatus, find_status, job_key
 from submitter.schedulers.lsf import STATE_TABLE as LSF_TABLE
 from submitter.schedulers.lsf import Lsf
 from submitter.schedulers.pbs import STATE_TABLE as PBS_TABLE
 from submitter.schedulers.pbs import (
     Pbs,
-    find_status,
     finished_state,
-    job_key,
     parse_qstat_full,
     same_job,
 )
