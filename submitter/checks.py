@@ -18,9 +18,10 @@ from submitter.config.models import HostConfig
 from submitter.config.project import HostEntry, load_hosts
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
 from submitter.hostops import q
-from submitter.prepare import REMOTE_DEFAULT_WORK_DIR
+from submitter.prepare import default_work_dir, resolve_home
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
+from submitter.transport.ssh import host_options
 
 SCHEDULER_COMMANDS = {
     "slurm": ("sbatch", "squeue", "scancel"),
@@ -98,11 +99,7 @@ def check_host(entry: HostEntry) -> list[Check]:
 
 def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Check]:
     config = entry.config
-    work_dir = config.work_dir or REMOTE_DEFAULT_WORK_DIR
-    if config.kind == "local" and not config.work_dir:
-        work_dir = str(Path.cwd() / ".submitter" / "work")
-    if work_dir.startswith("~"):
-        work_dir = home + work_dir[1:]
+    work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     lines = ['report() { printf \'CHECK\\t%s\\t%s\\t%s\\n\' "$1" "$2" "$3"; }']
     if config.kind != "local":
         lines.append(
@@ -125,7 +122,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
             "else report answering 0 'the status command failed'; fi"
         )
     for local, remote_prefix in config.paths.items():
-        target = home + remote_prefix[1:] if remote_prefix.startswith("~") else remote_prefix
+        target = resolve_home(remote_prefix, home)
         lines.append(
             f"if [ -d {q(target)} ]; then report path:{q(local)} 1 {q(target)}; "
             f"else report path:{q(local)} 0 {q(target + ' does not exist')}; fi"
@@ -230,14 +227,9 @@ def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int
         "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && read -r key && "
         '{ grep -qxF "$key" ~/.ssh/authorized_keys || printf "%s\\n" "$key" >> ~/.ssh/authorized_keys; }'
     )
+    # No multiplexing and no BatchMode: this one connection is the one that may ask a password.
     argv = ["ssh", "-i", str(key), "-o", "ControlPath=none", "-o", "NumberOfPasswordPrompts=1"]
-    if config.port:
-        argv += ["-p", str(config.port)]
-    if config.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={Path(config.known_hosts).expanduser()}"]
-    for option in config.ssh_options:
-        argv += ["-o", option]
-    argv += ["--", str(config.address), install]
+    argv += [*host_options(config), "--", str(config.address), install]
     if not as_json:
         print(f"installing {key}.pub on {config.address} (ssh asks for the password once)")
     done = subprocess.run(argv, input=public + "\n", text=True, capture_output=True, check=False)

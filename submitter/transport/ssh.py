@@ -35,6 +35,18 @@ def control_dir() -> Path:
     return directory
 
 
+def host_options(config: HostConfig) -> list[str]:
+    """Where and how to reach the host: its port, known_hosts file and own `-o` options."""
+    options: list[str] = []
+    if config.port:
+        options += ["-p", str(config.port)]
+    if config.known_hosts:
+        options += ["-o", f"UserKnownHostsFile={Path(config.known_hosts).expanduser()}"]
+    for option in config.ssh_options:
+        options += ["-o", option]
+    return options
+
+
 class SshTransport:
     name = "ssh"
 
@@ -66,8 +78,6 @@ class SshTransport:
         ]
         if not sys.stdin.isatty():
             options += ["-o", "BatchMode=yes"]
-        if self.config.port:
-            options += ["-p", str(self.config.port)]
         if self.config.identity_file:
             options += [
                 "-i",
@@ -75,12 +85,7 @@ class SshTransport:
                 "-o",
                 "IdentitiesOnly=yes",
             ]
-        if self.config.known_hosts:
-            known = Path(self.config.known_hosts).expanduser()
-            options += ["-o", f"UserKnownHostsFile={known}"]
-        for option in self.config.ssh_options:
-            options += ["-o", option]
-        return options
+        return options + host_options(self.config)
 
     def _ssh(self, remote_command: str, stdin: str | None, timeout: float | None) -> CommandResult:
         if not self._connected:
