@@ -54,6 +54,8 @@ class Tracked:
     attempt_id: int | None = None
     job_id: str | None = None
     walltime: int | None = None
+    pack: str = ""  # what a new attempt records: the pack and the hash of what it rendered
+    script_sha256: str = ""
     waiting_since: float | None = None
     sends: list[Transfer] = field(default_factory=list)
 
@@ -259,6 +261,8 @@ class Engine:
             task.task_dir,
             [Transfer(o.local, o.remote) for o in task.outputs if o.copied],
             walltime=task.definition.resources.walltime,
+            pack=task.rendered.pack,
+            script_sha256=task.rendered.sha256,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -372,10 +376,9 @@ class Engine:
 
     def _submit(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
         for tracked in batch:
-            spec = self.store.task(tracked.id)
-            pack = spec.spec["pack"] if spec else ""
-            digest = spec.spec["script_sha256"] if spec else ""
-            tracked.attempt_id = self.store.add_attempt(tracked.id, host.name, pack, digest)
+            tracked.attempt_id = self.store.add_attempt(
+                tracked.id, host.name, tracked.pack, tracked.script_sha256
+            )
         result = transport.run_script(host.ops.start_script([(t.id, t.task_dir) for t in batch]))
         started = host.ops.parse_start(result.stdout)
         for tracked in batch:
