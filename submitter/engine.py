@@ -94,11 +94,8 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
     """What the store keeps so status, logs, kill and purge work without the tasks file."""
     return {
         "host_config": task.host.config.model_dump(mode="json"),
-        "pack": task.rendered.pack,
-        "script_sha256": task.rendered.sha256,
         "outputs": [[o.local.as_posix(), o.remote] for o in task.outputs if o.copied],
         "walltime": task.definition.resources.walltime,
-        "declared_outputs": [o.declared for o in task.outputs],
     }
 
 
