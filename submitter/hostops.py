@@ -34,14 +34,18 @@ submitter_report() {
   if [ -f "$2/status" ]; then status=$(submitter_flat <"$2/status"); fi
   printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$status"
 }
+# enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
+submitter_enter() {
+  if ! cd -- "$2" 2>/dev/null; then
+    printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return 1
+  fi
+  rm -f -- status stdout stderr job.out job.err command
+}
 """
 
 _LAUNCH = r"""
 submitter_launch() {
-  if ! cd -- "$2" 2>/dev/null; then
-    printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return
-  fi
-  rm -f -- status stdout stderr job.out job.err command
+  submitter_enter "$1" "$2" || return
   if command -v setsid >/dev/null 2>&1; then
     setsid nohup bash job.sh >job.out 2>job.err </dev/null &
   else
@@ -54,10 +58,7 @@ submitter_launch() {
 _SUBMIT = r"""
 submitter_submit() {
   local task=$1 dir=$2; shift 2
-  if ! cd -- "$dir" 2>/dev/null; then
-    printf 'START\t%s\terror\tcannot enter task directory %s\n' "$task" "$dir"; return
-  fi
-  rm -f -- status stdout stderr job.out job.err command
+  submitter_enter "$task" "$dir" || return
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
     out=$("$@" <job.sh 2>&1); rc=$?
