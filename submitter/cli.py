@@ -10,7 +10,7 @@ from pathlib import Path
 from submitter import __version__
 from submitter.errors import (
     EXIT_BAD_INPUT,
-    EXIT_TASKS_FAILED,
+    EXIT_INTERRUPTED,
     ConfigErrors,
     SubmitterError,
 )
@@ -89,6 +89,11 @@ def _parser() -> argparse.ArgumentParser:
 
     status = command("status", "Show the state of tasks (and refresh the ones still running).")
     status.add_argument("tasks", nargs="*", metavar="TASK")
+    status.add_argument(
+        "--all",
+        action="store_true",
+        help="also tasks no longer declared in their tasks file (renamed or changed)",
+    )
     status.add_argument("--json", action="store_true")
     status.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
@@ -131,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     from submitter import commands
+    from submitter.interrupts import Interrupted, stop_on_signals
 
+    stop_on_signals()
     try:
         return int(getattr(commands, args.command.replace("-", "_"))(args))
     except ConfigErrors as exc:
@@ -141,9 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SubmitterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(
             "interrupted: tasks already started keep running; `submitter status` re-attaches",
             file=sys.stderr,
         )
-        return EXIT_TASKS_FAILED
+        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED

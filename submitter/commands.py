@@ -18,6 +18,7 @@ from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageE
 from submitter.identity import SignatureCache
 from submitter.prepare import prepare_tasks
 from submitter.progress import Progress
+from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -30,7 +31,7 @@ from submitter.store.db import (
 from submitter.store.lock import apply_lock
 from submitter.units import parse_duration
 
-_FAILED = ("failed", "killed", "lost")
+_FAILED = tuple(sorted(FAILED))
 
 
 def apply(args: argparse.Namespace) -> int:
@@ -155,7 +156,10 @@ def _open_store(project: Path) -> Store:
 
 def status(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
-    records = records_for(store, args.tasks) if args.tasks else store.tasks()
+    if args.tasks:
+        records = records_for(store, args.tasks)
+    else:
+        records = store.tasks(include_retired=args.all)
     errors = Engine(store, Progress(quiet=True)).refresh(records)
     records = [store.task(r.id) or r for r in records]
     if args.json:

@@ -14,14 +14,15 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError
-from submitter.hostops import HostOps
-from submitter.identity import SignatureCache
+from submitter.hostops import HostOps, Resolution, Running, StartResult
+from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
 from submitter.schedulers.base import find_status
-from submitter.store.db import ACTIVE_STATES, FINAL_STATES, Store, TaskRecord
+from submitter.states import ACTIVE, FAILED, Cause, TaskState
+from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_clock
@@ -52,12 +53,17 @@ class Tracked:
     state: str = "pending"
     reason: str = ""
     attempt_id: int | None = None
+    token: str = ""  # the attempt's name on the host
     job_id: str | None = None
     walltime: int | None = None
     pack: str = ""  # what a new attempt records: the pack and the hash of what it rendered
     script_sha256: str = ""
     waiting_since: float | None = None
     sends: list[Transfer] = field(default_factory=list)
+
+
+# a task that ended: its state, human reason, status file and structured cause
+Finished = tuple[Tracked, str, str, dict[str, Any], Cause]
 
 
 @dataclass
@@ -87,7 +93,7 @@ class ApplyReport:
 
     @property
     def failed(self) -> list[Tracked]:
-        return [t for t in self.tasks if t.state in ("failed", "killed", "lost")]
+        return [t for t in self.tasks if t.state in FAILED]
 
 
 def spec_of(task: PreparedTask) -> dict[str, Any]:
@@ -99,6 +105,10 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
     }
 
 
+def _running(tracked: Tracked) -> Running:
+    return Running(tracked.id, tracked.task_dir, tracked.token, tracked.job_id)
+
+
 class Engine:
     def __init__(
         self, store: Store, progress: Progress, signatures: SignatureCache | None = None
@@ -107,6 +117,7 @@ class Engine:
         self.progress = progress
         self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
+        self.may_start = False  # only `apply` starts tasks; status and kill only look
 
     # public operations ---------------------------------------------------------------
     def apply(
@@ -118,23 +129,26 @@ class Engine:
         detach: bool = False,
         max_running: int | None = None,
     ) -> ApplyReport:
-        prepared = self._with_remote_homes(project, prepared)
+        self.may_start = True
+        prepared = self._with_remote_homes(project, prepared, max_running)
         runs: list[Tracked] = []
         skipped: list[Tracked] = []
+        tasks_file = str(project.tasks_file)
         for task in prepared:
-            tracked = self._classify(task, force)
+            tracked = self._classify(task, force, tasks_file)
             if tracked.state == "skipped":
                 skipped.append(tracked)
                 continue
             runs.append(tracked)
             host = self._host(task.host.name, task.host.config, max_running)
-            if tracked.state in ACTIVE_STATES:
+            if tracked.state in ACTIVE:
                 host.active[tracked.id] = tracked
             else:
                 host.pending.append(tracked)
+        self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         for tracked in skipped:
             self.progress.say(f"up to date: {tracked.name} ({tracked.id}), skipped")
-        resumed = sum(1 for t in runs if t.state in ACTIVE_STATES)
+        resumed = sum(1 for t in runs if t.state in ACTIVE)
         if resumed:
             self.progress.say(f"re-attached to {resumed} task(s) started earlier")
         report = ApplyReport(runs, skipped, {})
@@ -167,18 +181,24 @@ class Engine:
 
     def kill(self, records: Sequence[TaskRecord], wait: float = 15.0) -> dict[str, str]:
         errors: dict[str, str] = {}
+        unstarted = "killed before it started"
         for record in records:
-            if record.state == "pending":
-                self.store.set_task_state(record.id, "killed", "killed before it started")
-                self.store.event(record.id, "killed", "killed before it started")
+            if record.state == TaskState.PENDING:
+                self.store.transition(record.id, TaskState.KILLED, unstarted)
             elif record.active:
                 tracked = self._tracked_from_record(record)
                 self._host_for_record(record).active[tracked.id] = tracked
         for host in self.hosts.values():
-            job_ids = [t.job_id for t in host.active.values() if t.job_id]
             try:
                 transport = self._transport(host)
-                result = transport.run_script(host.ops.cancel_script(job_ids))
+                if any(t.job_id is None for t in host.active.values()):
+                    self._poll(host, time.time())  # settle starts an earlier run left unsure
+                for record in records:
+                    current = self.store.task(record.id)
+                    if current is not None and current.state == TaskState.PENDING:
+                        self.store.transition(record.id, TaskState.KILLED, unstarted)
+                targets = [_running(t) for t in host.active.values()]
+                result = transport.run_script(host.ops.cancel_script(targets))
                 if not result.ok and host.ops.batch is not None:
                     self.progress.say(f"{host.name}: cancel said: {result.stdout.strip()}")
                 for tracked in host.active.values():
@@ -189,7 +209,12 @@ class Engine:
                     self._poll(host, time.time())
                 for tracked in list(host.active.values()):
                     self._finish(
-                        host, tracked, "killed", "killed by the user (no status file yet)", {}
+                        host,
+                        tracked,
+                        "killed",
+                        "killed by the user (no status file yet)",
+                        {},
+                        Cause.KILLED,
                     )
             except HostError as exc:
                 errors[host.name] = str(exc)
@@ -221,6 +246,10 @@ class Engine:
         return errors
 
     def close(self) -> None:
+        if self.signatures.added:
+            self.store.save_signatures(self.signatures.added)
+            self.signatures.known.update(self.signatures.added)
+            self.signatures.added.clear()
         for host in self.hosts.values():
             if host.transport is not None:
                 host.transport.close()
@@ -230,7 +259,7 @@ class Engine:
 
     # preparation -------------------------------------------------------------------------
     def _with_remote_homes(
-        self, project: Project, prepared: list[PreparedTask]
+        self, project: Project, prepared: list[PreparedTask], max_running: int | None
     ) -> list[PreparedTask]:
         """Hosts whose work_dir starts with ~ are asked for $HOME once; their tasks re-rendered."""
         needing = sorted(
@@ -240,7 +269,7 @@ class Engine:
             return prepared
         homes: dict[str, str] = {}
         for name in needing:
-            host = self._host(name, project.hosts[name].config, None)
+            host = self._host(name, project.hosts[name].config, max_running)
             result = self._transport(host).run_script('printf "%s" "$HOME"\n')
             if not result.ok or not result.stdout.startswith("/"):
                 raise HostError(
@@ -249,7 +278,7 @@ class Engine:
             homes[name] = result.stdout.strip()
         return prepare_tasks(project, homes, signatures=self.signatures)
 
-    def _classify(self, task: PreparedTask, force: bool) -> Tracked:
+    def _classify(self, task: PreparedTask, force: bool, tasks_file: str) -> Tracked:
         record = self.store.task(task.task_id)
         tracked = Tracked(
             task.task_id,
@@ -265,32 +294,65 @@ class Engine:
             attempt = self.store.latest_attempt(task.task_id)
             tracked.state = record.state
             tracked.attempt_id = attempt.id if attempt else None
+            tracked.token = attempt.token if attempt else ""
             tracked.job_id = attempt.job_id if attempt else None
+            if tracked.job_id is None:  # its start may not have happened: ready to redo it
+                tracked.sends = self._stage(task)
+            if record.name != task.name:
+                self.store.upsert_task(*self._record_fields(task), tasks_file)
             return tracked
-        outputs_here = all(o.local.exists() for o in task.outputs if o.copied)
-        if record is not None and record.state == "completed" and not force and outputs_here:
-            tracked.state = "skipped"
-            return tracked
+        rerun = None
+        if record is not None and record.state == TaskState.COMPLETED:
+            rerun = "forced" if force else self._outputs_changed(record, tracked.outputs)
+            if rerun is None:
+                tracked.state = "skipped"
+                if record.name != task.name or record.retired or record.tasks_file != tasks_file:
+                    self.store.upsert_task(*self._record_fields(task), tasks_file)
+                return tracked
+        tracked.sends = self._stage(task)
+        with self.store.transaction():
+            self.store.upsert_task(*self._record_fields(task), tasks_file)
+            self.store.set_task_state(task.task_id, TaskState.PENDING)
+            if rerun is not None:
+                self.store.event(task.task_id, "rerun", rerun)
+        if rerun is not None:
+            self.progress.say(f"rerun: {task.name} ({task.task_id}): {rerun}")
+        return tracked
+
+    @staticmethod
+    def _record_fields(task: PreparedTask) -> tuple[str, str, str, str, str, dict[str, Any]]:
+        return (
+            task.task_id,
+            task.name,
+            task.host.name,
+            task.task_dir,
+            task.run_dir,
+            spec_of(task),
+        )
+
+    def _stage(self, task: PreparedTask) -> list[Transfer]:
+        """Write the task's files here and list what goes to the host before it starts."""
         local = self.local_dir(task.task_id)
         local.mkdir(parents=True, exist_ok=True)
         for name in LOG_FILES:
             (local / name).unlink(missing_ok=True)
         (local / "job.sh").write_text(task.rendered.job_script, encoding="utf-8")
         (local / "task.json").write_text(task.rendered.task_file, encoding="utf-8")
-        tracked.sends = [
+        return [
             Transfer(local / "job.sh", f"{task.task_dir}/job.sh"),
             Transfer(local / "task.json", f"{task.task_dir}/task.json"),
             *(Transfer(i.local, i.remote) for i in task.inputs if i.copied),
         ]
-        self.store.upsert_task(
-            task.task_id, task.name, task.host.name, task.task_dir, task.run_dir, spec_of(task)
-        )
-        self.store.set_task_state(task.task_id, "pending")
-        if record is not None and record.state == "completed":
-            reason = "forced" if force else "a declared output is missing here"
-            self.store.event(task.task_id, "rerun", reason)
-            self.progress.say(f"rerun: {task.name} ({task.task_id}): {reason}")
-        return tracked
+
+    def _outputs_changed(self, record: TaskRecord, outputs: list[Transfer]) -> str | None:
+        """Why a completed task's outputs here are not the ones its run produced, if so."""
+        for output in outputs:
+            if not output.local.exists():
+                return f"declared output {output.local} is missing here"
+            recorded = record.outputs.get(str(output.local))
+            if recorded is not None and file_signature(output.local, self.signatures) != recorded:
+                return f"declared output {output.local} changed here since the task completed"
+        return None
 
     def _host(self, name: str, config: HostConfig, max_running: int | None) -> HostRun:
         if name not in self.hosts:
@@ -320,6 +382,7 @@ class Engine:
             outputs,
             record.state,
             attempt_id=attempt.id if attempt else None,
+            token=attempt.token if attempt else "",
             job_id=attempt.job_id if attempt else None,
             walltime=record.spec.get("walltime"),
         )
@@ -366,37 +429,83 @@ class Engine:
             return
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
-        transport.put([s for t in batch for s in t.sends])
+        try:
+            transport.put([s for t in batch for s in t.sends])
+        except HostError:
+            host.pending.extendleft(reversed(batch))
+            raise
         with deferred_interrupts():
             self._submit(host, transport, batch)
         host.next_poll = min(host.next_poll, time.time() + min(host.poll_interval, 1.0))
 
     def _submit(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
+        """Record every attempt, then start them all in one remote step. If the answer never
+        arrives, the attempts stay `starting` and the next poll asks the host what became
+        of them, so a start is never repeated while the first may have happened."""
         for tracked in batch:
-            tracked.attempt_id = self.store.add_attempt(
+            tracked.attempt_id, tracked.token = self.store.start_attempt(
                 tracked.id, host.name, tracked.pack, tracked.script_sha256
             )
-        result = transport.run_script(host.ops.start_script([(t.id, t.task_dir) for t in batch]))
+            tracked.state, tracked.job_id = TaskState.STARTING, None
+            host.active[tracked.id] = tracked
+        result = transport.run_script(host.ops.start_script([_running(t) for t in batch]))
         started = host.ops.parse_start(result.stdout)
         for tracked in batch:
             outcome = started.get(tracked.id)
-            assert tracked.attempt_id is not None
-            if outcome is None or outcome.job_id is None:
-                error = outcome.error if outcome else (result.stderr.strip() or "no answer")
-                self._finish(host, tracked, "failed", f"submission failed: {error}", {})
-                continue
-            tracked.job_id = outcome.job_id
-            tracked.state = "submitted"
-            self.store.update_attempt(tracked.attempt_id, job_id=outcome.job_id)
-            self.store.set_task_state(tracked.id, "submitted")
-            self.store.event(tracked.id, "submitted", f"job {outcome.job_id} on {host.name}")
-            host.active[tracked.id] = tracked
+            if outcome is None:
+                continue  # unanswered: settled by the next poll
+            self._started(host, tracked, outcome, "started")
+
+    def _started(self, host: HostRun, tracked: Tracked, outcome: StartResult, how: str) -> None:
+        if outcome.job_id is None:
+            reason = f"submission failed: {outcome.error}"
+            self._finish(host, tracked, "failed", reason, {}, Cause.SUBMIT_ERROR)
+            return
+        tracked.job_id = outcome.job_id
+        tracked.state = TaskState.RUNNING if host.ops.batch is None else TaskState.SUBMITTED
+        what = "process" if host.ops.batch is None else "job"
+        self.store.transition(
+            tracked.id,
+            tracked.state,
+            f"{what} {outcome.job_id} on {host.name}",
+            attempt_id=tracked.attempt_id,
+            event=how,
+            job_id=outcome.job_id,
+        )
+        host.active[tracked.id] = tracked
+
+    def _settle(self, host: HostRun, tracked: Tracked, resolution: Resolution | None) -> None:
+        """Conclude a start whose answer an earlier run (or this one) never read."""
+        if resolution is None or resolution.outcome == "pending":
+            return  # still being started on the host: ask again at the next poll
+        if resolution.start is not None:
+            self._started(host, tracked, resolution.start, "re-attached")
+            host.next_poll = 0.0
+            return
+        if resolution.outcome == "stale":
+            reason = "its start on the host was interrupted; whether it ran is unknown"
+            self._finish(host, tracked, "lost", reason, {}, Cause.LOST)
+            return
+        # never: the host had not started it, and now never will under that attempt
+        host.active.pop(tracked.id, None)
+        reason = "not started: the client stopped before the host started it"
+        if tracked.attempt_id is not None:
+            self.store.update_attempt(
+                tracked.attempt_id, state="failed", reason=reason, cause=Cause.NOT_STARTED
+            )
+        tracked.state, tracked.job_id = TaskState.PENDING, None
+        self.store.transition(tracked.id, TaskState.PENDING, "", event="not-started")
+        if self.may_start and tracked.sends:
+            host.pending.appendleft(tracked)
 
     def _poll(self, host: HostRun, now: float) -> None:
         transport = self._transport(host)
-        tasks = [(t.id, t.task_dir, t.job_id) for t in host.active.values()]
-        result = transport.run_script(host.ops.poll_script(tasks))
+        watched = list(host.active.values())
+        result = transport.run_script(host.ops.poll_script([_running(t) for t in watched]))
         poll = host.ops.parse_poll(result.stdout)
+        for tracked in watched:
+            if tracked.job_id is None:
+                self._settle(host, tracked, poll.resolved.get(tracked.id))
         if not result.ok or poll.scheduler_error is not None:
             host.poll_failures += 1
             detail = poll.scheduler_error or result.stderr.strip()
@@ -404,8 +513,10 @@ class Engine:
                 raise HostError(f"{host.poll_failures} polls in a row failed: {detail}")
             return
         host.poll_failures = 0
-        finished: list[tuple[Tracked, str, str, dict[str, Any]]] = []
-        for tracked in list(host.active.values()):
+        finished: list[Finished] = []
+        for tracked in watched:
+            if tracked.id not in host.active or tracked.id not in poll.tasks:
+                continue  # settled above, or started since: judged at the next poll
             report = poll.tasks.get(tracked.id)
             status = report.status if report else None
             scheduler = None
@@ -423,31 +534,31 @@ class Engine:
             )
             tracked.waiting_since = verdict.waiting_since
             if verdict.final:
-                state, reason = overran_walltime(
-                    verdict.state, verdict.reason, status, tracked.walltime
+                state, reason, cause = overran_walltime(
+                    verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
                 )
-                finished.append((tracked, state, reason, status or {}))
+                finished.append((tracked, state, reason, status or {}, cause))
             elif verdict.state and verdict.state != tracked.state:
                 tracked.state = verdict.state
-                self.store.set_task_state(tracked.id, verdict.state, verdict.reason)
-                if tracked.attempt_id is not None:
-                    self.store.update_attempt(
-                        tracked.attempt_id, state=verdict.state, last_seen=now
-                    )
+                self.store.transition(
+                    tracked.id,
+                    verdict.state,
+                    verdict.reason,
+                    attempt_id=tracked.attempt_id,
+                    last_seen=now,
+                )
         if finished:
             self._retrieve(host, finished)
 
-    def _retrieve(
-        self, host: HostRun, finished: list[tuple[Tracked, str, str, dict[str, Any]]]
-    ) -> None:
+    def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
-        for tracked, state, _, _ in finished:
+        for tracked, state, *_ in finished:
             local = self.local_dir(tracked.id)
             transfers += [Transfer(local / n, f"{tracked.task_dir}/{n}") for n in LOG_FILES]
             if state == "completed":
                 transfers += tracked.outputs
         missing = {m.remote for m in self._transport(host).get(transfers)}
-        for tracked, state, reason, status in finished:
+        for tracked, state, reason, status, cause in finished:
             if state == "completed":
                 lost = [o.remote for o in tracked.outputs if o.remote in missing]
                 if lost:
@@ -455,47 +566,60 @@ class Engine:
                         "failed",
                         "declared output not found on the host: " + ", ".join(lost),
                     )
-            self._finish(host, tracked, state, reason, status)
+                    cause = Cause.MISSING_OUTPUT
+                else:
+                    self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
+            self._finish(host, tracked, state, reason, status, cause)
+
+    def _digests(self, outputs: list[Transfer]) -> dict[str, str]:
+        """What the completed run's outputs are here, so a later change to them is seen."""
+        return {str(o.local): file_signature(o.local, self.signatures) for o in outputs}
 
     def _finish(
-        self, host: HostRun, tracked: Tracked, state: str, reason: str, status: dict[str, Any]
+        self,
+        host: HostRun,
+        tracked: Tracked,
+        state: str,
+        reason: str,
+        status: dict[str, Any],
+        cause: Cause = Cause.NONE,
     ) -> None:
         tracked.state, tracked.reason = state, reason
         host.active.pop(tracked.id, None)
-        self.store.set_task_state(tracked.id, state, reason)
-        if tracked.attempt_id is not None:
-            exit_code = status.get("exit_code")
-            self.store.update_attempt(
-                tracked.attempt_id,
-                state=state,
-                reason=reason,
-                exit_code=exit_code if isinstance(exit_code, int) else None,
-                exec_host=status.get("hostname"),
-                started=status.get("start") or None,
-                ended=status.get("end") or None,
-                last_seen=time.time(),
-            )
-        self.store.event(tracked.id, state, reason or state)
+        exit_code = status.get("exit_code")
+        self.store.transition(
+            tracked.id,
+            state,
+            reason,
+            attempt_id=tracked.attempt_id,
+            cause=cause,
+            exit_code=exit_code if isinstance(exit_code, int) else None,
+            exec_host=status.get("hostname"),
+            started=status.get("start") or None,
+            ended=status.get("end") or None,
+            last_seen=time.time(),
+        )
 
 
 def overran_walltime(
-    state: str, reason: str, status: dict[str, Any] | None, walltime: int | None
-) -> tuple[str, str]:
+    state: str, reason: str, cause: Cause, status: dict[str, Any] | None, walltime: int | None
+) -> tuple[str, str, Cause]:
     """A kill at the walltime is the scheduler's timeout, even when the queue has forgotten
     the job (or, as Torque's qstat, never says why it ended)."""
     if state != "killed" or not walltime or not status:
-        return state, reason
+        return state, reason, cause
     try:
         start = datetime.fromisoformat(str(status["start"]).replace("Z", "+00:00"))
         end = datetime.fromisoformat(str(status["end"]).replace("Z", "+00:00"))
     except (KeyError, ValueError):
-        return state, reason
+        return state, reason, cause
     if (end - start).total_seconds() >= walltime - 1:
         return (
             "failed",
             f"walltime exceeded: killed after {format_clock(walltime)} by the scheduler",
+            Cause.TIMEOUT,
         )
-    return state, reason
+    return state, reason, cause
 
 
 def _remove_tree(path: Path) -> None:
@@ -505,14 +629,15 @@ def _remove_tree(path: Path) -> None:
 
 
 def records_for(store: Store, references: Iterable[str]) -> list[TaskRecord]:
+    """The task each reference names: an exact name or id, else a unique id prefix."""
     from submitter.errors import UsageError
 
     found: list[TaskRecord] = []
     for reference in references:
-        matches = store.resolve(reference)
-        if not matches:
+        record = store.resolve(reference)
+        if record is None:
             raise UsageError(f"no task named or with an id starting with '{reference}'")
-        found.append(matches[0])
+        found.append(record)
     return found
 
 

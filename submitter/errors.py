@@ -9,6 +9,7 @@ EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_HOST_ERROR = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class SubmitterError(Exception):

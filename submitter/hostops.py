@@ -19,16 +19,33 @@ from submitter.schedulers.base import BatchScheduler, JobStatus
 # (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
 _ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNORECASE)
 
+# Every step script ignores the signals a dying client or a dropped link sends, so a start
+# that has begun is finished and recorded on the host whatever happens to the client.
 _HELPERS = r"""
+trap '' HUP INT TERM PIPE
 submitter_flat() { tr '\n\t' '  '; }
+# stamp <pid>: when that process started, so a recycled pid is never taken for the task's
+submitter_stamp() {
+  local stat
+  if [ -r "/proc/$1/stat" ]; then
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    set -- ${stat##*) }
+    printf '%s' "${20}"
+  else
+    ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_'
+  fi
+}
+# alive <task dir> <attempt> <pid>: that attempt's wrapper is still running
+submitter_alive() {
+  local want got
+  want=$(cut -f3 "$1/.attempt-$2/submitted" 2>/dev/null)
+  got=$(submitter_stamp "$3")
+  [ -n "$got" ] && [ "$got" = "$want" ] && ! grep -qs '^State:[[:space:]]*Z' "/proc/$3/status"
+}
 submitter_report() {
   local alive=-
-  if [ -n "$3" ]; then
-    if kill -0 "$3" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' "/proc/$3/status"; then
-      alive=1
-    else
-      alive=0
-    fi
+  if [ -n "$4" ]; then
+    if submitter_alive "$2" "$3" "$4"; then alive=1; else alive=0; fi
   fi
   local status=
   if [ -f "$2/status" ]; then status=$(submitter_flat <"$2/status"); fi
@@ -41,36 +58,78 @@ submitter_enter() {
   fi
   rm -f -- status stdout stderr job.out job.err command
 }
+# claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
+# once: the starter and a later run asking about a start it never heard of cannot both win.
+submitter_claim() { mkdir -- "$1/.attempt-$2" 2>/dev/null; }
+# record <task dir> <attempt> <line>: what the start did, kept before it is reported
+submitter_record() {
+  local tmp="$1/.attempt-$2/.submitted.$$"
+  printf '%s\n' "$3" >"$tmp" && mv -f -- "$tmp" "$1/.attempt-$2/submitted"
+}
+submitter_superseded() {
+  printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
+}
+# resolve <attempt> <task id> <task dir>: what became of a start whose answer was never read
+submitter_resolve() {
+  mkdir -p -- "$3" 2>/dev/null
+  if submitter_claim "$3" "$1"; then
+    printf 'RESOLVE\t%s\tnever\t\n' "$2"
+  elif [ -f "$3/.attempt-$1/submitted" ]; then
+    printf 'RESOLVE\t%s\t%s\n' "$2" "$(cut -f1,2 "$3/.attempt-$1/submitted" | head -n 1)"
+  elif [ -n "$(find "$3/.attempt-$1" -maxdepth 0 -mmin +5 2>/dev/null)" ]; then
+    printf 'RESOLVE\t%s\tstale\t\n' "$2"
+  else
+    printf 'RESOLVE\t%s\tpending\t\n' "$2"
+  fi
+}
 """
 
 _LAUNCH = r"""
 submitter_launch() {
-  submitter_enter "$1" "$2" || return
+  submitter_enter "$2" "$3" || return
+  submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
+  # the task gets the default signal dispositions back, not this script's ignored ones
   if command -v setsid >/dev/null 2>&1; then
-    setsid nohup bash job.sh >job.out 2>job.err </dev/null &
+    (trap - HUP INT TERM PIPE; exec setsid nohup bash job.sh >job.out 2>job.err </dev/null) &
   else
-    nohup bash job.sh >job.out 2>job.err </dev/null &
+    (trap - HUP INT TERM PIPE; exec nohup bash job.sh >job.out 2>job.err </dev/null) &
   fi
-  printf 'START\t%s\tok\t%s\n' "$1" "$!"
+  local pid=$!
+  submitter_record "$3" "$1" "ok	$pid	$(submitter_stamp "$pid")"
+  printf 'START\t%s\tok\t%s\n' "$2" "$pid"
 }
 """
 
 _SUBMIT = r"""
 submitter_submit() {
-  local task=$1 dir=$2; shift 2
+  local attempt=$1 task=$2 dir=$3; shift 3
   submitter_enter "$task" "$dir" || return
+  submitter_claim "$dir" "$attempt" || { submitter_superseded "$task" "$attempt"; return; }
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
-    out=$("$@" <job.sh 2>&1); rc=$?
+    out=$(trap - HUP INT TERM PIPE; "$@" <job.sh 2>&1); rc=$?
   else
-    out=$("$@" 2>&1 </dev/null); rc=$?
+    out=$(trap - HUP INT TERM PIPE; "$@" 2>&1 </dev/null); rc=$?
   fi
   out=$(printf '%s' "$out" | submitter_flat)
   if [ "$rc" -eq 0 ]; then
+    submitter_record "$dir" "$attempt" "ok	$out"
     printf 'START\t%s\tok\t%s\n' "$task" "$out"
   else
+    submitter_record "$dir" "$attempt" "error	exit $rc: $out"
     printf 'START\t%s\terror\texit %s: %s\n' "$task" "$rc" "$out"
   fi
+}
+"""
+
+_SIGNAL = r"""
+# signal <task dir> <attempt> <pid>: TERM to the wrapper's process group, only if that pid
+# is still the task's wrapper (never a process that took over a recycled pid)
+submitter_signal() {
+  if submitter_alive "$1" "$2" "$3"; then
+    kill -TERM -- "-$3" 2>/dev/null || kill -TERM "$3" 2>/dev/null
+  fi
+  return 0
 }
 """
 
@@ -88,10 +147,29 @@ class TaskReport:
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """What became of a start the client never heard the answer of."""
+
+    outcome: str  # started | failed | never (not started, now never will) | pending | stale
+    start: StartResult | None = None
+
+
+@dataclass(frozen=True)
+class Running:
+    """A task being watched: its id, task dir, attempt and job id (a pid on process hosts)."""
+
+    task: str
+    task_dir: str
+    attempt: str  # the attempt's token
+    job: str | None
+
+
+@dataclass(frozen=True)
 class PollResult:
     scheduler: dict[str, JobStatus] | None  # None: no scheduler, or its query failed
     scheduler_error: str | None
     tasks: dict[str, TaskReport]
+    resolved: dict[str, Resolution]
 
 
 def q(value: str) -> str:
@@ -114,47 +192,56 @@ class HostOps:
         return cls(kind, batch_scheduler(kind))
 
     # start -----------------------------------------------------------------------------
-    def start_script(self, tasks: Sequence[tuple[str, str]]) -> str:
-        """Start every (task id, task dir); prints one START line per task."""
+    def start_script(self, tasks: Sequence[Running]) -> str:
+        """Start every task's attempt; prints one START line per task."""
         if self.batch is None:
             lines = [_HELPERS, _LAUNCH]
-            lines += [f"submitter_launch {q(task)} {q(d)}" for task, d in tasks]
+            lines += [f"submitter_launch {q(t.attempt)} {q(t.task)} {q(t.task_dir)}" for t in tasks]
             return "\n".join(lines) + "\n"
-        argv = self.batch.submit_argv("job.sh")
+        argv = shlex.join(self.batch.submit_argv("job.sh"))
         lines = [_HELPERS, _SUBMIT, f"SUBMITTER_STDIN={int(self.batch.submit_uses_stdin())}"]
-        lines += [f"submitter_submit {q(task)} {q(d)} {shlex.join(argv)}" for task, d in tasks]
+        lines += [
+            f"submitter_submit {q(t.attempt)} {q(t.task)} {q(t.task_dir)} {argv}" for t in tasks
+        ]
         return "\n".join(lines) + "\n"
 
     def parse_start(self, output: str) -> dict[str, StartResult]:
         results: dict[str, StartResult] = {}
         for line in output.splitlines():
             parts = line.split("\t", 3)
-            if len(parts) != 4 or parts[0] != "START":
-                continue
-            _, task, verdict, detail = parts
-            if verdict != "ok":
-                results[task] = StartResult(None, detail.strip() or "submission failed")
-            elif self.batch is None:
-                results[task] = StartResult(detail.strip(), None)
-            else:
-                try:
-                    results[task] = StartResult(self.batch.parse_job_id(detail), None)
-                except ValueError as exc:
-                    results[task] = StartResult(None, str(exc))
+            if len(parts) == 4 and parts[0] == "START":
+                results[parts[1]] = self._start_result(parts[2], parts[3])
         return results
 
+    def _start_result(self, verdict: str, detail: str) -> StartResult:
+        if verdict != "ok":
+            return StartResult(None, detail.strip() or "submission failed")
+        if self.batch is None:
+            return StartResult(detail.strip(), None)
+        try:
+            return StartResult(self.batch.parse_job_id(detail), None)
+        except ValueError as exc:
+            return StartResult(None, str(exc))
+
     # poll ------------------------------------------------------------------------------
-    def poll_script(self, tasks: Sequence[tuple[str, str, str | None]]) -> str:
-        """One script reporting the scheduler's view of all jobs and every task's status file."""
+    def poll_script(self, tasks: Sequence[Running]) -> str:
+        """One script reporting the scheduler's view of all jobs and every task's status file,
+        and settling every start whose answer the client never read (tasks without a job)."""
         lines = [_HELPERS]
-        job_ids = [job for _, _, job in tasks if job]
+        for t in tasks:
+            if t.job is None:
+                lines.append(f"submitter_resolve {q(t.attempt)} {q(t.task)} {q(t.task_dir)}")
+        job_ids = [t.job for t in tasks if t.job]
         if self.batch is not None and job_ids:
             lines.append("printf 'SCHED-BEGIN\\n'")
             lines.append(f"{shlex.join(self.batch.status_argv(job_ids))} 2>&1")
             lines.append("printf '\\nSCHED-END\\t%s\\n' \"$?\"")
-        for task, task_dir, job in tasks:
-            pid = job if (self.batch is None and job) else ""
-            lines.append(f"submitter_report {q(task)} {q(task_dir)} {q(pid)}")
+        for t in tasks:
+            if t.job is not None:
+                pid = t.job if self.batch is None else ""
+                lines.append(
+                    f"submitter_report {q(t.task)} {q(t.task_dir)} {q(t.attempt)} {q(pid)}"
+                )
         return "\n".join(lines) + "\n"
 
     def parse_poll(self, output: str) -> PollResult:
@@ -162,8 +249,12 @@ class HostOps:
         scheduler_rc: str | None = None
         inside = False
         reports: dict[str, TaskReport] = {}
+        resolved: dict[str, Resolution] = {}
         for line in output.splitlines():
-            if line == "SCHED-BEGIN":
+            if line.startswith("RESOLVE\t") and not inside:
+                parts = (line + "\t").split("\t", 3)
+                resolved[parts[1]] = self._resolution(parts[2], parts[3].rstrip("\t"))
+            elif line == "SCHED-BEGIN":
                 inside = True
             elif line.startswith("SCHED-END\t"):
                 inside = False
@@ -178,28 +269,36 @@ class HostOps:
                         None if alive == "-" else alive == "1", _parse_status(status)
                     )
         if self.batch is None or scheduler_rc is None:
-            return PollResult(None, None, reports)
+            return PollResult(None, None, reports, resolved)
         text = "\n".join(scheduler_lines)
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a
         # failure that yields nothing at all is treated as the query failing.
         if scheduler_rc != "0" and not parsed and not _ALL_JOBS_GONE.search(text):
-            return PollResult(None, text.strip()[-500:] or f"exit {scheduler_rc}", reports)
-        return PollResult(parsed, None, reports)
+            return PollResult(
+                None, text.strip()[-500:] or f"exit {scheduler_rc}", reports, resolved
+            )
+        return PollResult(parsed, None, reports, resolved)
+
+    def _resolution(self, verdict: str, detail: str) -> Resolution:
+        if verdict in ("ok", "error"):
+            start = self._start_result(verdict, detail)
+            return Resolution("started" if start.job_id else "failed", start)
+        return Resolution(verdict if verdict in ("never", "stale") else "pending")
 
     # cancel ----------------------------------------------------------------------------
-    def cancel_script(self, job_ids: Sequence[str]) -> str:
-        if not job_ids:
+    def cancel_script(self, tasks: Sequence[Running]) -> str:
+        started = [t for t in tasks if t.job]
+        if not started:
             return "true\n"
         if self.batch is None:
-            return (
-                "".join(
-                    f"kill -TERM -- -{q(pid)} 2>/dev/null || kill -TERM {q(pid)} 2>/dev/null\n"
-                    for pid in job_ids
-                )
-                + "true\n"
-            )
-        return f"{shlex.join(self.batch.cancel_argv(list(job_ids)))} 2>&1\n"
+            lines = [_HELPERS, _SIGNAL]
+            lines += [
+                f"submitter_signal {q(t.task_dir)} {q(t.attempt)} {q(t.job or '')}" for t in started
+            ]
+            return "\n".join(lines) + "\n"
+        job_ids = [t.job for t in started if t.job]
+        return f"{shlex.join(self.batch.cancel_argv(job_ids))} 2>&1\n"
 
     # purge -----------------------------------------------------------------------------
     @staticmethod

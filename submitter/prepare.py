@@ -139,6 +139,7 @@ def prepare_task(
     input_signatures = _input_signatures(definition, inputs, check_inputs, signatures)
     identity = task_id(
         {
+            "name": definition.name,
             "command": definition.run,
             "interpreter": list(interpreter),
             "env": definition.env,

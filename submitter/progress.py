@@ -42,7 +42,7 @@ class Progress:
         done = states["completed"] + states["skipped"]
         failed = states["failed"] + states["killed"] + states["lost"]
         running = states["running"]
-        waiting = states["queued"] + states["submitted"] + states["held"]
+        waiting = states["queued"] + states["submitted"] + states["held"] + states["starting"]
         line = (
             f"done {done} · running {running} · queued {waiting} · failed {failed} · "
             f"pending {states['pending']} · elapsed {_clock(time.monotonic() - self._start)}"

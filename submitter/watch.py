@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from submitter.schedulers.base import JobState, JobStatus
+from submitter.states import Cause
 
 # A job gone from the scheduler (or a dead wrapper) with no final status file yet may be
 # waiting on a slow shared filesystem; after this long it is called lost.
@@ -19,7 +20,31 @@ _SCHEDULER_REASONS = {
     JobState.CANCELLED: "cancelled by the scheduler or an administrator",
     JobState.FAILED: "the scheduler reports the job failed",
 }
+_SCHEDULER_CAUSES = {
+    JobState.TIMEOUT: Cause.TIMEOUT,
+    JobState.OUT_OF_MEMORY: Cause.OUT_OF_MEMORY,
+    JobState.NODE_FAIL: Cause.NODE_FAIL,
+    JobState.CANCELLED: Cause.CANCELLED,
+    JobState.FAILED: Cause.NONE,
+}
 _FINAL_FILE_STATES = ("completed", "failed", "killed")
+
+
+def cause_of_status_file(status_file: dict[str, Any]) -> Cause:
+    """The cause of an attempt the wrapper concluded, from what its status file says."""
+    state = status_file.get("state")
+    reason = str(status_file.get("reason") or "")
+    if state == "completed":
+        return Cause.NONE
+    if state == "killed":
+        return Cause.KILLED
+    if reason.startswith("walltime exceeded"):
+        return Cause.TIMEOUT
+    if reason.startswith("missing declared output"):
+        return Cause.MISSING_OUTPUT
+    if reason.startswith("exit code"):
+        return Cause.EXIT_CODE
+    return Cause.NONE
 
 
 @dataclass(frozen=True)
@@ -28,6 +53,7 @@ class Verdict:
     reason: str = ""
     final: bool = False
     waiting_since: float | None = None  # set while inside the grace period
+    cause: Cause = Cause.NONE
 
 
 def judge(
@@ -51,9 +77,12 @@ def judge(
             JobState.NODE_FAIL,
         ):
             return Verdict(
-                "failed", f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})", True
+                "failed",
+                f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
+                True,
+                cause=_SCHEDULER_CAUSES[scheduler.state],
             )
-        return Verdict(str(file_state), reason, True)
+        return Verdict(str(file_state), reason, True, cause=cause_of_status_file(status_file or {}))
 
     if batch:
         if scheduler is not None and scheduler.state.active:
@@ -73,13 +102,19 @@ def judge(
                     "killed" if scheduler.state is JobState.CANCELLED else "failed",
                     f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
                     True,
+                    cause=_SCHEDULER_CAUSES[scheduler.state],
                 ),
             )
         return _after_grace(
             now,
             waiting_since,
             LOST_GRACE_BATCH if lost_after is None else lost_after,
-            Verdict("lost", "the job left the scheduler without writing a status file", True),
+            Verdict(
+                "lost",
+                f"the job left the scheduler {_unfinished(file_state)}",
+                True,
+                cause=Cause.LOST,
+            ),
         )
 
     if alive:
@@ -88,8 +123,17 @@ def judge(
         now,
         waiting_since,
         LOST_GRACE_PROCESS if lost_after is None else lost_after,
-        Verdict("lost", "the task's process ended without writing a status file", True),
+        Verdict(
+            "lost", f"the task's process ended {_unfinished(file_state)}", True, cause=Cause.LOST
+        ),
     )
+
+
+def _unfinished(file_state: Any) -> str:
+    """How a task that vanished left its status file: never written, or not final."""
+    if file_state is None:
+        return "without writing a status file"
+    return f"while its status file still said '{file_state}' (no final status was written)"
 
 
 def _after_grace(now: float, since: float | None, grace: float, verdict: Verdict) -> Verdict:

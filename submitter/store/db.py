@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -11,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from submitter.errors import SubmitterError
+from submitter.states import ACTIVE, FINAL, TaskState
+
 STATE_DIR = ".submitter"
 DB_NAME = "state.db"
 
-ACTIVE_STATES = ("submitted", "queued", "running", "held")
-FINAL_STATES = ("completed", "failed", "killed", "lost")
+ACTIVE_STATES = tuple(sorted(ACTIVE))
+FINAL_STATES = tuple(sorted(FINAL))
 
-_SCHEMA = """
+_SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS tasks (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -66,6 +71,27 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+# Version 2: the local outputs' digests when the task completed (a task is up to date only
+# while they are unchanged), the tasks file a task was declared in and whether it still is,
+# the structured cause of an attempt's end, and the attempt's token: the name under which the
+# host records its start, unique across every project that shares the host's work_dir.
+_SCHEMA_V2 = """
+ALTER TABLE tasks ADD COLUMN outputs TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE tasks ADD COLUMN tasks_file TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE attempts ADD COLUMN cause TEXT NOT NULL DEFAULT '';
+ALTER TABLE attempts ADD COLUMN token TEXT NOT NULL DEFAULT '';
+"""
+
+# Each entry takes the file from the version before it to its own (its index + 1); a file of
+# any older version is brought up to date, in order, when the store is opened.
+MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(SubmitterError):
+    """The state store cannot be used as it is (written by a newer submitter, or damaged)."""
+
 
 @dataclass(frozen=True)
 class TaskRecord:
@@ -79,10 +105,13 @@ class TaskRecord:
     spec: dict[str, Any]
     created: float
     updated: float
+    outputs: dict[str, str]  # local output path -> its digest when the task completed
+    tasks_file: str
+    retired: bool  # no longer declared in its tasks file
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE_STATES
+        return self.state in ACTIVE
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,34 @@ class AttemptRecord:
     started: str | None
     ended: str | None
     last_seen: float | None
+    cause: str
+    token: str
+
+
+class AmbiguousReference(SubmitterError):
+    """A task reference that several tasks' ids start with."""
+
+    def __init__(self, reference: str, candidates: Sequence[TaskRecord]) -> None:
+        listed = "\n".join(f"  {c.name}  {c.id}  {c.state}" for c in candidates)
+        super().__init__(
+            f"'{reference}' is ambiguous: {len(candidates)} tasks' ids start with it; "
+            f"give a longer id or the task's name:\n{listed}"
+        )
+
+
+_ATTEMPT_FIELDS = frozenset(
+    {
+        "job_id",
+        "state",
+        "reason",
+        "cause",
+        "exit_code",
+        "exec_host",
+        "started",
+        "ended",
+        "last_seen",
+    }
+)
 
 
 def find_state_dir(start: Path) -> Path | None:
@@ -119,7 +176,26 @@ class Store:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.state_dir / DB_NAME} was written by a newer submitter (schema "
+                    f"{version}, this one knows up to {SCHEMA_VERSION}): upgrade submitter"
+                )
+            for script in MIGRATIONS[version:]:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            if version < SCHEMA_VERSION:
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     @property
     def project_dir(self) -> Path:
@@ -130,6 +206,9 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        if self._db.in_transaction:  # nested: the outer transaction commits
+            yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -140,82 +219,140 @@ class Store:
 
     # tasks -----------------------------------------------------------------------------
     def upsert_task(
-        self, task_id: str, name: str, host: str, task_dir: str, run_dir: str, spec: dict[str, Any]
+        self,
+        task_id: str,
+        name: str,
+        host: str,
+        task_dir: str,
+        run_dir: str,
+        spec: dict[str, Any],
+        tasks_file: str = "",
     ) -> None:
         now = time.time()
         self._db.execute(
-            """INSERT INTO tasks (id, name, host, state, task_dir, run_dir, spec, created, updated)
-               VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)
+            """INSERT INTO tasks (id, name, host, state, task_dir, run_dir, spec, created,
+                                  updated, tasks_file)
+               VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)
                ON CONFLICT(id) DO UPDATE SET name=excluded.name, spec=excluded.spec,
-                   task_dir=excluded.task_dir, run_dir=excluded.run_dir""",
-            (task_id, name, host, task_dir, run_dir, json.dumps(spec), now, now),
+                   task_dir=excluded.task_dir, run_dir=excluded.run_dir,
+                   tasks_file=excluded.tasks_file, retired=0""",
+            (task_id, name, host, task_dir, run_dir, json.dumps(spec), now, now, tasks_file),
         )
 
     def set_task_state(self, task_id: str, state: str, reason: str = "") -> None:
         self._db.execute(
             "UPDATE tasks SET state=?, reason=?, updated=? WHERE id=?",
-            (state, reason, time.time(), task_id),
+            (str(state), reason, time.time(), task_id),
         )
+
+    def set_outputs(self, task_id: str, digests: dict[str, str]) -> None:
+        self._db.execute(
+            "UPDATE tasks SET outputs=? WHERE id=?", (json.dumps(digests, sort_keys=True), task_id)
+        )
+
+    def retire_undeclared(self, tasks_file: str, declared: set[str]) -> int:
+        """Mark this tasks file's finished tasks that it no longer declares (renamed, changed)
+        as retired: `status` then shows what the file declares now."""
+        rows = self._db.execute(
+            "SELECT id, state FROM tasks WHERE tasks_file=? AND retired=0", (tasks_file,)
+        ).fetchall()
+        stale = [r["id"] for r in rows if r["id"] not in declared and r["state"] not in ACTIVE]
+        self._db.executemany("UPDATE tasks SET retired=1 WHERE id=?", [(i,) for i in stale])
+        return len(stale)
 
     def task(self, task_id: str) -> TaskRecord | None:
         row = self._db.execute("SELECT * FROM tasks WHERE id=?", (task_id,)).fetchone()
         return _task(row) if row else None
 
-    def tasks(self, states: Sequence[str] | None = None) -> list[TaskRecord]:
+    def tasks(
+        self, states: Sequence[str] | None = None, *, include_retired: bool = True
+    ) -> list[TaskRecord]:
+        query = "SELECT * FROM tasks"
+        clauses: list[str] = []
+        values: list[Any] = []
         if states:
-            marks = ",".join("?" * len(states))
-            rows = self._db.execute(
-                f"SELECT * FROM tasks WHERE state IN ({marks}) ORDER BY created, name",
-                tuple(states),
-            )
-        else:
-            rows = self._db.execute("SELECT * FROM tasks ORDER BY created, name")
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            values += [str(s) for s in states]
+        if not include_retired:
+            clauses.append("retired=0")
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        rows = self._db.execute(query + " ORDER BY created, name", tuple(values))
         return [_task(row) for row in rows]
 
-    def resolve(self, reference: str) -> list[TaskRecord]:
-        """Tasks named `reference`, else whose id starts with it; newest first."""
+    def resolve(self, reference: str) -> TaskRecord | None:
+        """The task named `reference`, else with that id, else the one whose id starts with
+        it. Several tasks of one name: the newest current one. Several id prefixes: refused."""
+        named = self._db.execute(
+            "SELECT * FROM tasks WHERE name=? ORDER BY retired, updated DESC", (reference,)
+        ).fetchone()
+        if named is not None:
+            return _task(named)
+        exact = self.task(reference)
+        if exact is not None:
+            return exact
+        if not reference:
+            return None
         rows = self._db.execute(
-            "SELECT * FROM tasks WHERE name=? ORDER BY updated DESC", (reference,)
+            "SELECT * FROM tasks WHERE substr(id, 1, ?)=? ORDER BY name",
+            (len(reference), reference),
         ).fetchall()
-        if not rows:
-            rows = self._db.execute(
-                "SELECT * FROM tasks WHERE id LIKE ? ORDER BY updated DESC",
-                (reference.replace("%", "").replace("_", "") + "%",),
-            ).fetchall()
-        return [_task(row) for row in rows]
+        if len(rows) > 1:
+            raise AmbiguousReference(reference, [_task(r) for r in rows])
+        return _task(rows[0]) if rows else None
 
     def delete_task(self, task_id: str) -> None:
-        self._db.execute("DELETE FROM tasks WHERE id=?", (task_id,))
+        with self.transaction():
+            self._db.execute("DELETE FROM events WHERE task_id=?", (task_id,))
+            self._db.execute("DELETE FROM tasks WHERE id=?", (task_id,))
 
-    # attempts --------------------------------------------------------------------------
-    def add_attempt(self, task_id: str, host: str, pack: str, script_sha256: str) -> int:
-        cursor = self._db.execute(
-            """INSERT INTO attempts (task_id, host, pack, script_sha256, state, submitted)
-               VALUES (?, ?, ?, ?, 'submitted', ?)""",
-            (task_id, host, pack, script_sha256, time.time()),
-        )
-        return int(cursor.lastrowid or 0)
+    # attempts and transitions ----------------------------------------------------------
+    def start_attempt(
+        self, task_id: str, host: str, pack: str, script_sha256: str
+    ) -> tuple[int, str]:
+        """Record a new attempt and the task as starting, before the host is asked to start
+        it: whatever happens next, a later run finds the attempt and asks the host about it.
+        Returns the attempt's id and its token."""
+        token = secrets.token_hex(8)
+        with self.transaction():
+            cursor = self._db.execute(
+                """INSERT INTO attempts (task_id, host, pack, script_sha256, state, submitted,
+                                         token)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (task_id, host, pack, script_sha256, TaskState.STARTING.value, time.time(), token),
+            )
+            attempt_id = int(cursor.lastrowid or 0)
+            self.set_task_state(task_id, TaskState.STARTING)
+            self.event(task_id, "starting", f"attempt {attempt_id} on {host}")
+        return attempt_id, token
+
+    def transition(
+        self,
+        task_id: str,
+        state: str,
+        reason: str = "",
+        *,
+        attempt_id: int | None = None,
+        event: str | None = None,
+        **attempt: Any,
+    ) -> None:
+        """Move a task (and its attempt) to `state`, with the event that says so: one
+        transaction, so the task, its attempt and the history never disagree."""
+        with self.transaction():
+            self.set_task_state(task_id, state, reason)
+            if attempt_id is not None:
+                self.update_attempt(attempt_id, state=str(state), reason=reason, **attempt)
+            self.event(task_id, event or str(state), reason or str(state))
 
     def update_attempt(self, attempt_id: int, **fields: Any) -> None:
-        allowed = {
-            "job_id",
-            "state",
-            "reason",
-            "exit_code",
-            "exec_host",
-            "started",
-            "ended",
-            "last_seen",
-        }
-        unknown = set(fields) - allowed
+        unknown = set(fields) - _ATTEMPT_FIELDS
         if unknown:
             raise ValueError(f"unknown attempt fields: {sorted(unknown)}")
         if not fields:
             return
+        values = [str(v) if isinstance(v, enum.Enum) else v for v in fields.values()]
         assignments = ", ".join(f"{name}=?" for name in fields)
-        self._db.execute(
-            f"UPDATE attempts SET {assignments} WHERE id=?", (*fields.values(), attempt_id)
-        )
+        self._db.execute(f"UPDATE attempts SET {assignments} WHERE id=?", (*values, attempt_id))
 
     def latest_attempt(self, task_id: str) -> AttemptRecord | None:
         row = self._db.execute(
@@ -270,4 +407,6 @@ def load_signatures(state_dir: Path) -> dict[tuple[str, int, int, int], str]:
 def _task(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
     data["spec"] = json.loads(data["spec"])
+    data["outputs"] = json.loads(data["outputs"])
+    data["retired"] = bool(data["retired"])
     return TaskRecord(**data)

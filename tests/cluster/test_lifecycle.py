@@ -228,16 +228,17 @@ def _wait_for(cli, project: Path, name: str, state: str, timeout: float = 60) ->
 @pytest.mark.parametrize(
     ("host", "state", "reason"),
     [
-        ("ssh", "lost", "ended without writing a status file"),
+        ("ssh", "lost", "ended while its status file still said 'running'"),
         ("slurm", "failed", "the scheduler reports the job failed (F)"),
-        ("pbs", "lost", "left the scheduler without writing a status file"),
+        ("pbs", "lost", "left the scheduler while its status file still said 'running'"),
         ("lsf", "failed", "the scheduler reports the job failed (EXIT)"),
     ],
 )
 def test_job_dying_without_status_is_lost_or_failed_with_reason(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, cluster_hosts, host: str, state: str, reason: str
 ) -> None:
-    """The wrapper itself is SIGKILLed: no status file is ever finished, the queue decides."""
+    """The wrapper itself is SIGKILLed: its status file stays at 'running' (and the reason says
+    so, not that there is none); the queue decides."""
     tasks = _tasks_file(
         tmp_path,
         cluster_hosts[host],

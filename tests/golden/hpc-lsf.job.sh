@@ -7,16 +7,16 @@
 #BSUB -W 120
 #BSUB -q normal
 #BSUB -gpu "num=1"
-#BSUB -o /scratch/alice/submitter/e7a9b5d4bae5bde1/job.out
-#BSUB -e /scratch/alice/submitter/e7a9b5d4bae5bde1/job.err
+#BSUB -o /scratch/alice/submitter/513cd6921a76ccd3/job.out
+#BSUB -e /scratch/alice/submitter/513cd6921a76ccd3/job.err
 #BSUB --comment=golden
-# submitter task e7a9b5d4bae5bde1 (pack lsf@1.0)
+# submitter task 513cd6921a76ccd3 (pack lsf@1.0)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
-SUBMITTER_TASK_ID=e7a9b5d4bae5bde1
+SUBMITTER_TASK_ID=513cd6921a76ccd3
 SUBMITTER_TASK_NAME=align-hpc-lsf
-SUBMITTER_TASK_DIR=/scratch/alice/submitter/e7a9b5d4bae5bde1
-SUBMITTER_RUN_DIR=/scratch/alice/submitter/e7a9b5d4bae5bde1
+SUBMITTER_TASK_DIR=/scratch/alice/submitter/513cd6921a76ccd3
+SUBMITTER_RUN_DIR=/scratch/alice/submitter/513cd6921a76ccd3
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR

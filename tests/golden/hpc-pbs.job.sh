@@ -5,15 +5,15 @@
 #PBS -l mem=8192mb
 #PBS -l walltime=02:00:00
 #PBS -q normal
-#PBS -o /scratch/alice/submitter/9ac6898823ac51d7/job.out
-#PBS -e /scratch/alice/submitter/9ac6898823ac51d7/job.err
-# submitter task 9ac6898823ac51d7 (pack pbs@1.0)
+#PBS -o /scratch/alice/submitter/7858a7f051a64b82/job.out
+#PBS -e /scratch/alice/submitter/7858a7f051a64b82/job.err
+# submitter task 7858a7f051a64b82 (pack pbs@1.0)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
-SUBMITTER_TASK_ID=9ac6898823ac51d7
+SUBMITTER_TASK_ID=7858a7f051a64b82
 SUBMITTER_TASK_NAME=align-hpc-pbs
-SUBMITTER_TASK_DIR=/scratch/alice/submitter/9ac6898823ac51d7
-SUBMITTER_RUN_DIR=/scratch/alice/submitter/9ac6898823ac51d7
+SUBMITTER_TASK_DIR=/scratch/alice/submitter/7858a7f051a64b82
+SUBMITTER_RUN_DIR=/scratch/alice/submitter/7858a7f051a64b82
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR

@@ -4,15 +4,15 @@
 #PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1
 #PBS -l walltime=02:00:00
 #PBS -q normal
-#PBS -o /scratch/alice/submitter/76555a8ca540aa65/job.out
-#PBS -e /scratch/alice/submitter/76555a8ca540aa65/job.err
-# submitter task 76555a8ca540aa65 (pack pbs@1.0)
+#PBS -o /scratch/alice/submitter/316d9d4db330d3fa/job.out
+#PBS -e /scratch/alice/submitter/316d9d4db330d3fa/job.err
+# submitter task 316d9d4db330d3fa (pack pbs@1.0)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
-SUBMITTER_TASK_ID=76555a8ca540aa65
+SUBMITTER_TASK_ID=316d9d4db330d3fa
 SUBMITTER_TASK_NAME=align-hpc-pbspro
-SUBMITTER_TASK_DIR=/scratch/alice/submitter/76555a8ca540aa65
-SUBMITTER_RUN_DIR=/scratch/alice/submitter/76555a8ca540aa65
+SUBMITTER_TASK_DIR=/scratch/alice/submitter/316d9d4db330d3fa
+SUBMITTER_RUN_DIR=/scratch/alice/submitter/316d9d4db330d3fa
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR

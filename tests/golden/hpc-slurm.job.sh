@@ -8,16 +8,16 @@
 #SBATCH --partition=normal
 #SBATCH --account=proj123
 #SBATCH --gpus=1
-#SBATCH --output=/scratch/alice/submitter/49a9d87b29eb417d/job.out
-#SBATCH --error=/scratch/alice/submitter/49a9d87b29eb417d/job.err
+#SBATCH --output=/scratch/alice/submitter/b4a462aa6ed1df3c/job.out
+#SBATCH --error=/scratch/alice/submitter/b4a462aa6ed1df3c/job.err
 #SBATCH --comment=golden
-# submitter task 49a9d87b29eb417d (pack slurm@1.0)
+# submitter task b4a462aa6ed1df3c (pack slurm@1.0)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
-SUBMITTER_TASK_ID=49a9d87b29eb417d
+SUBMITTER_TASK_ID=b4a462aa6ed1df3c
 SUBMITTER_TASK_NAME=align-hpc-slurm
-SUBMITTER_TASK_DIR=/scratch/alice/submitter/49a9d87b29eb417d
-SUBMITTER_RUN_DIR=/scratch/alice/submitter/49a9d87b29eb417d
+SUBMITTER_TASK_DIR=/scratch/alice/submitter/b4a462aa6ed1df3c
+SUBMITTER_RUN_DIR=/scratch/alice/submitter/b4a462aa6ed1df3c
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR

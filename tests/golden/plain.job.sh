@@ -1,11 +1,11 @@
 #!/bin/bash
-# submitter task a5079fdae80e6c0e (pack wrapper@1.0)
+# submitter task 50d0d78c08bc3341 (pack wrapper@1.0)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
-SUBMITTER_TASK_ID=a5079fdae80e6c0e
+SUBMITTER_TASK_ID=50d0d78c08bc3341
 SUBMITTER_TASK_NAME=align-plain
-SUBMITTER_TASK_DIR=/home/alice/work/a5079fdae80e6c0e
-SUBMITTER_RUN_DIR=/home/alice/work/a5079fdae80e6c0e
+SUBMITTER_TASK_DIR=/home/alice/work/50d0d78c08bc3341
+SUBMITTER_RUN_DIR=/home/alice/work/50d0d78c08bc3341
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR

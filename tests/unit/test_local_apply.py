@@ -215,7 +215,7 @@ def test_input_hashes_are_cached_and_refreshed_when_a_file_changes(cli, tmp_path
     assert not (tmp_path / ".submitter").exists(), "render writes nothing, not even the cache"
     assert cli("apply", tasks).code == 0
     known = load_signatures(tmp_path / ".submitter")
-    assert {Path(key[0]).name for key in known} == {"a.txt", "b.txt"}
+    assert {Path(key[0]).name for key in known} >= {"a.txt", "b.txt"}
 
     cache = SignatureCache(known)
     cache.file_digest(tmp_path / "data" / "a.txt")

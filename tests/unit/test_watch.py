@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from submitter.hostops import HostOps
+from submitter.hostops import HostOps, Running
 from submitter.schedulers.base import JobState, JobStatus
 from submitter.watch import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
 
@@ -103,7 +103,7 @@ def test_start_output_gives_job_ids_or_errors() -> None:
 
 def test_scripts_quote_every_value() -> None:
     ops = HostOps.for_kind("slurm")
-    script = ops.start_script([("id1", "/w/dir $(touch x) 'q'")])
+    script = ops.start_script([Running("id1", "/w/dir $(touch x) 'q'", "tok", None)])
     assert "'/w/dir $(touch x) '\"'\"'q'\"'\"''" in script
     assert "sbatch --parsable job.sh" in script
 
@@ -120,3 +120,21 @@ def test_lost_after_is_the_hosts_to_choose() -> None:
         lost_after=3,
     )
     assert verdict.state == "lost"
+
+
+def test_a_start_never_answered_is_settled_from_the_hosts_record() -> None:
+    ops = HostOps.for_kind("slurm")
+    script = ops.poll_script(
+        [Running("t1", "/w/t1", "tok1", None), Running("t2", "/w/t2", "tok2", "7")]
+    )
+    assert "submitter_resolve tok1 t1 /w/t1" in script
+    assert "submitter_report t2 /w/t2 tok2 ''" in script
+    poll = ops.parse_poll(
+        "RESOLVE\tt1\tok\t123\nRESOLVE\tt3\tnever\t\nRESOLVE\tt4\terror\texit 1: boom\n"
+        "RESOLVE\tt5\tpending\t\n"
+    )
+    assert poll.resolved["t1"].outcome == "started"
+    assert poll.resolved["t1"].start is not None and poll.resolved["t1"].start.job_id == "123"
+    assert poll.resolved["t3"].outcome == "never"
+    assert poll.resolved["t4"].outcome == "failed"
+    assert poll.resolved["t5"].outcome == "pending"

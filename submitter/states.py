@@ -1,0 +1,58 @@
+"""A task's life cycle: its states, their groups, and the structured cause of a failure."""
+
+from __future__ import annotations
+
+import enum
+
+
+class TaskState(str, enum.Enum):
+    """Where a task stands. The value is what the store, `status` and `--json` show."""
+
+    PENDING = "pending"  # declared, not started in this attempt
+    STARTING = "starting"  # an attempt is recorded; its start on the host is not confirmed
+    SUBMITTED = "submitted"  # the scheduler accepted the job
+    QUEUED = "queued"
+    HELD = "held"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+    LOST = "lost"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ACTIVE: frozenset[str] = frozenset(
+    s.value
+    for s in (
+        TaskState.STARTING,
+        TaskState.SUBMITTED,
+        TaskState.QUEUED,
+        TaskState.HELD,
+        TaskState.RUNNING,
+    )
+)
+FAILED: frozenset[str] = frozenset(
+    s.value for s in (TaskState.FAILED, TaskState.KILLED, TaskState.LOST)
+)
+FINAL: frozenset[str] = FAILED | {TaskState.COMPLETED.value}
+
+
+class Cause(str, enum.Enum):
+    """Why an attempt did not complete, for retry decisions; the human reason sits beside it."""
+
+    NONE = ""
+    TIMEOUT = "timeout"
+    OUT_OF_MEMORY = "oom"
+    NODE_FAIL = "node_fail"
+    CANCELLED = "cancelled"  # by the scheduler or an administrator
+    KILLED = "killed"  # by the user, or a signal to the task
+    LOST = "lost"
+    EXIT_CODE = "exit_code"
+    MISSING_OUTPUT = "missing_output"
+    SUBMIT_ERROR = "submit_error"
+    NOT_STARTED = "not_started"  # the client stopped before the host started it
+
+    def __str__(self) -> str:
+        return self.value

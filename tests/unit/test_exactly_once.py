@@ -1,0 +1,212 @@
+"""Each task runs exactly once per change, on the local host: real processes, real kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import count_attempts, write
+
+
+def _status(cli, project: Path) -> list[dict]:  # type: ignore[no-untyped-def]
+    return list(json.loads(cli("status", "--json", "-C", project).out))
+
+
+def test_tasks_differing_only_in_name_are_separate_tasks(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n"
+        "  - name: 'rep-{{ i }}'\n    for_each: {i: [1, 2, 3, 4]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    run: |\n"
+        '      mkdir -p "$TOP/running" "$TOP/ran"; touch "$TOP/running/$SUBMITTER_TASK_NAME"\n'
+        '      ls "$TOP/running" | wc -l >> "$TOP/peaks"\n'
+        '      echo x >> "$TOP/ran/$SUBMITTER_TASK_NAME"\n'
+        '      sleep 1; rm "$TOP/running/$SUBMITTER_TASK_NAME"\n'
+        "  - {name: a, run: 'echo same'}\n"
+        "  - {name: b, run: 'echo same'}\n",
+    )
+    result = cli("apply", tasks, "-J", "2")
+    assert result.code == 0, result.err
+    assert "still queued or running" not in result.err
+    rows = _status(cli, tmp_path)
+    assert sorted(r["name"] for r in rows) == ["a", "b", "rep-1", "rep-2", "rep-3", "rep-4"]
+    assert len({r["id"] for r in rows}) == 6
+    assert all(r["state"] == "completed" for r in rows)
+    assert max(int(line) for line in (tmp_path / "peaks").read_text().split()) <= 2
+    assert sorted(p.name for p in (tmp_path / "ran").iterdir()) == [f"rep-{i}" for i in range(1, 5)]
+    assert count_attempts(tmp_path) == 6
+
+
+def test_a_changed_back_input_does_not_leave_a_stale_output(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: copy\n    inputs: [in.txt]\n    outputs: [out.txt]\n"
+        "    run: cp in.txt out.txt\n",
+    )
+    write(tmp_path / "in.txt", "one\n")
+    assert cli("apply", tasks).code == 0
+    write(tmp_path / "in.txt", "two\n")
+    assert cli("apply", tasks).code == 0
+    assert (tmp_path / "out.txt").read_text() == "two\n"
+    write(tmp_path / "in.txt", "one\n")
+    again = cli("apply", tasks)
+    assert again.code == 0, again.err
+    assert (tmp_path / "out.txt").read_text() == "one\n"
+    assert "rerun: copy" in again.err and "changed" in again.err
+
+    untouched = cli("apply", tasks)
+    assert "1 up to date" in untouched.err
+    write(tmp_path / "out.txt", "edited by hand\n")
+    edited = cli("apply", tasks)
+    assert (tmp_path / "out.txt").read_text() == "one\n", edited.err
+
+
+def _many_ids(cli, tmp_path: Path) -> tuple[Path, list[dict]]:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 't-{{ i }}'\n    for_each: {i: "
+        + json.dumps(list(range(20)))
+        + "}\n    run: 'echo {{ i }}'\n",
+    )
+    assert cli("apply", tasks, "-J", "20").code == 0
+    return tasks, _status(cli, tmp_path)
+
+
+@pytest.mark.parametrize("command", ["status", "logs", "kill", "purge"])
+def test_an_ambiguous_id_prefix_is_refused_with_the_candidates(
+    cli, tmp_path: Path, command: str
+) -> None:  # type: ignore[no-untyped-def]
+    _, rows = _many_ids(cli, tmp_path)
+    firsts = Counter(r["id"][0] for r in rows)
+    prefix = next(c for c, n in firsts.items() if n > 1)
+    result = cli(command, prefix, "-C", tmp_path)
+    assert result.code == 2, result.out + result.err
+    assert "ambiguous" in result.err
+    for row in rows:
+        if row["id"].startswith(prefix):
+            assert row["name"] in result.err and row["id"] in result.err
+    assert len(_status(cli, tmp_path)) == 20, "nothing purged"
+
+
+def test_exact_name_or_id_wins_and_no_match_is_an_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, rows = _many_ids(cli, tmp_path)
+    by_name = {r["name"]: r for r in rows}
+    # `t-1` is also a prefix of t-10 ... t-19 by name: the exact name wins
+    exact = cli("status", "t-1", "--json", "-C", tmp_path)
+    assert exact.code == 0 and [r["name"] for r in json.loads(exact.out)] == ["t-1"]
+    full = cli("status", by_name["t-7"]["id"], "--json", "-C", tmp_path)
+    assert [r["name"] for r in json.loads(full.out)] == ["t-7"]
+    missing = cli("logs", "nothing-like-this", "-C", tmp_path)
+    assert missing.code == 2 and "no task" in missing.err
+
+
+def test_a_renamed_task_is_the_one_status_and_logs_show(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: old, run: 'echo hello'}\n")
+    assert cli("apply", tasks).code == 0
+    write(tmp_path / "tasks.yml", "tasks:\n  - {name: new, run: 'echo hello'}\n")
+    assert cli("apply", tasks).code == 0
+    assert [r["name"] for r in _status(cli, tmp_path)] == ["new"]
+    logs = cli("logs", "new", "-C", tmp_path)
+    assert logs.code == 0 and "hello" in logs.out
+    everything = json.loads(cli("status", "--all", "--json", "-C", tmp_path).out)
+    assert sorted(r["name"] for r in everything) == ["new", "old"]
+
+
+def test_running_local_tasks_show_as_running(tmp_path: Path) -> None:
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: s, run: 'sleep 3'}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "submitter", "apply", str(tasks)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "running 1 · queued 0" in done.stderr
+    assert "queued 1" not in done.stderr, "a started local task is running, not queued"
+
+
+# --- the client killed while it starts tasks ------------------------------------------------
+
+N_TASKS = 24
+
+
+def _counting_tasks(project: Path) -> Path:
+    return write(
+        project / "tasks.yml",
+        "tasks:\n"
+        "  - name: 'c-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(N_TASKS))) + "}\n"
+        f"    env: {{TOP: '{project}'}}\n    outputs: ['out/{{{{ i }}}}.txt']\n    run: |\n"
+        '      mkdir -p "$TOP/runs" out\n'
+        '      echo "$$" >> "$TOP/runs/{{ i }}"\n'
+        "      sleep 2\n"
+        "      echo {{ i }} > out/{{ i }}.txt\n",
+    )
+
+
+def _kill_when_started(project: Path, tasks: Path, sig: int, started: int) -> None:
+    client = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks), "-J", str(N_TASKS)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    runs = project / "runs"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if runs.is_dir() and len(os.listdir(runs)) >= started:
+            break
+        time.sleep(0.002)
+    client.send_signal(sig)
+    client.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("sig", "started"),
+    [
+        (signal.SIGKILL, 1),
+        (signal.SIGKILL, N_TASKS // 2),
+        (signal.SIGTERM, 1),
+        (signal.SIGHUP, 1),
+        (signal.SIGINT, 1),
+    ],
+    ids=["kill-first", "kill-half", "term", "hup", "int"],
+)
+def test_client_killed_while_starting_never_runs_a_task_twice(
+    cli, tmp_path: Path, sig: int, started: int
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _counting_tasks(tmp_path)
+    _kill_when_started(tmp_path, tasks, sig, started)
+    result = cli("apply", tasks, "-J", str(N_TASKS))
+    assert result.code == 0, result.err
+    runs = {p.name: p.read_text().split() for p in (tmp_path / "runs").iterdir()}
+    twice = {name: pids for name, pids in runs.items() if len(pids) != 1}
+    assert not twice, f"ran more than once: {twice}"
+    assert len(runs) == N_TASKS
+    for i in range(N_TASKS):
+        assert (tmp_path / "out" / f"{i}.txt").read_text() == f"{i}\n"
+    assert all(r["state"] == "completed" for r in _status(cli, tmp_path))
+
+
+def test_interrupted_apply_exits_130(tmp_path: Path) -> None:
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: s, run: 'sleep 30'}\n")
+    client = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not list((tmp_path / ".submitter").glob("work/*/status")):
+        time.sleep(0.05)
+    client.send_signal(signal.SIGINT)
+    _, err = client.communicate(timeout=30)
+    assert client.returncode == 130, err
+    assert "keep running" in err
