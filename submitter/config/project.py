@@ -12,7 +12,15 @@ from ruamel.yaml.comments import CommentedMap
 
 from submitter.config.diagnostics import closest_key, config_errors
 from submitter.config.expand import combinations, substitute
-from submitter.config.models import Defaults, HostConfig, HostsFile, Resources, TasksFile, TaskSpec
+from submitter.config.models import (
+    Defaults,
+    HostConfig,
+    HostsFile,
+    Resources,
+    TasksFile,
+    TaskSpec,
+    validate_written,
+)
 from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
 
@@ -69,7 +77,7 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
         raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
     errors: list[ConfigError] = []
     try:
-        top = TasksFile.model_validate(to_plain(doc.root))
+        top = validate_written(TasksFile, to_plain(doc.root))
     except ValidationError as exc:
         # Report these, then keep checking the tasks against what is valid, so one run
         # shows every mistake in the file.
@@ -126,8 +134,9 @@ def _salvage(doc: YamlDocument) -> TasksFile | None:
     host = defaults.get("host") if isinstance(defaults, dict) else None
     kept = {"host": host} if isinstance(host, str) else {}
     try:
-        return TasksFile.model_validate(
-            {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")}
+        return validate_written(
+            TasksFile,
+            {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")},
         )
     except ValidationError:
         return None
@@ -164,7 +173,7 @@ def _load_hosts_file(path: Path) -> tuple[YamlDocument, dict[str, HostConfig]]:
     if not isinstance(doc.root, CommentedMap):
         raise ConfigError("expected a mapping with a 'hosts' section", doc.locate(()))
     try:
-        return doc, HostsFile.model_validate(to_plain(doc.root)).hosts
+        return doc, validate_written(HostsFile, to_plain(doc.root)).hosts
     except ValidationError as exc:
         raise ConfigErrors(config_errors(exc, doc, HostsFile)) from None
 
@@ -216,7 +225,7 @@ def _expand_task(
     for variables in combinations(for_each):
         values = substitute(plain, variables, locate)
         try:
-            spec = TaskSpec.model_validate(values)
+            spec = validate_written(TaskSpec, values)
         except ValidationError as exc:
             label = values.get("name") if isinstance(values.get("name"), str) else f"#{index + 1}"
             raise ConfigErrors(

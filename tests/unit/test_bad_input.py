@@ -44,6 +44,67 @@ CASES = {
         4,
         "unknown host 'hcp' in task 'a'; did you mean 'hpc'?",
     ),
+    "name_number": (
+        "tasks:\n  - name: 5\n    run: echo\n",
+        "2:11",
+        'name: expected a string, got 5; quote it if you mean the text, as "5"',
+    ),
+    "name_boolean": (
+        "tasks:\n  - name: true\n    run: echo\n",
+        "2:11",
+        'name: expected a string, got true; quote it if you mean the text, as "true"',
+    ),
+    "name_list": (
+        "tasks:\n  - name: [a]\n    run: echo\n",
+        "2:11",
+        "name: expected a string, got a list",
+    ),
+    "mem_without_unit": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {mem: 4096}\n",
+        "4:22",
+        "resources.mem: 4096 has no unit; give a unit, as 4G or 4096M",
+    ),
+    "mem_text_without_unit": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {mem: '4096'}\n",
+        "4:22",
+        "resources.mem: '4096' has no unit; give a unit, as 4G or 4096M",
+    ),
+    "limits_mem_without_unit": (
+        "hosts:\n  h:\n    address: x\n    limits: {mem: 4096}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "4:19",
+        "hosts.h.limits.mem: 4096 has no unit; give a unit, as 4G or 4096M",
+    ),
+    "cores_boolean": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {cores: true}\n",
+        "4:24",
+        "resources.cores: expected a whole number, got true",
+    ),
+    "gpus_boolean": (
+        "defaults:\n  resources: {gpus: false}\ntasks:\n  - {name: a, run: echo}\n",
+        "2:21",
+        "defaults.resources.gpus: expected a whole number, got false",
+    ),
+    "max_running_boolean": (
+        "hosts:\n  h: {address: x, max_running: true}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:32",
+        "hosts.h.max_running: expected a whole number, got true",
+    ),
+    "port_boolean": (
+        "hosts:\n  h: {address: x, port: true}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:25",
+        "hosts.h.port: expected a whole number, got true",
+    ),
+    "limits_cores_boolean": (
+        "hosts:\n  h: {address: x, limits: {cores: true}}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:35",
+        "hosts.h.limits.cores: expected a whole number, got true",
+    ),
+    "relative_work_dir": (
+        "hosts:\n  h: {address: x, work_dir: scratch/x}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:29",
+        "hosts.h.work_dir: must be an absolute path or start with ~/ (the host's home), "
+        "got 'scratch/x'",
+    ),
     "missing_run": (
         "tasks:\n  - name: a\n  - name: b\n    run: echo\n",
         2,
@@ -74,15 +135,58 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_exits_2_with_location(cli, tmp_path: Path, case: str) -> None:  # type: ignore[no-untyped-def]
-    text, line, message = CASES[case]
+# Inputs are only looked for by apply: render shows what would be sent before they exist.
+APPLY_ONLY = {"missing_input"}
+COMMANDS = {"apply": ("apply",), "render": ("render", "--dry-run")}
+
+
+def _where(place: int | str) -> str:
+    """`line` or `line:col` as a pattern for the location after the file name."""
+    return str(place) if ":" in str(place) else rf"{place}:\d+"
+
+
+def _assert_nothing_happened(project: Path, *kept: Path) -> None:
+    left = set(project.iterdir()) - set(kept)
+    assert not left, f"nothing may be started or written, found {sorted(left)}"
+
+
+@pytest.mark.parametrize(
+    ("case", "command"),
+    [(c, m) for c in sorted(CASES) for m in COMMANDS if not (c in APPLY_ONLY and m == "render")],
+)
+def test_bad_input_exits_2_with_location(cli, tmp_path: Path, case: str, command: str) -> None:  # type: ignore[no-untyped-def]
+    text, place, message = CASES[case]
     tasks = write(tmp_path / "tasks.yml", text)
-    result = cli("apply", tasks)
+    result = cli(*COMMANDS[command], tasks)
     assert result.code == 2, result.err
-    assert re.search(rf"{re.escape(str(tasks))}:{line}:\d+: ", result.err), result.err
+    assert re.search(rf"^error: {re.escape(str(tasks))}:{_where(place)}: ", result.err, re.M), (
+        result.err
+    )
     assert message in result.err
-    assert not (tmp_path / ".submitter").exists(), "nothing may be started or written"
+    assert "Traceback" not in result.err
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+def test_numbers_are_text_where_text_is_expected(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  h: {address: x, scheduler: slurm}\ntasks:\n  - name: a\n    host: h\n"
+        "    run: echo\n    resources: {queue: 5, account: 123}\n    directives: [7]\n",
+    )
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 0, result.err
+    assert "#SBATCH --partition=5" in result.out
+
+
+def test_sizes_with_units_and_substituted_numbers_are_accepted(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  h: {address: x, work_dir: ~/w, limits: {mem: 8G, cores: 4}}\ntasks:\n"
+        "  - name: 'a-{{ n }}'\n    for_each: {n: [1, 2]}\n    host: h\n    run: echo\n"
+        "    resources: {cores: '{{ n }}', mem: 4096M}\n",
+    )
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 0, result.err
 
 
 def test_render_reports_the_same_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
