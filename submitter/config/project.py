@@ -25,6 +25,7 @@ from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
 
 LOCAL_HOST = "local"
+DEFAULT_TASKS_FILE = "tasks.yml"
 DEFAULT_INTERPRETER = "bash"
 DEFAULT_RESOURCES = Resources(cores=1, nodes=1, gpus=0)
 
@@ -71,10 +72,8 @@ class Project:
 
 def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     """Read, validate and expand `tasks_file`; every problem found raises ConfigErrors."""
-    tasks_file = tasks_file.resolve() if tasks_file.exists() else tasks_file
-    doc = load_yaml(tasks_file)
-    if not isinstance(doc.root, CommentedMap):
-        raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
+    doc = _read_tasks_file(tasks_file)
+    tasks_file = doc.path
     errors: list[ConfigError] = []
     try:
         top = validate_written(TasksFile, to_plain(doc.root))
@@ -87,7 +86,7 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             raise ConfigErrors(errors) from None
         top = salvaged
 
-    hosts = _collect_hosts(doc, top, tasks_file.parent)
+    hosts = _collect_hosts([(doc, top.hosts)], tasks_file.parent)
     default_host = top.defaults.host or LOCAL_HOST
     default_host_loc = doc.locate(("defaults", "host"))
     if host_override is not None:
@@ -127,6 +126,22 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
 
 
+def _read_tasks_file(tasks_file: Path) -> YamlDocument:
+    tasks_file = tasks_file.resolve() if tasks_file.exists() else tasks_file
+    if tasks_file.is_dir():
+        raise ConfigError(_directory_given(tasks_file))
+    doc = load_yaml(tasks_file)
+    if not isinstance(doc.root, CommentedMap):
+        raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
+    return doc
+
+
+def _directory_given(directory: Path) -> str:
+    inside = directory / DEFAULT_TASKS_FILE
+    hint = f"; did you mean {inside}?" if inside.is_file() else ""
+    return f"{directory}: is a directory, not a tasks file{hint}"
+
+
 def _salvage(doc: YamlDocument) -> TasksFile | None:
     """The tasks file without its `defaults`, when only those (or unknown top keys) failed."""
     plain = to_plain(doc.root)
@@ -143,17 +158,34 @@ def _salvage(doc: YamlDocument) -> TasksFile | None:
 
 
 def load_hosts(tasks_file: Path | None) -> dict[str, HostEntry]:
-    """The hosts a command without a tasks file sees: hosts.yml here, then the user's."""
-    if tasks_file is not None:
-        return load_project(tasks_file).hosts
-    empty = TasksFile(tasks=[])
-    return _collect_hosts(YamlDocument(Path("tasks.yml"), CommentedMap()), empty, Path.cwd())
+    """The hosts a host command sees: the tasks file's (the one given, else ./tasks.yml if
+    there is one), hosts.yml beside it, then the user's.
+
+    Only the hosts are validated: a mistake in a task does not stop checking a host.
+    """
+    here = Path.cwd() / DEFAULT_TASKS_FILE
+    if tasks_file is None and here.is_file():
+        tasks_file = here
+    if tasks_file is None:
+        return _collect_hosts([], Path.cwd())
+    doc = _read_tasks_file(tasks_file)
+    return _collect_hosts([(doc, _hosts_section(doc))], doc.path.parent)
 
 
-def _collect_hosts(doc: YamlDocument, top: TasksFile, directory: Path) -> dict[str, HostEntry]:
+def _hosts_section(doc: YamlDocument) -> dict[str, HostConfig]:
+    section = {"hosts": to_plain(doc.root.get("hosts")) or {}}
+    try:
+        return validate_written(HostsFile, section).hosts
+    except ValidationError as exc:
+        raise ConfigErrors(config_errors(exc, doc, HostsFile)) from None
+
+
+def _collect_hosts(
+    declared: list[tuple[YamlDocument, dict[str, HostConfig]]], directory: Path
+) -> dict[str, HostEntry]:
     """Hosts from the tasks file, then hosts.yml beside it, then the user's config; first wins."""
     hosts: dict[str, HostEntry] = {}
-    sources: list[tuple[YamlDocument, dict[str, HostConfig]]] = [(doc, top.hosts)]
+    sources = list(declared)
     for path in (directory / "hosts.yml", user_config_dir() / "hosts.yml"):
         if path.is_file():
             sources.append(_load_hosts_file(path))

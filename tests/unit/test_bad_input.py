@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -167,6 +168,40 @@ def test_bad_input_exits_2_with_location(cli, tmp_path: Path, case: str, command
     _assert_nothing_happened(tmp_path, tasks)
 
 
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_tasks_file_that_is_not_utf8(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = tmp_path / "tasks.yml"
+    tasks.write_bytes(b"tasks:\n  - name: caf\xe9\n    run: x\n")
+    result = cli(*COMMANDS[command], tasks)
+    assert result.code == 2, result.err
+    assert (
+        f"error: {tasks}:2:14: the file is not UTF-8 text (byte 0xe9 cannot be read); "
+        "save it as UTF-8" in result.err
+    )
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_tasks_file_that_does_not_exist(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "tasks.yml"
+    result = cli(*COMMANDS[command], missing)
+    assert result.code == 2, result.err
+    assert result.err == f"error: {missing}: no such file\n"
+    _assert_nothing_happened(tmp_path)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_directory_given_as_tasks_file(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    inside = write(tmp_path / "tasks.yml", "tasks:\n  - {name: a, run: echo}\n")
+    result = cli(*COMMANDS[command], tmp_path)
+    assert result.code == 2, result.err
+    assert (
+        result.err
+        == f"error: {tmp_path}: is a directory, not a tasks file; did you mean {inside}?\n"
+    )
+    _assert_nothing_happened(tmp_path, inside)
+
+
 def test_numbers_are_text_where_text_is_expected(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     tasks = write(
         tmp_path / "tasks.yml",
@@ -187,6 +222,58 @@ def test_sizes_with_units_and_substituted_numbers_are_accepted(cli, tmp_path: Pa
     )
     result = cli("render", "--dry-run", tasks)
     assert result.code == 0, result.err
+
+
+def _tasks_file_here(directory: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    monkeypatch.chdir(directory)
+    return write(directory / "tasks.yml", text)
+
+
+def test_check_host_finds_hosts_of_the_tasks_file_here(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tasks_file_here(
+        tmp_path,
+        monkeypatch,
+        "hosts:\n  far: {address: alice@127.0.0.1, port: 1}\ntasks:\n  - {name: a, run: echo}\n",
+    )
+    result = cli("check-host", "far", "--json")
+    assert "unknown host" not in result.err
+    report = json.loads(result.out)
+    assert report["host"] == "far"
+    assert report["ok"] is False, "nothing listens on port 1"
+
+
+@pytest.mark.parametrize("command", ["check-host", "setup-host"])
+def test_host_commands_report_a_broken_tasks_file_here(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    tasks = _tasks_file_here(
+        tmp_path,
+        monkeypatch,
+        "hosts:\n  far: {address: alice@127.0.0.1, prot: 1}\ntasks:\n  - {name: a, run: echo}\n",
+    )
+    result = cli(command, "far")
+    assert result.code == 2, result.err
+    assert (
+        f"error: {tasks}:2:35: unknown key 'prot' in hosts.far; did you mean 'port'?" in result.err
+    )
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+def test_host_commands_ignore_task_mistakes(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tasks_file_here(
+        tmp_path,
+        monkeypatch,
+        "hosts:\n  here: {scheduler: local, work_dir: WORK}\ntasks:\n  - {name: a, rnu: echo}\n".replace(
+            "WORK", str(tmp_path / "work")
+        ),
+    )
+    result = cli("check-host", "here", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["ok"] is True
 
 
 def test_render_reports_the_same_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
