@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -86,6 +87,32 @@ OneLine = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_one_line
 Text = Annotated[str, BeforeValidator(_scalar_text)]
 # No numbers taken as text here: `name: 5` is more likely a slip than a name.
 TaskName = Annotated[str, AfterValidator(_one_line), AfterValidator(_not_blank)]
+
+
+def _stays_inside(path: str) -> str:
+    """Relative paths mean the same place here and on the host only below the run directory."""
+    if not path.strip():
+        raise ValueError("paths must not be empty")
+    normal = posixpath.normpath(path)
+    if not path.startswith(("/", "~")) and (normal == ".." or normal.startswith("../")):
+        raise ValueError(
+            f"{path!r} leaves the run directory: a relative path must stay inside it; give a "
+            "file elsewhere as an absolute path (on a remote host, under its 'paths' or 'shared')"
+        )
+    return path
+
+
+def _not_a_glob(path: str) -> str:
+    if any(character in path for character in "*?["):
+        raise ValueError(
+            f"{path!r} is a glob pattern; glob outputs are not supported yet: "
+            "list the files, or declare the directory"
+        )
+    return path
+
+
+InputPath = Annotated[str, AfterValidator(_stays_inside)]
+OutputPath = Annotated[str, AfterValidator(_stays_inside), AfterValidator(_not_a_glob)]
 
 
 class Strict(BaseModel):
@@ -204,22 +231,14 @@ class TaskSpec(Strict):
     run: str
     host: str | None = None
     for_each: dict[str, list[Any]] | None = None
-    inputs: list[str] = Field(default_factory=list)
-    outputs: list[str] = Field(default_factory=list)
+    inputs: list[InputPath] = Field(default_factory=list)
+    outputs: list[OutputPath] = Field(default_factory=list)
     resources: Resources | None = None
     interpreter: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
     directives: list[OneLine] = Field(default_factory=list)
 
     _check_env = field_validator("env")(_env_names)
-
-    @field_validator("inputs", "outputs")
-    @classmethod
-    def _non_empty_paths(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path.strip():
-                raise ValueError("paths must not be empty")
-        return value
 
 
 class TasksFile(Strict):

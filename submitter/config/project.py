@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,18 +101,16 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             default_host = LOCAL_HOST  # checked above; keep validating the tasks
 
     tasks: list[TaskDefinition] = []
-    seen: dict[str, Location] = {}
+    claims = _Claims(tasks_file.parent)
     for index, raw in enumerate(doc.root.get("tasks") or []):
+        host_loc = doc.locate(("tasks", index, "host")) if _names_host(raw) else default_host_loc
         try:
-            for task in _expand_task(doc, index, raw, top.defaults, default_host, default_host_loc):
-                _require_host(task.host, hosts, task.location, f"in task '{task.name}'")
-                if task.name in seen:
-                    raise ConfigError(
-                        f"duplicate task name '{task.name}' (first defined at {seen[task.name]}); "
-                        "names must be unique, use {{ var }} in the name of a for_each task",
-                        task.location,
-                    )
-                seen[task.name] = task.location
+            for task in _expand_task(doc, index, raw, top.defaults, default_host):
+                _require_host(task.host, hosts, host_loc, f"in task '{task.name}'")
+                outputs_loc = [
+                    doc.locate(("tasks", index, "outputs", i)) for i in range(len(task.outputs))
+                ]
+                claims.take(task, outputs_loc)
                 tasks.append(task)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
@@ -124,6 +123,50 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     if errors:
         raise ConfigErrors(errors)
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
+
+
+def _names_host(raw: Any) -> bool:
+    return isinstance(raw, dict) and "host" in raw
+
+
+@dataclass
+class _Claims:
+    """Task names and output files that earlier tasks took, and where they did."""
+
+    directory: Path
+    names: dict[str, Location] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, Location]] = field(default_factory=dict)
+
+    def take(self, task: TaskDefinition, output_locations: list[Location]) -> None:
+        """Record the task's name and outputs; ConfigError if another task has one of them."""
+        if task.name in self.names:
+            raise ConfigError(
+                f"duplicate task name '{task.name}' (first defined at {self.names[task.name]}); "
+                "names must be unique, use {{ var }} in the name of a for_each task",
+                task.location,
+            )
+        files = [self._file(output) for output in task.outputs]
+        for output, file, where in zip(task.outputs, files, output_locations, strict=True):
+            self._check_output_free(task.name, output, file, where)
+        self.names[task.name] = task.location
+        for file, where in zip(files, output_locations, strict=True):
+            self.outputs[file] = (task.name, where)
+
+    def _file(self, output: str) -> str:
+        """The output's path here, so `a.txt`, `./a.txt` and its absolute path are one file."""
+        return posixpath.normpath(posixpath.join(str(self.directory), os.path.expanduser(output)))
+
+    def _check_output_free(self, name: str, output: str, file: str, where: Location) -> None:
+        owner = self.outputs.get(file)
+        if owner is None or owner[0] == name:
+            return
+        first, first_where = owner
+        hint = ", use {{ var }} in the outputs of a for_each task" if first_where == where else ""
+        raise ConfigError(
+            f"task '{name}': output '{output}' is also an output of task '{first}' "
+            f"(at {first_where}); each file can be the output of one task only{hint}",
+            where,
+        )
 
 
 def _read_tasks_file(tasks_file: Path) -> YamlDocument:
@@ -231,7 +274,6 @@ def _expand_task(
     raw: Any,
     defaults: Defaults,
     default_host: str,
-    default_host_loc: Location,
 ) -> list[TaskDefinition]:
     base: tuple[str | int, ...] = ("tasks", index)
     where = doc.locate(base)

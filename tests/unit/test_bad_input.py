@@ -42,8 +42,13 @@ CASES = {
     "unknown_host": (
         "hosts:\n  hpc: {address: x, scheduler: slurm}\ntasks:\n  - name: a\n    run: echo\n"
         "    host: hcp\n",
-        4,
+        "6:11",
         "unknown host 'hcp' in task 'a'; did you mean 'hpc'?",
+    ),
+    "unknown_host_of_for_each_task": (
+        "tasks:\n  - name: 'a-{{ i }}'\n    for_each: {i: [1, 2]}\n    host: hcp\n    run: echo\n",
+        "4:11",
+        "unknown host 'hcp' in task 'a-1'",
     ),
     "name_number": (
         "tasks:\n  - name: 5\n    run: echo\n",
@@ -105,6 +110,27 @@ CASES = {
         "2:29",
         "hosts.h.work_dir: must be an absolute path or start with ~/ (the host's home), "
         "got 'scratch/x'",
+    ),
+    "output_leaving_run_dir": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [../x.txt]\n",
+        "4:15",
+        "outputs.0: '../x.txt' leaves the run directory",
+    ),
+    "output_leaving_run_dir_through_a_subdirectory": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [ok.txt, results/../../x]\n",
+        "4:23",
+        "outputs.1: 'results/../../x' leaves the run directory",
+    ),
+    "input_leaving_run_dir": (
+        "tasks:\n  - name: a\n    run: echo\n    inputs: [../x.txt]\n",
+        "4:14",
+        "inputs.0: '../x.txt' leaves the run directory",
+    ),
+    "glob_output": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: ['*.txt']\n",
+        "4:15",
+        "outputs.0: '*.txt' is a glob pattern; glob outputs are not supported yet: "
+        "list the files, or declare the directory",
     ),
     "missing_run": (
         "tasks:\n  - name: a\n  - name: b\n    run: echo\n",
@@ -222,6 +248,60 @@ def test_sizes_with_units_and_substituted_numbers_are_accepted(cli, tmp_path: Pa
     )
     result = cli("render", "--dry-run", tasks)
     assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize("pattern", ["r?.txt", "r[12].txt", "results/*/x"])
+def test_every_glob_character_is_rejected_in_outputs(cli, tmp_path: Path, pattern: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml", f"tasks:\n  - name: a\n    run: echo\n    outputs: ['{pattern}']\n"
+    )
+    result = cli("apply", tasks)
+    assert result.code == 2, result.err
+    assert f"{tasks}:4:15: task 'a': outputs.0: '{pattern}' is a glob pattern" in result.err
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_two_tasks_declaring_the_same_output(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [a.txt]\n"
+        "  - name: b\n    run: echo\n    outputs: [b.txt, ./a.txt]\n",
+    )
+    result = cli(*COMMANDS[command], tasks)
+    assert result.code == 2, result.err
+    assert (
+        f"error: {tasks}:7:22: task 'b': output './a.txt' is also an output of task 'a' "
+        f"(at {tasks}:4:15); each file can be the output of one task only"
+    ) in result.err
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+def test_same_output_as_an_absolute_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        f"tasks:\n  - name: a\n    run: echo\n    outputs: [r/a.txt]\n"
+        f"  - name: b\n    run: echo\n    outputs: ['{tmp_path}/r/./a.txt']\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 2, result.err
+    assert f"{tasks}:7:15: task 'b': output " in result.err
+    assert "is also an output of task 'a'" in result.err
+
+
+def test_for_each_task_with_one_output_for_all(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'a-{{ i }}'\n    for_each: {i: [1, 2]}\n    run: echo\n"
+        "    outputs: [out.txt]\n",
+    )
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 2, result.err
+    assert (
+        f"{tasks}:5:15: task 'a-2': output 'out.txt' is also an output of task 'a-1' "
+        f"(at {tasks}:5:15)"
+    ) in result.err
+    assert "use {{ var }} in the outputs of a for_each task" in result.err
 
 
 def _tasks_file_here(directory: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
