@@ -301,12 +301,19 @@ def _expand_task(
         try:
             spec = validate_written(TaskSpec, values)
         except ValidationError as exc:
-            label = values.get("name") if isinstance(values.get("name"), str) else f"#{index + 1}"
+            label = _label(values.get("name"), index)
             raise ConfigErrors(
                 config_errors(exc, doc, TaskSpec, base, what=f"task '{label}'")
             ) from None
         expanded.append(_definition(spec, defaults, default_host, where, variables))
     return expanded
+
+
+def _label(name: Any, index: int) -> str:
+    """How an error names a task: its name when that is usable, else its position."""
+    if isinstance(name, str) and name.strip() and "\n" not in name and "\r" not in name:
+        return name
+    return f"#{index + 1}"
 
 
 def _definition(

@@ -10,6 +10,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from submitter.errors import ConfigError, Location
 
@@ -72,11 +73,22 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         if "{{" in text and ("found character" in problem or "expected" in problem):
             problem += '; a value starting with {{ must be quoted, as "{{ var }}.txt"'
         raise ConfigError(f"YAML syntax error: {problem}", where) from None
+    except ReaderError as exc:
+        raise ConfigError(
+            f"YAML syntax error: character U+{exc.character:04X} is not allowed in YAML "
+            "(a control character: remove it)",
+            _text_location(path, text, exc.position),
+        ) from None
     except YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {exc}", Location(path, 1, 1)) from None
     if root is None:
         root = CommentedMap()
     return YamlDocument(path, root)
+
+
+def _text_location(path: Path, text: str, offset: int) -> Location:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Location(path, text.count("\n", 0, offset) + 1, offset - line_start + 1)
 
 
 def locate(path: Path, root: Any, loc: Sequence[str | int], *, key: bool = False) -> Location:

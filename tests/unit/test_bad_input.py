@@ -60,6 +60,16 @@ CASES = {
         "2:11",
         'name: expected a string, got true; quote it if you mean the text, as "true"',
     ),
+    "name_on_two_lines": (
+        'tasks:\n  - name: "a\\nb"\n    run: echo\n',
+        "2:11",
+        "task '#1': name: must be a single line",
+    ),
+    "control_character": (
+        "tasks:\n  - {name: a, run: echo}\n\x00\n",
+        "3:1",
+        "YAML syntax error: character U+0000 is not allowed in YAML",
+    ),
     "name_list": (
         "tasks:\n  - name: [a]\n    run: echo\n",
         "2:11",
