@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from submitter.config.models import HostConfig
-from submitter.config.project import HostEntry, load_hosts
+from submitter.config.project import HostEntry, load_hosts, user_config_dir
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
 from submitter.hostops import q
 from submitter.prepare import default_work_dir, resolve_home
@@ -53,7 +53,11 @@ def run_checks(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int
 def _host_entry(host_name: str, tasks_file: Path | None) -> HostEntry:
     hosts = load_hosts(tasks_file)
     if host_name not in hosts:
-        raise UsageError(f"unknown host '{host_name}' (known: {', '.join(sorted(hosts))})")
+        raise UsageError(
+            f"unknown host '{host_name}' (known: {', '.join(sorted(hosts))}; hosts come from "
+            f"the tasks file, -f or else ./tasks.yml, hosts.yml beside it, and "
+            f"{user_config_dir() / 'hosts.yml'})"
+        )
     return hosts[host_name]
 
 

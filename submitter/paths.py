@@ -66,14 +66,14 @@ class PathMapper:
         return self.mapped(PurePosixPath(project_dir)) or task_dir
 
     def place(self, declared: str, project_dir: Path, run_dir: str) -> PlacedPath:
+        """Where a declared path is here and on the host.
+
+        A relative path is below the run directory (the YAML models refuse `..` out of it).
+        """
         expanded = Path(declared).expanduser()
         if not expanded.is_absolute():
             normal = posixpath.normpath(declared)
-            if not normal.startswith(".."):
-                return PlacedPath(
-                    declared, project_dir / normal, posixpath.join(run_dir, normal), True
-                )
-            expanded = Path(posixpath.normpath(str(project_dir / declared)))
+            return PlacedPath(declared, project_dir / normal, posixpath.join(run_dir, normal), True)
         local = PurePosixPath(posixpath.normpath(str(expanded)))
         if self.is_shared(local):
             return PlacedPath(declared, Path(local), str(local), False)

@@ -5,26 +5,28 @@ from __future__ import annotations
 import re
 
 _MEM_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
-_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+_MEM_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(I?B)?\s*$", re.IGNORECASE)
 _CLOCK_RE = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
 _SUFFIX_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$", re.IGNORECASE)
 _SUFFIX_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 MEMORY_FORMS = "a size such as 512M, 8G or 1T (units K, M, G, T; powers of 1024)"
+# Schedulers read a bare number as megabytes (SLURM) or bytes (PBS): either guess would surprise.
+_NO_UNIT = "has no unit; give a unit, as 4G or 4096M"
 DURATION_FORMS = "a duration such as HH:MM:SS, D-HH:MM:SS, 90m, 2h or 30s"
 
 
-def parse_memory(value: str | int) -> int:
+def parse_memory(value: object) -> int:
     """Return a memory size in bytes; raise ValueError naming the accepted forms."""
     if isinstance(value, bool):
         raise ValueError(f"expected {MEMORY_FORMS}")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(f"expected a positive size, {MEMORY_FORMS}")
-        return value
+    if isinstance(value, int | float):
+        raise ValueError(f"{value} {_NO_UNIT}")
     match = _MEM_RE.match(str(value))
     if not match:
         raise ValueError(f"{value!r} is not {MEMORY_FORMS}")
+    if not match.group(2) and not match.group(3):
+        raise ValueError(f"{value!r} {_NO_UNIT}")
     number, unit = float(match.group(1)), match.group(2).upper()
     size = int(number * _MEM_UNITS[unit])
     if size <= 0:

@@ -105,9 +105,12 @@ def config_errors(
 def _explain(error: Any) -> str:
     kind = error["type"]
     given = error.get("input")
-    got = f", got {given!r}" if given is not None and not isinstance(given, dict | list) else ""
+    got = _got(given)
     if kind == "value_error":
         return str(error["msg"]).removeprefix("Value error, ")
+    if kind == "string_type" and isinstance(given, bool | int | float):
+        written = str(given).lower() if isinstance(given, bool) else str(given)
+        return f'expected a string, got {written}; quote it if you mean the text, as "{written}"'
     if kind in _TYPE_WORDS:
         return f"expected {_TYPE_WORDS[kind]}{got}"
     if kind == "greater_than":
@@ -119,6 +122,14 @@ def _explain(error: Any) -> str:
     if kind == "literal_error":
         return f"expected {error['ctx']['expected']}{got}"
     return f"{error['msg']}{got}"
+
+
+def _got(given: Any) -> str:
+    if isinstance(given, list):
+        return ", got a list"
+    if isinstance(given, dict):
+        return ", got a mapping"
+    return f", got {given!r}" if given is not None else ""
 
 
 def _field_names(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

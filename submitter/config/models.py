@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
     PositiveInt,
+    ValidationInfo,
     field_validator,
 )
 
@@ -21,15 +24,53 @@ SchedulerName = Literal["local", "ssh", "slurm", "pbs", "lsf"]
 SCHEDULERS: tuple[str, ...] = ("local", "ssh", "slurm", "pbs", "lsf")
 BATCH_SCHEDULERS: tuple[str, ...] = ("slurm", "pbs", "lsf")
 
-Memory = Annotated[int, BeforeValidator(parse_memory)]
-Duration = Annotated[int, BeforeValidator(parse_duration)]
-
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Some rules hold for what users write but not for what the state store saved with
+# `model_dump` (memory in bytes) or saved before the rule existed: those records must load.
+_WRITTEN_BY_USER = {"written_by_user": True}
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_written(model: type[ModelT], data: Any) -> ModelT:
+    """Validate what a user wrote (a YAML file), with every rule for user input."""
+    return model.model_validate(data, context=_WRITTEN_BY_USER)
+
+
+def _written_by_user(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("written_by_user"))
+
+
+def _memory(value: Any, info: ValidationInfo) -> int:
+    if isinstance(value, int) and not isinstance(value, bool) and not _written_by_user(info):
+        return value
+    return parse_memory(value)
+
+
+def _not_bool(value: Any) -> Any:
+    # Lax mode would read `cores: true` as 1.
+    if isinstance(value, bool):
+        raise ValueError(f"expected a whole number, got {str(value).lower()}")
+    return value
+
+
+Memory = Annotated[int, BeforeValidator(_memory)]
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+Count = Annotated[PositiveInt, BeforeValidator(_not_bool)]
+CountOrZero = Annotated[NonNegativeInt, BeforeValidator(_not_bool)]
+Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 
 
 def _one_line(value: str) -> str:
     if "\n" in value or "\r" in value:
         raise ValueError("must be a single line (it becomes a scheduler directive)")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
     return value
 
 
@@ -42,8 +83,36 @@ def _scalar_text(value: Any) -> Any:
     return value
 
 
-OneLine = Annotated[str, BeforeValidator(_scalar_text), BeforeValidator(_one_line)]
+OneLine = Annotated[str, BeforeValidator(_scalar_text), AfterValidator(_one_line)]
 Text = Annotated[str, BeforeValidator(_scalar_text)]
+# No numbers taken as text here: `name: 5` is more likely a slip than a name.
+TaskName = Annotated[str, AfterValidator(_one_line), AfterValidator(_not_blank)]
+
+
+def _stays_inside(path: str) -> str:
+    """Relative paths mean the same place here and on the host only below the run directory."""
+    if not path.strip():
+        raise ValueError("paths must not be empty")
+    normal = posixpath.normpath(path)
+    if not path.startswith(("/", "~")) and (normal == ".." or normal.startswith("../")):
+        raise ValueError(
+            f"{path!r} leaves the run directory: a relative path must stay inside it; give a "
+            "file elsewhere as an absolute path (on a remote host, under its 'paths' or 'shared')"
+        )
+    return path
+
+
+def _not_a_glob(path: str) -> str:
+    if any(character in path for character in "*?["):
+        raise ValueError(
+            f"{path!r} is a glob pattern; glob outputs are not supported yet: "
+            "list the files, or declare the directory"
+        )
+    return path
+
+
+InputPath = Annotated[str, AfterValidator(_stays_inside)]
+OutputPath = Annotated[str, AfterValidator(_stays_inside), AfterValidator(_not_a_glob)]
 
 
 class Strict(BaseModel):
@@ -53,13 +122,13 @@ class Strict(BaseModel):
 class Resources(Strict):
     """What a task asks of the scheduler; unset fields take the defaults' values."""
 
-    cores: PositiveInt | None = None
-    nodes: PositiveInt | None = None
+    cores: Count | None = None
+    nodes: Count | None = None
     mem: Memory | None = None
     walltime: Duration | None = None
     queue: OneLine | None = None
     account: OneLine | None = None
-    gpus: NonNegativeInt | None = None
+    gpus: CountOrZero | None = None
 
     def overlay(self, other: Resources | None) -> Resources:
         """These resources with every field set in `other` replacing ours."""
@@ -71,16 +140,16 @@ class Resources(Strict):
 class Limits(Strict):
     """The most a single task may ask of a host; larger tasks are rejected before sending."""
 
-    cores: PositiveInt | None = None
-    nodes: PositiveInt | None = None
+    cores: Count | None = None
+    nodes: Count | None = None
     mem: Memory | None = None
     walltime: Duration | None = None
-    gpus: NonNegativeInt | None = None
+    gpus: CountOrZero | None = None
 
 
 class HostConfig(Strict):
     address: str | None = None
-    port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    port: Port | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
     ssh_options: list[str] = Field(default_factory=list)
@@ -89,12 +158,21 @@ class HostConfig(Strict):
     work_dir: str | None = None
     paths: dict[str, str] = Field(default_factory=dict)
     shared: list[str] = Field(default_factory=list)
-    max_running: PositiveInt | None = None
+    max_running: Count | None = None
     limits: Limits = Field(default_factory=Limits)
     poll_interval: Duration | None = None
     lost_after: Duration | None = None
     setup: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("work_dir")
+    @classmethod
+    def _absolute_work_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or _is_remote_absolute(value) or not _written_by_user(info):
+            return value
+        raise ValueError(
+            f"must be an absolute path or start with ~/ (the host's home), got {value!r}"
+        )
 
     @field_validator("paths")
     @classmethod
@@ -118,6 +196,11 @@ class HostConfig(Strict):
         if self.scheduler:
             return self.scheduler
         return "ssh" if self.address else "local"
+
+
+def _is_remote_absolute(path: str) -> bool:
+    """Absolute once the host's home replaces a leading `~` (`~user` is not expanded there)."""
+    return path.startswith("/") or path == "~" or path.startswith("~/")
 
 
 class HostsFile(Strict):
@@ -144,33 +227,18 @@ class Defaults(Strict):
 class TaskSpec(Strict):
     """One task as written, after `for_each` expansion and `{{ var }}` substitution."""
 
-    name: OneLine
+    name: TaskName
     run: str
     host: str | None = None
     for_each: dict[str, list[Any]] | None = None
-    inputs: list[str] = Field(default_factory=list)
-    outputs: list[str] = Field(default_factory=list)
+    inputs: list[InputPath] = Field(default_factory=list)
+    outputs: list[OutputPath] = Field(default_factory=list)
     resources: Resources | None = None
     interpreter: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
     directives: list[OneLine] = Field(default_factory=list)
 
     _check_env = field_validator("env")(_env_names)
-
-    @field_validator("name")
-    @classmethod
-    def _non_empty_name(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("inputs", "outputs")
-    @classmethod
-    def _non_empty_paths(cls, value: list[str]) -> list[str]:
-        for path in value:
-            if not path.strip():
-                raise ValueError("paths must not be empty")
-        return value
 
 
 class TasksFile(Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,20 @@ from ruamel.yaml.comments import CommentedMap
 
 from submitter.config.diagnostics import closest_key, config_errors
 from submitter.config.expand import combinations, substitute
-from submitter.config.models import Defaults, HostConfig, HostsFile, Resources, TasksFile, TaskSpec
+from submitter.config.models import (
+    Defaults,
+    HostConfig,
+    HostsFile,
+    Resources,
+    TasksFile,
+    TaskSpec,
+    validate_written,
+)
 from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
 
 LOCAL_HOST = "local"
+DEFAULT_TASKS_FILE = "tasks.yml"
 DEFAULT_INTERPRETER = "bash"
 DEFAULT_RESOURCES = Resources(cores=1, nodes=1, gpus=0)
 
@@ -63,13 +73,11 @@ class Project:
 
 def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     """Read, validate and expand `tasks_file`; every problem found raises ConfigErrors."""
-    tasks_file = tasks_file.resolve() if tasks_file.exists() else tasks_file
-    doc = load_yaml(tasks_file)
-    if not isinstance(doc.root, CommentedMap):
-        raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
+    doc = _read_tasks_file(tasks_file)
+    tasks_file = doc.path
     errors: list[ConfigError] = []
     try:
-        top = TasksFile.model_validate(to_plain(doc.root))
+        top = validate_written(TasksFile, to_plain(doc.root))
     except ValidationError as exc:
         # Report these, then keep checking the tasks against what is valid, so one run
         # shows every mistake in the file.
@@ -79,7 +87,7 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             raise ConfigErrors(errors) from None
         top = salvaged
 
-    hosts = _collect_hosts(doc, top, tasks_file.parent)
+    hosts = _collect_hosts([(doc, top.hosts)], tasks_file.parent)
     default_host = top.defaults.host or LOCAL_HOST
     default_host_loc = doc.locate(("defaults", "host"))
     if host_override is not None:
@@ -93,18 +101,16 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             default_host = LOCAL_HOST  # checked above; keep validating the tasks
 
     tasks: list[TaskDefinition] = []
-    seen: dict[str, Location] = {}
+    claims = _Claims(tasks_file.parent)
     for index, raw in enumerate(doc.root.get("tasks") or []):
+        host_loc = doc.locate(("tasks", index, "host")) if _names_host(raw) else default_host_loc
         try:
-            for task in _expand_task(doc, index, raw, top.defaults, default_host, default_host_loc):
-                _require_host(task.host, hosts, task.location, f"in task '{task.name}'")
-                if task.name in seen:
-                    raise ConfigError(
-                        f"duplicate task name '{task.name}' (first defined at {seen[task.name]}); "
-                        "names must be unique, use {{ var }} in the name of a for_each task",
-                        task.location,
-                    )
-                seen[task.name] = task.location
+            for task in _expand_task(doc, index, raw, top.defaults, default_host):
+                _require_host(task.host, hosts, host_loc, f"in task '{task.name}'")
+                outputs_loc = [
+                    doc.locate(("tasks", index, "outputs", i)) for i in range(len(task.outputs))
+                ]
+                claims.take(task, outputs_loc)
                 tasks.append(task)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
@@ -119,6 +125,66 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
 
 
+def _names_host(raw: Any) -> bool:
+    return isinstance(raw, dict) and "host" in raw
+
+
+@dataclass
+class _Claims:
+    """Task names and output files that earlier tasks took, and where they did."""
+
+    directory: Path
+    names: dict[str, Location] = field(default_factory=dict)
+    outputs: dict[str, tuple[str, Location]] = field(default_factory=dict)
+
+    def take(self, task: TaskDefinition, output_locations: list[Location]) -> None:
+        """Record the task's name and outputs; ConfigError if another task has one of them."""
+        if task.name in self.names:
+            raise ConfigError(
+                f"duplicate task name '{task.name}' (first defined at {self.names[task.name]}); "
+                "names must be unique, use {{ var }} in the name of a for_each task",
+                task.location,
+            )
+        files = [self._file(output) for output in task.outputs]
+        for output, file, where in zip(task.outputs, files, output_locations, strict=True):
+            self._check_output_free(task.name, output, file, where)
+        self.names[task.name] = task.location
+        for file, where in zip(files, output_locations, strict=True):
+            self.outputs[file] = (task.name, where)
+
+    def _file(self, output: str) -> str:
+        """The output's path here, so `a.txt`, `./a.txt` and its absolute path are one file."""
+        return posixpath.normpath(posixpath.join(str(self.directory), os.path.expanduser(output)))
+
+    def _check_output_free(self, name: str, output: str, file: str, where: Location) -> None:
+        owner = self.outputs.get(file)
+        if owner is None or owner[0] == name:
+            return
+        first, first_where = owner
+        hint = ", use {{ var }} in the outputs of a for_each task" if first_where == where else ""
+        raise ConfigError(
+            f"task '{name}': output '{output}' is also an output of task '{first}' "
+            f"(at {first_where}); each file can be the output of one task only{hint}",
+            where,
+        )
+
+
+def _read_tasks_file(tasks_file: Path) -> YamlDocument:
+    tasks_file = tasks_file.resolve() if tasks_file.exists() else tasks_file
+    if tasks_file.is_dir():
+        raise ConfigError(_directory_given(tasks_file))
+    doc = load_yaml(tasks_file)
+    if not isinstance(doc.root, CommentedMap):
+        raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
+    return doc
+
+
+def _directory_given(directory: Path) -> str:
+    inside = directory / DEFAULT_TASKS_FILE
+    hint = f"; did you mean {inside}?" if inside.is_file() else ""
+    return f"{directory}: is a directory, not a tasks file{hint}"
+
+
 def _salvage(doc: YamlDocument) -> TasksFile | None:
     """The tasks file without its `defaults`, when only those (or unknown top keys) failed."""
     plain = to_plain(doc.root)
@@ -126,25 +192,43 @@ def _salvage(doc: YamlDocument) -> TasksFile | None:
     host = defaults.get("host") if isinstance(defaults, dict) else None
     kept = {"host": host} if isinstance(host, str) else {}
     try:
-        return TasksFile.model_validate(
-            {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")}
+        return validate_written(
+            TasksFile,
+            {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")},
         )
     except ValidationError:
         return None
 
 
 def load_hosts(tasks_file: Path | None) -> dict[str, HostEntry]:
-    """The hosts a command without a tasks file sees: hosts.yml here, then the user's."""
-    if tasks_file is not None:
-        return load_project(tasks_file).hosts
-    empty = TasksFile(tasks=[])
-    return _collect_hosts(YamlDocument(Path("tasks.yml"), CommentedMap()), empty, Path.cwd())
+    """The hosts a host command sees: the tasks file's (the one given, else ./tasks.yml if
+    there is one), hosts.yml beside it, then the user's.
+
+    Only the hosts are validated: a mistake in a task does not stop checking a host.
+    """
+    here = Path.cwd() / DEFAULT_TASKS_FILE
+    if tasks_file is None and here.is_file():
+        tasks_file = here
+    if tasks_file is None:
+        return _collect_hosts([], Path.cwd())
+    doc = _read_tasks_file(tasks_file)
+    return _collect_hosts([(doc, _hosts_section(doc))], doc.path.parent)
 
 
-def _collect_hosts(doc: YamlDocument, top: TasksFile, directory: Path) -> dict[str, HostEntry]:
+def _hosts_section(doc: YamlDocument) -> dict[str, HostConfig]:
+    section = {"hosts": to_plain(doc.root.get("hosts")) or {}}
+    try:
+        return validate_written(HostsFile, section).hosts
+    except ValidationError as exc:
+        raise ConfigErrors(config_errors(exc, doc, HostsFile)) from None
+
+
+def _collect_hosts(
+    declared: list[tuple[YamlDocument, dict[str, HostConfig]]], directory: Path
+) -> dict[str, HostEntry]:
     """Hosts from the tasks file, then hosts.yml beside it, then the user's config; first wins."""
     hosts: dict[str, HostEntry] = {}
-    sources: list[tuple[YamlDocument, dict[str, HostConfig]]] = [(doc, top.hosts)]
+    sources = list(declared)
     for path in (directory / "hosts.yml", user_config_dir() / "hosts.yml"):
         if path.is_file():
             sources.append(_load_hosts_file(path))
@@ -164,7 +248,7 @@ def _load_hosts_file(path: Path) -> tuple[YamlDocument, dict[str, HostConfig]]:
     if not isinstance(doc.root, CommentedMap):
         raise ConfigError("expected a mapping with a 'hosts' section", doc.locate(()))
     try:
-        return doc, HostsFile.model_validate(to_plain(doc.root)).hosts
+        return doc, validate_written(HostsFile, to_plain(doc.root)).hosts
     except ValidationError as exc:
         raise ConfigErrors(config_errors(exc, doc, HostsFile)) from None
 
@@ -190,7 +274,6 @@ def _expand_task(
     raw: Any,
     defaults: Defaults,
     default_host: str,
-    default_host_loc: Location,
 ) -> list[TaskDefinition]:
     base: tuple[str | int, ...] = ("tasks", index)
     where = doc.locate(base)
@@ -216,14 +299,21 @@ def _expand_task(
     for variables in combinations(for_each):
         values = substitute(plain, variables, locate)
         try:
-            spec = TaskSpec.model_validate(values)
+            spec = validate_written(TaskSpec, values)
         except ValidationError as exc:
-            label = values.get("name") if isinstance(values.get("name"), str) else f"#{index + 1}"
+            label = _label(values.get("name"), index)
             raise ConfigErrors(
                 config_errors(exc, doc, TaskSpec, base, what=f"task '{label}'")
             ) from None
         expanded.append(_definition(spec, defaults, default_host, where, variables))
     return expanded
+
+
+def _label(name: Any, index: int) -> str:
+    """How an error names a task: its name when that is usable, else its position."""
+    if isinstance(name, str) and name.strip() and "\n" not in name and "\r" not in name:
+        return name
+    return f"#{index + 1}"
 
 
 def _definition(

@@ -10,6 +10,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from submitter.errors import ConfigError, Location
 
@@ -27,13 +28,33 @@ class YamlDocument:
 
 def load_yaml(path: Path) -> YamlDocument:
     """Parse `path`; syntax errors become ConfigError at the offending line."""
+    return parse_yaml(read_text(path), path)
+
+
+def read_text(path: Path) -> str:
+    """The file's UTF-8 text; an unreadable file or byte becomes a ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}") from None
+        raise ConfigError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory") from None
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    return parse_yaml(text, path)
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be read); "
+            "save it as UTF-8",
+            _byte_location(path, data, exc.start),
+        ) from None
+
+
+def _byte_location(path: Path, data: bytes, offset: int) -> Location:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    before = data[line_start:offset].decode("utf-8", errors="replace")
+    return Location(path, data.count(b"\n", 0, offset) + 1, len(before) + 1)
 
 
 def parse_yaml(text: str, path: Path) -> YamlDocument:
@@ -52,11 +73,22 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         if "{{" in text and ("found character" in problem or "expected" in problem):
             problem += '; a value starting with {{ must be quoted, as "{{ var }}.txt"'
         raise ConfigError(f"YAML syntax error: {problem}", where) from None
+    except ReaderError as exc:
+        raise ConfigError(
+            f"YAML syntax error: character U+{exc.character:04X} is not allowed in YAML "
+            "(a control character: remove it)",
+            _text_location(path, text, exc.position),
+        ) from None
     except YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {exc}", Location(path, 1, 1)) from None
     if root is None:
         root = CommentedMap()
     return YamlDocument(path, root)
+
+
+def _text_location(path: Path, text: str, offset: int) -> Location:
+    line_start = text.rfind("\n", 0, offset) + 1
+    return Location(path, text.count("\n", 0, offset) + 1, offset - line_start + 1)
 
 
 def locate(path: Path, root: Any, loc: Sequence[str | int], *, key: bool = False) -> Location:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -41,8 +42,105 @@ CASES = {
     "unknown_host": (
         "hosts:\n  hpc: {address: x, scheduler: slurm}\ntasks:\n  - name: a\n    run: echo\n"
         "    host: hcp\n",
-        4,
+        "6:11",
         "unknown host 'hcp' in task 'a'; did you mean 'hpc'?",
+    ),
+    "unknown_host_of_for_each_task": (
+        "tasks:\n  - name: 'a-{{ i }}'\n    for_each: {i: [1, 2]}\n    host: hcp\n    run: echo\n",
+        "4:11",
+        "unknown host 'hcp' in task 'a-1'",
+    ),
+    "name_number": (
+        "tasks:\n  - name: 5\n    run: echo\n",
+        "2:11",
+        'name: expected a string, got 5; quote it if you mean the text, as "5"',
+    ),
+    "name_boolean": (
+        "tasks:\n  - name: true\n    run: echo\n",
+        "2:11",
+        'name: expected a string, got true; quote it if you mean the text, as "true"',
+    ),
+    "name_on_two_lines": (
+        'tasks:\n  - name: "a\\nb"\n    run: echo\n',
+        "2:11",
+        "task '#1': name: must be a single line",
+    ),
+    "control_character": (
+        "tasks:\n  - {name: a, run: echo}\n\x00\n",
+        "3:1",
+        "YAML syntax error: character U+0000 is not allowed in YAML",
+    ),
+    "name_list": (
+        "tasks:\n  - name: [a]\n    run: echo\n",
+        "2:11",
+        "name: expected a string, got a list",
+    ),
+    "mem_without_unit": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {mem: 4096}\n",
+        "4:22",
+        "resources.mem: 4096 has no unit; give a unit, as 4G or 4096M",
+    ),
+    "mem_text_without_unit": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {mem: '4096'}\n",
+        "4:22",
+        "resources.mem: '4096' has no unit; give a unit, as 4G or 4096M",
+    ),
+    "limits_mem_without_unit": (
+        "hosts:\n  h:\n    address: x\n    limits: {mem: 4096}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "4:19",
+        "hosts.h.limits.mem: 4096 has no unit; give a unit, as 4G or 4096M",
+    ),
+    "cores_boolean": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {cores: true}\n",
+        "4:24",
+        "resources.cores: expected a whole number, got true",
+    ),
+    "gpus_boolean": (
+        "defaults:\n  resources: {gpus: false}\ntasks:\n  - {name: a, run: echo}\n",
+        "2:21",
+        "defaults.resources.gpus: expected a whole number, got false",
+    ),
+    "max_running_boolean": (
+        "hosts:\n  h: {address: x, max_running: true}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:32",
+        "hosts.h.max_running: expected a whole number, got true",
+    ),
+    "port_boolean": (
+        "hosts:\n  h: {address: x, port: true}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:25",
+        "hosts.h.port: expected a whole number, got true",
+    ),
+    "limits_cores_boolean": (
+        "hosts:\n  h: {address: x, limits: {cores: true}}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:35",
+        "hosts.h.limits.cores: expected a whole number, got true",
+    ),
+    "relative_work_dir": (
+        "hosts:\n  h: {address: x, work_dir: scratch/x}\ntasks:\n  - {name: a, host: h, run: echo}\n",
+        "2:29",
+        "hosts.h.work_dir: must be an absolute path or start with ~/ (the host's home), "
+        "got 'scratch/x'",
+    ),
+    "output_leaving_run_dir": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [../x.txt]\n",
+        "4:15",
+        "outputs.0: '../x.txt' leaves the run directory",
+    ),
+    "output_leaving_run_dir_through_a_subdirectory": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [ok.txt, results/../../x]\n",
+        "4:23",
+        "outputs.1: 'results/../../x' leaves the run directory",
+    ),
+    "input_leaving_run_dir": (
+        "tasks:\n  - name: a\n    run: echo\n    inputs: [../x.txt]\n",
+        "4:14",
+        "inputs.0: '../x.txt' leaves the run directory",
+    ),
+    "glob_output": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: ['*.txt']\n",
+        "4:15",
+        "outputs.0: '*.txt' is a glob pattern; glob outputs are not supported yet: "
+        "list the files, or declare the directory",
     ),
     "missing_run": (
         "tasks:\n  - name: a\n  - name: b\n    run: echo\n",
@@ -74,15 +172,198 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_exits_2_with_location(cli, tmp_path: Path, case: str) -> None:  # type: ignore[no-untyped-def]
-    text, line, message = CASES[case]
+# Inputs are only looked for by apply: render shows what would be sent before they exist.
+APPLY_ONLY = {"missing_input"}
+COMMANDS = {"apply": ("apply",), "render": ("render", "--dry-run")}
+
+
+def _where(place: int | str) -> str:
+    """`line` or `line:col` as a pattern for the location after the file name."""
+    return str(place) if ":" in str(place) else rf"{place}:\d+"
+
+
+def _assert_nothing_happened(project: Path, *kept: Path) -> None:
+    left = set(project.iterdir()) - set(kept)
+    assert not left, f"nothing may be started or written, found {sorted(left)}"
+
+
+@pytest.mark.parametrize(
+    ("case", "command"),
+    [(c, m) for c in sorted(CASES) for m in COMMANDS if not (c in APPLY_ONLY and m == "render")],
+)
+def test_bad_input_exits_2_with_location(cli, tmp_path: Path, case: str, command: str) -> None:  # type: ignore[no-untyped-def]
+    text, place, message = CASES[case]
     tasks = write(tmp_path / "tasks.yml", text)
+    result = cli(*COMMANDS[command], tasks)
+    assert result.code == 2, result.err
+    assert re.search(rf"^error: {re.escape(str(tasks))}:{_where(place)}: ", result.err, re.M), (
+        result.err
+    )
+    assert message in result.err
+    assert "Traceback" not in result.err
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_tasks_file_that_is_not_utf8(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = tmp_path / "tasks.yml"
+    tasks.write_bytes(b"tasks:\n  - name: caf\xe9\n    run: x\n")
+    result = cli(*COMMANDS[command], tasks)
+    assert result.code == 2, result.err
+    assert (
+        f"error: {tasks}:2:14: the file is not UTF-8 text (byte 0xe9 cannot be read); "
+        "save it as UTF-8" in result.err
+    )
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_tasks_file_that_does_not_exist(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "tasks.yml"
+    result = cli(*COMMANDS[command], missing)
+    assert result.code == 2, result.err
+    assert result.err == f"error: {missing}: no such file\n"
+    _assert_nothing_happened(tmp_path)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_directory_given_as_tasks_file(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    inside = write(tmp_path / "tasks.yml", "tasks:\n  - {name: a, run: echo}\n")
+    result = cli(*COMMANDS[command], tmp_path)
+    assert result.code == 2, result.err
+    assert (
+        result.err
+        == f"error: {tmp_path}: is a directory, not a tasks file; did you mean {inside}?\n"
+    )
+    _assert_nothing_happened(tmp_path, inside)
+
+
+def test_numbers_are_text_where_text_is_expected(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  h: {address: x, scheduler: slurm}\ntasks:\n  - name: a\n    host: h\n"
+        "    run: echo\n    resources: {queue: 5, account: 123}\n    directives: [7]\n",
+    )
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 0, result.err
+    assert "#SBATCH --partition=5" in result.out
+
+
+def test_sizes_with_units_and_substituted_numbers_are_accepted(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  h: {address: x, work_dir: ~/w, limits: {mem: 8G, cores: 4}}\ntasks:\n"
+        "  - name: 'a-{{ n }}'\n    for_each: {n: [1, 2]}\n    host: h\n    run: echo\n"
+        "    resources: {cores: '{{ n }}', mem: 4096M}\n",
+    )
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 0, result.err
+
+
+@pytest.mark.parametrize("pattern", ["r?.txt", "r[12].txt", "results/*/x"])
+def test_every_glob_character_is_rejected_in_outputs(cli, tmp_path: Path, pattern: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml", f"tasks:\n  - name: a\n    run: echo\n    outputs: ['{pattern}']\n"
+    )
     result = cli("apply", tasks)
     assert result.code == 2, result.err
-    assert re.search(rf"{re.escape(str(tasks))}:{line}:\d+: ", result.err), result.err
-    assert message in result.err
-    assert not (tmp_path / ".submitter").exists(), "nothing may be started or written"
+    assert f"{tasks}:4:15: task 'a': outputs.0: '{pattern}' is a glob pattern" in result.err
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_two_tasks_declaring_the_same_output(cli, tmp_path: Path, command: str) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [a.txt]\n"
+        "  - name: b\n    run: echo\n    outputs: [b.txt, ./a.txt]\n",
+    )
+    result = cli(*COMMANDS[command], tasks)
+    assert result.code == 2, result.err
+    assert (
+        f"error: {tasks}:7:22: task 'b': output './a.txt' is also an output of task 'a' "
+        f"(at {tasks}:4:15); each file can be the output of one task only"
+    ) in result.err
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+def test_same_output_as_an_absolute_path(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        f"tasks:\n  - name: a\n    run: echo\n    outputs: [r/a.txt]\n"
+        f"  - name: b\n    run: echo\n    outputs: ['{tmp_path}/r/./a.txt']\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 2, result.err
+    assert f"{tasks}:7:15: task 'b': output " in result.err
+    assert "is also an output of task 'a'" in result.err
+
+
+def test_for_each_task_with_one_output_for_all(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'a-{{ i }}'\n    for_each: {i: [1, 2]}\n    run: echo\n"
+        "    outputs: [out.txt]\n",
+    )
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 2, result.err
+    assert (
+        f"{tasks}:5:15: task 'a-2': output 'out.txt' is also an output of task 'a-1' "
+        f"(at {tasks}:5:15)"
+    ) in result.err
+    assert "use {{ var }} in the outputs of a for_each task" in result.err
+
+
+def _tasks_file_here(directory: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    monkeypatch.chdir(directory)
+    return write(directory / "tasks.yml", text)
+
+
+def test_check_host_finds_hosts_of_the_tasks_file_here(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tasks_file_here(
+        tmp_path,
+        monkeypatch,
+        "hosts:\n  far: {address: alice@127.0.0.1, port: 1}\ntasks:\n  - {name: a, run: echo}\n",
+    )
+    result = cli("check-host", "far", "--json")
+    assert "unknown host" not in result.err
+    report = json.loads(result.out)
+    assert report["host"] == "far"
+    assert report["ok"] is False, "nothing listens on port 1"
+
+
+@pytest.mark.parametrize("command", ["check-host", "setup-host"])
+def test_host_commands_report_a_broken_tasks_file_here(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    tasks = _tasks_file_here(
+        tmp_path,
+        monkeypatch,
+        "hosts:\n  far: {address: alice@127.0.0.1, prot: 1}\ntasks:\n  - {name: a, run: echo}\n",
+    )
+    result = cli(command, "far")
+    assert result.code == 2, result.err
+    assert (
+        f"error: {tasks}:2:35: unknown key 'prot' in hosts.far; did you mean 'port'?" in result.err
+    )
+    _assert_nothing_happened(tmp_path, tasks)
+
+
+def test_host_commands_ignore_task_mistakes(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tasks_file_here(
+        tmp_path,
+        monkeypatch,
+        "hosts:\n  here: {scheduler: local, work_dir: WORK}\ntasks:\n  - {name: a, rnu: echo}\n".replace(
+            "WORK", str(tmp_path / "work")
+        ),
+    )
+    result = cli("check-host", "here", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["ok"] is True
 
 
 def test_render_reports_the_same_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
