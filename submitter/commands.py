@@ -237,11 +237,11 @@ def logs(args: argparse.Namespace) -> int:
 
 
 def _live_logs(store: Store, record: TaskRecord) -> dict[str, str]:
-    from submitter.config.models import HostConfig
     from submitter.hostops import q
+    from submitter.store.host_record import host_config
     from submitter.transport.factory import connect
 
-    transport = connect(record.host, HostConfig.model_validate(record.spec["host_config"]))
+    transport = connect(record.host, host_config(record.spec["host_config"]))
     try:
         texts = {}
         for name in ("stdout", "stderr"):

@@ -23,14 +23,17 @@ from submitter.progress import Progress
 from submitter.schedulers.base import find_status
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
+from submitter.store.host_record import host_config, host_record
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_clock
 from submitter.watch import judge
 
 LOG_FILES = ("status", "stdout", "stderr", "job.out", "job.err")
-POLL_FAILURES_TOLERATED = 3
-DEFAULT_POLL = {"local": 0.5, "ssh": 5.0, "slurm": 10.0, "pbs": 10.0, "lsf": 10.0}
+PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
+RECONNECT_FOR = 600.0  # default of the host key reconnect_for
+RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
+SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
 
 
 def default_max_running(config: HostConfig) -> int:
@@ -38,7 +41,16 @@ def default_max_running(config: HostConfig) -> int:
         return config.max_running
     if config.kind == "local":
         return os.cpu_count() or 2
-    return 8 if config.kind == "ssh" else 200
+    if config.kind == "ssh":
+        return 8
+    return HostOps.for_kind(config.kind).batch.default_max_running  # type: ignore[union-attr]
+
+
+def default_poll_interval(config: HostConfig) -> float:
+    if config.poll_interval:
+        return float(config.poll_interval)
+    batch = HostOps.for_kind(config.kind).batch
+    return batch.default_poll_interval if batch else PROCESS_POLL[config.kind]
 
 
 @dataclass
@@ -79,8 +91,16 @@ class HostRun:
     max_running: int = 1
     poll_interval: float = 1.0
     next_poll: float = 0.0
-    poll_failures: int = 0
-    error: str | None = None
+    error: str | None = None  # given up on: reported once, with the outcome
+    unreachable_since: float | None = None  # wall clock of the first failure in a row
+    failures: int = 0
+    retry_at: float = 0.0
+    start_after: float = 0.0  # after a transient submission error: pause the starts
+    submit_retries: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def reconnect_for(self) -> float:
+        return float(self.config.reconnect_for or RECONNECT_FOR)
 
 
 @dataclass
@@ -99,7 +119,7 @@ class ApplyReport:
 def spec_of(task: PreparedTask) -> dict[str, Any]:
     """What the store keeps so status, logs, kill and purge work without the tasks file."""
     return {
-        "host_config": task.host.config.model_dump(mode="json"),
+        "host_config": host_record(task.host.config),
         "outputs": [[o.local.as_posix(), o.remote] for o in task.outputs if o.copied],
         "walltime": task.definition.resources.walltime,
     }
@@ -361,12 +381,12 @@ class Engine:
                 config,
                 HostOps.for_kind(config.kind),
                 max_running=max_running or default_max_running(config),
-                poll_interval=float(config.poll_interval or DEFAULT_POLL[config.kind]),
+                poll_interval=default_poll_interval(config),
             )
         return self.hosts[name]
 
     def _host_for_record(self, record: TaskRecord) -> HostRun:
-        config = HostConfig.model_validate(record.spec["host_config"])
+        config = host_config(record.spec["host_config"])
         return self._host(record.host, config, None)
 
     def _tracked_from_record(self, record: TaskRecord) -> Tracked:
@@ -399,29 +419,72 @@ class Engine:
             while True:
                 now = time.time()
                 for host in self.hosts.values():
-                    if host.error:
+                    if host.error or now < host.retry_at:
                         continue
                     try:
                         if host.active and now >= host.next_poll:
                             self._poll(host, now)
                             host.next_poll = now + host.poll_interval
-                        self._start(host)
+                        if now >= host.start_after:
+                            self._start(host)
                     except HostError as exc:
-                        host.error = str(exc)  # reported once, with the outcome
-                self.progress.update(Counter(t.state for t in all_tasks))
+                        self._unreachable(host, exc, now, give_up=detach)
+                    else:
+                        self._reachable(host, now)
+                self.progress.update(Counter(t.state for t in all_tasks), self._host_notes())
                 if detach:
                     break
                 busy = [h for h in self.hosts.values() if not h.error and (h.active or h.pending)]
                 if not busy:
                     break
-                wake = (
-                    min(h.next_poll for h in busy if h.active)
-                    if any(h.active for h in busy)
-                    else now
-                )
+                wake = min(self._next_step(h, now) for h in busy)
                 time.sleep(max(0.05, min(wake - time.time(), 1.0)))
         finally:
             self.progress.stop()
+
+    @staticmethod
+    def _next_step(host: HostRun, now: float) -> float:
+        if host.unreachable_since is not None:
+            return host.retry_at
+        if host.active:
+            return host.next_poll
+        return max(now, host.start_after)
+
+    def _unreachable(self, host: HostRun, exc: HostError, now: float, *, give_up: bool) -> None:
+        """Keep the host's tasks and try again with backoff, until `reconnect_for` has passed
+        since the host last answered; a fresh connection is made for the next try."""
+        if host.transport is not None:
+            host.transport.close()
+            host.transport = None
+        if host.unreachable_since is None:
+            host.unreachable_since = now
+            self.progress.say(
+                f"host {host.name}: unreachable since {_clock_of(now)} ({exc}); keeps trying "
+                f"for {format_clock(int(host.reconnect_for))}"
+            )
+        waited = now - host.unreachable_since
+        if give_up or waited >= host.reconnect_for:
+            host.error = (
+                str(exc) if give_up else f"unreachable for {format_clock(int(waited))}: {exc}"
+            )
+            return
+        host.retry_at = now + RETRY_DELAYS[min(host.failures, len(RETRY_DELAYS) - 1)]
+        host.failures += 1
+
+    def _reachable(self, host: HostRun, now: float) -> None:
+        if host.unreachable_since is not None:
+            self.progress.say(
+                f"host {host.name}: reachable again after "
+                f"{format_clock(int(now - host.unreachable_since))}"
+            )
+        host.unreachable_since, host.failures, host.retry_at = None, 0, 0.0
+
+    def _host_notes(self) -> list[str]:
+        return [
+            f"{h.name} unreachable since {_clock_of(h.unreachable_since)}"
+            for h in self.hosts.values()
+            if h.unreachable_since is not None and not h.error
+        ]
 
     def _start(self, host: HostRun) -> None:
         slots = host.max_running - len(host.active)
@@ -459,6 +522,8 @@ class Engine:
     def _started(self, host: HostRun, tracked: Tracked, outcome: StartResult, how: str) -> None:
         if outcome.job_id is None:
             reason = f"submission failed: {outcome.error}"
+            if self._retry_submission(host, tracked, outcome.error or ""):
+                return
             self._finish(host, tracked, "failed", reason, {}, Cause.SUBMIT_ERROR)
             return
         tracked.job_id = outcome.job_id
@@ -473,6 +538,30 @@ class Engine:
             job_id=outcome.job_id,
         )
         host.active[tracked.id] = tracked
+
+    def _retry_submission(self, host: HostRun, tracked: Tracked, error: str) -> bool:
+        """A scheduler that was briefly unavailable gets the same task again after a pause
+        (longer each time), rather than the task failing."""
+        tries = host.submit_retries.get(tracked.id, 0)
+        batch = host.ops.batch
+        if batch is None or not self.may_start or tries >= SUBMIT_RETRIES:
+            return False
+        if not batch.is_transient(error):
+            return False
+        host.submit_retries[tracked.id] = tries + 1
+        delay = RETRY_DELAYS[min(tries, len(RETRY_DELAYS) - 1)]
+        reason = f"submission failed, retrying in {delay:.0f}s: {error}"
+        if tracked.attempt_id is not None:
+            self.store.update_attempt(
+                tracked.attempt_id, state="failed", reason=reason, cause=Cause.SUBMIT_ERROR
+            )
+        self.store.transition(tracked.id, TaskState.PENDING, reason, event="submit-retry")
+        host.active.pop(tracked.id, None)
+        tracked.state, tracked.job_id = TaskState.PENDING, None
+        host.pending.appendleft(tracked)
+        host.start_after = max(host.start_after, time.time() + delay)
+        self.progress.say(f"{tracked.name}: {reason}")
+        return True
 
     def _settle(self, host: HostRun, tracked: Tracked, resolution: Resolution | None) -> None:
         """Conclude a start whose answer an earlier run (or this one) never read."""
@@ -507,12 +596,8 @@ class Engine:
             if tracked.job_id is None:
                 self._settle(host, tracked, poll.resolved.get(tracked.id))
         if not result.ok or poll.scheduler_error is not None:
-            host.poll_failures += 1
             detail = poll.scheduler_error or result.stderr.strip()
-            if host.poll_failures >= POLL_FAILURES_TOLERATED:
-                raise HostError(f"{host.poll_failures} polls in a row failed: {detail}")
-            return
-        host.poll_failures = 0
+            raise HostError(f"the status query failed: {detail}")
         finished: list[Finished] = []
         for tracked in watched:
             if tracked.id not in host.active or tracked.id not in poll.tasks:
@@ -620,6 +705,10 @@ def overran_walltime(
             Cause.TIMEOUT,
         )
     return state, reason, cause
+
+
+def _clock_of(timestamp: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp or 0))
 
 
 def _remove_tree(path: Path) -> None:

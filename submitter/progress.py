@@ -38,14 +38,16 @@ class Progress:
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
 
-    def update(self, states: Counter[str]) -> None:
+    def update(self, states: Counter[str], notes: list[str] | None = None) -> None:
         done = states["completed"] + states["skipped"]
         failed = states["failed"] + states["killed"] + states["lost"]
         running = states["running"]
         waiting = states["queued"] + states["submitted"] + states["held"] + states["starting"]
         line = (
             f"done {done} · running {running} · queued {waiting} · failed {failed} · "
-            f"pending {states['pending']} · elapsed {_clock(time.monotonic() - self._start)}"
+            f"pending {states['pending']}"
+            + "".join(f" · {note}" for note in notes or [])
+            + f" · elapsed {_clock(time.monotonic() - self._start)}"
         )
         if self._live is not None:
             self._live.update(Text(line))

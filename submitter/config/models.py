@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -18,11 +18,20 @@ from pydantic import (
     field_validator,
 )
 
+from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
 from submitter.units import parse_duration, parse_memory
 
-SchedulerName = Literal["local", "ssh", "slurm", "pbs", "lsf"]
-SCHEDULERS: tuple[str, ...] = ("local", "ssh", "slurm", "pbs", "lsf")
-BATCH_SCHEDULERS: tuple[str, ...] = ("slurm", "pbs", "lsf")
+# Hosts without a scheduler run processes; the rest come from the scheduler registry.
+SCHEDULERS: tuple[str, ...] = ("local", "ssh", *BATCH_SCHEDULERS)
+
+
+def _known_scheduler(value: str) -> str:
+    if value not in SCHEDULERS:
+        raise ValueError(f"expected one of {', '.join(SCHEDULERS)}, got {value!r}")
+    return value
+
+
+SchedulerName = Annotated[str, AfterValidator(_known_scheduler)]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -162,6 +171,7 @@ class HostConfig(Strict):
     limits: Limits = Field(default_factory=Limits)
     poll_interval: Duration | None = None
     lost_after: Duration | None = None
+    reconnect_for: Duration | None = None  # how long an unreachable host is waited for
     setup: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
 

@@ -12,15 +12,15 @@ from ruamel.yaml.error import YAMLError
 
 from submitter import __version__
 from submitter.errors import TemplateError
+from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
+from submitter.schedulers.registry import batch_scheduler
 
 PACK_FILE = "pack.yml"
 JOB_TEMPLATE = "job.sh.j2"
 DEFAULT_PACK_FOR = {
     "local": "wrapper",
     "ssh": "wrapper",
-    "slurm": "slurm",
-    "pbs": "pbs",
-    "lsf": "lsf",
+    **{name: batch_scheduler(name).default_pack for name in BATCH_SCHEDULERS},
 }
 
 

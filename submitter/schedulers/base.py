@@ -68,6 +68,14 @@ class BatchScheduler(Protocol):
     """A batch scheduler reached by command line tools (SLURM, PBS, LSF)."""
 
     name: str
+    default_pack: str  # the pack a host of this scheduler renders with unless it names one
+    default_poll_interval: float  # seconds between polls unless the host sets poll_interval
+    default_max_running: int  # jobs at once unless the host sets max_running or -J is given
+    job_id_variable: str  # the environment variable holding the job id inside the job
+
+    def is_transient(self, output: str) -> bool:
+        """Whether a failed submission says the scheduler was briefly unavailable, so the same
+        submission is worth retrying after a pause."""
 
     def submit_argv(self, script_path: str) -> list[str]:
         """The command that submits the job script at `script_path` (run in its directory)."""

@@ -37,6 +37,19 @@ class Lsf:
     """IBM Spectrum LSF through its command line tools; the script goes on stdin."""
 
     name: str = "lsf"
+    default_pack: str = "lsf"  # its newest version
+    default_poll_interval: float = 10.0
+    default_max_running: int = 200
+    job_id_variable: str = "LSB_JOBID"
+    # mbatchd busy or restarting: "LSF is down. Please wait ...", "Batch system not responding"
+    transient_errors = re.compile(
+        r"lsf is down|batch system not responding|please wait|failed in an lsf library call"
+        r"|unable to contact slurm controller|resource temporarily unavailable|timed out",
+        re.IGNORECASE,
+    )
+
+    def is_transient(self, output: str) -> bool:
+        return bool(self.transient_errors.search(output))
 
     def submit_argv(self, script_path: str) -> list[str]:
         """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read."""

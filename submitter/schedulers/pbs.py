@@ -109,6 +109,20 @@ class Pbs:
     """Torque and PBS Pro through their common command line interface."""
 
     name: str = "pbs"
+    default_pack: str = "pbs"  # its newest version
+    default_poll_interval: float = 10.0
+    default_max_running: int = 200
+    job_id_variable: str = "PBS_JOBID"
+    # pbs_server busy, restarting or unreachable (Torque and PBS Pro wording)
+    transient_errors = re.compile(
+        r"cannot connect to (?:pbs )?server|could not connect|end of file|pbs_iff"
+        r"|server .* not (?:available|reachable)|try again|timed out"
+        r"|unable to contact slurm controller|resource temporarily unavailable",
+        re.IGNORECASE,
+    )
+
+    def is_transient(self, output: str) -> bool:
+        return bool(self.transient_errors.search(output))
 
     def submit_argv(self, script_path: str) -> list[str]:
         return ["qsub", script_path]

@@ -54,6 +54,19 @@ class Slurm:
     """SLURM through its command line tools."""
 
     name: str = "slurm"
+    default_pack: str = "slurm"  # its newest version
+    default_poll_interval: float = 10.0
+    default_max_running: int = 200
+    job_id_variable: str = "SLURM_JOB_ID"
+    # slurmctld busy, restarting or briefly unreachable: the same sbatch succeeds later
+    transient_errors = re.compile(
+        r"socket timed out|resource temporarily unavailable|unable to contact slurm controller"
+        r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open",
+        re.IGNORECASE,
+    )
+
+    def is_transient(self, output: str) -> bool:
+        return bool(self.transient_errors.search(output))
 
     def submit_argv(self, script_path: str) -> list[str]:
         return ["sbatch", "--parsable", script_path]
