@@ -19,9 +19,11 @@ from submitter.config.project import HostEntry, load_hosts, user_config_dir
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
 from submitter.hostops import q
 from submitter.prepare import default_work_dir, resolve_home
-from submitter.transport.base import Transport
+from submitter.transport.base import COMMAND_TIMEOUT, Transport
 from submitter.transport.factory import connect
-from submitter.transport.ssh import host_options
+from submitter.transport.failures import PLUMBUM_FAILURES, host_error
+from submitter.transport.process import execute, program
+from submitter.transport.ssh import host_options, liveness_options
 
 SCHEDULER_COMMANDS = {
     "slurm": ("sbatch", "squeue", "scancel"),
@@ -231,12 +233,17 @@ def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int
         "umask 077; mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && read -r key && "
         '{ grep -qxF "$key" ~/.ssh/authorized_keys || printf "%s\\n" "$key" >> ~/.ssh/authorized_keys; }'
     )
-    # No multiplexing and no BatchMode: this one connection is the one that may ask a password.
-    argv = ["ssh", "-i", str(key), "-o", "ControlPath=none", "-o", "NumberOfPasswordPrompts=1"]
-    argv += [*host_options(config), "--", str(config.address), install]
+    # No multiplexing and no BatchMode: this one connection is the one that may ask a password,
+    # so it stays in this terminal's session (where ssh can prompt) and gets time to be typed.
+    options = ["-i", str(key), "-o", "ControlPath=none", "-o", "NumberOfPasswordPrompts=1"]
+    options += [*liveness_options(), *host_options(config)]
     if not as_json:
         print(f"installing {key}.pub on {config.address} (ssh asks for the password once)")
-    done = subprocess.run(argv, input=public + "\n", text=True, capture_output=True, check=False)
+    try:
+        ssh = program("ssh").bound_command(*options, "--", str(config.address), install)
+        done = execute(ssh.popen, stdin=public + "\n", timeout=COMMAND_TIMEOUT, own_session=False)
+    except PLUMBUM_FAILURES as exc:
+        raise host_error(exc, str(config.address), "installing the key") from exc
     if done.returncode != 0:
         raise HostError(f"{host_name}: installing the key failed: {done.stderr.strip()}")
     return run_checks(host_name, tasks_file, as_json=as_json)

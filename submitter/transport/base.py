@@ -8,6 +8,10 @@ from typing import Protocol
 
 from submitter.paths import Transfer
 
+# No command runs longer unless its caller says so: a hung scheduler command or filesystem
+# must not hang `apply`. A silent host is noticed sooner, by the ssh keepalives.
+COMMAND_TIMEOUT = 300.0
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -36,11 +40,16 @@ class Transport(Protocol):
     stats: TransportStats
 
     def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT,
     ) -> CommandResult:
-        """Run one command on the host; raise HostError only when the host cannot be reached."""
+        """Run one command on the host; raise HostError only when the host cannot be reached
+        or the command outlives `timeout` seconds (None: no limit)."""
 
-    def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
+    def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
         """Run a bash script on the host (sent on standard input, never spliced into argv)."""
 
     def put(self, transfers: Sequence[Transfer]) -> None:

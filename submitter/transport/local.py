@@ -1,15 +1,17 @@
-"""The local transport: commands run as subprocesses, files copied on this machine."""
+"""The local transport: commands run through plumbum.local, files copied on this machine."""
 
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from plumbum.commands import CommandNotFound, ProcessTimedOut
+
 from submitter.errors import HostError
 from submitter.paths import Transfer
-from submitter.transport.base import CommandResult, TransportStats
+from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, TransportStats
+from submitter.transport.process import execute, program
 
 
 class LocalTransport:
@@ -19,25 +21,24 @@ class LocalTransport:
         self.stats = TransportStats()
 
     def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT,
     ) -> CommandResult:
         self.stats.commands += 1
         try:
-            done = subprocess.run(
-                list(argv),
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except FileNotFoundError as exc:
-            return CommandResult(127, "", f"{argv[0]}: {exc.strerror}")
-        except subprocess.TimeoutExpired:
-            raise HostError(f"local command timed out after {timeout}s: {argv[0]}") from None
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+            command = program(argv[0]).bound_command(*argv[1:])
+            return execute(command.popen, stdin=stdin, timeout=timeout)
+        except CommandNotFound:
+            return CommandResult(127, "", f"{argv[0]}: command not found")
+        except PermissionError as exc:
+            return CommandResult(126, "", f"{argv[0]}: {exc.strerror}")
+        except ProcessTimedOut:
+            raise HostError(f"local command timed out after {timeout:g} s: {argv[0]}") from None
 
-    def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
+    def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
         return self.run(["bash", "-s"], stdin=script, timeout=timeout)
 
     def put(self, transfers: Sequence[Transfer]) -> None:

@@ -1,5 +1,11 @@
-"""The ssh transport: the system `ssh` (so ~/.ssh/config, ProxyJump and agents just work),
-one multiplexed connection per host for a whole apply, and rsync for files, batched.
+"""The ssh transport, on plumbum: the system `ssh` (so ~/.ssh/config, ProxyJump and agents
+just work), one multiplexed connection per host for a whole apply, and rsync for files, batched.
+
+plumbum's SshMachine opens the connection: its shell session is the first ssh, which becomes
+the ControlMaster (authenticating once, asking a passphrase if it must; an unreachable host is
+a typed plumbum error here) and, as a client that stays connected, keeps the master alive
+between polls however long they are apart. Every command is a further `ssh` multiplexed over
+that master, started through plumbum.local with its script on standard input.
 
 One rsync per direction per step moves any number of files to any number of places: the
 transfers are laid out as a tree of symlinks mirroring their remote absolute paths, and that
@@ -8,23 +14,39 @@ tree is synced onto `/` with links followed. Without rsync on the host, scp does
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from plumbum.commands import BaseCommand, ProcessTimedOut
+from plumbum.machines import SshMachine
+
 from submitter.config.models import HostConfig
 from submitter.errors import HostError
 from submitter.paths import Transfer
-from submitter.transport.base import CommandResult, TransportStats
+from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, TransportStats
+from submitter.transport.failures import PLUMBUM_FAILURES, host_error
+from submitter.transport.process import current_environment, execute, program
 
 SSH_UNREACHABLE = 255
 CONNECT_TIMEOUT = 20
+# A host that stops answering without closing the connection (frozen, or a link gone
+# quiet) is given up when a keepalive is due after ALIVE_COUNT unanswered ones, ALIVE_INTERVAL s
+# apart: 40 s of silence. A command asking then falls back to a fresh connection, which
+# ConnectTimeout ends: within a minute in all.
+ALIVE_INTERVAL = 10
+ALIVE_COUNT = 3
+# The whole login (TCP connect, key exchange, authentication, first prompt), which
+# ConnectTimeout alone does not bound.
+LOGIN_TIMEOUT = 60
+CONTROL_PERSIST = 120
+CLOSE_TIMEOUT = 30
 
 
 def control_dir() -> Path:
@@ -35,11 +57,29 @@ def control_dir() -> Path:
     return directory
 
 
+def liveness_options() -> list[str]:
+    """Neither an unreachable nor a frozen host keeps ssh waiting for long."""
+    return [
+        "-o",
+        f"ConnectTimeout={CONNECT_TIMEOUT}",
+        "-o",
+        f"ServerAliveInterval={ALIVE_INTERVAL}",
+        "-o",
+        f"ServerAliveCountMax={ALIVE_COUNT}",
+    ]
+
+
 def host_options(config: HostConfig) -> list[str]:
     """Where and how to reach the host: its port, known_hosts file and own `-o` options."""
+    return [*_port_options(config), *_known_hosts_and_own_options(config)]
+
+
+def _port_options(config: HostConfig) -> list[str]:
+    return ["-p", str(config.port)] if config.port else []
+
+
+def _known_hosts_and_own_options(config: HostConfig) -> list[str]:
     options: list[str] = []
-    if config.port:
-        options += ["-p", str(config.port)]
     if config.known_hosts:
         options += ["-o", f"UserKnownHostsFile={Path(config.known_hosts).expanduser()}"]
     for option in config.ssh_options:
@@ -53,76 +93,116 @@ class SshTransport:
     def __init__(self, host_name: str, config: HostConfig) -> None:
         if not config.address:
             raise HostError(f"host '{host_name}' has no address")
+        if config.address.startswith("-"):
+            # ssh would read it as an option (SshMachine puts no `--` before the address).
+            raise HostError(f"host '{host_name}': address {config.address!r} starts with '-'")
         self.host_name = host_name
         self.config = config
         self.address = config.address
         self.stats = TransportStats()
         key = f"{config.address}:{config.port}:{config.identity_file}:{os.getpid()}"
         self.control_path = control_dir() / hashlib.sha256(key.encode()).hexdigest()[:16]
-        self._connected = False
+        self._machine: SshMachine | None = None
         self._remote_rsync: bool | None = None
 
     # ssh ---------------------------------------------------------------------------------
     def ssh_options(self) -> list[str]:
+        """Everything before the address, as SshMachine lays it out from its port, keyfile
+        and ssh_opts; rsync and scp reach the host with the same."""
+        identity = self._identity_file()
+        return [
+            *_port_options(self.config),
+            *(["-i", identity] if identity else []),
+            *self._machine_options(),
+        ]
+
+    def _identity_file(self) -> str | None:
+        if not self.config.identity_file:
+            return None
+        return str(Path(self.config.identity_file).expanduser())
+
+    def _machine_options(self) -> list[str]:
+        """SshMachine's ssh_opts: multiplexing, liveness, the key only, known hosts, the
+        host's own options. Host keys are always checked: StrictHostKeyChecking is left to
+        the user's ssh config."""
         options = [
             "-o",
             "ControlMaster=auto",
             "-o",
             f"ControlPath={self.control_path}",
             "-o",
-            "ControlPersist=120",
-            "-o",
-            f"ConnectTimeout={CONNECT_TIMEOUT}",
-            "-o",
-            "ServerAliveInterval=30",
+            f"ControlPersist={CONTROL_PERSIST}",
+            *liveness_options(),
         ]
         if not sys.stdin.isatty():
             options += ["-o", "BatchMode=yes"]
         if self.config.identity_file:
-            options += [
-                "-i",
-                str(Path(self.config.identity_file).expanduser()),
-                "-o",
-                "IdentitiesOnly=yes",
-            ]
-        return options + host_options(self.config)
+            options += ["-o", "IdentitiesOnly=yes"]
+        return options + _known_hosts_and_own_options(self.config)
+
+    def _connection(self) -> SshMachine:
+        if self._machine is None:
+            self.stats.connections += 1
+            try:
+                with current_environment():
+                    self._machine = SshMachine(
+                        self.address,
+                        port=self.config.port,
+                        keyfile=self._identity_file(),
+                        ssh_opts=self._machine_options(),
+                        connect_timeout=LOGIN_TIMEOUT,
+                    )
+            except PLUMBUM_FAILURES as exc:
+                raise host_error(exc, self.address, "ssh") from exc
+        return self._machine
+
+    def _drop_connection(self) -> None:
+        if self._machine is not None:
+            self._machine.close()
+            self._machine = None
 
     def _ssh(self, remote_command: str, stdin: str | None, timeout: float | None) -> CommandResult:
-        if not self._connected:
-            self.stats.connections += 1
-            self._connected = True
+        self._connection()
         self.stats.commands += 1
-        argv = ["ssh", *self.ssh_options(), "--", self.address, remote_command]
+        # Not SshMachine.popen: it would prefix `cd <login dir> && env PATH=<its own copy>`,
+        # and its copy rewrites relative and empty PATH entries ('.' becomes the home
+        # directory). The same ssh, options and master, with the command as the one quoted
+        # word the remote shell is to read.
+        ssh = program("ssh").bound_command(*self.ssh_options(), "--", self.address, remote_command)
         try:
-            done = subprocess.run(
-                argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-            )
-        except FileNotFoundError:
-            raise HostError("the ssh client is not installed on this machine") from None
-        except subprocess.TimeoutExpired:
-            raise HostError(f"remote command timed out after {timeout}s") from None
-        if done.returncode == SSH_UNREACHABLE:
-            self._connected = False
-            raise HostError(f"ssh to {self.address} failed: {done.stderr.strip()}")
-        return CommandResult(done.returncode, done.stdout, done.stderr)
+            result = execute(ssh.popen, stdin=stdin, timeout=timeout)
+        except ProcessTimedOut as exc:
+            raise HostError(
+                f"a command on {self.address} did not finish within {timeout:g} s"
+            ) from exc
+        except PLUMBUM_FAILURES as exc:
+            raise host_error(exc, self.address, "ssh") from exc
+        if result.returncode == SSH_UNREACHABLE:
+            self._drop_connection()
+            raise HostError(f"ssh to {self.address} failed: {result.stderr.strip()}")
+        return result
 
     def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = None
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT,
     ) -> CommandResult:
         return self._ssh(shlex.join(argv), stdin, timeout)
 
-    def run_script(self, script: str, *, timeout: float | None = None) -> CommandResult:
+    def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
         return self._ssh("bash -s", script, timeout)
 
     def close(self) -> None:
-        if self._connected or self.control_path.exists():
-            subprocess.run(
-                ["ssh", *self.ssh_options(), "-O", "exit", "--", self.address],
-                capture_output=True,
-                check=False,
-                timeout=30,
-            )
-            self._connected = False
+        """End the session, then the master (it would otherwise linger ControlPersist s)."""
+        self._drop_connection()
+        if self.control_path.exists():
+            with contextlib.suppress(*PLUMBUM_FAILURES):
+                stop = program("ssh").bound_command(
+                    *self.ssh_options(), "-O", "exit", "--", self.address
+                )
+                execute(stop.popen, timeout=CLOSE_TIMEOUT)
 
     # files -------------------------------------------------------------------------------
     def _has_rsync(self) -> bool:
@@ -150,8 +230,7 @@ class SshTransport:
             self.stats.transfers += 1
             self.stats.files += len(transfers)
             if self._has_rsync():
-                argv = [
-                    "rsync",
+                command = program("rsync")[
                     "-r",
                     "-L",
                     "-t",
@@ -164,10 +243,12 @@ class SshTransport:
                 ]
             else:
                 tops = [str(p) for p in sorted(stage.iterdir())]
-                argv = ["scp", "-q", "-r", *self._scp_options(), *tops, f"{self.address}:/"]
-            done = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise HostError(f"copying files to the host failed: {done.stderr.strip()}")
+                command = program("scp").bound_command(
+                    "-q", "-r", *self._scp_options(), *tops, f"{self.address}:/"
+                )
+            done = self._copy(command, "copying files to the host")
+            if not done.ok:
+                raise HostError(f"copying files to {self.address} failed: {done.stderr.strip()}")
 
     def get(self, transfers: Sequence[Transfer]) -> list[Transfer]:
         if not transfers:
@@ -180,8 +261,7 @@ class SshTransport:
             if self._has_rsync():
                 listing = stage / ".files"
                 listing.write_text("".join(t.remote.lstrip("/") + "\n" for t in transfers))
-                argv = [
-                    "rsync",
+                command = program("rsync")[
                     "-r",
                     "-t",
                     "--omit-dir-times",
@@ -192,10 +272,12 @@ class SshTransport:
                     f"{self.address}:/",
                     f"{stage}/root/",
                 ]
-                done = subprocess.run(argv, capture_output=True, text=True, check=False)
+                done = self._copy(command, "copying files back")
                 # 23: some sources missing (logs a task never wrote); the rest were copied.
                 if done.returncode not in (0, 23):
-                    raise HostError(f"copying files back failed: {done.stderr.strip()}")
+                    raise HostError(
+                        f"copying files back from {self.address} failed: {done.stderr.strip()}"
+                    )
             else:
                 self._scp_get(transfers, stage / "root")
             missing = []
@@ -208,6 +290,14 @@ class SshTransport:
                 self.stats.files += 1
             return missing
 
+    def _copy(self, command: BaseCommand, doing: str) -> CommandResult:
+        """rsync or scp, through the master connection; no deadline: a silent host ends
+        the master, and with it the copy, within a minute."""
+        try:
+            return execute(command.popen)
+        except PLUMBUM_FAILURES as exc:
+            raise host_error(exc, self.address, doing) from exc
+
     def _scp_options(self) -> list[str]:
         """The ssh options, with the port spelled -P as scp wants it."""
         return ["-P" if option == "-p" else option for option in self.ssh_options()]
@@ -216,16 +306,12 @@ class SshTransport:
         for transfer in transfers:
             target = root / transfer.remote.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-            argv = [
-                "scp",
-                "-q",
-                "-r",
-                "-p",
-                *self._scp_options(),
-                f"{self.address}:{transfer.remote}",
-                str(target),
-            ]
-            subprocess.run(argv, capture_output=True, text=True, check=False)
+            source = f"{self.address}:{transfer.remote}"
+            copy = program("scp").bound_command(
+                "-q", "-r", "-p", *self._scp_options(), source, str(target)
+            )
+            # A missing source is reported by get() from what did not arrive.
+            self._copy(copy, "copying files back")
 
 
 def _require_absolute(remote: str) -> None:
