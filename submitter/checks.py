@@ -17,24 +17,13 @@ from rich.table import Table
 from submitter.config.models import HostConfig
 from submitter.config.project import HostEntry, load_hosts, user_config_dir
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
-from submitter.hostops import q
+from submitter.hostops import HostOps, q
 from submitter.prepare import default_work_dir, resolve_home
 from submitter.transport.base import COMMAND_TIMEOUT, Transport
 from submitter.transport.factory import connect
 from submitter.transport.failures import PLUMBUM_FAILURES, host_error
 from submitter.transport.process import execute, program
 from submitter.transport.ssh import host_options, liveness_options
-
-SCHEDULER_COMMANDS = {
-    "slurm": ("sbatch", "squeue", "scancel"),
-    "pbs": ("qsub", "qstat", "qdel"),
-    "lsf": ("bsub", "bjobs", "bkill"),
-}
-SCHEDULER_PROBE = {
-    "slurm": 'squeue -h -u "$(id -un)" >/dev/null',
-    "pbs": "qstat >/dev/null",
-    "lsf": "bjobs -noheader >/dev/null 2>&1 || bjobs 2>&1 | grep -q 'No unfinished job'",
-}
 
 
 @dataclass(frozen=True)
@@ -117,14 +106,15 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
         f"if mkdir -p -- {q(work_dir)} && : > {probe} && rm -f -- {probe}; "
         f"then report workdir 1 {q(work_dir)}; else report workdir 0 {q(work_dir + ' is not writable')}; fi"
     )
-    for command in SCHEDULER_COMMANDS.get(config.kind, ()):
+    scheduler = HostOps.for_kind(config.kind).batch
+    for command in scheduler.commands if scheduler else ():
         lines.append(
             f"if command -v {command} >/dev/null; then report cmd-{command} 1 "
             f"\"$(command -v {command})\"; else report cmd-{command} 0 'not on PATH'; fi"
         )
-    if config.kind in SCHEDULER_PROBE:
+    if scheduler is not None:
         lines.append(
-            f"if {SCHEDULER_PROBE[config.kind]}; then report answering 1 ok; "
+            f"if {scheduler.probe}; then report answering 1 ok; "
             "else report answering 0 'the status command failed'; fi"
         )
     for local, remote_prefix in config.paths.items():

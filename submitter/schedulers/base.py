@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -64,6 +65,16 @@ def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | N
     return next((s for printed, s in statuses.items() if job_key(printed) == key), None)
 
 
+class TransientErrors:
+    """Recognises a submission the scheduler refused only because it was briefly busy or
+    unreachable; each scheduler sets `transient_errors` to its own wording."""
+
+    transient_errors: re.Pattern[str] = re.compile(r"(?!)")  # matches nothing
+
+    def is_transient(self, output: str) -> bool:
+        return bool(self.transient_errors.search(output))
+
+
 class BatchScheduler(Protocol):
     """A batch scheduler reached by command line tools (SLURM, PBS, LSF)."""
 
@@ -72,6 +83,8 @@ class BatchScheduler(Protocol):
     default_poll_interval: float  # seconds between polls unless the host sets poll_interval
     default_max_running: int  # jobs at once unless the host sets max_running or -J is given
     job_id_variable: str  # the environment variable holding the job id inside the job
+    commands: tuple[str, ...]  # the commands check-host expects on the host
+    probe: str  # a shell test check-host runs to see that the scheduler answers
 
     def is_transient(self, output: str) -> bool:
         """Whether a failed submission says the scheduler was briefly unavailable, so the same

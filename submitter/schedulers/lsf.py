@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, lookup_state
+from submitter.schedulers.base import JobState, JobStatus, TransientErrors, lookup_state
 
 STATE_TABLE: dict[str, JobState] = {
     "PEND": JobState.QUEUED,  # pending: waiting in a queue
@@ -33,7 +33,7 @@ _BJOBS_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z]+)(?:\s+(-|-?\d+))?$")
 STATUS_FIELDS = "jobid stat exit_code"
 
 
-class Lsf:
+class Lsf(TransientErrors):
     """IBM Spectrum LSF through its command line tools; the script goes on stdin."""
 
     name: str = "lsf"
@@ -41,15 +41,15 @@ class Lsf:
     default_poll_interval: float = 10.0
     default_max_running: int = 200
     job_id_variable: str = "LSB_JOBID"
+    commands: tuple[str, ...] = ("bsub", "bjobs", "bkill")  # check-host: present?
+    # check-host: does it answer? (bjobs exits 255 when the user simply has no jobs)
+    probe: str = "bjobs -noheader >/dev/null 2>&1 || bjobs 2>&1 | grep -q 'No unfinished job'"
     # mbatchd busy or restarting: "LSF is down. Please wait ...", "Batch system not responding"
     transient_errors = re.compile(
         r"lsf is down|batch system not responding|please wait|failed in an lsf library call"
         r"|unable to contact slurm controller|resource temporarily unavailable|timed out",
         re.IGNORECASE,
     )
-
-    def is_transient(self, output: str) -> bool:
-        return bool(self.transient_errors.search(output))
 
     def submit_argv(self, script_path: str) -> list[str]:
         """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, job_key, lookup_state
+from submitter.schedulers.base import JobState, JobStatus, TransientErrors, job_key, lookup_state
 
 STATE_TABLE: dict[str, JobState] = {
     "Q": JobState.QUEUED,  # queued, eligible to run
@@ -105,7 +105,7 @@ def parse_qstat_full(output: str) -> dict[str, dict[str, str]]:
     return jobs
 
 
-class Pbs:
+class Pbs(TransientErrors):
     """Torque and PBS Pro through their common command line interface."""
 
     name: str = "pbs"
@@ -113,6 +113,8 @@ class Pbs:
     default_poll_interval: float = 10.0
     default_max_running: int = 200
     job_id_variable: str = "PBS_JOBID"
+    commands: tuple[str, ...] = ("qsub", "qstat", "qdel")  # check-host: present?
+    probe: str = "qstat >/dev/null"  # check-host: does it answer?
     # pbs_server busy, restarting or unreachable (Torque and PBS Pro wording)
     transient_errors = re.compile(
         r"cannot connect to (?:pbs )?server|could not connect|end of file|pbs_iff"
@@ -120,9 +122,6 @@ class Pbs:
         r"|unable to contact slurm controller|resource temporarily unavailable",
         re.IGNORECASE,
     )
-
-    def is_transient(self, output: str) -> bool:
-        return bool(self.transient_errors.search(output))
 
     def submit_argv(self, script_path: str) -> list[str]:
         return ["qsub", script_path]

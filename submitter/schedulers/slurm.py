@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, lookup_state
+from submitter.schedulers.base import JobState, JobStatus, TransientErrors, lookup_state
 
 # (short code, long name, state): squeue `%t` prints the short code, sacct and `%T` the long one.
 _CODES: tuple[tuple[str, str, JobState], ...] = (
@@ -50,7 +50,7 @@ _SUBMITTED_ID = re.compile(r"^Submitted batch job (\d+)(?: on cluster \S+)?$")
 _SQUEUE_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z_]+)$")
 
 
-class Slurm:
+class Slurm(TransientErrors):
     """SLURM through its command line tools."""
 
     name: str = "slurm"
@@ -58,15 +58,14 @@ class Slurm:
     default_poll_interval: float = 10.0
     default_max_running: int = 200
     job_id_variable: str = "SLURM_JOB_ID"
+    commands: tuple[str, ...] = ("sbatch", "squeue", "scancel")  # check-host: present?
+    probe: str = 'squeue -h -u "$(id -un)" >/dev/null'  # check-host: does it answer?
     # slurmctld busy, restarting or briefly unreachable: the same sbatch succeeds later
     transient_errors = re.compile(
         r"socket timed out|resource temporarily unavailable|unable to contact slurm controller"
         r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open",
         re.IGNORECASE,
     )
-
-    def is_transient(self, output: str) -> bool:
-        return bool(self.transient_errors.search(output))
 
     def submit_argv(self, script_path: str) -> list[str]:
         return ["sbatch", "--parsable", script_path]
