@@ -26,7 +26,7 @@ from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config, host_record
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
-from submitter.units import format_clock
+from submitter.units import format_clock, format_span
 from submitter.watch import judge
 
 LOG_FILES = ("status", "stdout", "stderr", "job.out", "job.err")
@@ -460,13 +460,11 @@ class Engine:
             host.unreachable_since = now
             self.progress.say(
                 f"host {host.name}: unreachable since {_clock_of(now)} ({exc}); keeps trying "
-                f"for {format_clock(int(host.reconnect_for))}"
+                f"for {format_span(host.reconnect_for)}"
             )
         waited = now - host.unreachable_since
         if give_up or waited >= host.reconnect_for:
-            host.error = (
-                str(exc) if give_up else f"unreachable for {format_clock(int(waited))}: {exc}"
-            )
+            host.error = str(exc) if give_up else f"unreachable for {format_span(waited)}: {exc}"
             return
         host.retry_at = now + RETRY_DELAYS[min(host.failures, len(RETRY_DELAYS) - 1)]
         host.failures += 1
@@ -475,7 +473,7 @@ class Engine:
         if host.unreachable_since is not None:
             self.progress.say(
                 f"host {host.name}: reachable again after "
-                f"{format_clock(int(now - host.unreachable_since))}"
+                f"{format_span(now - host.unreachable_since)}"
             )
         host.unreachable_since, host.failures, host.retry_at = None, 0, 0.0
 

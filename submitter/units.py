@@ -82,3 +82,15 @@ def format_memory(size: int) -> str:
 def megabytes(size: int) -> int:
     """Memory in whole megabytes, rounded up: what scheduler directives take."""
     return -(-size // _MEM_UNITS["M"])
+
+
+def format_span(seconds: float) -> str:
+    """A duration as people say it: `45s`, `2m05s`, `1h10m`."""
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    return f"{secs}s"

@@ -210,3 +210,25 @@ def test_interrupted_apply_exits_130(tmp_path: Path) -> None:
     _, err = client.communicate(timeout=30)
     assert client.returncode == 130, err
     assert "keep running" in err
+
+
+def test_an_unreachable_host_is_retried_until_reconnect_for_then_exit_3(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Nothing listens on port 1: every connection is refused at once. apply keeps the task,
+    says since when the host is unreachable, retries, and gives up only after reconnect_for."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  far: {address: nobody@127.0.0.1, port: 1, work_dir: /tmp/far, "
+        "reconnect_for: 5s}\n"
+        "tasks:\n  - {name: t, host: far, run: 'echo hi'}\n",
+    )
+    began = time.monotonic()
+    result = cli("apply", tasks)
+    took = time.monotonic() - began
+    assert result.code == 3, result.err
+    assert 5 <= took < 30, took
+    assert "unreachable since" in result.err and "keeps trying" in result.err
+    assert "unreachable for" in result.err
+    row = _status(cli, tmp_path)[0]
+    assert row["state"] == "pending" and row["attempts"] == [], "nothing was started"
