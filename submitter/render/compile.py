@@ -74,7 +74,19 @@ def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
     return RenderedJob(script, task_file, pack.ident, digest)
 
 
+_ENVIRONMENTS: dict[tuple[Path, ...], jinja2.Environment] = {}
+
+
 def _environment(chain: list[Pack]) -> jinja2.Environment:
+    """One environment per pack chain, so each template is compiled once per run, not once
+    per task."""
+    key = tuple(p.directory for p in chain)
+    if key not in _ENVIRONMENTS:
+        _ENVIRONMENTS[key] = _new_environment(chain)
+    return _ENVIRONMENTS[key]
+
+
+def _new_environment(chain: list[Pack]) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p.directory)) for p in chain])
     environment = jinja2.Environment(
         loader=loader,
