@@ -106,16 +106,17 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
 
 def render(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
-    signatures = SignatureCache(load_signatures(project.directory / STATE_DIR))
-    prepared = prepare_tasks(project, check_inputs=False, signatures=signatures)
+    only = None
     if args.task:
-        known = {t.name for t in prepared}
+        known = {t.name for t in project.tasks}
         unknown = [name for name in args.task if name not in known]
         if unknown:
             raise UsageError(
                 f"no task named {', '.join(unknown)} (tasks: {', '.join(sorted(known))})"
             )
-        prepared = [t for t in prepared if t.name in args.task]
+        only = set(args.task)
+    signatures = SignatureCache(load_signatures(project.directory / STATE_DIR))
+    prepared = prepare_tasks(project, check_inputs=False, signatures=signatures, only=only)
     out = sys.stdout
     for task in prepared:
         rule = "=" * 78

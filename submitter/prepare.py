@@ -74,14 +74,18 @@ def prepare_tasks(
     *,
     check_inputs: bool = True,
     signatures: SignatureCache | None = None,
+    only: set[str] | None = None,
 ) -> list[PreparedTask]:
-    """Prepare every task, collecting all errors before raising (nothing is half-done)."""
+    """Prepare every task (or those named in `only`), collecting all errors before raising
+    (nothing is half-done)."""
     homes = homes or {}
     signatures = signatures if signatures is not None else SignatureCache()
     chains: dict[str, list[Pack]] = {}
     prepared: list[PreparedTask] = []
     errors: list[ConfigError] = []
     for definition in project.tasks:
+        if only is not None and definition.name not in only:
+            continue
         entry = project.hosts[definition.host]
         try:
             if entry.name not in chains:
