@@ -196,3 +196,31 @@ def test_a_finished_task_leaves_no_watchdog(cli: Any, tmp_path: Path, marker: st
         "reason",
     }
     assert (status["state"], status["exit_code"], status["reason"]) == ("completed", 0, "")
+
+
+def test_term_to_the_wrapper_alone_stops_the_task_and_the_watchdog(
+    cli: Any, tmp_path: Path, marker: str
+) -> None:
+    """As a scheduler signalling only the job's top process: the wrapper passes it on."""
+    tasks = _tasks(tmp_path, "signalled", f"sleep {marker} &\nsleep {marker}", walltime="00:10:00")
+    assert cli("apply", tasks, "--detach").code == 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and len(_sleeps(tmp_path, marker)) < 2:
+        time.sleep(0.2)
+    wrapper = _status_file(_record(cli, tmp_path, "signalled"))["pid"]
+    os.kill(wrapper, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and _status_file(_record(cli, tmp_path, "signalled"))["state"] == "running"
+    ):
+        time.sleep(0.2)
+    status = _status_file(_record(cli, tmp_path, "signalled"))
+    assert (status["state"], status["exit_code"], status["reason"]) == (
+        "killed",
+        143,
+        "killed by SIGTERM",
+    )
+    assert _sleeps(tmp_path, marker) == []
+    assert _survivors(tmp_path, marker) == [], "the watchdog ends with the wrapper"
+    cli("status", "-C", tmp_path)  # let the detached task be recorded as ended
