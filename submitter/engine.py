@@ -223,7 +223,7 @@ class Engine:
                     self.progress.say(f"{host.name}: cancel said: {result.stdout.strip()}")
                 for tracked in host.active.values():
                     self.store.event(tracked.id, "kill", f"cancel sent for job {tracked.job_id}")
-                deadline = time.time() + wait
+                deadline = time.time() + max(wait, _kill_grace(host.config) + 5.0)
                 while host.active and time.time() < deadline:
                     time.sleep(0.5)
                     self._poll(host, time.time())
@@ -703,6 +703,14 @@ def overran_walltime(
             Cause.TIMEOUT,
         )
     return state, reason, cause
+
+
+def _kill_grace(config: HostConfig) -> float:
+    """How long the wrapper waits between TERM and KILL (the pack's `kill_grace` var)."""
+    try:
+        return float(config.vars.get("kill_grace", 10))
+    except (TypeError, ValueError):
+        return 10.0
 
 
 def _clock_of(timestamp: float | None) -> str:

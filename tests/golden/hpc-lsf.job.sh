@@ -22,6 +22,12 @@ case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
 submitter_outputs=( results/hpc-lsf.bam )
 submitter_child=
+submitter_group=
+submitter_starting=
+submitter_pending=
+submitter_pending_signal=
+# Seconds between TERM and KILL when the task is stopped (host var kill_grace).
+submitter_grace=10
 submitter_start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 submitter_json() {
@@ -47,11 +53,34 @@ submitter_status() {
   } >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
 }
 
+# TERM to the task's process group, KILL to whatever is left of it after the grace time: the
+# task's children go with it, including those that ignore TERM or were left running. Returns 1
+# when KILL was needed. Bash's own "Killed" job notice is kept out of the wrapper's stderr.
+submitter_stop_task() {
+  if [ -z "$submitter_group" ]; then return 0; fi
+  local deadline=$((SECONDS + submitter_grace)) killed=0
+  kill -TERM -- "$submitter_group"
+  while kill -0 -- "$submitter_group"; do
+    if [ "$SECONDS" -gt "$deadline" ]; then
+      kill -KILL -- "$submitter_group"
+      killed=1
+      if [ "$SECONDS" -gt $((deadline + 2)) ]; then break; fi
+    fi
+    sleep 0.1 || sleep 1
+  done
+  wait "$submitter_child"
+  return "$killed"
+} 2>/dev/null
+
 submitter_on_signal() {
-  trap '' TERM INT
-  if [ -n "$submitter_child" ]; then
-    kill -TERM "$submitter_child" 2>/dev/null
-    wait "$submitter_child" 2>/dev/null
+  if [ -n "$submitter_starting" ]; then
+    # The task's pid is not known yet: handled as soon as it is.
+    submitter_pending=$1 submitter_pending_signal=$2
+    return
+  fi
+  trap '' TERM INT HUP
+  if ! submitter_stop_task; then
+    printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
   fi
   if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
     submitter_status failed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "walltime exceeded: killed after 02:00:00 by the wrapper"
@@ -62,6 +91,7 @@ submitter_on_signal() {
 }
 trap 'submitter_on_signal 143 TERM' TERM
 trap 'submitter_on_signal 130 INT' INT
+trap 'submitter_on_signal 129 HUP' HUP
 
 if ! mkdir -p -- "$SUBMITTER_RUN_DIR" || ! cd -- "$SUBMITTER_RUN_DIR"; then
   submitter_status failed 1 "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "cannot enter run directory $SUBMITTER_RUN_DIR"
@@ -69,20 +99,34 @@ if ! mkdir -p -- "$SUBMITTER_RUN_DIR" || ! cd -- "$SUBMITTER_RUN_DIR"; then
 fi
 submitter_status running null "" ""
 rm -f -- "$SUBMITTER_TASK_DIR/.walltime"
-submitter_watchdog=
 printf '%s' 'mkdir -p results
 echo aligned > results/hpc-lsf.bam
 ' >"$SUBMITTER_TASK_DIR/command"
 
+submitter_starting=1
+# set -m: the task runs in a process group of its own, so stopping it reaches every process it
+# started, and only those.
+set -m
 (
   export OMP_NUM_THREADS=4
   exec bash "$SUBMITTER_TASK_DIR/command"
 ) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null &
 submitter_child=$!
+set +m
+# A bash without job control leaves the task in the wrapper's group: signal its pid only.
+if kill -0 -- "-$submitter_child" 2>/dev/null; then
+  submitter_group=-$submitter_child
+else
+  submitter_group=$submitter_child
+fi
+submitter_starting=
+if [ -n "$submitter_pending" ]; then
+  submitter_on_signal "$submitter_pending" "$submitter_pending_signal"
+fi
 wait "$submitter_child"
 submitter_rc=$?
 submitter_child=
-if [ -n "$submitter_watchdog" ]; then kill "$submitter_watchdog" 2>/dev/null; fi
+submitter_group=
 
 submitter_end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if [ "$submitter_rc" -ne 0 ]; then
