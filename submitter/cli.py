@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     apply.add_argument("--force", action="store_true", help="rerun tasks even if already completed")
     apply.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    apply.add_argument(
+        "-v", "--verbose", action="store_true", help="a line for every task, up-to-date ones too"
+    )
 
     render = command(
         "render", "Print each task's task file and job script without touching any host."

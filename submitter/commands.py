@@ -35,12 +35,12 @@ _FAILED = tuple(sorted(FAILED))
 
 
 def apply(args: argparse.Namespace) -> int:
+    progress = Progress(quiet=args.json, verbose=args.verbose)
     project = load_project(args.tasks_file, args.host)
     state_dir = project.directory / STATE_DIR
     signatures = SignatureCache(load_signatures(state_dir))
     # every check before anything is written or contacted
     prepared = prepare_tasks(project, signatures=signatures)
-    progress = Progress(quiet=args.json)
     with apply_lock(state_dir):
         store = Store(state_dir)
         store.save_signatures(signatures.added)

@@ -167,7 +167,7 @@ class Engine:
                 host.pending.append(tracked)
         self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         for tracked in skipped:
-            self.progress.say(f"up to date: {tracked.name} ({tracked.id}), skipped")
+            self.progress.detail(f"up to date: {tracked.name} ({tracked.id}), skipped")
         resumed = sum(1 for t in runs if t.state in ACTIVE)
         if resumed:
             self.progress.say(f"re-attached to {resumed} task(s) started earlier")

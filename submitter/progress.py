@@ -18,22 +18,37 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-class Progress:
-    """Shows done/running/failed/pending counts and elapsed time while tasks run."""
+# Not on a terminal (a pipe, a log file), a new progress line at most this often.
+PLAIN_EVERY = 3.0
 
-    def __init__(self, stream: TextIO | None = None, *, quiet: bool = False) -> None:
+
+class Progress:
+    """Shows done/running/failed/pending counts and elapsed time while tasks run. The clock
+    starts when the command does, so the elapsed time includes preparing the tasks."""
+
+    def __init__(
+        self, stream: TextIO | None = None, *, quiet: bool = False, verbose: bool = False
+    ) -> None:
         self.console = Console(file=stream or sys.stderr, highlight=False)
         self.quiet = quiet
+        self.verbose = verbose
         self._live: Live | None = None
         self._start = time.monotonic()
+        self._last_summary = ""
         self._last_line = ""
+        self._last_printed = ""
+        self._printed_at = -PLAIN_EVERY
 
     def say(self, message: str) -> None:
         if not self.quiet:
             self.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
+    def detail(self, message: str) -> None:
+        """A line per task, shown only with -v."""
+        if self.verbose:
+            self.say(message)
+
     def start(self) -> None:
-        self._start = time.monotonic()
         if self.console.is_terminal and not self.quiet:
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
@@ -53,14 +68,23 @@ class Progress:
             self._live.update(Text(line))
         elif not self.quiet:
             summary = line.rsplit(" · elapsed", 1)[0]
-            if summary != self._last_line:
-                self._last_line = summary
-                self.console.print(line, markup=False, highlight=False)
+            if summary == self._last_summary:
+                return
+            self._last_summary, self._last_line = summary, line
+            if time.monotonic() - self._printed_at >= PLAIN_EVERY:
+                self._print_plain(line)
+
+    def _print_plain(self, line: str) -> None:
+        self._printed_at = time.monotonic()
+        self._last_printed = line
+        self.console.print(line, markup=False, highlight=False)
 
     def stop(self) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
+        elif not self.quiet and self._last_line and self._last_line != self._last_printed:
+            self._print_plain(self._last_line)  # the counts as they ended
 
     @property
     def elapsed(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,7 +47,7 @@ class LocalTransport:
             return
         self.stats.transfers += 1
         for transfer in transfers:
-            _copy(transfer.local, Path(transfer.remote))
+            _link(transfer.local, Path(transfer.remote))
             self.stats.files += 1
 
     def get(self, transfers: Sequence[Transfer]) -> list[Transfer]:
@@ -65,6 +66,29 @@ class LocalTransport:
 
     def close(self) -> None:
         return None
+
+
+def _link(source: Path, target: Path) -> None:
+    """Inputs reach a task's directory on this machine as hard links: no bytes are copied,
+    however large the input. Across filesystems (where no hard link can be made) they are
+    copied. A task reads its inputs; one that rewrote an input in place would change the
+    original too, as it would with the file in its project directory."""
+    if source.resolve() == target.resolve():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True, copy_function=_link_file)
+    else:
+        _link_file(str(source), str(target))
+
+
+def _link_file(source: str, target: str) -> None:
+    try:
+        if os.path.lexists(target):
+            os.unlink(target)
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -77,7 +77,7 @@ def test_inputs_outputs_mapping_and_shared_path(
         remote(host, f"test -e {record['run_dir']}/factor.txt || echo absent").stdout == "absent\n"
     ), "shared inputs are never copied"
 
-    again = cli("apply", tasks)
+    again = cli("apply", tasks, "-v")
     assert again.code == 0
     assert again.err.count("up to date:") == 2
     assert count_attempts(project) == 2

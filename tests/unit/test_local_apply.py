@@ -42,9 +42,12 @@ def test_outputs_appear_and_reapply_runs_nothing(cli, tmp_path: Path) -> None:  
     assert (tmp_path / "py.txt").read_text() == "from python\n"
     assert count_attempts(tmp_path) == 3
 
-    again = cli("apply", tasks)
+    again = cli("apply", tasks, "-v")
     assert again.code == 0
     assert again.err.count("up to date:") == 3
+    quiet = cli("apply", tasks)
+    assert "up to date:" not in quiet.err, "without -v: one summary line, not one per task"
+    assert "0 completed, 3 up to date, 0 failed" in quiet.err
     assert count_attempts(tmp_path) == 3, "a completed task must not run twice"
 
 
@@ -53,7 +56,7 @@ def test_changed_task_and_missing_output_rerun(cli, tmp_path: Path) -> None:  # 
     assert cli("apply", tasks).code == 0
     (tmp_path / "data" / "a.txt").write_text("changed\n")  # input content is part of the id
     (tmp_path / "py.txt").unlink()  # a declared output missing here reruns the task
-    result = cli("apply", tasks)
+    result = cli("apply", tasks, "-v")
     assert result.code == 0, result.err
     assert (tmp_path / "results" / "a.txt").read_text() == "CHANGED\n"
     assert (tmp_path / "py.txt").exists()

@@ -94,3 +94,21 @@ def test_put_and_get_copy_files_and_directories(tmp_path: Path) -> None:
     assert (back / "b.txt").read_text() == "b\n"
     assert [m.remote for m in missing] == [str(remote / "none")]
     assert (transport.stats.transfers, transport.stats.files) == (2, 3)
+
+
+def test_inputs_are_linked_not_copied(tmp_path: Path) -> None:
+    from submitter.paths import Transfer
+    from submitter.transport.local import LocalTransport
+
+    source = tmp_path / "project" / "big.dat"
+    source.parent.mkdir()
+    source.write_bytes(b"x" * 1024)
+    folder = tmp_path / "project" / "refs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("a")
+    run = tmp_path / "work" / "task"
+    LocalTransport().put(
+        [Transfer(source, str(run / "big.dat")), Transfer(folder, str(run / "refs"))]
+    )
+    assert (run / "big.dat").stat().st_ino == source.stat().st_ino
+    assert (run / "refs" / "a.txt").stat().st_ino == (folder / "a.txt").stat().st_ino
