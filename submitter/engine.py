@@ -31,6 +31,7 @@ from submitter.watch import judge
 
 LOG_FILES = ("status", "stdout", "stderr", "job.out", "job.err")
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
+FIRST_POLL = 0.25  # seconds after a start; each later poll waits twice as long, up to the interval
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
 RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
 SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
@@ -91,6 +92,7 @@ class HostRun:
     max_running: int = 1
     poll_interval: float = 1.0
     next_poll: float = 0.0
+    poll_delay: float = FIRST_POLL  # grows to poll_interval while nothing new starts
     error: str | None = None  # given up on: reported once, with the outcome
     unreachable_since: float | None = None  # wall clock of the first failure in a row
     failures: int = 0
@@ -424,7 +426,8 @@ class Engine:
                     try:
                         if host.active and now >= host.next_poll:
                             self._poll(host, now)
-                            host.next_poll = now + host.poll_interval
+                            host.next_poll = now + host.poll_delay
+                            host.poll_delay = min(host.poll_delay * 2, host.poll_interval)
                         if now >= host.start_after:
                             self._start(host)
                     except HostError as exc:
@@ -497,7 +500,9 @@ class Engine:
             raise
         with deferred_interrupts():
             self._submit(host, transport, batch)
-        host.next_poll = min(host.next_poll, time.time() + min(host.poll_interval, 1.0))
+        # What was just started is first looked at soon, then less and less often.
+        host.poll_delay = min(FIRST_POLL, host.poll_interval)
+        host.next_poll = min(host.next_poll, time.time() + host.poll_delay)
 
     def _submit(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
         """Record every attempt, then start them all in one remote step. If the answer never
