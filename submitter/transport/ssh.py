@@ -152,9 +152,24 @@ class SshTransport:
                         ssh_opts=self._machine_options(),
                         connect_timeout=LOGIN_TIMEOUT,
                     )
+            except OSError as exc:
+                # ssh ended before the session could write to it (a refused connection can
+                # beat the first write): ask ssh once more, plainly, for what it says.
+                raise HostError(
+                    f"ssh to {self.address} failed: {self._why_unreachable() or exc}"
+                ) from exc
             except PLUMBUM_FAILURES as exc:
                 raise host_error(exc, self.address, "ssh") from exc
         return self._machine
+
+    def _why_unreachable(self) -> str:
+        ssh = program("ssh").bound_command(*self.ssh_options(), "--", self.address, "true")
+        try:
+            result = execute(ssh.popen, timeout=LOGIN_TIMEOUT + 5)
+        except PLUMBUM_FAILURES:
+            return ""
+        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+        return "; ".join(lines[-3:]) if result.returncode == SSH_UNREACHABLE else ""
 
     def _drop_connection(self) -> None:
         if self._machine is not None:
