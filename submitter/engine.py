@@ -283,7 +283,8 @@ class Engine:
     def _with_remote_homes(
         self, project: Project, prepared: list[PreparedTask], max_running: int | None
     ) -> list[PreparedTask]:
-        """Hosts whose work_dir starts with ~ are asked for $HOME once; their tasks re-rendered."""
+        """Hosts whose work_dir starts with ~ are asked for $HOME once; their tasks prepared
+        again with it."""
         needing = sorted(
             {t.host.name for t in prepared if needs_home(t.host.config, project.directory)}
         )
@@ -298,7 +299,12 @@ class Engine:
                     f"{name}: cannot read the remote home directory: {result.stderr.strip()}"
                 )
             homes[name] = result.stdout.strip()
-        return prepare_tasks(project, homes, signatures=self.signatures)
+        # Only the tasks of those hosts are prepared again, now with their real paths.
+        again = {t.name for t in prepared if t.host.name in homes}
+        redone = {
+            t.name: t for t in prepare_tasks(project, homes, signatures=self.signatures, only=again)
+        }
+        return [redone.get(t.name, t) for t in prepared]
 
     def _classify(self, task: PreparedTask, force: bool, tasks_file: str) -> Tracked:
         record = self.store.task(task.task_id)
