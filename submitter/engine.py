@@ -264,6 +264,8 @@ class Engine:
             for record in group:
                 _remove_tree(self.local_dir(record.id))
                 self.store.delete_task(record.id)
+        if records:
+            self.store.vacuum()
         self.close()
         return errors
 

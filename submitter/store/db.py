@@ -301,6 +301,10 @@ class Store:
             raise AmbiguousReference(reference, [_task(r) for r in rows])
         return _task(rows[0]) if rows else None
 
+    def vacuum(self) -> None:
+        """Give the space of deleted records back to the filesystem."""
+        self._db.execute("VACUUM")
+
     def delete_task(self, task_id: str) -> None:
         with self.transaction():
             self._db.execute("DELETE FROM events WHERE task_id=?", (task_id,))

@@ -160,6 +160,11 @@ def test_purge_removes_records_and_directories(cli, tmp_path: Path) -> None:  # 
     assert "purged 1 task" in result.out
     assert not any(work.iterdir())
     assert json.loads(cli("status", "--json", "-C", tmp_path).out) == []
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / ".submitter" / "state.db") as db:
+        assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 0, "events go too"
+        assert db.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0
 
 
 def _wait_for_state(cli, project: Path, name: str, state: str, timeout: float = 20) -> None:  # type: ignore[no-untyped-def]
