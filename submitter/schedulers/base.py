@@ -58,11 +58,44 @@ def job_key(job_id: str) -> str:
 
 
 def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
-    """`statuses[job_id]`, or the status of the same job printed under another server name."""
+    """`statuses[job_id]`, or the status of the same job printed under another server name,
+    or, for an array member (`123_4`, `123[4]`), of a pending range that holds it
+    (`123_[2-9%2]`, `123[2-9]`): a queued member is never taken for a lost one."""
     if job_id in statuses:
         return statuses[job_id]
     key = job_key(job_id)
-    return next((s for printed, s in statuses.items() if job_key(printed) == key), None)
+    same = next((s for printed, s in statuses.items() if job_key(printed) == key), None)
+    if same is not None:
+        return same
+    member = _ARRAY_MEMBER.match(job_id.strip())
+    if member is None:
+        return None
+    array, index = member.group(1), int(member.group(2) or member.group(3))
+    for printed, status in statuses.items():
+        held = _ARRAY_RANGE.match(printed.strip())
+        if held and held.group(1) == array and index in _indices(held.group(2) or held.group(3)):
+            return status
+    return None
+
+
+# An array member as SLURM (`123_4`), PBS (`123[4].server`) and LSF (`123[4]`) print it.
+_ARRAY_MEMBER = re.compile(r"^(\d+)(?:_(\d+)|\[(\d+)\])(?:\..*)?$")
+# A range of members printed as one line: `123_[3-10%2]`, `123_[1,4-6]`, `123[2-9:2].server`.
+_ARRAY_RANGE = re.compile(r"^(\d+)(?:_\[([^\]]+)\]|\[([^\]]+)\])(?:\..*)?$")
+
+
+def _indices(expression: str) -> range | set[int]:
+    """The member indices a range expression names (`3-10%2`, `1,4-6`, `2-9:2`, `7`)."""
+    members: set[int] = set()
+    for part in expression.split("%", 1)[0].split(","):
+        bounds, _, step = part.partition(":")
+        first, _, last = bounds.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+            members.update(range(low, high + 1, int(step or 1)))
+        except ValueError:
+            continue
+    return members
 
 
 class TransientErrors:

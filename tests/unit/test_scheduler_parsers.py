@@ -421,3 +421,31 @@ def test_every_doc_fixture_is_listed_in_doc_fixtures_md() -> None:
     listing = (FIXTURES / "DOC_FIXTURES.md").read_text()
     for path in FIXTURES.glob("doc_*"):
         assert f"`{path.name}`" in listing
+
+
+@pytest.mark.parametrize(
+    ("printed", "member", "found"),
+    [
+        ("4300_[3-10%2]", "4300_7", True),
+        ("4300_[3-10%2]", "4300_11", False),
+        ("4300_[1,4-6]", "4300_5", True),
+        ("4300_[1,4-6]", "4300_2", False),
+        ("4300_[2-9:2]", "4300_4", True),
+        ("4300_[2-9:2]", "4300_5", False),
+        ("4301_[3-10]", "4300_4", False),
+        ("2003[2-9].pbs01", "2003[4].pbs01", True),
+        ("77[1-3]", "77[3]", True),
+    ],
+)
+def test_a_queued_array_member_is_found_in_its_pending_range(
+    printed: str, member: str, found: bool
+) -> None:
+    status = JobStatus(JobState.QUEUED, "PD")
+    assert (find_status({printed: status}, member) is status) is found
+
+
+def test_array_members_from_a_real_squeue_listing() -> None:
+    statuses = Slurm().parse_status(fixture("doc_slurm_squeue_arrays_errors.txt"))
+    assert find_status(statuses, "4300_1").state is JobState.RUNNING  # type: ignore[union-attr]
+    assert find_status(statuses, "4300_9").state is JobState.QUEUED  # type: ignore[union-attr]
+    assert find_status(statuses, "4300_11") is None
