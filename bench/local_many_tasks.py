@@ -1,0 +1,105 @@
+"""Many trivial tasks on the local host: render, apply, re-apply, and what stays on disk.
+
+Prints, in one run, each figure beside its floor measured in the same run:
+  - `render --dry-run` of N tasks, against loading and expanding the tasks file alone;
+  - `apply -J J` of N trivial tasks, against running the same N commands with `bash -c`,
+    J at a time, from one shell (the least any runner must spend);
+  - a re-apply of the N tasks once they are done (nothing runs), against the same load;
+  - files and bytes under `.submitter/` afterwards, per task;
+  - the peak memory (max RSS) of each submitter command.
+
+Usage:  .venv/bin/python bench/local_many_tasks.py [-n 10000] [-J 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def timed(argv: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds and peak RSS (MB) of one child command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    began = time.monotonic()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    seconds = time.monotonic() - began
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024, done
+
+
+def disk_use(directory: Path) -> tuple[int, int]:
+    files = size = 0
+    for root, _, names in os.walk(directory):
+        for name in names:
+            files += 1
+            size += os.lstat(os.path.join(root, name)).st_size
+    return files, size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=10000)
+    parser.add_argument("-J", type=int, default=16)
+    args = parser.parse_args()
+    submitter = [sys.executable, "-m", "submitter"]
+    with tempfile.TemporaryDirectory(prefix="submitter-bench-") as tmp:
+        project = Path(tmp)
+        tasks = {
+            "tasks": [
+                {
+                    "name": "t-{{ i }}",
+                    "for_each": {"i": list(range(args.n))},
+                    "outputs": ["out/{{ i }}.txt"],
+                    "run": "mkdir -p out; echo {{ i }} > out/{{ i }}.txt\n",
+                }
+            ]
+        }
+        (project / "tasks.yml").write_text(json.dumps(tasks))
+        load = (
+            "from pathlib import Path; from submitter.config.project import load_project; "
+            "load_project(Path('tasks.yml'))"
+        )
+        load_s, _, _ = timed([sys.executable, "-c", load], project)
+        render_s, render_mb, render = timed(
+            [*submitter, "render", "tasks.yml", "--dry-run"], project
+        )
+        assert render.returncode == 0, render.stderr[-2000:]
+
+        floor_script = f"seq 0 {args.n - 1} | xargs -P {args.J} -I@ bash -c 'echo @ > /dev/null'"
+        floor_s, _, _ = timed(["bash", "-c", floor_script], project)
+        apply_s, apply_mb, applied = timed(
+            [*submitter, "apply", "tasks.yml", "-J", str(args.J)], project
+        )
+        assert applied.returncode == 0, applied.stderr[-2000:]
+        again_s, again_mb, again = timed([*submitter, "apply", "tasks.yml"], project)
+        assert again.returncode == 0, again.stderr[-2000:]
+        files, size = disk_use(project / ".submitter")
+        outputs = len(list((project / "out").iterdir()))
+
+    print(f"local host, {args.n} trivial tasks, -J {args.J}")
+    print(
+        f"  render --dry-run     {render_s:7.2f} s   (load + expand only: {load_s:.2f} s)  peak {render_mb:.0f} MB"
+    )
+    print(
+        f"  apply                {apply_s:7.2f} s   (floor, bash -c x{args.n} at -P {args.J}: {floor_s:.2f} s)  peak {apply_mb:.0f} MB"
+    )
+    print(
+        f"  re-apply (all done)  {again_s:7.2f} s   (load + expand only: {load_s:.2f} s)  peak {again_mb:.0f} MB"
+    )
+    print(f"  re-apply output      {len(again.stderr.splitlines())} line(s)")
+    print(f"  outputs back         {outputs} of {args.n}")
+    print(
+        f"  .submitter/          {files} files ({files / args.n:.1f} per task), {size / 1e6:.0f} MB"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
