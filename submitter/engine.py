@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import posixpath
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
@@ -14,12 +18,13 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError
-from submitter.hostops import HostOps, Resolution, Running, StartResult
+from submitter.hostops import ArrayStart, HostOps, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
+from submitter.render.compile import ArrayGroup, has_array_template, render_array
 from submitter.schedulers.base import find_status
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
@@ -73,6 +78,7 @@ class Tracked:
     script_sha256: str = ""
     waiting_since: float | None = None
     sends: list[Transfer] = field(default_factory=list)
+    prepared: PreparedTask | None = None  # set while it can be (re)started in this run
 
 
 # a task that ended: its state, human reason, status file and structured cause
@@ -327,7 +333,7 @@ class Engine:
             tracked.token = attempt.token if attempt else ""
             tracked.job_id = attempt.job_id if attempt else None
             if tracked.job_id is None:  # its start may not have happened: ready to redo it
-                tracked.sends = self._stage(task)
+                tracked.sends, tracked.prepared = self._stage(task), task
             if record.name != task.name:
                 self.store.upsert_task(*self._record_fields(task), tasks_file)
             return tracked
@@ -339,7 +345,7 @@ class Engine:
                 if record.name != task.name or record.retired or record.tasks_file != tasks_file:
                     self.store.upsert_task(*self._record_fields(task), tasks_file)
                 return tracked
-        tracked.sends = self._stage(task)
+        tracked.sends, tracked.prepared = self._stage(task), task
         with self.store.transaction():
             self.store.upsert_task(*self._record_fields(task), tasks_file)
             self.store.set_task_state(task.task_id, TaskState.PENDING)
@@ -501,30 +507,89 @@ class Engine:
             return
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
-        try:
-            transport.put([s for t in batch for s in t.sends])
-        except HostError:
-            host.pending.extendleft(reversed(batch))
-            raise
+        singles, groups = self._grouped(host, batch)
+        with tempfile.TemporaryDirectory(prefix="submitter-arrays-") as scratch:
+            drivers = [self._array_driver(group, Path(scratch)) for group in groups]
+            try:
+                transport.put([s for t in batch for s in t.sends] + drivers)
+            except HostError:
+                host.pending.extendleft(reversed(batch))
+                raise
+        arrays = [(group, driver.remote) for group, driver in zip(groups, drivers, strict=True)]
         with deferred_interrupts():
-            self._submit(host, transport, batch)
+            self._submit(host, transport, singles, arrays)
         # What was just started is first looked at soon, then less and less often.
         host.poll_delay = min(FIRST_POLL, host.poll_interval)
         host.next_poll = min(host.next_poll, time.time() + host.poll_delay)
 
-    def _submit(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
-        """Record every attempt, then start them all in one remote step. If the answer never
-        arrives, the attempts stay `starting` and the next poll asks the host what became
-        of them, so a start is never repeated while the first may have happened."""
+    def _grouped(
+        self, host: HostRun, batch: list[Tracked]
+    ) -> tuple[list[Tracked], list[list[Tracked]]]:
+        """Tasks that can share one job array (same pack, resources and directives, on a
+        scheduler and pack that have arrays) are grouped; the rest go one job each."""
+        largest = host.ops.batch.max_array_size if host.ops.batch else 0
+        by_key: dict[str, list[Tracked]] = {}
+        singles: list[Tracked] = []
         for tracked in batch:
+            key = _array_key(tracked.prepared) if largest > 1 else None
+            if key is None:
+                singles.append(tracked)
+            else:
+                by_key.setdefault(key, []).append(tracked)
+        groups: list[list[Tracked]] = []
+        for members in by_key.values():
+            if len(members) == 1:
+                singles += members
+                continue
+            groups += [members[i : i + largest] for i in range(0, len(members), largest)]
+        return singles, groups
+
+    @staticmethod
+    def _array_driver(members: list[Tracked], scratch: Path) -> Transfer:
+        """The driver of one job array, rendered here, and where it goes on the host."""
+        first = members[0].prepared
+        assert first is not None
+        ident = hashlib.sha256(
+            (" ".join(m.id for m in members) + str(time.time())).encode()
+        ).hexdigest()[:12]
+        directory = posixpath.join(posixpath.dirname(first.task_dir), ".arrays", ident)
+        group = ArrayGroup(
+            ident,
+            f"{first.spec.job_name[:48]}+{len(members) - 1}",
+            len(members),
+            directory,
+            f"{directory}/members",
+        )
+        local = scratch / f"{ident}.sh"
+        local.write_text(render_array(first.spec, first.chain, group), encoding="utf-8")
+        return Transfer(local, f"{directory}/array.sh")
+
+    def _submit(
+        self,
+        host: HostRun,
+        transport: Transport,
+        singles: list[Tracked],
+        arrays: list[tuple[list[Tracked], str]],
+    ) -> None:
+        """Record every attempt, then start them all, single jobs and job arrays, in one
+        remote step. If the answer never arrives, the attempts stay `starting` and the next
+        poll asks the host what became of them, so a start is never repeated while the first
+        may have happened."""
+        everyone = singles + [t for members, _ in arrays for t in members]
+        for tracked in everyone:
             tracked.attempt_id, tracked.token = self.store.start_attempt(
                 tracked.id, host.name, tracked.pack, tracked.script_sha256
             )
             tracked.state, tracked.job_id = TaskState.STARTING, None
             host.active[tracked.id] = tracked
-        result = transport.run_script(host.ops.start_script([_running(t) for t in batch]))
+        starts = [
+            ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members))
+            for members, driver in arrays
+        ]
+        script = host.ops.start_script([_running(t) for t in singles], starts)
+        result = transport.run_script(script)
         started = host.ops.parse_start(result.stdout)
-        for tracked in batch:
+        for tracked in everyone:
             outcome = started.get(tracked.id)
             if outcome is None:
                 continue  # unanswered: settled by the next poll
@@ -716,6 +781,24 @@ def overran_walltime(
             Cause.TIMEOUT,
         )
     return state, reason, cause
+
+
+def _array_key(task: PreparedTask | None) -> str | None:
+    """Tasks with equal keys render the same scheduler header, so one job array serves them;
+    None for a task whose pack has no array driver."""
+    if task is None or not has_array_template(task.chain):
+        return None
+    spec = task.spec
+    return json.dumps(
+        [
+            task.rendered.pack,
+            spec.resources.model_dump(exclude_none=True),
+            list(spec.directives),
+            spec.host_vars,
+        ],
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _kill_grace(config: HostConfig) -> float:

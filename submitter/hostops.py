@@ -75,7 +75,7 @@ submitter_resolve() {
   if submitter_claim "$3" "$1"; then
     printf 'RESOLVE\t%s\tnever\t\n' "$2"
   elif [ -f "$3/.attempt-$1/submitted" ]; then
-    printf 'RESOLVE\t%s\t%s\n' "$2" "$(cut -f1,2 "$3/.attempt-$1/submitted" | head -n 1)"
+    printf 'RESOLVE\t%s\t%s\n' "$2" "$(head -n 1 "$3/.attempt-$1/submitted")"
   elif [ -n "$(find "$3/.attempt-$1" -maxdepth 0 -mmin +5 2>/dev/null)" ]; then
     printf 'RESOLVE\t%s\tstale\t\n' "$2"
   else
@@ -122,6 +122,45 @@ submitter_submit() {
 }
 """
 
+# array <group dir> [<attempt> <task id> <task dir>]... -- <submit command...>
+# Claims every member, lists the claimed ones' directories in the members file (an empty
+# line for one that cannot start), submits the array once, and records each member's index
+# and the submit output in its own attempt record.
+_SUBMIT_ARRAY = r"""
+submitter_array() {
+  local group=$1; shift
+  local -a attempts=() tasks=() dirs=() indices=()
+  local index=0
+  : >"$group/members.tmp"
+  while [ "$1" != -- ]; do
+    if (cd -- "$3" 2>/dev/null && rm -f -- status stdout stderr job.out job.err command) &&
+       submitter_claim "$3" "$1"; then
+      printf '%s\n' "$3" >>"$group/members.tmp"
+      attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
+    else
+      printf '\n' >>"$group/members.tmp"
+      printf 'START\t%s\terror\tattempt %s could not be claimed in %s\n' "$2" "$1" "$3"
+    fi
+    index=$((index + 1)); shift 3
+  done
+  shift
+  mv -f -- "$group/members.tmp" "$group/members"
+  [ "${#tasks[@]}" -gt 0 ] || return 0
+  local out rc i
+  out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1 </dev/null); rc=$?
+  out=$(printf '%s' "$out" | submitter_flat)
+  for i in "${!tasks[@]}"; do
+    if [ "$rc" -eq 0 ]; then
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "array	${indices[$i]}	$out"
+      printf 'START\t%s\tarray\t%s\t%s\n' "${tasks[$i]}" "${indices[$i]}" "$out"
+    else
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "error	exit $rc: $out"
+      printf 'START\t%s\terror\texit %s: %s\n' "${tasks[$i]}" "$rc" "$out"
+    fi
+  done
+}
+"""
+
 _SIGNAL = r"""
 # signal <task dir> <attempt> <pid>: TERM to the wrapper's process group, only if that pid
 # is still the task's wrapper (never a process that took over a recycled pid)
@@ -165,6 +204,15 @@ class Running:
 
 
 @dataclass(frozen=True)
+class ArrayStart:
+    """One job array to submit: its directory and driver script on the host, its members."""
+
+    directory: str
+    script: str
+    members: tuple[Running, ...]
+
+
+@dataclass(frozen=True)
 class PollResult:
     scheduler: dict[str, JobStatus] | None  # None: no scheduler, or its query failed
     scheduler_error: str | None
@@ -192,8 +240,9 @@ class HostOps:
         return cls(kind, batch_scheduler(kind))
 
     # start -----------------------------------------------------------------------------
-    def start_script(self, tasks: Sequence[Running]) -> str:
-        """Start every task's attempt; prints one START line per task."""
+    def start_script(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart] = ()) -> str:
+        """Start every task's attempt, single or as members of job arrays; prints one START
+        line per task."""
         if self.batch is None:
             lines = [_HELPERS, _LAUNCH]
             lines += [f"submitter_launch {q(t.attempt)} {q(t.task)} {q(t.task_dir)}" for t in tasks]
@@ -203,6 +252,15 @@ class HostOps:
         lines += [
             f"submitter_submit {q(t.attempt)} {q(t.task)} {q(t.task_dir)} {argv}" for t in tasks
         ]
+        if arrays:
+            lines.append(_SUBMIT_ARRAY)
+        for array in arrays:
+            members = " ".join(f"{q(m.attempt)} {q(m.task)} {q(m.task_dir)}" for m in array.members)
+            submit = shlex.join(self.batch.submit_argv(array.script))
+            lines.append(
+                f"mkdir -p -- {q(array.directory)} && "
+                f"submitter_array {q(array.directory)} {members} -- {submit}"
+            )
         return "\n".join(lines) + "\n"
 
     def parse_start(self, output: str) -> dict[str, StartResult]:
@@ -214,10 +272,17 @@ class HostOps:
         return results
 
     def _start_result(self, verdict: str, detail: str) -> StartResult:
-        if verdict != "ok":
+        if verdict not in ("ok", "array"):
             return StartResult(None, detail.strip() or "submission failed")
         if self.batch is None:
-            return StartResult(detail.strip(), None)
+            return StartResult(detail.split("\t", 1)[0].strip(), None)
+        if verdict == "array":
+            index, _, output = detail.partition("\t")
+            try:
+                job = self.batch.parse_job_id(output)
+                return StartResult(self.batch.array_member(job, int(index)), None)
+            except ValueError as exc:
+                return StartResult(None, str(exc))
         try:
             return StartResult(self.batch.parse_job_id(detail), None)
         except ValueError as exc:
@@ -281,7 +346,7 @@ class HostOps:
         return PollResult(parsed, None, reports, resolved)
 
     def _resolution(self, verdict: str, detail: str) -> Resolution:
-        if verdict in ("ok", "error"):
+        if verdict in ("ok", "error", "array"):
             start = self._start_result(verdict, detail)
             return Resolution("started" if start.job_id else "failed", start)
         return Resolution(verdict if verdict in ("never", "stale") else "pending")

@@ -28,6 +28,8 @@ class PreparedTask:
     inputs: tuple[PlacedPath, ...]
     outputs: tuple[PlacedPath, ...]
     rendered: RenderedJob
+    spec: JobSpec  # what was rendered, kept to render a group's driver from it
+    chain: tuple[Pack, ...]
 
     @property
     def name(self) -> str:
@@ -175,7 +177,18 @@ def prepare_task(
         host_vars=host.vars,
     )
     rendered = render_job(spec, chain)
-    return PreparedTask(definition, entry, identity, task_dir, run_dir, inputs, outputs, rendered)
+    return PreparedTask(
+        definition,
+        entry,
+        identity,
+        task_dir,
+        run_dir,
+        inputs,
+        outputs,
+        rendered,
+        spec,
+        tuple(chain),
+    )
 
 
 def _as_seen_from(run_dir: str, placed: PlacedPath) -> str:

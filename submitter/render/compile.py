@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import jinja2
 from submitter import __version__
 from submitter.config.models import Resources
 from submitter.errors import TemplateError
-from submitter.render.packs import JOB_TEMPLATE, Pack
+from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, Pack
 from submitter.render.shell import directive_line, directive_value, shell_quote
 from submitter.units import format_clock, format_memory, megabytes
 
@@ -52,12 +53,49 @@ class RenderedJob:
     sha256: str  # of job_script + task_file, recorded with each submission
 
 
+@dataclass(frozen=True)
+class ArrayGroup:
+    """Tasks of one host with the same resources and directives, submitted as one job array:
+    member i runs the task whose directory is line i+1 of `members_file`."""
+
+    id: str
+    name: str
+    size: int
+    directory: str  # on the host
+    members_file: str
+
+
+def has_array_template(chain: Sequence[Pack]) -> bool:
+    return any((p.directory / ARRAY_TEMPLATE).is_file() for p in chain)
+
+
+def render_array(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> str:
+    """The driver of a job array, with the resources of `spec` (any member's: the group's
+    members share them)."""
+    context = _context(spec, chain[0])
+    context["group"] = {
+        "id": group.id,
+        "name": group.name,
+        "size": group.size,
+        "dir": group.directory,
+        "members": group.members_file,
+    }
+    return _render(ARRAY_TEMPLATE, context, list(chain))
+
+
 def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
     pack = chain[0]
+    script = _render(JOB_TEMPLATE, _context(spec, pack), chain)
+    task_file = json.dumps(_task_document(spec, pack), indent=2, sort_keys=True) + "\n"
+    digest = hashlib.sha256((script + "\0" + task_file).encode()).hexdigest()
+    return RenderedJob(script, task_file, pack.ident, digest)
+
+
+def _render(template: str, context: dict[str, Any], chain: list[Pack]) -> str:
+    pack = chain[0]
     environment = _environment(chain)
-    context = _context(spec, pack)
     try:
-        script = environment.get_template(JOB_TEMPLATE).render(context)
+        return environment.get_template(template).render(context)
     except jinja2.TemplateSyntaxError as exc:
         where = f"{exc.filename or exc.name}:{exc.lineno}"
         raise TemplateError(
@@ -69,15 +107,12 @@ def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
         ) from None
     except jinja2.TemplateNotFound as exc:
         raise TemplateError(f"pack {pack.ident}: template {exc.name} not found") from None
-    task_file = json.dumps(_task_document(spec, pack), indent=2, sort_keys=True) + "\n"
-    digest = hashlib.sha256((script + "\0" + task_file).encode()).hexdigest()
-    return RenderedJob(script, task_file, pack.ident, digest)
 
 
 _ENVIRONMENTS: dict[tuple[Path, ...], jinja2.Environment] = {}
 
 
-def _environment(chain: list[Pack]) -> jinja2.Environment:
+def _environment(chain: Sequence[Pack]) -> jinja2.Environment:
     """One environment per pack chain, so each template is compiled once per run, not once
     per task."""
     key = tuple(p.directory for p in chain)
@@ -86,7 +121,7 @@ def _environment(chain: list[Pack]) -> jinja2.Environment:
     return _ENVIRONMENTS[key]
 
 
-def _new_environment(chain: list[Pack]) -> jinja2.Environment:
+def _new_environment(chain: Sequence[Pack]) -> jinja2.Environment:
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(p.directory)) for p in chain])
     environment = jinja2.Environment(
         loader=loader,
@@ -157,7 +192,7 @@ def _task_document(spec: JobSpec, pack: Pack) -> dict[str, Any]:
     }
 
 
-def _failing_frame(exc: BaseException, chain: list[Pack]) -> str:
+def _failing_frame(exc: BaseException, chain: Sequence[Pack]) -> str:
     """file:line of the template line that failed, found in the traceback."""
     roots = [str(p.directory) for p in chain]
     tb = exc.__traceback__

@@ -17,6 +17,7 @@ from submitter.schedulers.registry import batch_scheduler
 
 PACK_FILE = "pack.yml"
 JOB_TEMPLATE = "job.sh.j2"
+ARRAY_TEMPLATE = "array.sh.j2"  # optional: a pack that has it can submit tasks as job arrays
 DEFAULT_PACK_FOR = {
     "local": "wrapper",
     "ssh": "wrapper",

@@ -100,12 +100,17 @@ def _indices(expression: str) -> range | set[int]:
 
 class TransientErrors:
     """Recognises a submission the scheduler refused only because it was briefly busy or
-    unreachable; each scheduler sets `transient_errors` to its own wording."""
+    unreachable; each scheduler sets `transient_errors` to its own wording. Also the
+    defaults of what a scheduler may not have: job arrays."""
 
     transient_errors: re.Pattern[str] = re.compile(r"(?!)")  # matches nothing
+    max_array_size: int = 0  # 0: no job arrays through submitter (yet)
 
     def is_transient(self, output: str) -> bool:
         return bool(self.transient_errors.search(output))
+
+    def array_member(self, job_id: str, index: int) -> str:
+        raise NotImplementedError(f"{type(self).__name__} has no job arrays")
 
 
 class BatchScheduler(Protocol):
@@ -119,9 +124,14 @@ class BatchScheduler(Protocol):
     commands: tuple[str, ...]  # the commands check-host expects on the host
     probe: str  # a shell test check-host runs to see that the scheduler answers
 
+    max_array_size: int  # the most members of one job array; 0 when arrays are not used
+
     def is_transient(self, output: str) -> bool:
         """Whether a failed submission says the scheduler was briefly unavailable, so the same
         submission is worth retrying after a pause."""
+
+    def array_member(self, job_id: str, index: int) -> str:
+        """The id of member `index` of the job array `job_id`, as the status command prints it."""
 
     def submit_argv(self, script_path: str) -> list[str]:
         """The command that submits the job script at `script_path` (run in its directory)."""

@@ -67,6 +67,12 @@ class Slurm(TransientErrors):
         re.IGNORECASE,
     )
 
+    # SLURM's default MaxArraySize is 1001 (indices 0-1000)
+    max_array_size: int = 1000
+
+    def array_member(self, job_id: str, index: int) -> str:
+        return f"{job_id}_{index}"
+
     def submit_argv(self, script_path: str) -> list[str]:
         return ["sbatch", "--parsable", script_path]
 
