@@ -5,7 +5,7 @@ Prints, in one run:
   - the ssh connections and remote commands/copies it used (from `apply --json`),
   - the floor: the same N jobs submitted with plain `sbatch` on the login node and waited for.
 
-Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 2s]
+Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 10s]
 Starts the cluster with `docker/cluster up slurm` (the Docker engine must be running:
 `docker/install-engine`).
 """
@@ -70,7 +70,9 @@ def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, o
         outputs = len(list((project / "out").glob("*.txt")))
         report = json.loads(done.stdout)
         stats = report["transport"]["slurm"]
-        return {"seconds": elapsed, "outputs": outputs, **stats}
+        # an array member's id is ARRAY_INDEX: one scheduler job per distinct ARRAY
+        jobs = {str(t["job_id"]).split("_")[0] for t in report["tasks"] if t["job_id"]}
+        return {"seconds": elapsed, "outputs": outputs, "jobs": len(jobs), **stats}
 
 
 def run_plain_sbatch(host: dict[str, object], count: int) -> float:
@@ -113,7 +115,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-n", "--tasks", type=int, default=200)
-    parser.add_argument("--poll", default="2s", help="submitter's poll_interval for the host")
+    parser.add_argument("--poll", default="10s", help="submitter's poll_interval for the host")
     args = parser.parse_args()
     host = start_cluster()
     print(
@@ -126,6 +128,7 @@ def main() -> None:
         f"submitter apply (poll {args.poll}): {ours['seconds']:.1f} s wall, apply to all "
         f"{ours['outputs']} outputs back here"
     )
+    print(f"  scheduler jobs used: {ours['jobs']} for {args.tasks} tasks")
     print(
         f"  ssh connections: {ours['connections']}, remote commands: {ours['commands']}, "
         f"file copies (rsync runs): {ours['transfers']} moving {ours['files']} files"
