@@ -2,6 +2,7 @@
 #SBATCH --job-name=align-hpc-slurm
 #SBATCH --nodes=1
 #SBATCH --ntasks=1
+#SBATCH --no-requeue
 #SBATCH --cpus-per-task=4
 #SBATCH --mem=8192M
 #SBATCH --time=02:00:00
@@ -11,7 +12,7 @@
 #SBATCH --output=/scratch/alice/submitter/b4a462aa6ed1df3c/job.out
 #SBATCH --error=/scratch/alice/submitter/b4a462aa6ed1df3c/job.err
 #SBATCH --comment=golden
-# submitter task b4a462aa6ed1df3c (pack slurm@1.0)
+# submitter task b4a462aa6ed1df3c (pack slurm@1.1)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=b4a462aa6ed1df3c
