@@ -194,7 +194,9 @@ class SshTransport:
             raise host_error(exc, self.address, "ssh") from exc
         if result.returncode == SSH_UNREACHABLE:
             self._drop_connection()
-            raise HostError(f"ssh to {self.address} failed: {result.stderr.strip()}")
+            # A session cut by the host (sshd gone) ends its client with 255 and no word.
+            said = result.stderr.strip() or "the connection was closed (ssh said nothing)"
+            raise HostError(f"ssh to {self.address} failed: {said}")
         return result
 
     def run(

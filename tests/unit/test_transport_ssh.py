@@ -31,6 +31,7 @@ address=$1; shift
 if [ -e "$FAKE_SSH_DOWN" ]; then
   echo "ssh: connect to host $address port 22: Connection refused" >&2; exit 255
 fi
+if [ -e "$FAKE_SSH_DOWN.silent" ]; then exit 255; fi
 exec bash -c "$*"
 """
 
@@ -91,6 +92,13 @@ def test_a_lost_host_is_a_host_error_and_the_next_command_reconnects(
     (tmp_path / "down").unlink()
     assert transport.run_script("echo back\n").stdout == "back\n"
     assert transport.stats.connections == 2
+
+
+def test_a_connection_cut_without_a_word_says_so(transport: SshTransport, tmp_path: Path) -> None:
+    transport.run_script("true\n")
+    (tmp_path / "down.silent").touch()
+    with pytest.raises(HostError, match=r"alice@hpc failed: the connection was closed"):
+        transport.run_script("true\n")
 
 
 def test_a_host_that_cannot_be_reached_at_all(ssh_log: Path, tmp_path: Path) -> None:
