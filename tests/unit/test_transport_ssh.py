@@ -8,8 +8,10 @@ import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from plumbum.machines import SshMachine
 
 from submitter.config.models import HostConfig
 from submitter.errors import HostError
@@ -102,6 +104,25 @@ def test_a_connection_cut_without_a_word_says_so(transport: SshTransport, tmp_pa
 
 
 def test_a_host_that_cannot_be_reached_at_all(ssh_log: Path, tmp_path: Path) -> None:
+    (tmp_path / "down").touch()
+    transport = SshTransport("hpc", HostConfig(address="alice@hpc"))
+    with pytest.raises(HostError, match=r"ssh to alice@hpc failed: .*Connection refused"):
+        transport.run_script("true\n")
+
+
+def test_a_login_refused_before_its_shell_was_written_to_says_why(
+    ssh_log: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ssh ended before plumbum wrote its first command to the shell: ssh's words, not the
+    broken pipe the write ran into."""
+    start = SshMachine.popen
+
+    def ended(self: SshMachine, *args: Any, **kwargs: Any) -> Any:
+        process = start(self, *args, **kwargs)
+        process.wait()
+        return process
+
+    monkeypatch.setattr(SshMachine, "popen", ended)
     (tmp_path / "down").touch()
     transport = SshTransport("hpc", HostConfig(address="alice@hpc"))
     with pytest.raises(HostError, match=r"ssh to alice@hpc failed: .*Connection refused"):
