@@ -8,10 +8,12 @@ available these tests error out rather than skip: `bash tests/run` installs and 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +162,48 @@ def remote(cluster_hosts: dict[str, dict[str, Any]], cluster_secrets: dict[str, 
         return _ssh(cluster_hosts[host]["port"], cluster_secrets["key"], command)
 
     return run
+
+
+def docker(*args: str, timeout: float = 60) -> str:
+    """A docker command that must succeed; its standard output."""
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def compose_project(docker_compose_project_name: str) -> str:
+    """The project name as docker-compose 1.x writes it into its containers' labels."""
+    return re.sub(r"[^-_a-z0-9]", "", docker_compose_project_name.lower())
+
+
+@pytest.fixture
+def cluster_container(docker_services: Any, compose_project: str) -> Callable[[str], str]:
+    """The id of a compose service's container (running or stopped), by compose labels."""
+
+    def find(service: str) -> str:
+        ids = docker(
+            "ps",
+            "-aq",
+            "--filter",
+            f"label=com.docker.compose.project={compose_project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+            "--filter",
+            "label=com.docker.compose.oneoff=False",
+        ).split()
+        assert len(ids) == 1, f"{service} in {compose_project}: containers {ids}"
+        return ids[0]
+
+    return find
