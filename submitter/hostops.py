@@ -242,7 +242,11 @@ class HostOps:
     # start -----------------------------------------------------------------------------
     def start_script(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart] = ()) -> str:
         """Start every task's attempt, single or as members of job arrays; prints one START
-        line per task."""
+        line per task. The whole script is one compound command: bash reads all of it before
+        running any, so a link cut while it is being sent starts nothing, never a part."""
+        return "{\n" + self._start_lines(tasks, arrays) + "}\n"
+
+    def _start_lines(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart]) -> str:
         if self.batch is None:
             lines = [_HELPERS, _LAUNCH]
             lines += [f"submitter_launch {q(t.attempt)} {q(t.task)} {q(t.task_dir)}" for t in tasks]

@@ -152,7 +152,7 @@ class SshTransport:
                         ssh_opts=self._machine_options(),
                         connect_timeout=LOGIN_TIMEOUT,
                     )
-            except OSError as exc:
+            except BrokenPipeError as exc:
                 # ssh ended before the session could write to it (a refused connection can
                 # beat the first write): ask ssh once more, plainly, for what it says.
                 raise HostError(

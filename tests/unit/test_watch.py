@@ -138,3 +138,20 @@ def test_a_start_never_answered_is_settled_from_the_hosts_record() -> None:
     assert poll.resolved["t3"].outcome == "never"
     assert poll.resolved["t4"].outcome == "failed"
     assert poll.resolved["t5"].outcome == "pending"
+
+
+def test_a_start_script_cut_short_starts_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    ops = HostOps.for_kind("local")
+    tasks = []
+    for name in ("t1", "t2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "job.sh").write_text("true\n")
+        tasks.append(Running(name, str(tmp_path / name), "tok", None))
+    script = ops.start_script(tasks)
+    cut = script[: script.rindex("submitter_launch") + 20]  # the link dropped mid-way
+    subprocess.run(["bash", "-s"], input=cut, text=True, capture_output=True, check=False)
+    assert not list(tmp_path.glob("t*/.attempt-tok")), "a part of a start must not run"
+    done = subprocess.run(["bash", "-s"], input=script, text=True, capture_output=True, check=False)
+    assert done.stdout.count("\tok\t") == 2
