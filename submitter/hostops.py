@@ -24,31 +24,35 @@ _ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNOR
 _HELPERS = r"""
 trap '' HUP INT TERM PIPE
 submitter_flat() { tr '\n\t' '  '; }
-# stamp <pid>: when that process started, so a recycled pid is never taken for the task's
+# stamp <pid>: sets submitter_stamped to when that process started (empty: gone or a zombie),
+# so a recycled pid is never taken for the task's. Builtins only on Linux: a poll must not
+# fork per task.
 submitter_stamp() {
-  local stat
-  if [ -r "/proc/$1/stat" ]; then
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    set -- ${stat##*) }
-    printf '%s' "${20}"
+  local stat fields
+  submitter_stamped=
+  if [ -d /proc/self ]; then
+    read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
+    read -r -a fields <<<"${stat##*) }"
+    [ "${fields[0]}" != Z ] && submitter_stamped=${fields[19]}
   else
-    ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_'
+    submitter_stamped=$(ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
   fi
+  return 0
 }
 # alive <task dir> <attempt> <pid>: that attempt's wrapper is still running
 submitter_alive() {
-  local want got
-  want=$(cut -f3 "$1/.attempt-$2/submitted" 2>/dev/null)
-  got=$(submitter_stamp "$3")
-  [ -n "$got" ] && [ "$got" = "$want" ] && ! grep -qs '^State:[[:space:]]*Z' "/proc/$3/status"
+  local verdict pid want
+  IFS=$'\t' read -r verdict pid want <"$1/.attempt-$2/submitted" 2>/dev/null
+  submitter_stamp "$3"
+  [ -n "$submitter_stamped" ] && [ "$submitter_stamped" = "$want" ]
 }
 submitter_report() {
-  local alive=-
+  local alive=- status=
   if [ -n "$4" ]; then
     if submitter_alive "$2" "$3" "$4"; then alive=1; else alive=0; fi
   fi
-  local status=
-  if [ -f "$2/status" ]; then status=$(submitter_flat <"$2/status"); fi
+  # the wrapper writes its status as one line of JSON
+  if [ -f "$2/status" ]; then read -r status <"$2/status"; fi
   printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$status"
 }
 # enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
@@ -95,7 +99,8 @@ submitter_launch() {
     (trap - HUP INT TERM PIPE; exec nohup bash job.sh >job.out 2>job.err </dev/null) &
   fi
   local pid=$!
-  submitter_record "$3" "$1" "ok	$pid	$(submitter_stamp "$pid")"
+  submitter_stamp "$pid"
+  submitter_record "$3" "$1" "ok	$pid	$submitter_stamped"
   printf 'START\t%s\tok\t%s\n' "$2" "$pid"
 }
 """

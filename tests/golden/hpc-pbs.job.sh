@@ -1,13 +1,14 @@
 #!/bin/bash
 #PBS --comment=golden
 #PBS -N align-hpc-pbs
+#PBS -r n
 #PBS -l nodes=1:ppn=4:gpus=1
 #PBS -l mem=8192mb
 #PBS -l walltime=02:00:00
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/7858a7f051a64b82/job.out
 #PBS -e /scratch/alice/submitter/7858a7f051a64b82/job.err
-# submitter task 7858a7f051a64b82 (pack pbs@1.0)
+# submitter task 7858a7f051a64b82 (pack pbs@1.1)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=7858a7f051a64b82

@@ -1,12 +1,13 @@
 #!/bin/bash
 #PBS --comment=golden
 #PBS -N align-hpc-pbspr
+#PBS -r n
 #PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1
 #PBS -l walltime=02:00:00
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/316d9d4db330d3fa/job.out
 #PBS -e /scratch/alice/submitter/316d9d4db330d3fa/job.err
-# submitter task 316d9d4db330d3fa (pack pbs@1.0)
+# submitter task 316d9d4db330d3fa (pack pbs@1.1)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=316d9d4db330d3fa

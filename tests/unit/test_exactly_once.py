@@ -232,3 +232,27 @@ def test_an_unreachable_host_is_retried_until_reconnect_for_then_exit_3(
     assert "unreachable for" in result.err
     row = _status(cli, tmp_path)[0]
     assert row["state"] == "pending" and row["attempts"] == [], "nothing was started"
+
+
+def test_a_recycled_pid_is_never_signalled_nor_taken_for_the_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The task's wrapper dies without a word; its pid now names an unrelated process (as
+    after pid reuse). kill must leave that process alone, and status must not call the task
+    running because some process has that pid."""
+    import sqlite3
+
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: gone, run: 'sleep 60'}\n")
+    assert cli("apply", tasks, "--detach").code == 0
+    row = _status(cli, tmp_path)[0]
+    wrapper = int(row["attempts"][-1]["job_id"])
+    os.killpg(wrapper, signal.SIGKILL)
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        with sqlite3.connect(tmp_path / ".submitter" / "state.db") as db:
+            db.execute("UPDATE attempts SET job_id=?", (str(bystander.pid),))
+        killed = cli("kill", "gone", "-C", tmp_path)
+        assert killed.code == 0, killed.err
+        assert bystander.poll() is None, "an unrelated process was signalled"
+        assert _status(cli, tmp_path)[0]["state"] in ("killed", "lost")
+    finally:
+        bystander.kill()
+        bystander.wait()
