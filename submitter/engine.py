@@ -34,7 +34,11 @@ from submitter.transport.factory import connect
 from submitter.units import format_clock, format_span
 from submitter.watch import judge
 
-LOG_FILES = ("status", "stdout", "stderr", "job.out", "job.err")
+# What comes back of a finished task besides its outputs (its status file's content is in the
+# state store already); the scheduler's own files are kept only when they say something.
+LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
+SCHEDULER_LOGS = ("job.out", "job.err")
+STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attempt ends
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 # Seconds from a start to the first poll; each later poll waits twice as long, up to the
 # host's interval. This machine is asked cheaply and often: a finished task frees its slot
@@ -374,7 +378,7 @@ class Engine:
         """Write the task's files here and list what goes to the host before it starts."""
         local = self.local_dir(task.task_id)
         local.mkdir(parents=True, exist_ok=True)
-        for name in LOG_FILES:
+        for name in (*LOG_FILES, "status"):
             (local / name).unlink(missing_ok=True)
         (local / "job.sh").write_text(task.rendered.job_script, encoding="utf-8")
         (local / "task.json").write_text(task.rendered.task_file, encoding="utf-8")
@@ -737,6 +741,19 @@ class Engine:
                 else:
                     self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
             self._finish(host, tracked, state, reason, status, cause)
+            self._tidy(host, tracked, state)
+
+    def _tidy(self, host: HostRun, tracked: Tracked, state: str) -> None:
+        """Keep little of a finished task here: its stdout and stderr, and the scheduler's
+        files when not empty. On this machine a completed task's directory under work_dir
+        is removed too, its outputs and logs having been brought back."""
+        local = self.local_dir(tracked.id)
+        for name in (*STAGED, *SCHEDULER_LOGS):
+            path = local / name
+            if name in STAGED or (path.exists() and path.stat().st_size == 0):
+                path.unlink(missing_ok=True)
+        if host.config.kind == "local" and state == TaskState.COMPLETED:
+            _remove_tree(Path(tracked.task_dir))
 
     def _digests(self, outputs: list[Transfer]) -> dict[str, str]:
         """What the completed run's outputs are here, so a later change to them is seen."""

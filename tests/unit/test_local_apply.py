@@ -151,13 +151,16 @@ def test_max_running_is_respected(cli, tmp_path: Path) -> None:  # type: ignore[
 
 
 def test_purge_removes_records_and_directories(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: one, run: echo 1}\n")
-    assert cli("apply", tasks).code == 0
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - {name: one, run: echo 1}\n  - {name: two, run: 'echo 2; exit 1'}\n",
+    )
+    assert cli("apply", tasks).code == 1
     work = tmp_path / ".submitter" / "work"
-    assert any(work.iterdir())
+    assert len(list(work.iterdir())) == 1, "a completed local task's directory is tidied away"
     result = cli("purge", "--all", "-C", tmp_path)
     assert result.code == 0
-    assert "purged 1 task" in result.out
+    assert "purged 2 task" in result.out
     assert not any(work.iterdir())
     assert json.loads(cli("status", "--json", "-C", tmp_path).out) == []
     import sqlite3
@@ -235,3 +238,17 @@ def test_input_hashes_are_cached_and_refreshed_when_a_file_changes(cli, tmp_path
     assert result.code == 0
     assert (tmp_path / "results" / "a.txt").read_text() == "ALPHA\n"
     assert count_attempts(tmp_path) == 4, "only the task whose input changed ran again"
+
+
+def test_a_finished_task_leaves_at_most_three_files(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'f-{{ i }}'\n    for_each: {i: [1, 2, 3, 4, 5]}\n"
+        "    outputs: ['out/{{ i }}.txt']\n    run: 'mkdir -p out; echo {{ i }} > out/{{ i }}.txt'\n",
+    )
+    assert cli("apply", tasks).code == 0
+    files = [p for p in (tmp_path / ".submitter").rglob("*") if p.is_file()]
+    per_task = [p for p in files if p.parent.name != ".submitter"]
+    assert len(per_task) <= 3 * 5, sorted(str(p) for p in per_task)
+    logs = cli("logs", "f-3", "-C", tmp_path)
+    assert logs.code == 0 and "--- stdout" in logs.out

@@ -179,9 +179,10 @@ def test_kill_takes_down_children_and_a_term_ignoring_task(
 
 
 def test_a_finished_task_leaves_no_watchdog(cli: Any, tmp_path: Path, marker: str) -> None:
-    tasks = _tasks(tmp_path, "quick", "echo done", walltime="00:10:00")
+    # it fails, so that its directory (and status file) stays on this machine to be read
+    tasks = _tasks(tmp_path, "quick", "echo done; exit 3", walltime="00:10:00")
     result, elapsed = _apply(tasks)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     assert elapsed < 10
     assert _survivors(tmp_path, marker) == []
     status = _status_file(_record(cli, tmp_path, "quick"))
@@ -195,7 +196,7 @@ def test_a_finished_task_leaves_no_watchdog(cli: Any, tmp_path: Path, marker: st
         "end",
         "reason",
     }
-    assert (status["state"], status["exit_code"], status["reason"]) == ("completed", 0, "")
+    assert (status["state"], status["exit_code"], status["reason"]) == ("failed", 3, "exit code 3")
 
 
 def test_term_to_the_wrapper_alone_stops_the_task_and_the_watchdog(
