@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import posixpath
 import tempfile
@@ -11,28 +9,27 @@ import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError
+from submitter.grouping import array_driver, array_key, group_alike
 from submitter.hostops import ArrayStart, HostOps, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
-from submitter.render.compile import ArrayGroup, has_array_template, render_array
 from submitter.schedulers.base import find_status
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config, host_record
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
-from submitter.units import format_clock, format_span
-from submitter.watch import judge
+from submitter.units import format_span
+from submitter.watch import judge, overran_walltime
 
 # What comes back of a finished task besides its outputs (its status file's content is in the
 # state store already); the scheduler's own files are kept only when they say something.
@@ -515,9 +512,13 @@ class Engine:
             return
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
-        singles, groups = self._grouped(host, batch)
+        largest = host.ops.batch.max_array_size if host.ops.batch else 0
+        singles, groups = group_alike(batch, lambda t: array_key(t.prepared), largest)
         with tempfile.TemporaryDirectory(prefix="submitter-arrays-") as scratch:
-            drivers = [self._array_driver(group, Path(scratch)) for group in groups]
+            drivers = [
+                array_driver([t.prepared for t in group if t.prepared], Path(scratch))
+                for group in groups
+            ]
             try:
                 transport.put([s for t in batch for s in t.sends] + drivers)
             except HostError:
@@ -531,48 +532,6 @@ class Engine:
             FIRST_POLL.get(host.config.kind, FIRST_POLL_REMOTE), host.poll_interval
         )
         host.next_poll = min(host.next_poll, time.time() + host.poll_delay)
-
-    def _grouped(
-        self, host: HostRun, batch: list[Tracked]
-    ) -> tuple[list[Tracked], list[list[Tracked]]]:
-        """Tasks that can share one job array (same pack, resources and directives, on a
-        scheduler and pack that have arrays) are grouped; the rest go one job each."""
-        largest = host.ops.batch.max_array_size if host.ops.batch else 0
-        by_key: dict[str, list[Tracked]] = {}
-        singles: list[Tracked] = []
-        for tracked in batch:
-            key = _array_key(tracked.prepared) if largest > 1 else None
-            if key is None:
-                singles.append(tracked)
-            else:
-                by_key.setdefault(key, []).append(tracked)
-        groups: list[list[Tracked]] = []
-        for members in by_key.values():
-            if len(members) == 1:
-                singles += members
-                continue
-            groups += [members[i : i + largest] for i in range(0, len(members), largest)]
-        return singles, groups
-
-    @staticmethod
-    def _array_driver(members: list[Tracked], scratch: Path) -> Transfer:
-        """The driver of one job array, rendered here, and where it goes on the host."""
-        first = members[0].prepared
-        assert first is not None
-        ident = hashlib.sha256(
-            (" ".join(m.id for m in members) + str(time.time())).encode()
-        ).hexdigest()[:12]
-        directory = posixpath.join(posixpath.dirname(first.task_dir), ".arrays", ident)
-        group = ArrayGroup(
-            ident,
-            f"{first.spec.job_name[:48]}+{len(members) - 1}",
-            len(members),
-            directory,
-            f"{directory}/members",
-        )
-        local = scratch / f"{ident}.sh"
-        local.write_text(render_array(first.spec, first.chain, group), encoding="utf-8")
-        return Transfer(local, f"{directory}/array.sh")
 
     def _submit(
         self,
@@ -783,45 +742,6 @@ class Engine:
             ended=status.get("end") or None,
             last_seen=time.time(),
         )
-
-
-def overran_walltime(
-    state: str, reason: str, cause: Cause, status: dict[str, Any] | None, walltime: int | None
-) -> tuple[str, str, Cause]:
-    """A kill at the walltime is the scheduler's timeout, even when the queue has forgotten
-    the job (or, as Torque's qstat, never says why it ended)."""
-    if state != "killed" or not walltime or not status:
-        return state, reason, cause
-    try:
-        start = datetime.fromisoformat(str(status["start"]).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(status["end"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return state, reason, cause
-    if (end - start).total_seconds() >= walltime - 1:
-        return (
-            "failed",
-            f"walltime exceeded: killed after {format_clock(walltime)} by the scheduler",
-            Cause.TIMEOUT,
-        )
-    return state, reason, cause
-
-
-def _array_key(task: PreparedTask | None) -> str | None:
-    """Tasks with equal keys render the same scheduler header, so one job array serves them;
-    None for a task whose pack has no array driver."""
-    if task is None or not has_array_template(task.chain):
-        return None
-    spec = task.spec
-    return json.dumps(
-        [
-            task.rendered.pack,
-            spec.resources.model_dump(exclude_none=True),
-            list(spec.directives),
-            spec.host_vars,
-        ],
-        sort_keys=True,
-        default=str,
-    )
 
 
 def _kill_grace(config: HostConfig) -> float:

@@ -1,12 +1,15 @@
-"""Decide a task's state from its status file (the truth) and the scheduler (a liveness hint)."""
+"""Decide a task's state, reason and cause from its status file (the truth) and the scheduler
+(a liveness hint). Only an output that does not come back can still fail it afterwards."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from submitter.schedulers.base import JobState, JobStatus
 from submitter.states import Cause
+from submitter.units import format_clock
 
 # A job gone from the scheduler (or a dead wrapper) with no final status file yet may be
 # waiting on a slow shared filesystem; after this long it is called lost.
@@ -142,3 +145,24 @@ def _after_grace(now: float, since: float | None, grace: float, verdict: Verdict
     if now - since < grace:
         return Verdict("", waiting_since=since)
     return verdict
+
+
+def overran_walltime(
+    state: str, reason: str, cause: Cause, status: dict[str, Any] | None, walltime: int | None
+) -> tuple[str, str, Cause]:
+    """A kill at the walltime is the scheduler's timeout, even when the queue has forgotten
+    the job (or, as Torque's qstat, never says why it ended)."""
+    if state != "killed" or not walltime or not status:
+        return state, reason, cause
+    try:
+        start = datetime.fromisoformat(str(status["start"]).replace("Z", "+00:00"))
+        end = datetime.fromisoformat(str(status["end"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return state, reason, cause
+    if (end - start).total_seconds() >= walltime - 1:
+        return (
+            "failed",
+            f"walltime exceeded: killed after {format_clock(walltime)} by the scheduler",
+            Cause.TIMEOUT,
+        )
+    return state, reason, cause
