@@ -14,7 +14,7 @@ from typing import Any
 
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
-from submitter.errors import HostError
+from submitter.errors import HostError, SchedulerUnavailable
 from submitter.grouping import array_driver, array_key, group_alike
 from submitter.hostops import ArrayStart, HostOps, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
@@ -106,6 +106,7 @@ class HostRun:
     poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing new starts
     error: str | None = None  # given up on: reported once, with the outcome
     unreachable_since: float | None = None  # wall clock of the first failure in a row
+    trouble: str = "unreachable"  # or: its scheduler is not answering
     failures: int = 0
     retry_at: float = 0.0
     start_after: float = 0.0  # after a transient submission error: pause the starts
@@ -474,19 +475,25 @@ class Engine:
 
     def _unreachable(self, host: HostRun, exc: HostError, now: float, *, give_up: bool) -> None:
         """Keep the host's tasks and try again with backoff, until `reconnect_for` has passed
-        since the host last answered; a fresh connection is made for the next try."""
-        if host.transport is not None:
+        since the host last answered; a fresh connection is made for the next try, unless the
+        host answered and only its scheduler did not."""
+        host.trouble = (
+            "its scheduler is not answering"
+            if isinstance(exc, SchedulerUnavailable)
+            else "unreachable"
+        )
+        if host.transport is not None and not isinstance(exc, SchedulerUnavailable):
             host.transport.close()
             host.transport = None
         if host.unreachable_since is None:
             host.unreachable_since = now
             self.progress.say(
-                f"host {host.name}: unreachable since {_clock_of(now)} ({exc}); keeps trying "
-                f"for {format_span(host.reconnect_for)}"
+                f"host {host.name}: {host.trouble} since {_clock_of(now)} ({exc}); keeps "
+                f"trying for {format_span(host.reconnect_for)}"
             )
         waited = now - host.unreachable_since
         if give_up or waited >= host.reconnect_for:
-            host.error = str(exc) if give_up else f"unreachable for {format_span(waited)}: {exc}"
+            host.error = str(exc) if give_up else f"{host.trouble} for {format_span(waited)}: {exc}"
             return
         host.retry_at = now + RETRY_DELAYS[min(host.failures, len(RETRY_DELAYS) - 1)]
         host.failures += 1
@@ -501,7 +508,7 @@ class Engine:
 
     def _host_notes(self) -> list[str]:
         return [
-            f"{h.name} unreachable since {_clock_of(h.unreachable_since)}"
+            f"{h.name}: {h.trouble} since {_clock_of(h.unreachable_since)}"
             for h in self.hosts.values()
             if h.unreachable_since is not None and not h.error
         ]
@@ -640,9 +647,10 @@ class Engine:
         for tracked in watched:
             if tracked.job_id is None:
                 self._settle(host, tracked, poll.resolved.get(tracked.id))
-        if not result.ok or poll.scheduler_error is not None:
-            detail = poll.scheduler_error or result.stderr.strip()
-            raise HostError(f"the status query failed: {detail}")
+        if poll.scheduler_error is not None:
+            raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
+        if not result.ok:
+            raise HostError(f"the status query failed: {result.stderr.strip()}")
         finished: list[Finished] = []
         for tracked in watched:
             if tracked.id not in host.active or tracked.id not in poll.tasks:

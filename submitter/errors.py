@@ -65,3 +65,7 @@ class HostError(SubmitterError):
     """A host could not be reached or a remote command failed."""
 
     exit_code = EXIT_HOST_ERROR
+
+
+class SchedulerUnavailable(HostError):
+    """The host answers, but its scheduler does not (restarting, overloaded)."""

@@ -233,9 +233,9 @@ def _assert_completed(project: Path, count: int, *, resubmitted: bool = False) -
         store.close()
 
 
-def _unreachable_since(stderr: str) -> str:
+def _unreachable_since(stderr: str, trouble: str = "unreachable") -> str:
     match = re.search(
-        r"host h: unreachable since (\d\d:\d\d:\d\d) \((.+?)\); keeps trying", stderr, re.S
+        rf"host h: {trouble} since (\d\d:\d\d:\d\d) \((.+?)\); keeps trying", stderr, re.S
     )
     assert match, stderr
     return match.group(2)
@@ -345,7 +345,8 @@ def test_slurmctld_restarted_while_jobs_run_and_wait(  # type: ignore[no-untyped
     print(f"slurmctld down {restarted - stopped:.1f} s: apply took {took:.1f} s")
     assert code == 0, client.stderr
     assert started_during_outage == 3
-    assert "Unable to contact slurm controller" in _unreachable_since(client.stderr)
+    said = _unreachable_since(client.stderr, "its scheduler is not answering")
+    assert "Unable to contact slurm controller" in said
     _assert_each_ran_once(shared, tmp_path, count)
     _assert_completed(tmp_path, count, resubmitted=True)
 
