@@ -520,6 +520,8 @@ class Engine:
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
         largest = host.ops.batch.max_array_size if host.ops.batch else 0
+        if host.config.max_array:
+            largest = min(largest, host.config.max_array)
         singles, groups = group_alike(batch, lambda t: array_key(t.prepared), largest)
         with tempfile.TemporaryDirectory(prefix="submitter-arrays-") as scratch:
             drivers = [

@@ -50,10 +50,12 @@ def group_alike(
             by_key.setdefault(found, []).append(item)
     groups: list[list[Item]] = []
     for members in by_key.values():
-        if len(members) == 1:
-            singles += members
-            continue
-        groups += [members[i : i + largest] for i in range(0, len(members), largest)]
+        for start in range(0, len(members), largest):
+            chunk = members[start : start + largest]
+            if len(chunk) > 1:
+                groups.append(chunk)
+            else:
+                singles += chunk
     return singles, groups
 
 

@@ -168,6 +168,7 @@ class HostConfig(Strict):
     paths: dict[str, str] = Field(default_factory=dict)
     shared: list[str] = Field(default_factory=list)
     max_running: Count | None = None
+    max_array: Count | None = None  # most tasks in one job array (1: no arrays)
     limits: Limits = Field(default_factory=Limits)
     poll_interval: Duration | None = None
     lost_after: Duration | None = None

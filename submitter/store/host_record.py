@@ -26,6 +26,7 @@ _KEPT = (
     "paths",
     "shared",
     "max_running",
+    "max_array",
     "poll_interval",
     "lost_after",
     "reconnect_for",

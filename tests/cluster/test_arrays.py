@@ -85,3 +85,24 @@ def test_killing_one_member_stops_only_that_member(cli, tmp_path: Path, cluster_
     assert states["m-0"]["state"] == states["m-2"]["state"] == "completed"
     assert (tmp_path / "m0.txt").exists() and (tmp_path / "m2.txt").exists()
     assert not (tmp_path / "m1.txt").exists()
+
+
+def test_max_array_caps_the_members_of_one_array(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks_file(
+        tmp_path,
+        dict(cluster_hosts["slurm"], max_array=2),
+        [
+            {
+                "name": "c-{{ i }}",
+                "for_each": {"i": list(range(5))},
+                "resources": {"cores": 1, "mem": "50M", "walltime": "00:05:00"},
+                "run": "echo {{ i }}\n",
+            }
+        ],
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    jobs = [row["attempts"][-1]["job_id"] for row in _states(cli, tmp_path).values()]
+    arrays = [job.split("_")[0] for job in jobs if "_" in job]
+    assert len(arrays) == 4 and len(set(arrays)) == 2, jobs  # 2 + 2 members, and one alone
+    assert sum(1 for job in jobs if "_" not in job) == 1, jobs
