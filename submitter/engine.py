@@ -23,6 +23,7 @@ from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
 from submitter.schedulers.base import find_status
+from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config, host_record
@@ -54,14 +55,15 @@ def default_max_running(config: HostConfig) -> int:
         return os.cpu_count() or 2
     if config.kind == "ssh":
         return 8
-    return HostOps.for_kind(config.kind).batch.default_max_running  # type: ignore[union-attr]
+    return batch_scheduler(config.kind).default_max_running
 
 
 def default_poll_interval(config: HostConfig) -> float:
     if config.poll_interval:
         return float(config.poll_interval)
-    batch = HostOps.for_kind(config.kind).batch
-    return batch.default_poll_interval if batch else PROCESS_POLL[config.kind]
+    if config.kind in PROCESS_POLL:
+        return PROCESS_POLL[config.kind]
+    return batch_scheduler(config.kind).default_poll_interval
 
 
 @dataclass

@@ -55,12 +55,14 @@ submitter_report() {
   if [ -f "$2/status" ]; then read -r status <"$2/status"; fi
   printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$status"
 }
+# what an earlier run of a task left in its directory, cleared before it starts again
+submitter_leftovers=(status stdout stderr job.out job.err command)
 # enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
 submitter_enter() {
   if ! cd -- "$2" 2>/dev/null; then
     printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return 1
   fi
-  rm -f -- status stdout stderr job.out job.err command
+  rm -f -- "${submitter_leftovers[@]}"
 }
 # claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
 # once: the starter and a later run asking about a start it never heard of cannot both win.
@@ -138,7 +140,7 @@ submitter_array() {
   local index=0
   : >"$group/members.tmp"
   while [ "$1" != -- ]; do
-    if (cd -- "$3" 2>/dev/null && rm -f -- status stdout stderr job.out job.err command) &&
+    if (cd -- "$3" 2>/dev/null && rm -f -- "${submitter_leftovers[@]}") &&
        submitter_claim "$3" "$1"; then
       printf '%s\n' "$3" >>"$group/members.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")

@@ -37,13 +37,13 @@ def host_error(exc: Exception, address: str, doing: str) -> HostError:
     if isinstance(exc, SSHCommsError):
         return HostError(f"ssh to {address} failed: {_ssh_reason(exc)}")
     if isinstance(exc, ProcessExecutionError):
-        detail = _last_lines(exc.stderr) or f"exit code {exc.retcode}"
+        detail = last_lines(exc.stderr) or f"exit code {exc.retcode}"
         return HostError(f"{doing} on {address} failed: {detail}")
     return HostError(f"{doing} on {address} failed: {exc}")
 
 
 def _ssh_reason(exc: SSHCommsError) -> str:
-    said = _last_lines(exc.stderr)
+    said = last_lines(exc.stderr)
     if said:
         return said
     if isinstance(exc, HostPublicKeyUnknown):
@@ -57,7 +57,7 @@ def _ssh_reason(exc: SSHCommsError) -> str:
     return f"ssh exited with {exc.retcode} without saying why"
 
 
-def _last_lines(text: str | bytes, count: int = 3) -> str:
+def last_lines(text: str | bytes, count: int = 3) -> str:
     """ssh's own complaint is at the end of its stderr, after any login banner."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")

@@ -31,7 +31,7 @@ from submitter.config.models import HostConfig
 from submitter.errors import HostError
 from submitter.paths import Transfer
 from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, TransportStats
-from submitter.transport.failures import PLUMBUM_FAILURES, host_error
+from submitter.transport.failures import PLUMBUM_FAILURES, host_error, last_lines
 from submitter.transport.process import current_environment, execute, program
 
 SSH_UNREACHABLE = 255
@@ -163,13 +163,15 @@ class SshTransport:
         return self._machine
 
     def _why_unreachable(self) -> str:
-        ssh = program("ssh").bound_command(*self.ssh_options(), "--", self.address, "true")
         try:
-            result = execute(ssh.popen, timeout=LOGIN_TIMEOUT + 5)
+            result = execute(self._command("true").popen, timeout=LOGIN_TIMEOUT + 5)
         except PLUMBUM_FAILURES:
             return ""
-        lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
-        return "; ".join(lines[-3:]) if result.returncode == SSH_UNREACHABLE else ""
+        return last_lines(result.stderr) if result.returncode == SSH_UNREACHABLE else ""
+
+    def _command(self, remote_command: str) -> BaseCommand:
+        """The system ssh with this host's options and master, running `remote_command`."""
+        return program("ssh").bound_command(*self.ssh_options(), "--", self.address, remote_command)
 
     def _drop_connection(self) -> None:
         if self._machine is not None:
@@ -183,9 +185,8 @@ class SshTransport:
         # and its copy rewrites relative and empty PATH entries ('.' becomes the home
         # directory). The same ssh, options and master, with the command as the one quoted
         # word the remote shell is to read.
-        ssh = program("ssh").bound_command(*self.ssh_options(), "--", self.address, remote_command)
         try:
-            result = execute(ssh.popen, stdin=stdin, timeout=timeout)
+            result = execute(self._command(remote_command).popen, stdin=stdin, timeout=timeout)
         except ProcessTimedOut as exc:
             raise HostError(
                 f"a command on {self.address} did not finish within {timeout:g} s"
