@@ -98,13 +98,28 @@ def _indices(expression: str) -> range | set[int]:
     return members
 
 
+@dataclass(frozen=True)
+class SiteLimits:
+    """What a site's scheduler says of its limits; None where it does not say."""
+
+    max_array_size: int | None = None  # most members of one job array
+    max_jobs: int | None = None  # most jobs one user may have in the queue
+    node_cores: int | None = None  # cores of the smallest compute node (packed jobs' width)
+
+
 class TransientErrors:
     """Recognises a submission the scheduler refused only because it was briefly busy or
     unreachable; each scheduler sets `transient_errors` to its own wording. Also the
-    defaults of what a scheduler may not have: job arrays."""
+    defaults of what a scheduler may not have: job arrays, a way to read site limits."""
 
     transient_errors: re.Pattern[str] = re.compile(r"(?!)")  # matches nothing
     max_array_size: int = 0  # 0: no job arrays through submitter (yet)
+    # A shell command printing what the site says of its limits (run once per apply and
+    # host; its failure is not an error); empty: the scheduler has no such command.
+    limits_command: str = ""
+
+    def parse_limits(self, output: str) -> SiteLimits:
+        return SiteLimits()
 
     def is_transient(self, output: str) -> bool:
         return bool(self.transient_errors.search(output))
@@ -125,6 +140,11 @@ class BatchScheduler(Protocol):
     probe: str  # a shell test check-host runs to see that the scheduler answers
 
     max_array_size: int  # the most members of one job array; 0 when arrays are not used
+
+    limits_command: str  # prints the site's limits for parse_limits; empty: none
+
+    def parse_limits(self, output: str) -> SiteLimits:
+        """The limits `limits_command` printed (tolerant: what it cannot read is None)."""
 
     def is_transient(self, output: str) -> bool:
         """Whether a failed submission says the scheduler was briefly unavailable, so the same
