@@ -15,14 +15,14 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
-from submitter.grouping import array_driver, array_key, group_alike
+from submitter.grouping import Group, Packing, group_driver, plan_groups
 from submitter.hostops import ArrayStart, HostOps, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
-from submitter.schedulers.base import find_status
+from submitter.schedulers.base import SiteLimits, find_status, is_packed, submission_of
 from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
@@ -30,7 +30,7 @@ from submitter.store.host_record import host_config, host_record
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
-from submitter.watch import judge, overran_walltime
+from submitter.watch import judge, overran_walltime, packed_task_view
 
 # What comes back of a finished task besides its outputs (its status file's content is in the
 # state store already); the scheduler's own files are kept only when they say something.
@@ -43,6 +43,7 @@ PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 # within a few hundredths of a second.
 FIRST_POLL = {"local": 0.02}
 FIRST_POLL_REMOTE = 0.25
+BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
 RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
 SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
@@ -55,7 +56,8 @@ def default_max_running(config: HostConfig) -> int:
         return os.cpu_count() or 2
     if config.kind == "ssh":
         return 8
-    return batch_scheduler(config.kind).default_max_running
+    # On a batch host what is limited by default is jobs in the queue (max_queued), not tasks.
+    return BATCH_MAX_RUNNING
 
 
 def default_poll_interval(config: HostConfig) -> float:
@@ -113,6 +115,7 @@ class HostRun:
     retry_at: float = 0.0
     start_after: float = 0.0  # after a transient submission error: pause the starts
     submit_retries: dict[str, int] = field(default_factory=dict)
+    limits: SiteLimits | None = None  # read from the scheduler at the first start step
 
     @property
     def reconnect_for(self) -> float:
@@ -521,21 +524,31 @@ class Engine:
             return
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
-        largest = host.ops.batch.max_array_size if host.ops.batch else 0
-        if host.config.max_array:
-            largest = min(largest, host.config.max_array)
-        singles, groups = group_alike(batch, lambda t: array_key(t.prepared), largest)
-        with tempfile.TemporaryDirectory(prefix="submitter-arrays-") as scratch:
+        try:
+            singles, groups = self._jobs_to_submit(host, transport, batch)
+        except HostError:
+            host.pending.extendleft(reversed(batch))
+            raise
+        chosen = {t.id for t in singles} | {t.id for members, _ in groups for t in members}
+        host.pending.extendleft(reversed([t for t in batch if t.id not in chosen]))
+        if not chosen:
+            return
+        with tempfile.TemporaryDirectory(prefix="submitter-groups-") as scratch_dir:
+            scratch = Path(scratch_dir)
             drivers = [
-                array_driver([t.prepared for t in group if t.prepared], Path(scratch))
-                for group in groups
+                group_driver(Group([t.prepared for t in members if t.prepared], packing), scratch)
+                for members, packing in groups
             ]
+            sends = [s for t in batch if t.id in chosen for s in t.sends]
             try:
-                transport.put([s for t in batch for s in t.sends] + drivers)
+                transport.put(sends + drivers)
             except HostError:
-                host.pending.extendleft(reversed(batch))
+                host.pending.extendleft(reversed([t for t in batch if t.id in chosen]))
                 raise
-        arrays = [(group, driver.remote) for group, driver in zip(groups, drivers, strict=True)]
+        arrays = [
+            (members, driver.remote, "array" if packing is None else "packed")
+            for (members, packing), driver in zip(groups, drivers, strict=True)
+        ]
         with deferred_interrupts():
             self._submit(host, transport, singles, arrays)
         # What was just started is first looked at soon, then less and less often.
@@ -544,18 +557,73 @@ class Engine:
         )
         host.next_poll = min(host.next_poll, time.time() + host.poll_delay)
 
+    def _jobs_to_submit(
+        self, host: HostRun, transport: Transport, batch: list[Tracked]
+    ) -> tuple[list[Tracked], list[tuple[list[Tracked], Packing | None]]]:
+        """The tasks of `batch` that go now as jobs of their own, and those that go in job
+        arrays or packed jobs, as many jobs as the host's queue has room for (`max_queued`),
+        in the order the tasks were declared. The rest wait for the next start step."""
+        scheduler = host.ops.batch
+        if scheduler is None:
+            return batch, []
+        limits = self._site_limits(host, transport)
+        largest = min(
+            n
+            for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array)
+            if n is not None
+        )
+        by_id = {t.id: t for t in batch}
+        prepared = [t.prepared for t in batch if t.prepared]
+        single_tasks, planned = plan_groups(prepared, host.config, limits, largest)
+        units: list[tuple[int, list[Tracked], Packing | None]] = []
+        position = {t.id: n for n, t in enumerate(batch)}
+        for task in single_tasks:
+            units.append((position[task.task_id], [by_id[task.task_id]], None))
+        for group in planned:
+            members = [by_id[m.task_id] for m in group.members]
+            units.append((position[members[0].id], members, group.packing))
+        loose = [t for t in batch if t.prepared is None]  # never grouped: submitted alone
+        units += [(position[t.id], [t], None) for t in loose]
+        units.sort(key=lambda unit: unit[0])
+        room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host))
+        singles: list[Tracked] = []
+        groups: list[tuple[list[Tracked], Packing | None]] = []
+        for _, members, packing in units[:room]:
+            if len(members) == 1 and packing is None:
+                singles.append(members[0])
+            else:
+                groups.append((members, packing))
+        return singles, groups
+
+    def _site_limits(self, host: HostRun, transport: Transport) -> SiteLimits:
+        """What the scheduler says of the site's limits, read once per run and host."""
+        if host.limits is None:
+            command = host.ops.batch.limits_command if host.ops.batch else ""
+            host.limits = SiteLimits()
+            if command and host.ops.batch is not None:
+                result = transport.run_script(command + "\n")
+                host.limits = host.ops.batch.parse_limits(result.stdout)
+        return host.limits
+
+    @staticmethod
+    def _max_queued(host: HostRun, limits: SiteLimits) -> int:
+        if host.config.max_queued:
+            return host.config.max_queued
+        default = batch_scheduler(host.config.kind).default_max_running
+        return min(default, limits.max_jobs) if limits.max_jobs else default
+
     def _submit(
         self,
         host: HostRun,
         transport: Transport,
         singles: list[Tracked],
-        arrays: list[tuple[list[Tracked], str]],
+        arrays: list[tuple[list[Tracked], str, str]],
     ) -> None:
         """Record every attempt, then start them all, single jobs and job arrays, in one
         remote step. If the answer never arrives, the attempts stay `starting` and the next
         poll asks the host what became of them, so a start is never repeated while the first
         may have happened."""
-        everyone = singles + [t for members, _ in arrays for t in members]
+        everyone = singles + [t for members, _, _ in arrays for t in members]
         for tracked in everyone:
             tracked.attempt_id, tracked.token = self.store.start_attempt(
                 tracked.id, host.name, tracked.pack, tracked.script_sha256
@@ -563,8 +631,8 @@ class Engine:
             tracked.state, tracked.job_id = TaskState.STARTING, None
             host.active[tracked.id] = tracked
         starts = [
-            ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members))
-            for members, driver in arrays
+            ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members), kind)
+            for members, driver, kind in arrays
         ]
         script = host.ops.start_script([_running(t) for t in singles], starts)
         result = transport.run_script(script)
@@ -664,6 +732,8 @@ class Engine:
             scheduler = None
             if poll.scheduler is not None and tracked.job_id:
                 scheduler = find_status(poll.scheduler, tracked.job_id)
+                if is_packed(tracked.job_id):
+                    scheduler = packed_task_view(scheduler, status)
             verdict = judge(
                 status,
                 scheduler,
@@ -754,6 +824,13 @@ class Engine:
             ended=status.get("end") or None,
             last_seen=time.time(),
         )
+
+
+def _jobs_in_queue(host: HostRun) -> int:
+    """Scheduler jobs of this host's active tasks: a job array or packed job counts once, a
+    start not yet answered as one job."""
+    jobs = {submission_of(t.job_id) if t.job_id else t.id for t in host.active.values()}
+    return len(jobs)
 
 
 def _kill_grace(config: HostConfig) -> float:

@@ -1,25 +1,63 @@
-"""Which tasks of one start step share a job array, and the array's driver script."""
+"""Which tasks of one start step share a scheduler job, and the drivers of those jobs.
+
+Alike tasks (same pack, resources, directives and host vars) go together in one of two ways:
+- short ones, by their walltime, are **packed**: one job runs many of them, several side by
+  side within the job's cores, and asks for a walltime that fits them all;
+- the rest go as one **job array**, each member a job of its own to the scheduler.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import posixpath
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
+from submitter.config.models import HostConfig
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask
-from submitter.render.compile import ArrayGroup, has_array_template, render_array
+from submitter.render.compile import (
+    ArrayGroup,
+    has_array_template,
+    has_packed_template,
+    render_array,
+    render_packed,
+)
+from submitter.schedulers.base import SiteLimits
 
-Item = TypeVar("Item")
+PACK_UNDER = 600  # seconds: tasks with a walltime up to this are packed (host key pack_under)
+PACK_WALLTIME = 3600  # seconds: the longest walltime a packed job asks for (pack_walltime)
+MAX_PER_JOB = 100  # most tasks in one packed job (max_per_job)
+PACKED_SLACK = 60  # seconds a packed job asks for beyond its members' walltimes: the driver's
 
 
-def array_key(task: PreparedTask | None) -> str | None:
-    """Tasks with equal keys render the same scheduler header, so one job array serves them;
-    None for a task whose pack has no array driver."""
+@dataclass(frozen=True)
+class Packing:
+    """How alike short tasks share jobs: `width` at once, at most `per_job` in one job."""
+
+    width: int
+    per_job: int
+
+
+@dataclass(frozen=True)
+class Group:
+    """Tasks submitted as one job: a job array, or a packed job (`packing` set)."""
+
+    members: list[PreparedTask]
+    packing: Packing | None = None
+
+    @property
+    def kind(self) -> str:
+        return "array" if self.packing is None else "packed"
+
+
+def alike_key(task: PreparedTask | None) -> str | None:
+    """Tasks with equal keys render the same scheduler header, so one job array or packed job
+    serves them; None for a task whose pack has no array driver."""
     if task is None or not has_array_template(task.chain):
         return None
     spec = task.spec
@@ -35,45 +73,105 @@ def array_key(task: PreparedTask | None) -> str | None:
     )
 
 
-def group_alike(
-    items: Sequence[Item], key: Callable[[Item], str | None], largest: int
-) -> tuple[list[Item], list[list[Item]]]:
-    """Items with the same key in groups of at most `largest` (two or more each); the rest,
-    and all of them when `largest` < 2, one by one."""
-    singles: list[Item] = []
-    by_key: dict[str, list[Item]] = {}
-    for item in items:
-        found = key(item) if largest > 1 else None
-        if found is None:
-            singles.append(item)
+def packing_of(task: PreparedTask, config: HostConfig, limits: SiteLimits) -> Packing | None:
+    """How tasks like `task` are packed on its host; None when they are not: no walltime, a
+    walltime over `pack_under`, more than one node, GPUs, or a pack without a packed driver."""
+    resources = task.spec.resources
+    walltime = resources.walltime
+    most = config.max_per_job or MAX_PER_JOB
+    if (
+        most < 2
+        or not walltime
+        or walltime > (config.pack_under if config.pack_under is not None else PACK_UNDER)
+        or (resources.nodes or 1) > 1
+        or resources.gpus
+        or not has_packed_template(task.chain)
+    ):
+        return None
+    cores = resources.cores or 1
+    job_cores = config.pack_cores or limits.node_cores or cores
+    width = max(1, job_cores // cores)
+    rounds = max(1, ((config.pack_walltime or PACK_WALLTIME) - PACKED_SLACK) // walltime)
+    per_job = min(most, width * rounds)
+    return Packing(min(width, per_job), per_job) if per_job > 1 else None
+
+
+def plan_groups(
+    tasks: Sequence[PreparedTask],
+    config: HostConfig,
+    limits: SiteLimits,
+    largest_array: int,
+) -> tuple[list[PreparedTask], list[Group]]:
+    """The tasks that go as jobs of their own, and the groups the rest go in. Packed jobs of
+    one kind, and arrays, are made equally full: 150 tasks at most 100 a job make two jobs
+    of 75."""
+    singles: list[PreparedTask] = []
+    alike: dict[str, list[PreparedTask]] = {}
+    for task in tasks:
+        key = alike_key(task)
+        if key is None:
+            singles.append(task)
         else:
-            by_key.setdefault(found, []).append(item)
-    groups: list[list[Item]] = []
-    for members in by_key.values():
-        for start in range(0, len(members), largest):
-            chunk = members[start : start + largest]
-            if len(chunk) > 1:
-                groups.append(chunk)
+            alike.setdefault(key, []).append(task)
+    groups: list[Group] = []
+    for members in alike.values():
+        packing = packing_of(members[0], config, limits)
+        size = packing.per_job if packing else largest_array
+        if size < 2 or len(members) < 2:
+            singles += members
+            continue
+        jobs = math.ceil(len(members) / size)
+        smaller, larger = divmod(len(members), jobs)
+        start = 0
+        for job in range(jobs):
+            end = start + smaller + (1 if job < larger else 0)
+            if end - start > 1:
+                groups.append(Group(members[start:end], packing))
             else:
-                singles += chunk
+                singles += members[start:end]
+            start = end
     return singles, groups
 
 
-def array_driver(members: Sequence[PreparedTask], scratch: Path) -> Transfer:
-    """The driver of one job array, rendered into `scratch`, and where it goes on the host:
-    `<work_dir>/.arrays/<id>/array.sh`, beside the `members` file the start step writes."""
+def packed_resources(group: Group) -> tuple[int, int | None, int]:
+    """Cores, memory (bytes) and walltime (seconds) a packed job asks for: room for `width`
+    members at once, for as many rounds as its members need, and the driver's slack."""
+    assert group.packing is not None
+    resources = group.members[0].spec.resources
+    width = min(group.packing.width, len(group.members))
+    rounds = math.ceil(len(group.members) / width)
+    walltime = rounds * (resources.walltime or 0) + PACKED_SLACK
+    mem = resources.mem * width if resources.mem else None
+    return (resources.cores or 1) * width, mem, walltime
+
+
+def group_driver(group: Group, scratch: Path) -> Transfer:
+    """The driver of one job array or packed job, rendered into `scratch`, and where it goes
+    on the host: `<work_dir>/.groups/<id>/job.sh`, beside the `members` file the start step
+    writes."""
+    members = group.members
     first = members[0]
     ident = hashlib.sha256(
         (" ".join(m.task_id for m in members) + str(time.time())).encode()
     ).hexdigest()[:12]
-    directory = posixpath.join(posixpath.dirname(first.task_dir), ".arrays", ident)
-    group = ArrayGroup(
+    directory = posixpath.join(posixpath.dirname(first.task_dir), ".groups", ident)
+    width = min(group.packing.width, len(members)) if group.packing else 1
+    described = ArrayGroup(
         ident,
         f"{first.spec.job_name[:48]}+{len(members) - 1}",
         len(members),
         directory,
         f"{directory}/members",
+        width,
     )
+    if group.packing is None:
+        text = render_array(first.spec, first.chain, described)
+    else:
+        cores, mem, walltime = packed_resources(group)
+        job_resources = first.spec.resources.model_copy(
+            update={"cores": cores, "mem": mem, "walltime": walltime}
+        )
+        text = render_packed(first.spec, first.chain, described, job_resources)
     local = scratch / f"{ident}.sh"
-    local.write_text(render_array(first.spec, first.chain, group), encoding="utf-8")
-    return Transfer(local, f"{directory}/array.sh")
+    local.write_text(text, encoding="utf-8")
+    return Transfer(local, f"{directory}/job.sh")

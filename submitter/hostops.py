@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from submitter.schedulers.base import BatchScheduler, JobStatus
+from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, scheduler_job
 
 # A status query that fails only because every listed job has left the scheduler
 # (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
@@ -56,7 +56,7 @@ submitter_report() {
   printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$status"
 }
 # what an earlier run of a task left in its directory, cleared before it starts again
-submitter_leftovers=(status stdout stderr job.out job.err command)
+submitter_leftovers=(status stdout stderr job.out job.err command .cancel)
 # enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
 submitter_enter() {
   if ! cd -- "$2" 2>/dev/null; then
@@ -129,13 +129,13 @@ submitter_submit() {
 }
 """
 
-# array <group dir> [<attempt> <task id> <task dir>]... -- <submit command...>
+# group <array|packed> <group dir> [<attempt> <task id> <task dir>]... -- <submit command...>
 # Claims every member, lists the claimed ones' directories in the members file (an empty
-# line for one that cannot start), submits the array once, and records each member's index
-# and the submit output in its own attempt record.
-_SUBMIT_ARRAY = r"""
-submitter_array() {
-  local group=$1; shift
+# line for one that cannot start), submits the job array or packed job once, and records
+# each member's index and the submit output in its own attempt record.
+_SUBMIT_GROUP = r"""
+submitter_group() {
+  local kind=$1 group=$2; shift 2
   local -a attempts=() tasks=() dirs=() indices=()
   local index=0
   : >"$group/members.tmp"
@@ -158,8 +158,8 @@ submitter_array() {
   out=$(printf '%s' "$out" | submitter_flat)
   for i in "${!tasks[@]}"; do
     if [ "$rc" -eq 0 ]; then
-      submitter_record "${dirs[$i]}" "${attempts[$i]}" "array	${indices[$i]}	$out"
-      printf 'START\t%s\tarray\t%s\t%s\n' "${tasks[$i]}" "${indices[$i]}" "$out"
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "$kind	${indices[$i]}	$out"
+      printf 'START\t%s\t%s\t%s\t%s\n' "${tasks[$i]}" "$kind" "${indices[$i]}" "$out"
     else
       submitter_record "${dirs[$i]}" "${attempts[$i]}" "error	exit $rc: $out"
       printf 'START\t%s\terror\texit %s: %s\n' "${tasks[$i]}" "$rc" "$out"
@@ -212,11 +212,13 @@ class Running:
 
 @dataclass(frozen=True)
 class ArrayStart:
-    """One job array to submit: its directory and driver script on the host, its members."""
+    """One job array or packed job to submit: its directory and driver script on the host,
+    its members."""
 
     directory: str
     script: str
     members: tuple[Running, ...]
+    kind: str = "array"  # or "packed"
 
 
 @dataclass(frozen=True)
@@ -264,13 +266,13 @@ class HostOps:
             f"submitter_submit {q(t.attempt)} {q(t.task)} {q(t.task_dir)} {argv}" for t in tasks
         ]
         if arrays:
-            lines.append(_SUBMIT_ARRAY)
+            lines.append(_SUBMIT_GROUP)
         for array in arrays:
             members = " ".join(f"{q(m.attempt)} {q(m.task)} {q(m.task_dir)}" for m in array.members)
             submit = shlex.join(self.batch.submit_argv(array.script))
             lines.append(
                 f"mkdir -p -- {q(array.directory)} && "
-                f"submitter_array {q(array.directory)} {members} -- {submit}"
+                f"submitter_group {array.kind} {q(array.directory)} {members} -- {submit}"
             )
         return "\n".join(lines) + "\n"
 
@@ -283,14 +285,16 @@ class HostOps:
         return results
 
     def _start_result(self, verdict: str, detail: str) -> StartResult:
-        if verdict not in ("ok", "array"):
+        if verdict not in ("ok", "array", "packed"):
             return StartResult(None, detail.strip() or "submission failed")
         if self.batch is None:
             return StartResult(detail.split("\t", 1)[0].strip(), None)
-        if verdict == "array":
+        if verdict in ("array", "packed"):
             index, _, output = detail.partition("\t")
             try:
                 job = self.batch.parse_job_id(output)
+                if verdict == "packed":
+                    return StartResult(f"{job}/{int(index)}", None)
                 return StartResult(self.batch.array_member(job, int(index)), None)
             except ValueError as exc:
                 return StartResult(None, str(exc))
@@ -307,7 +311,7 @@ class HostOps:
         for t in tasks:
             if t.job is None:
                 lines.append(f"submitter_resolve {q(t.attempt)} {q(t.task)} {q(t.task_dir)}")
-        job_ids = [t.job for t in tasks if t.job]
+        job_ids = list(dict.fromkeys(scheduler_job(t.job) for t in tasks if t.job))
         if self.batch is not None and job_ids:
             lines.append("printf 'SCHED-BEGIN\\n'")
             lines.append(f"{shlex.join(self.batch.status_argv(job_ids))} 2>&1")
@@ -357,7 +361,7 @@ class HostOps:
         return PollResult(parsed, None, reports, resolved)
 
     def _resolution(self, verdict: str, detail: str) -> Resolution:
-        if verdict in ("ok", "error", "array"):
+        if verdict in ("ok", "error", "array", "packed"):
             start = self._start_result(verdict, detail)
             return Resolution("started" if start.job_id else "failed", start)
         return Resolution(verdict if verdict in ("never", "stale") else "pending")
@@ -373,8 +377,12 @@ class HostOps:
                 f"submitter_signal {q(t.task_dir)} {q(t.attempt)} {q(t.job or '')}" for t in started
             ]
             return "\n".join(lines) + "\n"
-        job_ids = [t.job for t in started if t.job]
-        return f"{shlex.join(self.batch.cancel_argv(job_ids))} 2>&1\n"
+        # A task packed with others is stopped alone, by its wrapper, which looks for this file.
+        lines = [f": >{q(t.task_dir + '/.cancel')}" for t in started if is_packed(t.job)]
+        job_ids = [t.job for t in started if t.job and not is_packed(t.job)]
+        if job_ids:
+            lines.append(f"{shlex.join(self.batch.cancel_argv(job_ids))} 2>&1")
+        return "\n".join(lines) + "\n"
 
     # purge -----------------------------------------------------------------------------
     @staticmethod

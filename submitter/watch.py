@@ -50,6 +50,20 @@ def cause_of_status_file(status_file: dict[str, Any]) -> Cause:
     return Cause.NONE
 
 
+def packed_task_view(
+    scheduler: JobStatus | None, status_file: dict[str, Any] | None
+) -> JobStatus | None:
+    """What the scheduler's view of a packed job says of one task in it. The task's own
+    final status stands whatever became of the job later (a job that timed out after this
+    task completed did not fail it); a running job whose task has not begun holds it queued."""
+    file_state = (status_file or {}).get("state")
+    if file_state in _FINAL_FILE_STATES:
+        return None
+    if scheduler is not None and scheduler.state is JobState.RUNNING and file_state is None:
+        return JobStatus(JobState.QUEUED, "waiting in its packed job")
+    return scheduler
+
+
 @dataclass(frozen=True)
 class Verdict:
     state: str  # queued | held | running | completed | failed | killed | lost | (unchanged)

@@ -169,6 +169,11 @@ class HostConfig(Strict):
     shared: list[str] = Field(default_factory=list)
     max_running: Count | None = None
     max_array: Count | None = None  # most tasks in one job array (1: no arrays)
+    max_per_job: Count | None = None  # most tasks in one packed job (1: none packed)
+    max_queued: Count | None = None  # most of this run's scheduler jobs in the queue at once
+    pack_under: Duration | None = None  # tasks with a walltime up to this are packed
+    pack_walltime: Duration | None = None  # the longest walltime a packed job asks for
+    pack_cores: Count | None = None  # the cores a packed job asks for (default: a node's)
     limits: Limits = Field(default_factory=Limits)
     poll_interval: Duration | None = None
     lost_after: Duration | None = None

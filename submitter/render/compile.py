@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import jinja2
 from submitter import __version__
 from submitter.config.models import Resources
 from submitter.errors import TemplateError
-from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, Pack
+from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, Pack
 from submitter.render.shell import directive_line, directive_value, shell_quote
 from submitter.units import format_clock, format_memory, megabytes
 
@@ -55,32 +55,53 @@ class RenderedJob:
 
 @dataclass(frozen=True)
 class ArrayGroup:
-    """Tasks of one host with the same resources and directives, submitted as one job array:
-    member i runs the task whose directory is line i+1 of `members_file`."""
+    """Tasks of one host with the same resources and directives, submitted as one job array
+    or one packed job: member i runs the task whose directory is line i+1 of `members_file`."""
 
     id: str
     name: str
     size: int
     directory: str  # on the host
     members_file: str
+    width: int = 1  # packed jobs: how many members run at once
 
 
 def has_array_template(chain: Sequence[Pack]) -> bool:
     return any((p.directory / ARRAY_TEMPLATE).is_file() for p in chain)
 
 
+def has_packed_template(chain: Sequence[Pack]) -> bool:
+    return any((p.directory / PACKED_TEMPLATE).is_file() for p in chain)
+
+
 def render_array(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> str:
     """The driver of a job array, with the resources of `spec` (any member's: the group's
     members share them)."""
+    return _render(ARRAY_TEMPLATE, _group_context(spec, chain, group), list(chain))
+
+
+def render_packed(
+    spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup, job_resources: Resources
+) -> str:
+    """The driver of a packed job: the scheduler is asked for `job_resources` (room for
+    `group.width` members at once, for as long as all of them take); each member keeps the
+    resources of `spec` (any member's) for itself."""
+    context = _group_context(replace(spec, resources=job_resources), chain, group)
+    context["member"] = _context(spec, chain[0])["resources"]
+    return _render(PACKED_TEMPLATE, context, list(chain))
+
+
+def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> dict[str, Any]:
     context = _context(spec, chain[0])
     context["group"] = {
         "id": group.id,
         "name": group.name,
         "size": group.size,
+        "width": group.width,
         "dir": group.directory,
         "members": group.members_file,
     }
-    return _render(ARRAY_TEMPLATE, context, list(chain))
+    return context
 
 
 def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:

@@ -18,6 +18,7 @@ from submitter.schedulers.registry import batch_scheduler
 PACK_FILE = "pack.yml"
 JOB_TEMPLATE = "job.sh.j2"
 ARRAY_TEMPLATE = "array.sh.j2"  # optional: a pack that has it can submit tasks as job arrays
+PACKED_TEMPLATE = "packed.sh.j2"  # optional: ... and several short tasks in one job
 DEFAULT_PACK_FOR = {
     "local": "wrapper",
     "ssh": "wrapper",

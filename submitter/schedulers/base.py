@@ -57,10 +57,33 @@ def job_key(job_id: str) -> str:
     return job_id.strip().split(".", 1)[0]
 
 
+# A task packed with others into one scheduler job is known as `<job id>/<index>`: the job,
+# and its place in the job's members file.
+PACKED = re.compile(r"^(.+)/(\d+)$")
+
+
+def scheduler_job(job_id: str) -> str:
+    """The id the scheduler knows: the packed job of a packed task, else `job_id` itself."""
+    packed = PACKED.match(job_id)
+    return packed.group(1) if packed else job_id
+
+
+def submission_of(job_id: str) -> str:
+    """What was submitted to run `job_id`: a packed task's job, an array member's array."""
+    job_id = scheduler_job(job_id)
+    member = _ARRAY_MEMBER.match(job_id.strip())
+    return f"{member.group(1)}[]" if member else job_id
+
+
+def is_packed(job_id: str | None) -> bool:
+    return bool(job_id and PACKED.match(job_id))
+
+
 def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
-    """`statuses[job_id]`, or the status of the same job printed under another server name,
+    """The status of a packed task's job, else `statuses[job_id]`, or the status of the same job printed under another server name,
     or, for an array member (`123_4`, `123[4]`), of a pending range that holds it
     (`123_[2-9%2]`, `123[2-9]`): a queued member is never taken for a lost one."""
+    job_id = scheduler_job(job_id)
     if job_id in statuses:
         return statuses[job_id]
     key = job_key(job_id)

@@ -11,6 +11,8 @@ from tests.conftest import count_attempts, write
 
 
 def _tasks_file(project: Path, host: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
+    """Short alike tasks would be packed: max_per_job 1 keeps these tests about arrays."""
+    host = {"max_per_job": 1, **host}
     return write(
         project / "tasks.yml",
         json.dumps({"hosts": {"h": host}, "defaults": {"host": "h"}, "tasks": tasks}),

@@ -12,7 +12,7 @@
 #SBATCH --output=/scratch/alice/submitter/b4a462aa6ed1df3c/job.out
 #SBATCH --error=/scratch/alice/submitter/b4a462aa6ed1df3c/job.err
 #SBATCH --comment=golden
-# submitter task b4a462aa6ed1df3c (pack slurm@1.1)
+# submitter task b4a462aa6ed1df3c (pack slurm@1.2)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=b4a462aa6ed1df3c
@@ -31,6 +31,9 @@ submitter_pending_signal=
 # Seconds between TERM and KILL when the task is stopped (host var kill_grace).
 submitter_grace=10
 submitter_start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# Packed with other tasks in one job, this task's walltime and a kill of this task alone are
+# the wrapper's to enforce (the scheduler knows only the job).
+submitter_watch=${SUBMITTER_PACKED:-0}
 
 submitter_json() {
   local text=$1
@@ -81,11 +84,14 @@ submitter_on_signal() {
     return
   fi
   trap '' TERM INT HUP
+  exec 9>&-
   if ! submitter_stop_task; then
     printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
   fi
   if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
     submitter_status failed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "walltime exceeded: killed after 02:00:00 by the wrapper"
+  elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
+    submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by the user"
   else
     submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
   fi
@@ -106,13 +112,31 @@ echo aligned > results/hpc-slurm.bam
 ' >"$SUBMITTER_TASK_DIR/command"
 
 submitter_starting=1
+if [ "$submitter_watch" = 1 ]; then
+  # The watchdog reads a pipe only this wrapper holds open: end of file (the wrapper closed
+  # it, ended or was killed) stops it. Each second it looks for a .cancel file (a kill of this
+  # task alone) and at the walltime (7200 s); either marks why and sends the wrapper TERM.
+  exec 9> >(
+    exec >/dev/null 2>&1
+    deadline=$((SECONDS + 7200))
+    while :; do
+      read -r -t 1 _
+      [ $? -gt 128 ] || exit 0
+      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM $$; exit 0; fi
+      if [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$
+        exit 0
+      fi
+    done
+  )
+fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
 # started, and only those.
 set -m
 (
   export OMP_NUM_THREADS=4
   exec bash "$SUBMITTER_TASK_DIR/command"
-) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null &
+) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 9>&- &
 submitter_child=$!
 set +m
 # A bash without job control leaves the task in the wrapper's group: signal its pid only.
@@ -129,6 +153,7 @@ wait "$submitter_child"
 submitter_rc=$?
 submitter_child=
 submitter_group=
+exec 9>&-
 
 submitter_end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if [ "$submitter_rc" -ne 0 ]; then

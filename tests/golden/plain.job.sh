@@ -1,5 +1,5 @@
 #!/bin/bash
-# submitter task 50d0d78c08bc3341 (pack wrapper@1.1)
+# submitter task 50d0d78c08bc3341 (pack wrapper@1.2)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=50d0d78c08bc3341
@@ -18,6 +18,8 @@ submitter_pending_signal=
 # Seconds between TERM and KILL when the task is stopped (host var kill_grace).
 submitter_grace=10
 submitter_start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+# No scheduler enforces the walltime on this host: the wrapper's watchdog does.
+submitter_watch=1
 
 submitter_json() {
   local text=$1
@@ -74,6 +76,8 @@ submitter_on_signal() {
   fi
   if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
     submitter_status failed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "walltime exceeded: killed after 02:00:00 by the wrapper"
+  elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
+    submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by the user"
   else
     submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
   fi
@@ -94,14 +98,24 @@ echo aligned > results/plain.bam
 ' >"$SUBMITTER_TASK_DIR/command"
 
 submitter_starting=1
-# No scheduler enforces the walltime on this host, so a watchdog does. It reads a pipe that
-# only this wrapper holds open: end of file (the wrapper closed it, ended or was killed) stops
-# it; reaching the walltime first marks it and sends the wrapper TERM.
-exec 9> >(
-  exec >/dev/null 2>&1
-  read -r -t 7200 _
-  if [ $? -gt 128 ]; then : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$; fi
-)
+if [ "$submitter_watch" = 1 ]; then
+  # The watchdog reads a pipe only this wrapper holds open: end of file (the wrapper closed
+  # it, ended or was killed) stops it. Each second it looks for a .cancel file (a kill of this
+  # task alone) and at the walltime (7200 s); either marks why and sends the wrapper TERM.
+  exec 9> >(
+    exec >/dev/null 2>&1
+    deadline=$((SECONDS + 7200))
+    while :; do
+      read -r -t 1 _
+      [ $? -gt 128 ] || exit 0
+      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM $$; exit 0; fi
+      if [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$
+        exit 0
+      fi
+    done
+  )
+fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
 # started, and only those.
 set -m
