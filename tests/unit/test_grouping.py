@@ -54,7 +54,7 @@ def test_short_tasks_are_packed_into_equally_full_jobs(tmp_path: Path) -> None:
 
 def test_long_or_open_ended_tasks_go_as_arrays(tmp_path: Path) -> None:
     long = _prepared(tmp_path, [_scan(5, "02:00:00")])
-    singles, groups = plan_groups(long, HostConfig(), SiteLimits(), 1000)
+    _singles, groups = plan_groups(long, HostConfig(), SiteLimits(), 1000)
     assert [g.kind for g in groups] == ["array"] and len(groups[0].members) == 5
     open_ended = _prepared(tmp_path, [_scan(5, None)])
     assert packing_of(open_ended[0], HostConfig(), SiteLimits()) is None
@@ -86,7 +86,7 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
     at most `width` at a time; a member with a .cancel file is skipped with a killed status;
     an empty line (a member given up before its start) is passed over."""
     tasks = _prepared(tmp_path, [_scan(5, "00:01:00")], pack_cores=2)
-    singles, groups = plan_groups(tasks, HostConfig(pack_cores=2), SiteLimits(), 1000)
+    _singles, groups = plan_groups(tasks, HostConfig(pack_cores=2), SiteLimits(), 1000)
     driver = group_driver(groups[0], tmp_path)
     text = driver.local.read_text()
     assert "#SBATCH --cpus-per-task=2" in text and "#SBATCH --time=00:04:00" in text
