@@ -2,10 +2,12 @@
 
 Prints, in one run:
   - submitter's wall time from `apply` to every output back on this machine,
-  - the ssh connections and remote commands/copies it used (from `apply --json`),
-  - the floor: the same N jobs submitted with plain `sbatch` on the login node and waited for.
+  - the scheduler jobs, ssh connections and remote commands/copies it used (`apply --json`),
+  - the floor: the same N jobs submitted with plain `sbatch` on the login node and waited
+    for (`--floor jobs`, one job per task, as a user without submitter would), or the same
+    N commands packed by hand into as many sbatch jobs as submitter used (`--floor packed`).
 
-Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 10s]
+Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 10s] [--floor jobs|packed]
 Starts the cluster with `docker/cluster up slurm` (the Docker engine must be running:
 `docker/install-engine`).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -41,10 +44,10 @@ def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, o
     with tempfile.TemporaryDirectory(prefix="submitter-bench-") as tmp:
         project = Path(tmp)
         tasks = {
-            "hosts": {"slurm": dict(host, poll_interval=poll, max_running=count)},
+            "hosts": {"slurm": dict(host, poll_interval=poll)},
             "defaults": {
                 "host": "slurm",
-                "resources": {"cores": 1, "mem": "50M", "walltime": "00:05:00"},
+                "resources": {"cores": 1, "mem": "50M", "walltime": "00:01:00"},
             },
             "tasks": [
                 {
@@ -70,19 +73,22 @@ def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, o
         outputs = len(list((project / "out").glob("*.txt")))
         report = json.loads(done.stdout)
         stats = report["transport"]["slurm"]
-        # an array member's id is ARRAY_INDEX: one scheduler job per distinct ARRAY
-        jobs = {str(t["job_id"]).split("_")[0] for t in report["tasks"] if t["job_id"]}
+        # an array member's id is ARRAY_INDEX, a packed task's JOB/INDEX: count the jobs
+        jobs = {re.split(r"[_/]", str(t["job_id"]))[0] for t in report["tasks"] if t["job_id"]}
         return {"seconds": elapsed, "outputs": outputs, "jobs": len(jobs), **stats}
 
 
-def run_plain_sbatch(host: dict[str, object], count: int) -> float:
+def run_plain_sbatch(host: dict[str, object], count: int, jobs: int) -> float:
+    """`jobs` sbatch jobs on the login node running the `count` trivial commands between
+    them (count == jobs: one job per task), submitted and waited for."""
     script = f"""
 set -e
 dir=/scratch/alice/bench-plain-$$
 mkdir -p "$dir"; cd "$dir"
 start=$(date +%s.%N)
-for i in $(seq 0 {count - 1}); do
-  sbatch --parsable --mem=50M --time=00:05:00 -o /dev/null --wrap "echo $i > $dir/$i.txt" >/dev/null
+for j in $(seq 0 {jobs - 1}); do
+  sbatch --parsable --mem=50M --time=00:05:00 -o /dev/null --wrap \
+    "for i in \\$(seq $j {jobs} {count - 1}); do echo \\$i > $dir/\\$i.txt; done" >/dev/null
 done
 while [ -n "$(squeue -h -u alice -t PD,R,CG -o %i)" ]; do sleep 0.2; done
 end=$(date +%s.%N)
@@ -116,6 +122,12 @@ def main() -> None:
     )
     parser.add_argument("-n", "--tasks", type=int, default=200)
     parser.add_argument("--poll", default="10s", help="submitter's poll_interval for the host")
+    parser.add_argument(
+        "--floor",
+        choices=["jobs", "packed"],
+        default="jobs",
+        help="the floor: one sbatch job per task, or as many jobs as submitter used",
+    )
     args = parser.parse_args()
     host = start_cluster()
     print(
@@ -123,7 +135,8 @@ def main() -> None:
         flush=True,
     )
     ours = run_submitter(host, args.tasks, args.poll)
-    floor = run_plain_sbatch(host, args.tasks)
+    floor_jobs = args.tasks if args.floor == "jobs" else int(str(ours["jobs"]))
+    floor = run_plain_sbatch(host, args.tasks, floor_jobs)
     print(
         f"submitter apply (poll {args.poll}): {ours['seconds']:.1f} s wall, apply to all "
         f"{ours['outputs']} outputs back here"
@@ -133,8 +146,10 @@ def main() -> None:
         f"  ssh connections: {ours['connections']}, remote commands: {ours['commands']}, "
         f"file copies (rsync runs): {ours['transfers']} moving {ours['files']} files"
     )
+    how = "one job per task" if floor_jobs == args.tasks else "packed by hand"
     print(
-        f"plain sbatch on the login node: {floor:.1f} s for {args.tasks} jobs submitted and waited for"
+        f"plain sbatch on the login node ({floor_jobs} jobs, {how}): {floor:.1f} s for "
+        f"{args.tasks} commands submitted and waited for"
     )
     print(f"overhead: {ours['seconds'] - floor:+.1f} s ({ours['seconds'] / floor:.2f}x the floor)")
     print("command line:", shlex.join(sys.argv))

@@ -42,7 +42,7 @@ submitter_stamp() {
 # alive <task dir> <attempt> <pid>: that attempt's wrapper is still running
 submitter_alive() {
   local verdict pid want
-  IFS=$'\t' read -r verdict pid want <"$1/.attempt-$2/submitted" 2>/dev/null
+  IFS=$'\t' read -r verdict pid want <"$1/.attempt-$2" 2>/dev/null
   submitter_stamp "$3"
   [ -n "$submitter_stamped" ] && [ "$submitter_stamped" = "$want" ]
 }
@@ -57,31 +57,47 @@ submitter_report() {
 }
 # what an earlier run of a task left in its directory, cleared before it starts again
 submitter_leftovers=(status stdout stderr job.out job.err command .cancel)
+# clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
+# a start of thousands of fresh tasks forks nothing per task)
+submitter_clear() {
+  local name found=()
+  for name in "${submitter_leftovers[@]}"; do
+    if [ -e "$1/$name" ]; then found+=("$1/$name"); fi
+  done
+  if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
+  return 0
+}
 # enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
 submitter_enter() {
   if ! cd -- "$2" 2>/dev/null; then
     printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return 1
   fi
-  rm -f -- "${submitter_leftovers[@]}"
+  submitter_clear "$2"
 }
 # claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
 # once: the starter and a later run asking about a start it never heard of cannot both win.
-submitter_claim() { mkdir -- "$1/.attempt-$2" 2>/dev/null; }
-# record <task dir> <attempt> <line>: what the start did, kept before it is reported
-submitter_record() {
-  local tmp="$1/.attempt-$2/.submitted.$$"
-  printf '%s\n' "$3" >"$tmp" && mv -f -- "$tmp" "$1/.attempt-$2/submitted"
+# The claim is the exclusive creation (noclobber: O_EXCL) of the file .attempt-TOKEN.
+submitter_claim() {
+  local won=0
+  set -C
+  { : >"$1/.attempt-$2"; } 2>/dev/null || won=1
+  set +C
+  return "$won"
 }
+# record <task dir> <attempt> <line>: what the start did, kept in the claim file before it is
+# reported; one short write, so a reader sees the whole line or an empty file
+submitter_record() { printf '%s\n' "$3" >>"$1/.attempt-$2"; }
 submitter_superseded() {
   printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
 }
 # resolve <attempt> <task id> <task dir>: what became of a start whose answer was never read
 submitter_resolve() {
   mkdir -p -- "$3" 2>/dev/null
+  local record=
   if submitter_claim "$3" "$1"; then
     printf 'RESOLVE\t%s\tnever\t\n' "$2"
-  elif [ -f "$3/.attempt-$1/submitted" ]; then
-    printf 'RESOLVE\t%s\t%s\n' "$2" "$(head -n 1 "$3/.attempt-$1/submitted")"
+  elif [ -s "$3/.attempt-$1" ] && IFS= read -r record <"$3/.attempt-$1" && [ -n "$record" ]; then
+    printf 'RESOLVE\t%s\t%s\n' "$2" "$record"
   elif [ -n "$(find "$3/.attempt-$1" -maxdepth 0 -mmin +5 2>/dev/null)" ]; then
     printf 'RESOLVE\t%s\tstale\t\n' "$2"
   else
@@ -140,8 +156,7 @@ submitter_group() {
   local index=0
   : >"$group/members.tmp"
   while [ "$1" != -- ]; do
-    if (cd -- "$3" 2>/dev/null && rm -f -- "${submitter_leftovers[@]}") &&
-       submitter_claim "$3" "$1"; then
+    if [ -d "$3" ] && submitter_clear "$3" && submitter_claim "$3" "$1"; then
       printf '%s\n' "$3" >>"$group/members.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
     else
