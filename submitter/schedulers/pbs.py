@@ -76,7 +76,7 @@ _ATTRIBUTE = re.compile(r"^(\s+)([A-Za-z_][\w.]*) = ?(.*)$")
 _SERVER_LIMIT = re.compile(
     r"^(?:set server\s+)?(max_array_size|max_job_array_size|max_user_queuable)\s*=\s*(\d+)\s*$"
 )
-_GENERIC_QUEUED = re.compile(r"^max_queued\s*=.*\[u:PBS_GENERIC=(\d+)\]")
+_GENERIC_QUEUED = re.compile(r"^(?:set server\s+)?max_queued\s*=.*\[u:PBS_GENERIC=(\d+)\]")
 _NODE_CORES = re.compile(r"^(?:np|resources_available\.ncpus)\s*=\s*(\d+)\s*$")
 # What limits_command prints when qsub is SLURM's Torque wrapper (slurm-wlm-torque)
 SLURM_WRAPPER = "SLURM-TORQUE-WRAPPER"
@@ -155,7 +155,8 @@ class Pbs(TransientErrors):
     # PBS Pro's default max_array_size is 10000 and Torque's max_job_array_size is unset
     # (no limit); 1000 keeps one array within what most sites allow.
     max_array_size: int = 1000
-    # PBS Pro answers `list server`, Torque `print server`; each ignores or refuses the other.
+    # Both qmgr forms run: the parsers read PBS Pro's `list server` lines and Torque's
+    # `set server` lines, and a limit printed by both is the same number.
     limits_command: str = (
         "qmgr -c 'list server' 2>/dev/null; qmgr -c 'print server' 2>/dev/null; "
         "pbsnodes -a 2>/dev/null; "

@@ -556,3 +556,8 @@ def test_limits_command_never_fails_where_the_tools_are_missing(
     )
     assert result.returncode == 0, result.stderr
     assert scheduler.parse_limits(result.stdout) == SiteLimits()
+
+
+def test_pbs_pro_limits_from_print_server_lines() -> None:
+    output = "set server max_queued = [o:PBS_ALL=900],[u:PBS_GENERIC=40]\nset server max_array_size = 300\n"
+    assert Pbs().parse_limits(output) == SiteLimits(max_array_size=300, max_jobs=40)
