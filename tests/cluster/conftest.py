@@ -151,9 +151,6 @@ def cluster_hosts(
             "shared": [str(cluster_secrets["shared"])],
             "poll_interval": 1,
         }
-    # The docker PBS cluster is SLURM's Torque wrapper, which cannot watch or kill one member
-    # of a job array (tests/fixtures/schedulers/README.md): one job per task there.
-    hosts["pbs"]["max_array"] = 1
     return hosts
 
 

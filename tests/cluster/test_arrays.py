@@ -2,8 +2,8 @@
 
 SLURM and the LSF test shim run every test. The docker PBS cluster is SLURM's Torque
 wrapper, which cannot watch or kill one member of an array (see
-tests/fixtures/schedulers/README.md): there, submitter is shown to recognise the wrapper,
-and the PBS pack's driver to run each member's task under it.
+tests/fixtures/schedulers/README.md): there, submitter is shown to recognise the wrapper and
+send one job per task, and the PBS pack's driver to run each member's task under it.
 """
 
 from __future__ import annotations
@@ -227,11 +227,29 @@ def test_max_array_caps_the_members_of_one_array(cli, tmp_path: Path, cluster_ho
 # --- the docker PBS cluster: SLURM's Torque wrapper -------------------------------------
 
 
-def test_pbs_limits_recognise_the_slurm_torque_wrapper(remote) -> None:  # type: ignore[no-untyped-def]
+def test_pbs_wrapper_is_recognised_and_alike_tasks_go_one_job_each(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, remote
+) -> None:
     pbs = Pbs()
     answer = remote("pbs", pbs.limits_command)
     assert answer.returncode == 0, answer.stderr
     assert pbs.parse_limits(answer.stdout) == SiteLimits(max_array_size=1, node_cores=4)
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts["pbs"],
+        [
+            {
+                "name": "p-{{ i }}",
+                "for_each": {"i": [0, 1, 2]},
+                "resources": {"cores": 1, "mem": "50M", "walltime": "00:05:00"},
+                "run": "echo {{ i }}\n",
+            }
+        ],
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    jobs = _last_jobs(cli, tmp_path)
+    assert all(job.isdigit() for job in jobs.values()) and len(set(jobs.values())) == 3, jobs
 
 
 def test_pbs_array_driver_runs_each_members_task_under_the_wrapper(  # type: ignore[no-untyped-def]
