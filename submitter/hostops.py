@@ -148,7 +148,9 @@ submitter_submit() {
 # group <array|packed> <group dir> [<attempt> <task id> <task dir>]... -- <submit command...>
 # Claims every member, lists the claimed ones' directories in the members file (an empty
 # line for one that cannot start), submits the job array or packed job once, and records
-# each member's index and the submit output in its own attempt record.
+# each member's index and the submit output in its own attempt record. The submit command
+# reads the function's standard input: the driver script for LSF's `bsub < array.sh`,
+# /dev/null otherwise.
 _SUBMIT_GROUP = r"""
 submitter_group() {
   local kind=$1 group=$2; shift 2
@@ -169,7 +171,7 @@ submitter_group() {
   mv -f -- "$group/members.tmp" "$group/members"
   [ "${#tasks[@]}" -gt 0 ] || return 0
   local out rc i
-  out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1 </dev/null); rc=$?
+  out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1); rc=$?
   out=$(printf '%s' "$out" | submitter_flat)
   for i in "${!tasks[@]}"; do
     if [ "$rc" -eq 0 ]; then
@@ -285,9 +287,11 @@ class HostOps:
         for array in arrays:
             members = " ".join(f"{q(m.attempt)} {q(m.task)} {q(m.task_dir)}" for m in array.members)
             submit = shlex.join(self.batch.submit_argv(array.script))
+            given = array.script if self.batch.submit_uses_stdin() else "/dev/null"
             lines.append(
                 f"mkdir -p -- {q(array.directory)} && "
-                f"submitter_group {array.kind} {q(array.directory)} {members} -- {submit}"
+                f"submitter_group {array.kind} {q(array.directory)} {members} -- {submit} "
+                f"<{q(given)}"
             )
         return "\n".join(lines) + "\n"
 

@@ -130,6 +130,12 @@ class SiteLimits:
     node_cores: int | None = None  # cores of the smallest compute node (packed jobs' width)
 
 
+def smallest(values: Sequence[int]) -> int | None:
+    """The smallest positive value, None when there is none (0 and -1 mean "no limit")."""
+    positive = [v for v in values if v > 0]
+    return min(positive) if positive else None
+
+
 class TransientErrors:
     """Recognises a submission the scheduler refused only because it was briefly busy or
     unreachable; each scheduler sets `transient_errors` to its own wording. Also the

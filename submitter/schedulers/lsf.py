@@ -3,6 +3,11 @@
 IBM LSF has no free implementation: these parsers are tested against LSF's documented output
 and against this project's test shim (docker/slurm/lsf-shim/: bsub, bjobs and bkill over
 SLURM), never against a real LSF cluster.
+
+Job arrays: `bsub -J "name[1-N]"` prints the array's id (`123`); LSF numbers members from 1
+and prints member i as `123[i]`, which bjobs and bkill take as they are. submitter's member
+indices start at 0, so its member i is LSF's `123[i+1]` (array_member) and LSB_JOBINDEX i+1
+in the driver (templates/lsf/1/array.sh.j2).
 """
 
 from __future__ import annotations
@@ -10,7 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, TransientErrors, lookup_state
+from submitter.schedulers.base import (
+    JobState,
+    JobStatus,
+    SiteLimits,
+    TransientErrors,
+    lookup_state,
+    smallest,
+)
 
 STATE_TABLE: dict[str, JobState] = {
     "PEND": JobState.QUEUED,  # pending: waiting in a queue
@@ -32,6 +44,11 @@ _BJOBS_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z]+)(?:\s+(-|-?\d+))?$")
 
 STATUS_FIELDS = "jobid stat exit_code"
 
+# `bparams -a`: `    MAX_JOB_ARRAY_SIZE = 1000`; `bhosts -w`: HOST_NAME STATUS JL/U MAX NJOBS ...
+# rows, MAX being the host's job slots (`-` for no limit).
+_ARRAY_SIZE = re.compile(r"^MAX_JOB_ARRAY_SIZE\s*=\s*(\d+)\s*$")
+_BHOSTS_ROW = re.compile(r"^\S+\s+\S+\s+\S+\s+(\d+|-)\s+\d+")
+
 
 class Lsf(TransientErrors):
     """IBM Spectrum LSF through its command line tools; the script goes on stdin."""
@@ -50,6 +67,31 @@ class Lsf(TransientErrors):
         r"|unable to contact slurm controller|resource temporarily unavailable|timed out",
         re.IGNORECASE,
     )
+
+    # LSF's default MAX_JOB_ARRAY_SIZE is 1000 (indices 1-1000)
+    max_array_size: int = 1000
+
+    limits_command: str = "bparams -a 2>/dev/null; bhosts -w 2>/dev/null; true"
+
+    def parse_limits(self, output: str) -> SiteLimits:
+        """MAX_JOB_ARRAY_SIZE, and the smallest MAX of `bhosts -w` as the cores of a node."""
+        array_sizes: list[int] = []
+        slots: list[int] = []
+        for raw in output.splitlines():
+            line = raw.strip()
+            size = _ARRAY_SIZE.match(line)
+            if size:
+                array_sizes.append(int(size.group(1)))
+            row = _BHOSTS_ROW.match(line)
+            if row and row.group(1) != "-":
+                slots.append(int(row.group(1)))
+        return SiteLimits(max_array_size=smallest(array_sizes), node_cores=smallest(slots))
+
+    def array_member(self, job_id: str, index: int) -> str:
+        """submitter's 0-based member `index` of array `123`: LSF's `123[index + 1]`."""
+        if not job_id.strip().isdigit():
+            raise ValueError(f"not an LSF job array id: {job_id!r}")
+        return f"{job_id.strip()}[{index + 1}]"
 
     def submit_argv(self, script_path: str) -> list[str]:
         """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read."""

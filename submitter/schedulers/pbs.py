@@ -5,6 +5,13 @@ qdel on another server need it. `qstat -f` may print the same job with a differe
 suffix (short name or FQDN), or none at all, so parse_status keys jobs exactly as printed in
 their `Job Id:` lines and callers compare ids with `same_job`, or look them up with
 `base.find_status`, both by `job_key`, the part before the first dot: `123`, `123[4]`, `123[]`.
+
+Job arrays: qsub prints an array's id as `123[].server`; member 4 is `123[4].server`, which
+Torque's and PBS Pro's qstat and qdel take as they are. SLURM's Torque wrapper
+(slurm-wlm-torque, the project's docker PBS cluster) cannot address a member at all: its
+qsub prints `123`, its qstat lists the members under their SLURM job ids with nothing naming
+the array, and its qdel reads `123[4]` as 123 and kills the whole array. limits_command
+recognises that wrapper and parse_limits then allows arrays of 1: one job per task there.
 """
 
 from __future__ import annotations
@@ -12,7 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, TransientErrors, job_key, lookup_state
+from submitter.schedulers.base import (
+    JobState,
+    JobStatus,
+    SiteLimits,
+    TransientErrors,
+    job_key,
+    lookup_state,
+    smallest,
+)
 
 STATE_TABLE: dict[str, JobState] = {
     "Q": JobState.QUEUED,  # queued, eligible to run
@@ -50,7 +65,21 @@ _CANCEL_SIGNALS = frozenset({1, 2, 9, 15})
 
 _JOB_ID_LINE = re.compile(r"^Job Id:\s*(\S+)\s*$")
 _QSUB_ID = re.compile(r"^\d+(?:\[\d*\])?(?:\.\S+)?$")
+# An array's id as qsub prints it (`123[].server`, `123.server`, `123`): number, suffix.
+_ARRAY_ID = re.compile(r"^(\d+)(?:\[\])?(\..*)?$")
 _ATTRIBUTE = re.compile(r"^(\s+)([A-Za-z_][\w.]*) = ?(.*)$")
+
+# Site limits: PBS Pro `qmgr -c 'list server'` prints `\tmax_array_size = 10000` and
+# `\tmax_queued = [u:PBS_GENERIC=200]`; Torque `qmgr -c 'print server'` prints
+# `set server max_job_array_size = 1000`; `pbsnodes -a` prints `np = 16` (Torque) or
+# `resources_available.ncpus = 32` (PBS Pro) for every node.
+_SERVER_LIMIT = re.compile(
+    r"^(?:set server\s+)?(max_array_size|max_job_array_size|max_user_queuable)\s*=\s*(\d+)\s*$"
+)
+_GENERIC_QUEUED = re.compile(r"^(?:set server\s+)?max_queued\s*=.*\[u:PBS_GENERIC=(\d+)\]")
+_NODE_CORES = re.compile(r"^(?:np|resources_available\.ncpus)\s*=\s*(\d+)\s*$")
+# What limits_command prints when qsub is SLURM's Torque wrapper (slurm-wlm-torque)
+SLURM_WRAPPER = "SLURM-TORQUE-WRAPPER"
 
 
 def same_job(a: str, b: str) -> bool:
@@ -122,6 +151,51 @@ class Pbs(TransientErrors):
         r"|unable to contact slurm controller|resource temporarily unavailable",
         re.IGNORECASE,
     )
+
+    # PBS Pro's default max_array_size is 10000 and Torque's max_job_array_size is unset
+    # (no limit); 1000 keeps one array within what most sites allow.
+    max_array_size: int = 1000
+    # Both qmgr forms run: the parsers read PBS Pro's `list server` lines and Torque's
+    # `set server` lines, and a limit printed by both is the same number.
+    limits_command: str = (
+        "qmgr -c 'list server' 2>/dev/null; qmgr -c 'print server' 2>/dev/null; "
+        "pbsnodes -a 2>/dev/null; "
+        'grep -qs "use Slurm" "$(command -v qsub)" && '
+        f"printf '%s\\n' {SLURM_WRAPPER}; true"
+    )
+
+    def parse_limits(self, output: str) -> SiteLimits:
+        """The server's array and per-user queue limits and the smallest node's cores. Behind
+        SLURM's Torque wrapper the array limit is 1: it cannot address array members."""
+        array_sizes: list[int] = []
+        queued: list[int] = []
+        cores: list[int] = []
+        wrapper = False
+        for raw in output.splitlines():
+            line = raw.strip()
+            wrapper = wrapper or line == SLURM_WRAPPER
+            limit = _SERVER_LIMIT.match(line)
+            if limit:
+                target = queued if limit.group(1) == "max_user_queuable" else array_sizes
+                target.append(int(limit.group(2)))
+            generic = _GENERIC_QUEUED.match(line)
+            if generic:
+                queued.append(int(generic.group(1)))
+            node = _NODE_CORES.match(line)
+            if node:
+                cores.append(int(node.group(1)))
+        return SiteLimits(
+            max_array_size=1 if wrapper else smallest(array_sizes),
+            max_jobs=smallest(queued),
+            node_cores=smallest(cores),
+        )
+
+    def array_member(self, job_id: str, index: int) -> str:
+        """`123[].server` (or `123.server`, `123`) and 4 -> `123[4].server` (`123[4]`)."""
+        match = _ARRAY_ID.match(job_id.strip())
+        if match is None:
+            raise ValueError(f"not a PBS job array id: {job_id!r}")
+        return f"{match.group(1)}[{index}]{match.group(2) or ''}"
 
     def submit_argv(self, script_path: str) -> list[str]:
         return ["qsub", script_path]

@@ -8,7 +8,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.schedulers.base import JobState, JobStatus, TransientErrors, lookup_state
+from submitter.schedulers.base import (
+    JobState,
+    JobStatus,
+    SiteLimits,
+    TransientErrors,
+    lookup_state,
+    smallest,
+)
 
 # (short code, long name, state): squeue `%t` prints the short code, sacct and `%T` the long one.
 _CODES: tuple[tuple[str, str, JobState], ...] = (
@@ -48,6 +55,8 @@ _SUBMITTED_ID = re.compile(r"^Submitted batch job (\d+)(?: on cluster \S+)?$")
 # A squeue line `ID CODE`; an id starts with a digit (`123`, `123_4`, `123_[5-9]`, `123+0`).
 # Error lines (`slurm_load_jobs error: ...`, `squeue: error: ...`) never match.
 _SQUEUE_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z_]+)$")
+# `MaxArraySize            = 1001` from `scontrol show config`
+_CONFIG_LINE = re.compile(r"^(MaxArraySize|MaxJobCount)\s*=\s*(\d+)\s*$", re.IGNORECASE)
 
 
 class Slurm(TransientErrors):
@@ -69,6 +78,44 @@ class Slurm(TransientErrors):
 
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
+    # Sections: scontrol's limits, then after NODES the CPUs of each node group (sinfo `%c`,
+    # `4` or `4+`), then after ASSOC the user's MaxSubmitJobs when accounting answers.
+    limits_command: str = (
+        "scontrol show config 2>/dev/null | grep -iE '^(MaxArraySize|MaxJobCount)'; "
+        "printf 'NODES\\n'; sinfo -h -o '%c' 2>/dev/null; "
+        "printf 'ASSOC\\n'; "
+        'sacctmgr -nP show assoc user="$(id -un)" format=maxsubmitjobs 2>/dev/null; true'
+    )
+
+    def parse_limits(self, output: str) -> SiteLimits:
+        """max_array_size: MaxArraySize - 1, the highest index SLURM accepts (as the default
+        1000 for SLURM's default 1001): one member fewer than the limit allows, never more.
+        max_jobs: the smaller of MaxJobCount (all users' jobs) and the user's MaxSubmitJobs."""
+        section = ""
+        config: dict[str, int] = {}
+        cores: list[int] = []
+        submit: list[int] = []
+        for raw in output.splitlines():
+            line = raw.strip()
+            if line in ("NODES", "ASSOC"):
+                section = line
+                continue
+            if section == "":
+                match = _CONFIG_LINE.match(line)
+                if match:
+                    config[match.group(1).lower()] = int(match.group(2))
+            elif section == "NODES":
+                digits = re.match(r"^(\d+)\+?$", line)
+                if digits:
+                    cores.append(int(digits.group(1)))
+            elif line.isdigit():
+                submit.append(int(line))
+        array_size = config.get("maxarraysize")
+        return SiteLimits(
+            max_array_size=array_size - 1 if array_size else None,
+            max_jobs=smallest([*submit, *[v for k, v in config.items() if k == "maxjobcount"]]),
+            node_cores=smallest(cores),
+        )
 
     def array_member(self, job_id: str, index: int) -> str:
         return f"{job_id}_{index}"

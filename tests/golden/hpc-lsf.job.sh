@@ -11,7 +11,7 @@
 #BSUB -o /scratch/alice/submitter/513cd6921a76ccd3/job.out
 #BSUB -e /scratch/alice/submitter/513cd6921a76ccd3/job.err
 #BSUB --comment=golden
-# submitter task 513cd6921a76ccd3 (pack lsf@1.1)
+# submitter task 513cd6921a76ccd3 (pack lsf@1.2)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=513cd6921a76ccd3

@@ -8,11 +8,13 @@ project's dockerized clusters, and tests on them are skipped until they exist.
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from submitter.schedulers.base import JobState, JobStatus, find_status, job_key
+from submitter.schedulers.base import JobState, JobStatus, SiteLimits, find_status, job_key
 from submitter.schedulers.lsf import STATE_TABLE as LSF_TABLE
 from submitter.schedulers.lsf import Lsf
 from submitter.schedulers.pbs import STATE_TABLE as PBS_TABLE
@@ -449,3 +451,113 @@ def test_array_members_from_a_real_squeue_listing() -> None:
     assert find_status(statuses, "4300_1").state is JobState.RUNNING  # type: ignore[union-attr]
     assert find_status(statuses, "4300_9").state is JobState.QUEUED  # type: ignore[union-attr]
     assert find_status(statuses, "4300_11") is None
+
+
+# --- job arrays of PBS and LSF --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("array", "index", "member"),
+    [
+        ("2003[].pbs01", 4, "2003[4].pbs01"),  # qsub -J / -t on PBS Pro and Torque
+        ("2003.pbs01", 0, "2003[0].pbs01"),
+        ("11", 3, "11[3]"),  # SLURM's Torque wrapper: a plain number (pbs_qsub_array.txt)
+    ],
+)
+def test_pbs_array_member_ids(array: str, index: int, member: str) -> None:
+    assert Pbs().array_member(array, index) == member
+
+
+def test_pbs_array_id_of_the_docker_wrapper_is_its_qsub_output() -> None:
+    assert Pbs().parse_job_id(fixture("pbs_qsub_array.txt")) == "11"
+
+
+def test_pbs_array_member_of_a_non_array_id_raises() -> None:
+    with pytest.raises(ValueError, match="array id"):
+        Pbs().array_member("2003[4].pbs01", 1)
+
+
+def test_pbs_wrapper_shows_a_pending_array_only_under_its_own_number() -> None:
+    statuses = Pbs().parse_status(fixture("pbs_qstat_f_array_pending.txt"))
+    assert states(statuses) == {"11": Q}
+    assert find_status(statuses, "11[2]") is None, "no member of it can be told apart"
+
+
+def test_pbs_pro_subjob_found_by_its_id() -> None:
+    statuses = Pbs().parse_status(
+        "Job Id: 2003[4].pbs01\n    job_state = R\nJob Id: 2003[5].pbs01\n    job_state = Q\n"
+    )
+    member = Pbs().array_member("2003[].pbs01", 5)
+    assert find_status(statuses, member) == JobStatus(Q, "Q")
+
+
+def test_lsf_array_member_is_one_based() -> None:
+    lsf = Lsf()
+    array = lsf.parse_job_id(fixture("lsf_bsub_array.txt"))
+    assert array == "7"
+    assert [lsf.array_member(array, i) for i in range(4)] == ["7[1]", "7[2]", "7[3]", "7[4]"]
+    with pytest.raises(ValueError, match="array id"):
+        lsf.array_member("7[1]", 0)
+
+
+def test_lsf_shim_lists_every_array_member_on_its_own_row() -> None:
+    statuses = Lsf().parse_status(fixture("lsf_bjobs_array_members.txt"))
+    assert states(statuses) == {"7[1]": R, "7[2]": Q, "7[3]": Q, "7[4]": Q}
+    assert find_status(statuses, Lsf().array_member("7", 2)) == JobStatus(Q, "PEND")
+
+
+def test_lsf_shim_a_killed_pending_member_is_gone_the_others_stay() -> None:
+    statuses = Lsf().parse_status(fixture("lsf_bjobs_array_after_kill.stdout.txt"))
+    assert states(statuses) == {"7[1]": R, "7[2]": Q, "7[4]": Q}
+    assert "Job <7[3]> is not found" in fixture("lsf_bjobs_array_after_kill.stderr.txt")
+    assert "Job <7[3]> is being terminated" in fixture("lsf_bkill_member.txt")
+
+
+# --- site limits ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "name", "expected"),
+    [
+        (Slurm(), "slurm_limits.txt", SiteLimits(1000, 10000, 4)),
+        (Pbs(), "pbs_limits_wrapper.txt", SiteLimits(1, None, 4)),
+        (Pbs(), "doc_pbs_limits_pbspro.txt", SiteLimits(2000, 500, 24)),
+        (Pbs(), "doc_pbs_limits_torque.txt", SiteLimits(500, 300, 8)),
+        (Lsf(), "doc_lsf_limits.txt", SiteLimits(5000, None, 20)),
+    ],
+)
+def test_site_limits(scheduler: Slurm | Pbs | Lsf, name: str, expected: SiteLimits) -> None:
+    assert scheduler.parse_limits(fixture(name)) == expected
+
+
+def test_slurm_limits_take_the_users_max_submit_jobs_when_accounting_answers() -> None:
+    output = "MaxArraySize            = 40001\nMaxJobCount = 50000\nNODES\n48\n128+\nASSOC\n300\n"
+    assert Slurm().parse_limits(output) == SiteLimits(40000, 300, 48)
+
+
+@pytest.mark.parametrize("scheduler", [Slurm(), Pbs(), Lsf()])
+def test_site_limits_of_nothing_are_unknown(scheduler: Slurm | Pbs | Lsf) -> None:
+    assert scheduler.parse_limits("") == SiteLimits()
+    assert scheduler.parse_limits("bash: qmgr: command not found\nNODES\nASSOC\n") == SiteLimits()
+
+
+@pytest.mark.parametrize("scheduler", [Slurm(), Pbs(), Lsf()])
+def test_limits_command_never_fails_where_the_tools_are_missing(
+    scheduler: Slurm | Pbs | Lsf, tmp_path: Path
+) -> None:
+    """Not one scheduler tool on the PATH (nor grep, id, ...): an empty answer, exit 0."""
+    result = subprocess.run(
+        [shutil.which("bash") or "/bin/bash", "-c", scheduler.limits_command],
+        env={"PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert scheduler.parse_limits(result.stdout) == SiteLimits()
+
+
+def test_pbs_pro_limits_from_print_server_lines() -> None:
+    output = "set server max_queued = [o:PBS_ALL=900],[u:PBS_GENERIC=40]\nset server max_array_size = 300\n"
+    assert Pbs().parse_limits(output) == SiteLimits(max_array_size=300, max_jobs=40)

@@ -155,3 +155,54 @@ def test_a_start_script_cut_short_starts_nothing(tmp_path) -> None:  # type: ign
     assert not list(tmp_path.glob("t*/.attempt-tok")), "a part of a start must not run"
     done = subprocess.run(["bash", "-s"], input=script, text=True, capture_output=True, check=False)
     assert done.stdout.count("\tok\t") == 2
+
+
+def _fake_tool(bin_dir, name: str, output: str) -> None:  # type: ignore[no-untyped-def]
+    """A stand-in for a submit command: keeps its arguments and standard input, prints output."""
+    tool = bin_dir / name
+    tool.write_text(
+        f'#!/bin/bash\nprintf "%s\\n" "$@" > "$(dirname "$0")/{name}.args"\n'
+        f'cat > "$(dirname "$0")/{name}.stdin"\nprintf "%s\\n" {output!r}\n'
+    )
+    tool.chmod(0o755)
+
+
+def _start_array(tmp_path, kind: str, tool: str, output: str):  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+
+    from submitter.hostops import ArrayStart
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _fake_tool(bin_dir, tool, output)
+    group = tmp_path / "group"
+    group.mkdir()
+    (group / "array.sh").write_text("#!/bin/bash\n# the driver\n")
+    members = []
+    for name in ("t0", "t1"):
+        (tmp_path / name).mkdir()
+        members.append(Running(name, str(tmp_path / name), "tok", None))
+    ops = HostOps.for_kind(kind)
+    script = ops.start_script([], [ArrayStart(str(group), str(group / "array.sh"), tuple(members))])
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    done = subprocess.run(
+        ["bash", "-s"], input=script, text=True, capture_output=True, env=env, check=False
+    )
+    return ops.parse_start(done.stdout), bin_dir
+
+
+def test_lsf_array_goes_to_bsub_on_stdin_with_one_based_members(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    started, bin_dir = _start_array(
+        tmp_path, "lsf", "bsub", "Job <5> is submitted to default queue <normal>."
+    )
+    assert {t: s.job_id for t, s in started.items()} == {"t0": "5[1]", "t1": "5[2]"}
+    assert (bin_dir / "bsub.stdin").read_text() == "#!/bin/bash\n# the driver\n"
+    assert (bin_dir / "bsub.args").read_text() == "\n"
+
+
+def test_pbs_array_is_qsub_of_the_driver_with_nothing_on_stdin(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    started, bin_dir = _start_array(tmp_path, "pbs", "qsub", "812[].pbs01")
+    assert {t: s.job_id for t, s in started.items()} == {"t0": "812[0].pbs01", "t1": "812[1].pbs01"}
+    assert (bin_dir / "qsub.stdin").read_text() == ""
+    assert (bin_dir / "qsub.args").read_text() == f"{tmp_path / 'group' / 'array.sh'}\n"

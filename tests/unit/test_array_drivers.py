@@ -1,0 +1,103 @@
+"""The job array drivers of the SLURM, PBS and LSF packs: their directives, and what each
+member runs when started with the index variables its scheduler sets."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from submitter.config.project import load_project
+from submitter.prepare import PreparedTask, prepare_tasks
+from submitter.render.compile import ArrayGroup, render_array
+
+GOLDEN = Path(__file__).parent.parent / "golden"
+
+
+@pytest.fixture(scope="module")
+def prepared() -> dict[str, PreparedTask]:
+    project = load_project(GOLDEN / "tasks.yml")
+    return {t.host.name: t for t in prepare_tasks(project, check_inputs=False)}
+
+
+def _driver(task: PreparedTask, directory: Path, size: int) -> str:
+    group = ArrayGroup("g1", "align+2", size, str(directory), str(directory / "members"))
+    return render_array(task.spec, task.chain, group)
+
+
+def _members(tmp_path: Path, count: int) -> list[Path]:
+    """`count` task directories whose job.sh records what ran it, listed in a members file;
+    the second member's line is empty (its start was given up)."""
+    dirs = []
+    for i in range(count):
+        task_dir = tmp_path / f"task {i}"
+        task_dir.mkdir()
+        (task_dir / "job.sh").write_text(f'echo "ran {i}" > "$PWD/ran"\n')
+        dirs.append(task_dir)
+    lines = [str(d) if i != 1 else "" for i, d in enumerate(dirs)]
+    (tmp_path / "members").write_text("\n".join(lines) + "\n")
+    return dirs
+
+
+def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", script],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "lines"),
+    [
+        ("hpc-slurm", ["#SBATCH --array=0-2", "#SBATCH --job-name=align+2"]),
+        ("hpc-pbs", ["#PBS -t 0-2", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"]),
+        ("hpc-pbspro", ["#PBS -J 0-2", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"]),
+        ("hpc-lsf", ["#BSUB -J align+2[1-3]", "#BSUB -n 4", "#BSUB -o /arr/%I.out"]),
+    ],
+)
+def test_driver_directives(prepared: dict[str, PreparedTask], host: str, lines: list[str]) -> None:
+    script = _driver(prepared[host], Path("/arr"), 3).splitlines()
+    for line in lines:
+        assert line in script, f"{host}: {line!r} missing"
+    assert not any(line.startswith("#PBS -t") for line in script if host != "hpc-pbs")
+    assert not any(line.startswith("#PBS -J") for line in script if host != "hpc-pbspro")
+
+
+@pytest.mark.parametrize(
+    ("host", "index_of"),
+    [
+        ("hpc-slurm", lambda i: {"SLURM_ARRAY_TASK_ID": str(i)}),
+        ("hpc-pbs", lambda i: {"PBS_ARRAYID": str(i)}),
+        ("hpc-pbspro", lambda i: {"PBS_ARRAY_INDEX": str(i)}),
+        # SLURM's Torque wrapper (the docker PBS cluster) sets only SLURM's variable
+        ("hpc-pbs", lambda i: {"SLURM_ARRAY_TASK_ID": str(i)}),
+        # LSF numbers members from 1: submitter's member i is LSB_JOBINDEX i + 1
+        ("hpc-lsf", lambda i: {"LSB_JOBINDEX": str(i + 1)}),
+    ],
+)
+def test_each_member_runs_its_own_task(
+    prepared: dict[str, PreparedTask], tmp_path: Path, host: str, index_of
+) -> None:  # type: ignore[no-untyped-def]
+    dirs = _members(tmp_path, 3)
+    script = _driver(prepared[host], tmp_path, 3)
+    for i in (0, 2):
+        result = _run(script, index_of(i))
+        assert result.returncode == 0, result.stderr
+        assert (dirs[i] / "ran").read_text() == f"ran {i}\n"
+    given_up = _run(script, index_of(1))
+    assert given_up.returncode == 0 and not (dirs[1] / "ran").exists()
+
+
+@pytest.mark.parametrize("host", ["hpc-pbs", "hpc-lsf"])
+def test_a_driver_without_an_index_runs_nothing(
+    prepared: dict[str, PreparedTask], tmp_path: Path, host: str
+) -> None:
+    dirs = _members(tmp_path, 3)
+    result = _run(_driver(prepared[host], tmp_path, 3), {})
+    assert result.returncode == 1 and "index" in result.stderr.lower()
+    assert not any((d / "ran").exists() for d in dirs)
