@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import count_attempts, write
 
-SCHEDULERS = ["slurm"]
+SCHEDULERS = ["slurm", "pbs", "lsf"]
 
 
 def _tasks_file(
