@@ -16,7 +16,7 @@ from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.grouping import Group, Packing, group_driver, plan_groups
-from submitter.hostops import ArrayStart, HostOps, Resolution, Running, StartResult
+from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
@@ -173,18 +173,20 @@ class Engine:
         runs: list[Tracked] = []
         skipped: list[Tracked] = []
         tasks_file = str(project.tasks_file)
-        for task in prepared:
-            tracked = self._classify(task, force, tasks_file)
-            if tracked.state == "skipped":
-                skipped.append(tracked)
-                continue
-            runs.append(tracked)
-            host = self._host(task.host.name, task.host.config, max_running)
-            if tracked.state in ACTIVE:
-                host.active[tracked.id] = tracked
-            else:
-                host.pending.append(tracked)
-        self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
+        records = self.store.tasks_by_id([t.task_id for t in prepared])
+        with self.store.transaction():  # one commit for all the tasks, not one each
+            for task in prepared:
+                tracked = self._classify(task, records.get(task.task_id), force, tasks_file)
+                if tracked.state == "skipped":
+                    skipped.append(tracked)
+                    continue
+                runs.append(tracked)
+                host = self._host(task.host.name, task.host.config, max_running)
+                if tracked.state in ACTIVE:
+                    host.active[tracked.id] = tracked
+                else:
+                    host.pending.append(tracked)
+            self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         for tracked in skipped:
             self.progress.detail(f"up to date: {tracked.name} ({tracked.id}), skipped")
         resumed = sum(1 for t in runs if t.state in ACTIVE)
@@ -325,8 +327,9 @@ class Engine:
         }
         return [redone.get(t.name, t) for t in prepared]
 
-    def _classify(self, task: PreparedTask, force: bool, tasks_file: str) -> Tracked:
-        record = self.store.task(task.task_id)
+    def _classify(
+        self, task: PreparedTask, record: TaskRecord | None, force: bool, tasks_file: str
+    ) -> Tracked:
         tracked = Tracked(
             task.task_id,
             task.name,
@@ -380,9 +383,11 @@ class Engine:
     def _stage(self, task: PreparedTask) -> list[Transfer]:
         """Write the task's files here and list what goes to the host before it starts."""
         local = self.local_dir(task.task_id)
-        local.mkdir(parents=True, exist_ok=True)
-        for name in (*LOG_FILES, "status"):
-            (local / name).unlink(missing_ok=True)
+        try:
+            local.mkdir(parents=True)
+        except FileExistsError:  # an earlier run's: what it brought back goes
+            for name in (*LOG_FILES, "status"):
+                (local / name).unlink(missing_ok=True)
         (local / "job.sh").write_text(task.rendered.job_script, encoding="utf-8")
         (local / "task.json").write_text(task.rendered.task_file, encoding="utf-8")
         return [
@@ -624,12 +629,13 @@ class Engine:
         poll asks the host what became of them, so a start is never repeated while the first
         may have happened."""
         everyone = singles + [t for members, _, _ in arrays for t in members]
-        for tracked in everyone:
-            tracked.attempt_id, tracked.token = self.store.start_attempt(
-                tracked.id, host.name, tracked.pack, tracked.script_sha256
-            )
-            tracked.state, tracked.job_id = TaskState.STARTING, None
-            host.active[tracked.id] = tracked
+        with self.store.transaction():  # committed before the host is asked
+            for tracked in everyone:
+                tracked.attempt_id, tracked.token = self.store.start_attempt(
+                    tracked.id, host.name, tracked.pack, tracked.script_sha256
+                )
+                tracked.state, tracked.job_id = TaskState.STARTING, None
+                host.active[tracked.id] = tracked
         starts = [
             ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members), kind)
             for members, driver, kind in arrays
@@ -637,11 +643,12 @@ class Engine:
         script = host.ops.start_script([_running(t) for t in singles], starts)
         result = transport.run_script(script)
         started = host.ops.parse_start(result.stdout)
-        for tracked in everyone:
-            outcome = started.get(tracked.id)
-            if outcome is None:
-                continue  # unanswered: settled by the next poll
-            self._started(host, tracked, outcome, "started")
+        with self.store.transaction():
+            for tracked in everyone:
+                outcome = started.get(tracked.id)
+                if outcome is None:
+                    continue  # unanswered: settled by the next poll
+                self._started(host, tracked, outcome, "started")
 
     def _started(self, host: HostRun, tracked: Tracked, outcome: StartResult, how: str) -> None:
         if outcome.job_id is None:
@@ -716,14 +723,29 @@ class Engine:
         watched = list(host.active.values())
         result = transport.run_script(host.ops.poll_script([_running(t) for t in watched]))
         poll = host.ops.parse_poll(result.stdout)
-        for tracked in watched:
-            if tracked.job_id is None:
-                self._settle(host, tracked, poll.resolved.get(tracked.id))
+        with self.store.transaction():
+            for tracked in watched:
+                if tracked.job_id is None:
+                    self._settle(host, tracked, poll.resolved.get(tracked.id))
         if poll.scheduler_error is not None:
             raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
         if not result.ok:
             raise HostError(f"the status query failed: {result.stderr.strip()}")
         finished: list[Finished] = []
+        with self.store.transaction():
+            self._judge(host, watched, poll, now, finished)
+        if finished:
+            self._retrieve(host, finished)
+
+    def _judge(
+        self,
+        host: HostRun,
+        watched: list[Tracked],
+        poll: PollResult,
+        now: float,
+        finished: list[Finished],
+    ) -> None:
+        """Record what changed of the watched tasks; list those that ended in `finished`."""
         for tracked in watched:
             if tracked.id not in host.active or tracked.id not in poll.tasks:
                 continue  # settled above, or started since: judged at the next poll
@@ -759,8 +781,6 @@ class Engine:
                     attempt_id=tracked.attempt_id,
                     last_seen=now,
                 )
-        if finished:
-            self._retrieve(host, finished)
 
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
@@ -770,18 +790,22 @@ class Engine:
             if state == "completed":
                 transfers += tracked.outputs
         missing = {m.remote for m in self._transport(host).get(transfers)}
-        for tracked, state, reason, status, cause in finished:
-            if state == "completed":
-                lost = [o.remote for o in tracked.outputs if o.remote in missing]
-                if lost:
-                    state, reason = (
-                        "failed",
-                        "declared output not found on the host: " + ", ".join(lost),
-                    )
-                    cause = Cause.MISSING_OUTPUT
-                else:
-                    self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
-            self._finish(host, tracked, state, reason, status, cause)
+        ended: list[tuple[Tracked, str]] = []
+        with self.store.transaction():  # committed before anything is tidied away
+            for tracked, state, reason, status, cause in finished:
+                if state == "completed":
+                    lost = [o.remote for o in tracked.outputs if o.remote in missing]
+                    if lost:
+                        state, reason = (
+                            "failed",
+                            "declared output not found on the host: " + ", ".join(lost),
+                        )
+                        cause = Cause.MISSING_OUTPUT
+                    else:
+                        self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
+                self._finish(host, tracked, state, reason, status, cause)
+                ended.append((tracked, state))
+        for tracked, state in ended:
             self._tidy(host, tracked, state)
 
     def _tidy(self, host: HostRun, tracked: Tracked, state: str) -> None:
