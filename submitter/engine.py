@@ -15,6 +15,7 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
+from submitter.exits import ExitWatch
 from submitter.grouping import Group, Packing, group_driver, plan_groups
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
@@ -44,6 +45,10 @@ PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 FIRST_POLL = {"local": 0.02}
 FIRST_POLL_REMOTE = 0.25
 BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
+# On this machine a task's end is known at once (exits.ExitWatch) and polled for then, but
+# not more often than this: tasks that end together are polled for, and their slots filled,
+# together (one poll and one start script for many, not for each).
+EXIT_POLL_GAP = 0.01
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
 RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
 SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
@@ -107,6 +112,7 @@ class HostRun:
     max_running: int = 1
     poll_interval: float = 1.0
     next_poll: float = 0.0
+    polled_at: float = 0.0
     poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing new starts
     error: str | None = None  # given up on: reported once, with the outcome
     unreachable_since: float | None = None  # wall clock of the first failure in a row
@@ -157,6 +163,7 @@ class Engine:
         self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
         self.may_start = False  # only `apply` starts tasks; status and kill only look
+        self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
 
     # public operations ---------------------------------------------------------------
     def apply(
@@ -456,6 +463,7 @@ class Engine:
                     try:
                         if host.active and now >= host.next_poll:
                             self._poll(host, now)
+                            host.polled_at = now
                             host.next_poll = now + host.poll_delay
                             host.poll_delay = min(host.poll_delay * 2, host.poll_interval)
                         if now >= host.start_after:
@@ -471,9 +479,28 @@ class Engine:
                 if not busy:
                     break
                 wake = min(self._next_step(h, now) for h in busy)
-                time.sleep(max(0.005, min(wake - time.time(), 1.0)))
+                self._watch_exits()
+                for name, _, _ in self.exits.wait(max(0.005, min(wake - time.time(), 1.0))):
+                    host = self.hosts[name]
+                    host.next_poll = min(host.next_poll, host.polled_at + EXIT_POLL_GAP)
         finally:
             self.progress.stop()
+            self.exits.close()
+
+    def _watch_exits(self) -> None:
+        """Watch the wrappers of this machine's running tasks for their end; forget those of
+        tasks no longer watched."""
+        current: set[tuple[str, str, int]] = set()
+        for host in self.hosts.values():
+            if host.config.kind != "local" or host.ops.batch is not None:
+                continue
+            for tracked in host.active.values():
+                if tracked.job_id and tracked.job_id.isdigit():
+                    key = (host.name, tracked.id, int(tracked.job_id))
+                    current.add(key)
+                    self.exits.watch(key, key[2])
+        for key in self.exits.keys() - current:
+            self.exits.forget(key)
 
     @staticmethod
     def _next_step(host: HostRun, now: float) -> float:
