@@ -344,8 +344,6 @@ class Engine:
             task.task_dir,
             [Transfer(o.local, o.remote) for o in task.outputs if o.copied],
             walltime=task.definition.resources.walltime,
-            pack=task.rendered.pack,
-            script_sha256=task.rendered.sha256,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -354,7 +352,7 @@ class Engine:
             tracked.token = attempt.token if attempt else ""
             tracked.job_id = attempt.job_id if attempt else None
             if tracked.job_id is None:  # its start may not have happened: ready to redo it
-                tracked.sends, tracked.prepared = self._stage(task), task
+                self._ready(tracked, task)
             if record.name != task.name:
                 self.store.upsert_task(*self._record_fields(task), tasks_file)
             return tracked
@@ -366,7 +364,7 @@ class Engine:
                 if record.name != task.name or record.retired or record.tasks_file != tasks_file:
                     self.store.upsert_task(*self._record_fields(task), tasks_file)
                 return tracked
-        tracked.sends, tracked.prepared = self._stage(task), task
+        self._ready(tracked, task)
         with self.store.transaction():
             self.store.upsert_task(*self._record_fields(task), tasks_file)
             self.store.set_task_state(task.task_id, TaskState.PENDING)
@@ -386,6 +384,11 @@ class Engine:
             task.run_dir,
             spec_of(task),
         )
+
+    def _ready(self, tracked: Tracked, task: PreparedTask) -> None:
+        """Make a task ready to start in this run (rendering it, if not done yet)."""
+        tracked.pack, tracked.script_sha256 = task.rendered.pack, task.rendered.sha256
+        tracked.sends, tracked.prepared = self._stage(task), task
 
     def _stage(self, task: PreparedTask) -> list[Transfer]:
         """Write the task's files here and list what goes to the host before it starts."""

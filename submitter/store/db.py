@@ -423,6 +423,24 @@ def load_signatures(state_dir: Path) -> dict[tuple[str, int, int, int], str]:
     return {(p, size, mtime, inode): digest for p, size, mtime, inode, digest in rows}
 
 
+def load_completed(state_dir: Path) -> set[str]:
+    """The ids of the tasks that completed, read without creating or changing anything."""
+    path = state_dir / DB_NAME
+    if not path.is_file():
+        return set()
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT id FROM tasks WHERE state=?", (TaskState.COMPLETED.value,)
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return set()  # an older store, or one being written: render them all
+    return {task_id for (task_id,) in rows}
+
+
 def _task(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
     data["spec"] = json.loads(data["spec"])
