@@ -475,11 +475,10 @@ class Engine:
                         self._unreachable(host, exc, now, give_up=detach)
                     else:
                         self._reachable(host, now)
-                self.progress.update(Counter(t.state for t in all_tasks), self._host_notes())
-                if detach:
-                    break
                 busy = [h for h in self.hosts.values() if not h.error and (h.active or h.pending)]
-                if not busy:
+                if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
+                    self.progress.update(Counter(t.state for t in all_tasks), self._host_notes())
+                if detach or not busy:
                     break
                 wake = min(self._next_step(h, now) for h in busy)
                 self._watch_exits()
