@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -73,20 +74,31 @@ def _link(source: Path, target: Path) -> None:
     however large the input. Across filesystems (where no hard link can be made) they are
     copied. A task reads its inputs; one that rewrote an input in place would change the
     original too, as it would with the file in its project directory."""
-    if source.resolve() == target.resolve():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
+    found = source.stat()
+    try:
+        if os.path.samestat(found, target.stat()):
+            return  # the very file or directory (the run directory is the project's)
+    except FileNotFoundError:
+        pass
+    if stat.S_ISDIR(found.st_mode):
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True, copy_function=_link_file)
-    else:
+        return
+    try:
+        _link_file(str(source), str(target))
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
         _link_file(str(source), str(target))
 
 
 def _link_file(source: str, target: str) -> None:
+    """Raises FileNotFoundError when the target's directory does not exist."""
+    with contextlib.suppress(OSError):  # not there yet; anything else: copy2 says
+        os.unlink(target)
     try:
-        if os.path.lexists(target):
-            os.unlink(target)
         os.link(source, target)
+    except FileNotFoundError:
+        raise
     except OSError:
         shutil.copy2(source, target)
 
