@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,13 +24,18 @@ from pathlib import Path
 
 
 def timed(argv: list[str], cwd: Path) -> tuple[float, float, subprocess.CompletedProcess[str]]:
-    """Wall seconds and peak RSS (MB) of one child command."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    began = time.monotonic()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    seconds = time.monotonic() - began
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024, done
+    """Wall seconds and peak RSS (MB) of one child command: its own, from wait4 (the
+    RUSAGE_CHILDREN maximum would be the largest of every command run so far)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        began = time.monotonic()
+        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - began
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(argv, process.returncode, out.read(), err.read())
+    return seconds, usage.ru_maxrss / 1024, done
 
 
 def disk_use(directory: Path) -> tuple[int, int]:

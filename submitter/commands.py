@@ -26,6 +26,7 @@ from submitter.store.db import (
     Store,
     TaskRecord,
     find_state_dir,
+    load_completed,
     load_signatures,
 )
 from submitter.store.lock import apply_lock
@@ -39,8 +40,9 @@ def apply(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
     state_dir = project.directory / STATE_DIR
     signatures = SignatureCache(load_signatures(state_dir))
-    # every check before anything is written or contacted
-    prepared = prepare_tasks(project, signatures=signatures)
+    # every check before anything is written or contacted (but rendering the tasks that
+    # completed earlier: most stay up to date; one run again is rendered when it starts)
+    prepared = prepare_tasks(project, signatures=signatures, done=load_completed(state_dir))
     with apply_lock(state_dir):
         store = Store(state_dir)
         store.save_signatures(signatures.added)

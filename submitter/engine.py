@@ -15,8 +15,9 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
+from submitter.exits import ExitWatch
 from submitter.grouping import Group, Packing, group_driver, plan_groups
-from submitter.hostops import ArrayStart, HostOps, Resolution, Running, StartResult
+from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
@@ -44,6 +45,10 @@ PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 FIRST_POLL = {"local": 0.02}
 FIRST_POLL_REMOTE = 0.25
 BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
+# On this machine a task's end is known at once (exits.ExitWatch) and polled for then, but
+# not more often than this: tasks that end together are polled for, and their slots filled,
+# together (one poll and one start script for many, not for each).
+EXIT_POLL_GAP = 0.01
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
 RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
 SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
@@ -107,6 +112,7 @@ class HostRun:
     max_running: int = 1
     poll_interval: float = 1.0
     next_poll: float = 0.0
+    polled_at: float = 0.0
     poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing new starts
     error: str | None = None  # given up on: reported once, with the outcome
     unreachable_since: float | None = None  # wall clock of the first failure in a row
@@ -157,6 +163,7 @@ class Engine:
         self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
         self.may_start = False  # only `apply` starts tasks; status and kill only look
+        self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
 
     # public operations ---------------------------------------------------------------
     def apply(
@@ -173,18 +180,20 @@ class Engine:
         runs: list[Tracked] = []
         skipped: list[Tracked] = []
         tasks_file = str(project.tasks_file)
-        for task in prepared:
-            tracked = self._classify(task, force, tasks_file)
-            if tracked.state == "skipped":
-                skipped.append(tracked)
-                continue
-            runs.append(tracked)
-            host = self._host(task.host.name, task.host.config, max_running)
-            if tracked.state in ACTIVE:
-                host.active[tracked.id] = tracked
-            else:
-                host.pending.append(tracked)
-        self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
+        records = self.store.tasks_by_id([t.task_id for t in prepared])
+        with self.store.transaction():  # one commit for all the tasks, not one each
+            for task in prepared:
+                tracked = self._classify(task, records.get(task.task_id), force, tasks_file)
+                if tracked.state == "skipped":
+                    skipped.append(tracked)
+                    continue
+                runs.append(tracked)
+                host = self._host(task.host.name, task.host.config, max_running)
+                if tracked.state in ACTIVE:
+                    host.active[tracked.id] = tracked
+                else:
+                    host.pending.append(tracked)
+            self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         for tracked in skipped:
             self.progress.detail(f"up to date: {tracked.name} ({tracked.id}), skipped")
         resumed = sum(1 for t in runs if t.state in ACTIVE)
@@ -325,8 +334,9 @@ class Engine:
         }
         return [redone.get(t.name, t) for t in prepared]
 
-    def _classify(self, task: PreparedTask, force: bool, tasks_file: str) -> Tracked:
-        record = self.store.task(task.task_id)
+    def _classify(
+        self, task: PreparedTask, record: TaskRecord | None, force: bool, tasks_file: str
+    ) -> Tracked:
         tracked = Tracked(
             task.task_id,
             task.name,
@@ -334,8 +344,6 @@ class Engine:
             task.task_dir,
             [Transfer(o.local, o.remote) for o in task.outputs if o.copied],
             walltime=task.definition.resources.walltime,
-            pack=task.rendered.pack,
-            script_sha256=task.rendered.sha256,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -344,7 +352,7 @@ class Engine:
             tracked.token = attempt.token if attempt else ""
             tracked.job_id = attempt.job_id if attempt else None
             if tracked.job_id is None:  # its start may not have happened: ready to redo it
-                tracked.sends, tracked.prepared = self._stage(task), task
+                self._ready(tracked, task)
             if record.name != task.name:
                 self.store.upsert_task(*self._record_fields(task), tasks_file)
             return tracked
@@ -356,7 +364,7 @@ class Engine:
                 if record.name != task.name or record.retired or record.tasks_file != tasks_file:
                     self.store.upsert_task(*self._record_fields(task), tasks_file)
                 return tracked
-        tracked.sends, tracked.prepared = self._stage(task), task
+        self._ready(tracked, task)
         with self.store.transaction():
             self.store.upsert_task(*self._record_fields(task), tasks_file)
             self.store.set_task_state(task.task_id, TaskState.PENDING)
@@ -377,12 +385,19 @@ class Engine:
             spec_of(task),
         )
 
+    def _ready(self, tracked: Tracked, task: PreparedTask) -> None:
+        """Make a task ready to start in this run (rendering it, if not done yet)."""
+        tracked.pack, tracked.script_sha256 = task.rendered.pack, task.rendered.sha256
+        tracked.sends, tracked.prepared = self._stage(task), task
+
     def _stage(self, task: PreparedTask) -> list[Transfer]:
         """Write the task's files here and list what goes to the host before it starts."""
         local = self.local_dir(task.task_id)
-        local.mkdir(parents=True, exist_ok=True)
-        for name in (*LOG_FILES, "status"):
-            (local / name).unlink(missing_ok=True)
+        try:
+            local.mkdir(parents=True)
+        except FileExistsError:  # an earlier run's: what it brought back goes
+            for name in (*LOG_FILES, "status"):
+                (local / name).unlink(missing_ok=True)
         (local / "job.sh").write_text(task.rendered.job_script, encoding="utf-8")
         (local / "task.json").write_text(task.rendered.task_file, encoding="utf-8")
         return [
@@ -451,6 +466,7 @@ class Engine:
                     try:
                         if host.active and now >= host.next_poll:
                             self._poll(host, now)
+                            host.polled_at = now
                             host.next_poll = now + host.poll_delay
                             host.poll_delay = min(host.poll_delay * 2, host.poll_interval)
                         if now >= host.start_after:
@@ -459,16 +475,34 @@ class Engine:
                         self._unreachable(host, exc, now, give_up=detach)
                     else:
                         self._reachable(host, now)
-                self.progress.update(Counter(t.state for t in all_tasks), self._host_notes())
-                if detach:
-                    break
                 busy = [h for h in self.hosts.values() if not h.error and (h.active or h.pending)]
-                if not busy:
+                if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
+                    self.progress.update(Counter(t.state for t in all_tasks), self._host_notes())
+                if detach or not busy:
                     break
                 wake = min(self._next_step(h, now) for h in busy)
-                time.sleep(max(0.005, min(wake - time.time(), 1.0)))
+                self._watch_exits()
+                for name, _, _ in self.exits.wait(max(0.005, min(wake - time.time(), 1.0))):
+                    host = self.hosts[name]
+                    host.next_poll = min(host.next_poll, host.polled_at + EXIT_POLL_GAP)
         finally:
             self.progress.stop()
+            self.exits.close()
+
+    def _watch_exits(self) -> None:
+        """Watch the wrappers of this machine's running tasks for their end; forget those of
+        tasks no longer watched."""
+        current: set[tuple[str, str, int]] = set()
+        for host in self.hosts.values():
+            if host.config.kind != "local" or host.ops.batch is not None:
+                continue
+            for tracked in host.active.values():
+                if tracked.job_id and tracked.job_id.isdigit():
+                    key = (host.name, tracked.id, int(tracked.job_id))
+                    current.add(key)
+                    self.exits.watch(key, key[2])
+        for key in self.exits.keys() - current:
+            self.exits.forget(key)
 
     @staticmethod
     def _next_step(host: HostRun, now: float) -> float:
@@ -624,12 +658,13 @@ class Engine:
         poll asks the host what became of them, so a start is never repeated while the first
         may have happened."""
         everyone = singles + [t for members, _, _ in arrays for t in members]
-        for tracked in everyone:
-            tracked.attempt_id, tracked.token = self.store.start_attempt(
-                tracked.id, host.name, tracked.pack, tracked.script_sha256
-            )
-            tracked.state, tracked.job_id = TaskState.STARTING, None
-            host.active[tracked.id] = tracked
+        with self.store.transaction():  # committed before the host is asked
+            for tracked in everyone:
+                tracked.attempt_id, tracked.token = self.store.start_attempt(
+                    tracked.id, host.name, tracked.pack, tracked.script_sha256
+                )
+                tracked.state, tracked.job_id = TaskState.STARTING, None
+                host.active[tracked.id] = tracked
         starts = [
             ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members), kind)
             for members, driver, kind in arrays
@@ -637,11 +672,12 @@ class Engine:
         script = host.ops.start_script([_running(t) for t in singles], starts)
         result = transport.run_script(script)
         started = host.ops.parse_start(result.stdout)
-        for tracked in everyone:
-            outcome = started.get(tracked.id)
-            if outcome is None:
-                continue  # unanswered: settled by the next poll
-            self._started(host, tracked, outcome, "started")
+        with self.store.transaction():
+            for tracked in everyone:
+                outcome = started.get(tracked.id)
+                if outcome is None:
+                    continue  # unanswered: settled by the next poll
+                self._started(host, tracked, outcome, "started")
 
     def _started(self, host: HostRun, tracked: Tracked, outcome: StartResult, how: str) -> None:
         if outcome.job_id is None:
@@ -716,14 +752,29 @@ class Engine:
         watched = list(host.active.values())
         result = transport.run_script(host.ops.poll_script([_running(t) for t in watched]))
         poll = host.ops.parse_poll(result.stdout)
-        for tracked in watched:
-            if tracked.job_id is None:
-                self._settle(host, tracked, poll.resolved.get(tracked.id))
+        with self.store.transaction():
+            for tracked in watched:
+                if tracked.job_id is None:
+                    self._settle(host, tracked, poll.resolved.get(tracked.id))
         if poll.scheduler_error is not None:
             raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
         if not result.ok:
             raise HostError(f"the status query failed: {result.stderr.strip()}")
         finished: list[Finished] = []
+        with self.store.transaction():
+            self._judge(host, watched, poll, now, finished)
+        if finished:
+            self._retrieve(host, finished)
+
+    def _judge(
+        self,
+        host: HostRun,
+        watched: list[Tracked],
+        poll: PollResult,
+        now: float,
+        finished: list[Finished],
+    ) -> None:
+        """Record what changed of the watched tasks; list those that ended in `finished`."""
         for tracked in watched:
             if tracked.id not in host.active or tracked.id not in poll.tasks:
                 continue  # settled above, or started since: judged at the next poll
@@ -759,8 +810,6 @@ class Engine:
                     attempt_id=tracked.attempt_id,
                     last_seen=now,
                 )
-        if finished:
-            self._retrieve(host, finished)
 
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
@@ -770,18 +819,22 @@ class Engine:
             if state == "completed":
                 transfers += tracked.outputs
         missing = {m.remote for m in self._transport(host).get(transfers)}
-        for tracked, state, reason, status, cause in finished:
-            if state == "completed":
-                lost = [o.remote for o in tracked.outputs if o.remote in missing]
-                if lost:
-                    state, reason = (
-                        "failed",
-                        "declared output not found on the host: " + ", ".join(lost),
-                    )
-                    cause = Cause.MISSING_OUTPUT
-                else:
-                    self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
-            self._finish(host, tracked, state, reason, status, cause)
+        ended: list[tuple[Tracked, str]] = []
+        with self.store.transaction():  # committed before anything is tidied away
+            for tracked, state, reason, status, cause in finished:
+                if state == "completed":
+                    lost = [o.remote for o in tracked.outputs if o.remote in missing]
+                    if lost:
+                        state, reason = (
+                            "failed",
+                            "declared output not found on the host: " + ", ".join(lost),
+                        )
+                        cause = Cause.MISSING_OUTPUT
+                    else:
+                        self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
+                self._finish(host, tracked, state, reason, status, cause)
+                ended.append((tracked, state))
+        for tracked, state in ended:
             self._tidy(host, tracked, state)
 
     def _tidy(self, host: HostRun, tracked: Tracked, state: str) -> None:

@@ -110,13 +110,14 @@ _LAUNCH = r"""
 submitter_launch() {
   submitter_enter "$2" "$3" || return
   submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
-  # the task gets the default signal dispositions back, not this script's ignored ones
-  if command -v setsid >/dev/null 2>&1; then
-    (trap - HUP INT TERM PIPE; exec setsid nohup bash job.sh >job.out 2>job.err </dev/null) &
-  else
-    (trap - HUP INT TERM PIPE; exec nohup bash job.sh >job.out 2>job.err </dev/null) &
-  fi
+  # The wrapper runs in a process group of its own (job control: no setsid or nohup process
+  # to start), so that cancelling it reaches all it started, and a step script stopped at its
+  # deadline does not take it along. It gets the default signal dispositions back, not this
+  # script's ignored ones, but for HUP: ignored, as nohup would.
+  set -m
+  (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &
   local pid=$!
+  set +m
   submitter_stamp "$pid"
   submitter_record "$3" "$1" "ok	$pid	$submitter_stamped"
   printf 'START\t%s\tok\t%s\n' "$2" "$pid"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from submitter.config.models import HostConfig, Resources
@@ -27,9 +29,14 @@ class PreparedTask:
     run_dir: str
     inputs: tuple[PlacedPath, ...]
     outputs: tuple[PlacedPath, ...]
-    rendered: RenderedJob
-    spec: JobSpec  # what was rendered, kept to render a group's driver from it
+    spec: JobSpec  # what is rendered, kept to render a group's driver from it
     chain: tuple[Pack, ...]
+
+    @cached_property
+    def rendered(self) -> RenderedJob:
+        """The task's files from its pack, rendered when first asked for (prepare_tasks asks
+        at once, but for tasks that completed earlier: one found up to date never is)."""
+        return render_job(self.spec, list(self.chain))
 
     @property
     def name(self) -> str:
@@ -77,9 +84,11 @@ def prepare_tasks(
     check_inputs: bool = True,
     signatures: SignatureCache | None = None,
     only: set[str] | None = None,
+    done: Collection[str] = (),
 ) -> list[PreparedTask]:
     """Prepare every task (or those named in `only`), collecting all errors before raising
-    (nothing is half-done)."""
+    (nothing is half-done). Tasks whose id is in `done` (completed earlier) are rendered
+    only if they are used: re-applying thousands of finished tasks renders none of them."""
     homes = homes or {}
     signatures = signatures if signatures is not None else SignatureCache()
     chains: dict[str, list[Pack]] = {}
@@ -92,17 +101,18 @@ def prepare_tasks(
         try:
             if entry.name not in chains:
                 chains[entry.name] = select_pack(entry, project.directory)
-            prepared.append(
-                prepare_task(
-                    definition,
-                    entry,
-                    project.directory,
-                    chains[entry.name],
-                    homes.get(entry.name),
-                    check_inputs=check_inputs,
-                    signatures=signatures,
-                )
+            task = prepare_task(
+                definition,
+                entry,
+                project.directory,
+                chains[entry.name],
+                homes.get(entry.name),
+                check_inputs=check_inputs,
+                signatures=signatures,
             )
+            if task.task_id not in done:
+                task.rendered  # noqa: B018 (template errors now, before anything is written)
+            prepared.append(task)
         except ConfigError as exc:
             errors.append(exc)
         except TemplateError:
@@ -176,18 +186,8 @@ def prepare_task(
         setup=host.setup,
         host_vars=host.vars,
     )
-    rendered = render_job(spec, chain)
     return PreparedTask(
-        definition,
-        entry,
-        identity,
-        task_dir,
-        run_dir,
-        inputs,
-        outputs,
-        rendered,
-        spec,
-        tuple(chain),
+        definition, entry, identity, task_dir, run_dir, inputs, outputs, spec, tuple(chain)
     )
 
 

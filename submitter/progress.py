@@ -20,6 +20,8 @@ def _clock(seconds: float) -> str:
 
 # Not on a terminal (a pipe, a log file), a new progress line at most this often.
 PLAIN_EVERY = 3.0
+# The counts are worth taking at most this often (a terminal shows them 4 times a second).
+UPDATE_EVERY = 0.1
 
 
 class Progress:
@@ -38,6 +40,7 @@ class Progress:
         self._last_line = ""
         self._last_printed = ""
         self._printed_at = -PLAIN_EVERY
+        self._updated_at = -UPDATE_EVERY
 
     def say(self, message: str) -> None:
         if not self.quiet:
@@ -53,7 +56,12 @@ class Progress:
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
 
+    def due(self) -> bool:
+        """Whether new counts would be shown by now: the caller may skip counting if not."""
+        return time.monotonic() - self._updated_at >= UPDATE_EVERY
+
     def update(self, states: Counter[str], notes: list[str] | None = None) -> None:
+        self._updated_at = time.monotonic()
         done = states["completed"] + states["skipped"]
         failed = states["failed"] + states["killed"] + states["lost"]
         running = states["running"]

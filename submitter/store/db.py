@@ -145,6 +145,9 @@ class AmbiguousReference(SubmitterError):
         )
 
 
+# SQLite's limit on the parameters of one statement is 32766 (999 before 3.32): stay below
+_IDS_PER_QUERY = 900
+
 _ATTEMPT_FIELDS = frozenset(
     {
         "job_id",
@@ -263,6 +266,18 @@ class Store:
     def task(self, task_id: str) -> TaskRecord | None:
         row = self._db.execute("SELECT * FROM tasks WHERE id=?", (task_id,)).fetchone()
         return _task(row) if row else None
+
+    def tasks_by_id(self, ids: Sequence[str]) -> dict[str, TaskRecord]:
+        """The records of these tasks that exist, by id, read in a few queries (not one each)."""
+        found: dict[str, TaskRecord] = {}
+        unique = list(dict.fromkeys(ids))
+        for begin in range(0, len(unique), _IDS_PER_QUERY):
+            chunk = unique[begin : begin + _IDS_PER_QUERY]
+            rows = self._db.execute(
+                f"SELECT * FROM tasks WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            found.update((row["id"], _task(row)) for row in rows)
+        return found
 
     def tasks(
         self, states: Sequence[str] | None = None, *, include_retired: bool = True
@@ -406,6 +421,24 @@ def load_signatures(state_dir: Path) -> dict[tuple[str, int, int, int], str]:
     except sqlite3.Error:
         return {}  # an older store, or one being written: hash again
     return {(p, size, mtime, inode): digest for p, size, mtime, inode, digest in rows}
+
+
+def load_completed(state_dir: Path) -> set[str]:
+    """The ids of the tasks that completed, read without creating or changing anything."""
+    path = state_dir / DB_NAME
+    if not path.is_file():
+        return set()
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT id FROM tasks WHERE state=?", (TaskState.COMPLETED.value,)
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return set()  # an older store, or one being written: render them all
+    return {task_id for (task_id,) in rows}
 
 
 def _task(row: sqlite3.Row) -> TaskRecord:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,11 +29,12 @@ class LocalTransport:
         *,
         stdin: str | None = None,
         timeout: float | None = COMMAND_TIMEOUT,
+        stdin_file: bool = False,
     ) -> CommandResult:
         self.stats.commands += 1
         try:
             command = program(argv[0]).bound_command(*argv[1:])
-            return execute(command.popen, stdin=stdin, timeout=timeout)
+            return execute(command.popen, stdin=stdin, timeout=timeout, stdin_file=stdin_file)
         except CommandNotFound:
             return CommandResult(127, "", f"{argv[0]}: command not found")
         except PermissionError as exc:
@@ -40,7 +43,7 @@ class LocalTransport:
             raise HostError(f"local command timed out after {timeout:g} s: {argv[0]}") from None
 
     def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
-        return self.run(["bash", "-s"], stdin=script, timeout=timeout)
+        return self.run(["bash", "-s"], stdin=script, timeout=timeout, stdin_file=True)
 
     def put(self, transfers: Sequence[Transfer]) -> None:
         if not transfers:
@@ -56,11 +59,9 @@ class LocalTransport:
         self.stats.transfers += 1
         missing = []
         for transfer in transfers:
-            source = Path(transfer.remote)
-            if not source.exists():
+            if not _fetch(Path(transfer.remote), transfer.local):
                 missing.append(transfer)
                 continue
-            _copy(source, transfer.local)
             self.stats.files += 1
         return missing
 
@@ -73,29 +74,67 @@ def _link(source: Path, target: Path) -> None:
     however large the input. Across filesystems (where no hard link can be made) they are
     copied. A task reads its inputs; one that rewrote an input in place would change the
     original too, as it would with the file in its project directory."""
-    if source.resolve() == target.resolve():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
+    found = source.stat()
+    try:
+        if os.path.samestat(found, target.stat()):
+            return  # the very file or directory (the run directory is the project's)
+    except FileNotFoundError:
+        pass
+    if stat.S_ISDIR(found.st_mode):
+        target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True, copy_function=_link_file)
-    else:
+        return
+    try:
+        _link_file(str(source), str(target))
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
         _link_file(str(source), str(target))
 
 
 def _link_file(source: str, target: str) -> None:
+    """Raises FileNotFoundError when the target's directory does not exist."""
+    with contextlib.suppress(OSError):  # not there yet; anything else: copy2 says
+        os.unlink(target)
     try:
-        if os.path.lexists(target):
-            os.unlink(target)
         os.link(source, target)
+    except FileNotFoundError:
+        raise
     except OSError:
         shutil.copy2(source, target)
 
 
-def _copy(source: Path, target: Path) -> None:
-    if source.resolve() == target.resolve():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
-    else:
+def _fetch(source: Path, target: Path) -> bool:
+    """Bring a task's file back; False when it is not there. A file comes back as a hard link
+    (no bytes copied), else as a copy: what comes back is final on the host side (a task's
+    logs and outputs once it ended; a new attempt removes the old files before it starts,
+    it does not write into them). A directory is copied."""
+    try:
+        found = source.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    if stat.S_ISDIR(found.st_mode):
+        if source.resolve() != target.resolve():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+        return True
+    try:
+        if os.path.samestat(found, target.stat()):
+            return True  # the very file (a path the host shares with this machine)
+        target.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        os.link(source, target, follow_symlinks=True)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+    return True
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target, follow_symlinks=True)
+    except OSError:
         shutil.copy2(source, target)

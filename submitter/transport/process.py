@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
@@ -52,6 +53,7 @@ def execute(
     stdin: str | None = None,
     timeout: float | None = None,
     own_session: bool = True,
+    stdin_file: bool = False,
 ) -> CommandResult:
     """Run a program to its end: `stdin` on its standard input (nothing when None), its exit
     code and output returned whatever the code; plumbum's ProcessTimedOut after `timeout`.
@@ -59,20 +61,32 @@ def execute(
     In its own session (own_session) a Ctrl-C or hang-up sent to the terminal's process group
     cannot stop it half-way, and at the deadline the whole session is killed: killing only
     the leader would leave its children holding the output pipes, and the wait would go on.
+
+    With `stdin_file`, standard input is a temporary file rather than a pipe: bash reads a
+    script from a pipe one byte at a time (so as not to take its commands' input), from a
+    file in blocks.
     """
-    with current_environment():
-        # plumbum types its popen as text; these pipes carry bytes (Popen without text=True).
-        process = cast(
-            "subprocess.Popen[bytes]",
-            start(
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                new_session=own_session,
-            ),
-        )
+    with contextlib.ExitStack() as stack:
+        source: Any = subprocess.PIPE
+        data: bytes | None = (stdin or "").encode()
+        if stdin_file:
+            source = stack.enter_context(tempfile.TemporaryFile())
+            source.write(data)
+            source.seek(0)
+            data = None
+        with current_environment():
+            # plumbum types its popen as text; these pipes carry bytes (no text=True).
+            process = cast(
+                "subprocess.Popen[bytes]",
+                start(
+                    stdin=source,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    new_session=own_session,
+                ),
+            )
     try:
-        out, err = process.communicate((stdin or "").encode(), timeout=timeout)
+        out, err = process.communicate(data, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(process, own_session)
         raise ProcessTimedOut(f"did not finish within {timeout:g} s", process.args) from None

@@ -1,5 +1,5 @@
 #!/bin/bash
-# submitter task 50d0d78c08bc3341 (pack wrapper@1.2)
+# submitter task 50d0d78c08bc3341 (pack wrapper@1.3)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=50d0d78c08bc3341
@@ -17,31 +17,52 @@ submitter_pending=
 submitter_pending_signal=
 # Seconds between TERM and KILL when the task is stopped (host var kill_grace).
 submitter_grace=10
-submitter_start=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 # No scheduler enforces the walltime on this host: the wrapper's watchdog does.
 submitter_watch=1
 
+# The wrapper forks as little as it can (on a busy host a fork costs more than a small task):
+# builtins set variables, and no command substitution lies on the way of a task that runs.
+# json <variable> <text>: the text as a JSON string, into the variable.
 submitter_json() {
-  local text=$1
+  local text=$2
   text=${text//\\/\\\\}
   text=${text//\"/\\\"}
   text=${text//$'\n'/\\n}
   text=${text//$'\r'/\\r}
   text=${text//$'\t'/\\t}
-  printf '"%s"' "$text"
+  printf -v "$1" '"%s"' "$text"
 }
 
-# status <state> <exit code or null> <end time or ""> <reason>; written to a temporary file
-# and renamed, so a reader never sees half a status.
+# now: the UTC time into submitter_now, by bash's own clock where it has one (bash 4.2+)
+submitter_now() {
+  if ! TZ=UTC0 printf -v submitter_now '%(%Y-%m-%dT%H:%M:%SZ)T' -1 2>/dev/null; then
+    submitter_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  fi
+}
+submitter_now
+submitter_json submitter_start "$submitter_now"
+submitter_host=
+read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
+if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
+submitter_json submitter_host "$submitter_host"
+submitter_json submitter_job_id "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}"
+
+# status <state> <exit code or null> <end time or ""> <reason>. An end is written to a
+# temporary file and renamed, so a reader never sees half of it. `running` is written in
+# place, as one short write: a reader finds no status yet, or all of it (a rename costs a
+# process, and this status says only what the next one will say better).
 submitter_status() {
-  local tmp="$SUBMITTER_TASK_DIR/.status.$$"
-  {
-    printf '{"state": %s, "exit_code": %s, ' "$(submitter_json "$1")" "$2"
-    printf '"hostname": %s, "pid": %s, ' "$(submitter_json "$(uname -n)")" "$$"
-    printf '"job_id": %s, ' "$(submitter_json "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}")"
-    printf '"start": %s, "end": %s, ' "$(submitter_json "$submitter_start")" "$(submitter_json "$3")"
-    printf '"reason": %s}\n' "$(submitter_json "$4")"
-  } >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
+  local tmp="$SUBMITTER_TASK_DIR/.status.$$" state end reason line
+  submitter_json state "$1"
+  submitter_json end "$3"
+  submitter_json reason "$4"
+  printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s}' \
+    "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason"
+  if [ "$1" = running ]; then
+    printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
+  else
+    printf '%s\n' "$line" >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
+  fi
 }
 
 # TERM to the task's process group, KILL to whatever is left of it after the grace time: the
@@ -74,12 +95,13 @@ submitter_on_signal() {
   if ! submitter_stop_task; then
     printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
   fi
+  submitter_now
   if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
-    submitter_status failed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "walltime exceeded: killed after 02:00:00 by the wrapper"
+    submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after 02:00:00 by the wrapper"
   elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
-    submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by the user"
+    submitter_status killed "$1" "$submitter_now" "killed by the user"
   else
-    submitter_status killed "$1" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "killed by SIG$2"
+    submitter_status killed "$1" "$submitter_now" "killed by SIG$2"
   fi
   exit "$1"
 }
@@ -87,12 +109,14 @@ trap 'submitter_on_signal 143 TERM' TERM
 trap 'submitter_on_signal 130 INT' INT
 trap 'submitter_on_signal 129 HUP' HUP
 
-if ! mkdir -p -- "$SUBMITTER_RUN_DIR" || ! cd -- "$SUBMITTER_RUN_DIR"; then
-  submitter_status failed 1 "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "cannot enter run directory $SUBMITTER_RUN_DIR"
+if ! { [ -d "$SUBMITTER_RUN_DIR" ] || mkdir -p -- "$SUBMITTER_RUN_DIR"; } ||
+   ! cd -- "$SUBMITTER_RUN_DIR"; then
+  submitter_now
+  submitter_status failed 1 "$submitter_now" "cannot enter run directory $SUBMITTER_RUN_DIR"
   exit 1
 fi
 submitter_status running null "" ""
-rm -f -- "$SUBMITTER_TASK_DIR/.walltime"
+if [ -e "$SUBMITTER_TASK_DIR/.walltime" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.walltime"; fi
 printf '%s' 'mkdir -p results
 echo aligned > results/plain.bam
 ' >"$SUBMITTER_TASK_DIR/command"
@@ -145,7 +169,8 @@ submitter_child=
 submitter_group=
 exec 9>&-
 
-submitter_end=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+submitter_now
+submitter_end=$submitter_now
 if [ "$submitter_rc" -ne 0 ]; then
   submitter_status failed "$submitter_rc" "$submitter_end" "exit code $submitter_rc"
   exit "$submitter_rc"
