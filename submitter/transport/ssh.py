@@ -346,9 +346,7 @@ class SshTransport:
             self._drop_connection()
             raise HostError(f"copying files back from {self.address} failed: ssh said nothing")
         if done.returncode != 0:
-            raise HostError(
-                f"copying files back from {self.address} failed: {done.stderr.strip()}"
-            )
+            raise HostError(f"copying files back from {self.address} failed: {done.stderr.strip()}")
 
     def _copy(self, command: BaseCommand, doing: str) -> CommandResult:
         """rsync or scp, through the master connection; no deadline: a silent host ends
