@@ -39,11 +39,14 @@ LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
 SCHEDULER_LOGS = ("job.out", "job.err")
 STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attempt ends
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
-# Seconds from a start to the first poll; each later poll waits twice as long, up to the
+# Seconds from a start to the first poll; each later poll waits POLL_GROWTH times longer, up to the
 # host's interval. This machine is asked cheaply and often: a finished task frees its slot
 # within a few hundredths of a second.
 FIRST_POLL = {"local": 0.02}
 FIRST_POLL_REMOTE = 0.25
+# Each poll waits this much longer than the last, up to the host's interval: a job that ends
+# seconds after its start is seen within about a third of its run time.
+POLL_GROWTH = 1.5
 BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
 # On this machine a task's end is known at once (exits.ExitWatch) and polled for then, but
 # not more often than this: tasks that end together are polled for, and their slots filled,
@@ -468,7 +471,7 @@ class Engine:
                             self._poll(host, now)
                             host.polled_at = now
                             host.next_poll = now + host.poll_delay
-                            host.poll_delay = min(host.poll_delay * 2, host.poll_interval)
+                            host.poll_delay = min(host.poll_delay * POLL_GROWTH, host.poll_interval)
                         if now >= host.start_after:
                             self._start(host)
                     except HostError as exc:
