@@ -7,6 +7,7 @@ remote command per step whatever the number of tasks. Every value is shell-quote
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import shlex
 from collections.abc import Sequence
@@ -183,6 +184,21 @@ submitter_group() {
       printf 'START\t%s\terror\texit %s: %s\n' "${tasks[$i]}" "$rc" "$out"
     fi
   done
+}
+"""
+
+_PURGE_GROUPS = r"""
+submitter_purge_groups() {
+  local group dir left
+  for group in "$1"/.groups/*/; do
+    [ -f "$group/members" ] || continue
+    left=
+    while IFS= read -r dir; do
+      if [ -n "$dir" ] && [ -e "$dir" ]; then left=1; break; fi
+    done <"$group/members"
+    [ -n "$left" ] || rm -rf -- "$group"
+  done
+  return 0
 }
 """
 
@@ -407,9 +423,18 @@ class HostOps:
     # purge -----------------------------------------------------------------------------
     @staticmethod
     def remove_script(directories: Sequence[str]) -> str:
+        """Remove the task directories, then every job array's or packed job's directory
+        beside them (`<work_dir>/.groups/<id>`) none of whose members is left."""
         if not directories:
             return "true\n"
-        return "rm -rf -- " + " ".join(q(d) for d in directories) + "\n"
+        work_dirs = sorted({posixpath.dirname(d.rstrip("/")) for d in directories})
+        return (
+            "rm -rf -- "
+            + " ".join(q(d) for d in directories)
+            + "\n"
+            + _PURGE_GROUPS
+            + "".join(f"submitter_purge_groups {q(w)}\n" for w in work_dirs)
+        )
 
 
 def _parse_status(text: str) -> dict[str, Any] | None:

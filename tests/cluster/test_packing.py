@@ -95,7 +95,9 @@ def test_short_tasks_share_jobs_and_keep_their_own_outcomes(  # type: ignore[no-
     assert states["w-0"]["state"] == "completed"
     assert states["w-1"]["state"] == "failed", states["w-1"]
     assert "walltime exceeded" in states["w-1"]["reason"], states["w-1"]
-    assert json.loads(result.out)["transport"]["h"]["commands"] <= 12
+    # one remote command per step, not per task: the probes, one start, about a poll a
+    # second (poll_interval 1) for the dozen seconds the wrapper's walltime kill takes
+    assert json.loads(result.out)["transport"]["h"]["commands"] <= 25
     assert count_attempts(tmp_path) == 10
 
 

@@ -115,3 +115,20 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
     skipped = json.loads((tmp_path / "run" / "m3" / "status").read_text())
     assert skipped["state"] == "killed" and not (tmp_path / "run" / "m3" / "runs").exists()
     assert Group(groups[0].members, groups[0].packing).kind == "packed"
+
+
+def test_purge_removes_a_group_directory_once_none_of_its_members_is_left(tmp_path: Path) -> None:
+    from submitter.hostops import HostOps
+
+    work = tmp_path / "work"
+    for task in ("a", "b", "c"):
+        (work / task).mkdir(parents=True)
+    for group, members in (("g1", ["a", "b"]), ("g2", ["b", "c"])):
+        (work / ".groups" / group).mkdir(parents=True)
+        lines = "".join(f"{work / m}\n" for m in members)
+        (work / ".groups" / group / "members").write_text(lines + "\n")
+    script = HostOps.remove_script([str(work / "a"), str(work / "b")])
+    subprocess.run(["bash", "-c", script], check=True)
+    assert not (work / ".groups" / "g1").exists(), "all its members purged"
+    assert (work / ".groups" / "g2" / "members").exists(), "c is still there"
+    assert (work / "c").exists() and not (work / "a").exists()
