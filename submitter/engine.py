@@ -38,6 +38,7 @@ from submitter.watch import judge, overran_walltime, packed_task_view
 LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
 SCHEDULER_LOGS = ("job.out", "job.err")
 STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attempt ends
+ENDED = frozenset((*FINAL_STATES, "skipped"))  # states a task does not leave in a run
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 # Seconds from a start to the first poll; each later poll waits POLL_GROWTH times longer, up to the
 # host's interval. This machine is asked cheaply and often: a finished task frees its slot
@@ -460,6 +461,10 @@ class Engine:
     # the loop ------------------------------------------------------------------------------
     def _run(self, *, detach: bool, all_tasks: list[Tracked]) -> None:
         self.progress.start()
+        # A task that ended stays ended in this run: it is counted once, and each update of
+        # the progress line counts only the tasks not ended at the one before.
+        ended: Counter[str] = Counter()
+        unsettled = all_tasks
         try:
             while True:
                 now = time.time()
@@ -480,7 +485,16 @@ class Engine:
                         self._reachable(host, now)
                 busy = [h for h in self.hosts.values() if not h.error and (h.active or h.pending)]
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
-                    self.progress.update(Counter(t.state for t in all_tasks), self._host_notes())
+                    counts = ended.copy()
+                    still: list[Tracked] = []
+                    for tracked in unsettled:
+                        if tracked.state in ENDED:
+                            ended[tracked.state] += 1
+                        else:
+                            still.append(tracked)
+                        counts[tracked.state] += 1
+                    unsettled = still
+                    self.progress.update(counts, self._host_notes())
                 if detach or not busy:
                     break
                 wake = min(self._next_step(h, now) for h in busy)
