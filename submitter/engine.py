@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import shutil
 import tempfile
 import time
 from collections import Counter, deque
@@ -95,7 +97,6 @@ class Tracked:
     pack: str = ""  # what a new attempt records: the pack and the hash of what it rendered
     script_sha256: str = ""
     waiting_since: float | None = None
-    sends: list[Transfer] = field(default_factory=list)
     prepared: PreparedTask | None = None  # set while it can be (re)started in this run
 
 
@@ -390,24 +391,32 @@ class Engine:
         )
 
     def _ready(self, tracked: Tracked, task: PreparedTask) -> None:
-        """Make a task ready to start in this run (rendering it, if not done yet)."""
+        """Make a task ready to start in this run (rendering it, if not done yet). Its files
+        are written when a start step takes it (_stage), not all before the first start."""
         tracked.pack, tracked.script_sha256 = task.rendered.pack, task.rendered.sha256
-        tracked.sends, tracked.prepared = self._stage(task), task
+        tracked.prepared = task
 
-    def _stage(self, task: PreparedTask) -> list[Transfer]:
-        """Write the task's files here and list what goes to the host before it starts."""
+    def _stage(self, host: HostRun, task: PreparedTask) -> list[Transfer]:
+        """Write the task's files and list what goes to the host before it starts. On this
+        machine they are written straight into the task directory (nothing to send but the
+        inputs); for another host, here, to be sent."""
         local = self.local_dir(task.task_id)
-        try:
-            local.mkdir(parents=True)
-        except FileExistsError:  # an earlier run's: what it brought back goes
+        if os.path.isdir(local):  # an earlier run's: what it brought back goes
             for name in (*LOG_FILES, "status"):
                 (local / name).unlink(missing_ok=True)
-        (local / "job.sh").write_text(task.rendered.job_script, encoding="utf-8")
-        (local / "task.json").write_text(task.rendered.task_file, encoding="utf-8")
+        files = {"job.sh": task.rendered.job_script, "task.json": task.rendered.task_file}
+        inputs = [Transfer(i.local, i.remote) for i in task.inputs if i.copied]
+        if host.config.kind == "local":
+            os.makedirs(task.task_dir, exist_ok=True)
+            for name, text in files.items():
+                _write_new(f"{task.task_dir}/{name}", text)
+            return inputs
+        local.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            _write_new(str(local / name), text)
         return [
-            Transfer(local / "job.sh", f"{task.task_dir}/job.sh"),
-            Transfer(local / "task.json", f"{task.task_dir}/task.json"),
-            *(Transfer(i.local, i.remote) for i in task.inputs if i.copied),
+            *(Transfer(local / name, f"{task.task_dir}/{name}") for name in files),
+            *inputs,
         ]
 
     def _outputs_changed(self, record: TaskRecord, outputs: list[Transfer]) -> str | None:
@@ -584,16 +593,27 @@ class Engine:
         host.pending.extendleft(reversed([t for t in batch if t.id not in chosen]))
         if not chosen:
             return
-        with tempfile.TemporaryDirectory(prefix="submitter-groups-") as scratch_dir:
-            scratch = Path(scratch_dir)
-            drivers = [
-                group_driver(Group([t.prepared for t in members if t.prepared], packing), scratch)
-                for members, packing in groups
-            ]
-            sends = [s for t in batch if t.id in chosen for s in t.sends]
+        with contextlib.ExitStack() as stack:
+            drivers: list[Transfer] = []
+            if groups:
+                scratch = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="submitter-groups-"))
+                )
+                drivers = [
+                    group_driver(
+                        Group([t.prepared for t in members if t.prepared], packing), scratch
+                    )
+                    for members, packing in groups
+                ]
             try:
+                sends = [
+                    s
+                    for t in batch
+                    if t.id in chosen and t.prepared is not None
+                    for s in self._stage(host, t.prepared)
+                ]
                 transport.put(sends + drivers)
-            except HostError:
+            except (HostError, OSError):
                 host.pending.extendleft(reversed([t for t in batch if t.id in chosen]))
                 raise
         arrays = [
@@ -761,7 +781,7 @@ class Engine:
             )
         tracked.state, tracked.job_id = TaskState.PENDING, None
         self.store.transition(tracked.id, TaskState.PENDING, "", event="not-started")
-        if self.may_start and tracked.sends:
+        if self.may_start and tracked.prepared is not None:
             host.pending.appendleft(tracked)
 
     def _poll(self, host: HostRun, now: float) -> None:
@@ -830,9 +850,15 @@ class Engine:
 
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
+        here = host.config.kind == "local"
         for tracked, state, *_ in finished:
             local = self.local_dir(tracked.id)
-            transfers += [Transfer(local / n, f"{tracked.task_dir}/{n}") for n in LOG_FILES]
+            for name in LOG_FILES:
+                remote = f"{tracked.task_dir}/{name}"
+                # On this machine an empty scheduler file is seen here, and not brought back.
+                if here and name in SCHEDULER_LOGS and _empty(remote):
+                    continue
+                transfers.append(Transfer(local / name, remote))
             if state == "completed":
                 transfers += tracked.outputs
         missing = {m.remote for m in self._transport(host).get(transfers)}
@@ -858,13 +884,15 @@ class Engine:
         """Keep little of a finished task here: its stdout and stderr, and the scheduler's
         files when not empty. On this machine a completed task's directory under work_dir
         is removed too, its outputs and logs having been brought back."""
+        if host.config.kind == "local":  # nothing was staged here, no empty file brought back
+            if state == TaskState.COMPLETED:
+                _remove_tree(tracked.task_dir)
+            return
         local = self.local_dir(tracked.id)
         for name in (*STAGED, *SCHEDULER_LOGS):
             path = local / name
             if name in STAGED or (path.exists() and path.stat().st_size == 0):
                 path.unlink(missing_ok=True)
-        if host.config.kind == "local" and state == TaskState.COMPLETED:
-            _remove_tree(Path(tracked.task_dir))
 
     def _digests(self, outputs: list[Transfer]) -> dict[str, str]:
         """What the completed run's outputs are here, so a later change to them is seen."""
@@ -915,10 +943,37 @@ def _clock_of(timestamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp or 0))
 
 
-def _remove_tree(path: Path) -> None:
-    import shutil
+def _remove_tree(path: Path | str) -> None:
+    """Remove a directory and all in it; what cannot be removed stays. A task directory
+    holds files only, most often: those are unlinked without shutil's checks of each."""
+    try:
+        with os.scandir(path) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+        os.rmdir(path)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
 
-    shutil.rmtree(path, ignore_errors=True)
+
+def _empty(path: str) -> bool:
+    """A file of this machine that is empty or not there."""
+    try:
+        return os.stat(path).st_size == 0
+    except OSError:
+        return True
+
+
+def _write_new(path: str, text: str) -> None:
+    """Write a file as a new one: an earlier attempt still reading the old file (a wrapper
+    reading its job.sh) keeps reading that one."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def records_for(store: Store, references: Iterable[str]) -> list[TaskRecord]:
