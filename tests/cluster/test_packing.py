@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.test_arrays import _states
 from tests.conftest import count_attempts, write
 
 SCHEDULERS = ["slurm", "pbs", "lsf"]
@@ -27,11 +28,6 @@ def _tasks_file(
         project / "tasks.yml",
         json.dumps({"hosts": {"h": host}, "defaults": {"host": "h"}, "tasks": tasks}),
     )
-
-
-def _states(cli, project: Path) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
-    rows = json.loads(cli("status", "--json", "-C", project).out)
-    return {row["name"]: row for row in rows}
 
 
 def _job(row: dict[str, Any]) -> str:
