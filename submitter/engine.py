@@ -25,7 +25,13 @@ from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
-from submitter.schedulers.base import SiteLimits, find_status, is_packed, submission_of
+from submitter.schedulers.base import (
+    SiteLimits,
+    find_status,
+    is_packed,
+    scheduler_job,
+    submission_of,
+)
 from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
@@ -251,7 +257,8 @@ class Engine:
                     if current is not None and current.state == TaskState.PENDING:
                         self.store.transition(record.id, TaskState.KILLED, unstarted)
                 targets = [_running(t) for t in host.active.values()]
-                result = transport.run_script(host.ops.cancel_script(targets))
+                whole = self._packed_jobs_ending(host)
+                result = transport.run_script(host.ops.cancel_script(targets, whole))
                 if not result.ok and host.ops.batch is not None:
                     self.progress.say(f"{host.name}: cancel said: {result.stdout.strip()}")
                 for tracked in host.active.values():
@@ -273,6 +280,24 @@ class Engine:
                 errors[host.name] = str(exc)
         self.close()
         return errors
+
+    def _packed_jobs_ending(self, host: HostRun) -> list[str]:
+        """The packed jobs of the tasks being killed on `host` that hold no other task still
+        active: nothing in them is to go on, so the jobs themselves are cancelled."""
+        killed = {
+            scheduler_job(t.job_id)
+            for t in host.active.values()
+            if t.job_id and is_packed(t.job_id)
+        }
+        if not killed:
+            return []
+        for record in self.store.tasks(sorted(ACTIVE)):
+            if record.id in host.active:
+                continue
+            attempt = self.store.latest_attempt(record.id)
+            if attempt is not None and attempt.job_id and is_packed(attempt.job_id):
+                killed.discard(scheduler_job(attempt.job_id))
+        return sorted(killed)
 
     def purge(self, records: Sequence[TaskRecord]) -> dict[str, str]:
         """Delete finished tasks: their remote task directories, local copies and records."""

@@ -403,7 +403,9 @@ class HostOps:
         return Resolution(verdict if verdict in ("never", "stale") else "pending")
 
     # cancel ----------------------------------------------------------------------------
-    def cancel_script(self, tasks: Sequence[Running]) -> str:
+    def cancel_script(self, tasks: Sequence[Running], whole_jobs: Sequence[str] = ()) -> str:
+        """Stop every task; `whole_jobs` are packed jobs none of whose tasks is to go on,
+        cancelled as jobs too (one still queued would otherwise hold a place, then a node)."""
         started = [t for t in tasks if t.job]
         if not started:
             return "true\n"
@@ -415,7 +417,7 @@ class HostOps:
             return "\n".join(lines) + "\n"
         # A task packed with others is stopped alone, by its wrapper, which looks for this file.
         lines = [f": >{q(t.task_dir + '/.cancel')}" for t in started if is_packed(t.job)]
-        job_ids = [t.job for t in started if t.job and not is_packed(t.job)]
+        job_ids = [t.job for t in started if t.job and not is_packed(t.job)] + list(whole_jobs)
         if job_ids:
             lines.append(f"{shlex.join(self.batch.cancel_argv(job_ids))} 2>&1")
         return "\n".join(lines) + "\n"

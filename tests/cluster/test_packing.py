@@ -207,3 +207,31 @@ def test_reattach_to_packed_jobs_after_the_client_was_killed(  # type: ignore[no
     assert count_attempts(tmp_path) == 6
     runs = remote(scheduler, f"cat ~/runs/{marker}").stdout.split()
     assert sorted(runs) == sorted(set(runs)) and len(runs) == 6, runs
+
+
+def test_killing_every_task_of_a_queued_packed_job_cancels_the_job(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, remote
+) -> None:
+    """Nothing in the job is to run any more: it leaves the queue rather than waiting for a
+    node to skip its tasks."""
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts["slurm"],
+        [
+            {
+                "name": "q-{{ i }}",
+                "for_each": {"i": [0, 1, 2]},
+                "resources": {"cores": 1, "mem": "20M", "walltime": "00:01:00"},
+                "directives": ["--begin=now+600"],
+                "run": "echo never\n",
+            }
+        ],
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    job = _job(_states(cli, tmp_path)["q-0"]).split("/")[0]
+    assert remote("slurm", f"squeue -h -j {job} -o %t").stdout.strip() == "PD"
+    killed = cli("kill", "q-0", "q-1", "q-2", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    assert {s["state"] for s in _states(cli, tmp_path).values()} == {"killed"}
+    left = remote("slurm", f"squeue -h -j {job} -o %t 2>/dev/null").stdout.strip()
+    assert left in ("", "CA"), f"job {job} still in the queue: {left}"
