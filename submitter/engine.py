@@ -18,7 +18,7 @@ from submitter.config.models import HostConfig
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.exits import ExitWatch
-from submitter.grouping import Group, Packing, group_driver, plan_groups
+from submitter.grouping import Group, group_driver, plan_groups
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
@@ -624,12 +624,7 @@ class Engine:
                 scratch = Path(
                     stack.enter_context(tempfile.TemporaryDirectory(prefix="submitter-groups-"))
                 )
-                drivers = [
-                    group_driver(
-                        Group([t.prepared for t in members if t.prepared], packing), scratch
-                    )
-                    for members, packing in groups
-                ]
+                drivers = [group_driver(group, scratch) for _, group in groups]
             try:
                 sends = [
                     s
@@ -642,8 +637,8 @@ class Engine:
                 host.pending.extendleft(reversed([t for t in batch if t.id in chosen]))
                 raise
         arrays = [
-            (members, driver.remote, "array" if packing is None else "packed")
-            for (members, packing), driver in zip(groups, drivers, strict=True)
+            (members, driver.remote, group.kind)
+            for (members, group), driver in zip(groups, drivers, strict=True)
         ]
         with deferred_interrupts():
             self._submit(host, transport, singles, arrays)
@@ -655,7 +650,7 @@ class Engine:
 
     def _jobs_to_submit(
         self, host: HostRun, transport: Transport, batch: list[Tracked]
-    ) -> tuple[list[Tracked], list[tuple[list[Tracked], Packing | None]]]:
+    ) -> tuple[list[Tracked], list[tuple[list[Tracked], Group]]]:
         """The tasks of `batch` that go now as jobs of their own, and those that go in job
         arrays or packed jobs, as many jobs as the host's queue has room for (`max_queued`),
         in the order the tasks were declared. The rest wait for the next start step."""
@@ -669,26 +664,25 @@ class Engine:
             if n is not None
         )
         by_id = {t.id: t for t in batch}
+        position = {t.id: n for n, t in enumerate(batch)}
+        # every pending task was prepared in this run (Engine._ready)
         prepared = [t.prepared for t in batch if t.prepared]
         single_tasks, planned = plan_groups(prepared, host.config, limits, largest)
-        units: list[tuple[int, list[Tracked], Packing | None]] = []
-        position = {t.id: n for n, t in enumerate(batch)}
+        units: list[tuple[int, list[Tracked], Group | None]] = []
         for task in single_tasks:
             units.append((position[task.task_id], [by_id[task.task_id]], None))
         for group in planned:
             members = [by_id[m.task_id] for m in group.members]
-            units.append((position[members[0].id], members, group.packing))
-        loose = [t for t in batch if t.prepared is None]  # never grouped: submitted alone
-        units += [(position[t.id], [t], None) for t in loose]
+            units.append((position[members[0].id], members, group))
         units.sort(key=lambda unit: unit[0])
         room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host))
         singles: list[Tracked] = []
-        groups: list[tuple[list[Tracked], Packing | None]] = []
-        for _, members, packing in units[:room]:
-            if len(members) == 1 and packing is None:
+        groups: list[tuple[list[Tracked], Group]] = []
+        for _, members, job in units[:room]:
+            if job is None:
                 singles.append(members[0])
             else:
-                groups.append((members, packing))
+                groups.append((members, job))
         return singles, groups
 
     def _site_limits(self, host: HostRun, transport: Transport) -> SiteLimits:
