@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from submitter.grouping import Group, group_driver, plan_groups
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
+from submitter.local_steps import LocalSteps
+from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
@@ -36,7 +39,7 @@ from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config, host_record
-from submitter.transport.base import Transport
+from submitter.transport.base import CommandResult, Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
 from submitter.watch import judge, overran_walltime, packed_task_view
@@ -133,6 +136,8 @@ class HostRun:
     start_after: float = 0.0  # after a transient submission error: pause the starts
     submit_retries: dict[str, int] = field(default_factory=dict)
     limits: SiteLimits | None = None  # read from the scheduler at the first start step
+    # processes on this machine: started and polled in-process, not by step scripts
+    local_steps: LocalSteps | None = None
 
     @property
     def reconnect_for(self) -> float:
@@ -175,6 +180,9 @@ class Engine:
         self.hosts: dict[str, HostRun] = {}
         self.may_start = False  # only `apply` starts tasks; status and kill only look
         self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
+        # Removing a finished local task's directory waits on the filesystem: a thread of its
+        # own does it while the engine starts and polls.
+        self.tidier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidy")
 
     # public operations ---------------------------------------------------------------
     def apply(
@@ -326,11 +334,14 @@ class Engine:
         return errors
 
     def close(self) -> None:
+        self.tidier.shutdown(wait=True)
         if self.signatures.added:
             self.store.save_signatures(self.signatures.added)
             self.signatures.known.update(self.signatures.added)
             self.signatures.added.clear()
         for host in self.hosts.values():
+            if host.local_steps is not None:
+                host.local_steps.close()
             if host.transport is not None:
                 host.transport.close()
 
@@ -463,6 +474,8 @@ class Engine:
                 max_running=max_running or default_max_running(config),
                 poll_interval=default_poll_interval(config),
             )
+            if config.kind == "local" and local_steps_supported():
+                self.hosts[name].local_steps = LocalSteps(self.hosts[name].ops)
         return self.hosts[name]
 
     def _host_for_record(self, record: TaskRecord) -> HostRun:
@@ -506,6 +519,8 @@ class Engine:
                     if host.error or now < host.retry_at:
                         continue
                     try:
+                        if host.local_steps is not None:
+                            self._launched(host)
                         if host.active and now >= host.next_poll:
                             self._poll(host, now)
                             host.polled_at = now
@@ -521,24 +536,47 @@ class Engine:
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
                     counts = ended.copy()
                     still: list[Tracked] = []
+                    # a task handed to a process host's launcher is as good as running
+                    launched = {h.name for h in self.hosts.values() if h.local_steps is not None}
                     for tracked in unsettled:
                         if tracked.state in ENDED:
                             ended[tracked.state] += 1
                         else:
                             still.append(tracked)
-                        counts[tracked.state] += 1
+                        if tracked.state == TaskState.STARTING and tracked.host in launched:
+                            counts[TaskState.RUNNING] += 1
+                        else:
+                            counts[tracked.state] += 1
                     unsettled = still
                     self.progress.update(counts, self._host_notes())
                 if detach or not busy:
                     break
                 wake = min(self._next_step(h, now) for h in busy)
                 self._watch_exits()
-                for name, _, _ in self.exits.wait(max(0.005, min(wake - time.time(), 1.0))):
+                answers = [
+                    fd
+                    for h in busy
+                    if h.local_steps is not None and (fd := h.local_steps.readable()) is not None
+                ]
+                timeout = max(0.005, min(wake - time.time(), 1.0))
+                for name, _, _ in self.exits.wait(timeout, answers):
                     host = self.hosts[name]
                     host.next_poll = min(host.next_poll, host.polled_at + EXIT_POLL_GAP)
         finally:
             self.progress.stop()
             self.exits.close()
+
+    def _launched(self, host: HostRun) -> None:
+        """Record the starts the host's launcher has answered for since the last time."""
+        assert host.local_steps is not None
+        answers = host.local_steps.answers()
+        if not answers:
+            return
+        with self.store.transaction():
+            for task_id, outcome in answers.items():
+                tracked = host.active.get(task_id)
+                if tracked is not None and tracked.job_id is None:
+                    self._started(host, tracked, outcome, "started")
 
     def _watch_exits(self) -> None:
         """Watch the wrappers of this machine's running tasks for their end; forget those of
@@ -725,6 +763,9 @@ class Engine:
             ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members), kind)
             for members, driver, kind in arrays
         ]
+        if host.local_steps is not None and not starts:
+            host.local_steps.launch([_running(t) for t in singles])
+            return  # answered as the launcher goes: Engine._launched
         script = host.ops.start_script([_running(t) for t in singles], starts)
         result = transport.run_script(script)
         started = host.ops.parse_start(result.stdout)
@@ -806,8 +847,15 @@ class Engine:
     def _poll(self, host: HostRun, now: float) -> None:
         transport = self._transport(host)
         watched = list(host.active.values())
-        result = transport.run_script(host.ops.poll_script([_running(t) for t in watched]))
-        poll = host.ops.parse_poll(result.stdout)
+        steps = host.local_steps
+        if steps is not None:
+            watched = [t for t in watched if not steps.awaiting(t.id)]
+        if steps is not None and all(t.job_id for t in watched):
+            poll = steps.poll([_running(t) for t in watched])
+            result = CommandResult(0, "", "")
+        else:
+            result = transport.run_script(host.ops.poll_script([_running(t) for t in watched]))
+            poll = host.ops.parse_poll(result.stdout)
         with self.store.transaction():
             for tracked in watched:
                 if tracked.job_id is None:
@@ -905,7 +953,7 @@ class Engine:
         is removed too, its outputs and logs having been brought back."""
         if host.config.kind == "local":  # nothing was staged here, no empty file brought back
             if state == TaskState.COMPLETED:
-                _remove_tree(tracked.task_dir)
+                self.tidier.submit(_remove_tree, tracked.task_dir)
             return
         local = self.local_dir(tracked.id)
         for name in (*STAGED, *SCHEDULER_LOGS):

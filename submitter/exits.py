@@ -15,7 +15,7 @@ import contextlib
 import os
 import select
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
 
 # Each watched process holds a file descriptor: beyond this many the rest are polled only.
@@ -56,13 +56,20 @@ class ExitWatch(Generic[K]):
     def keys(self) -> set[K]:
         return set(self._seen)
 
-    def wait(self, timeout: float) -> list[K]:
-        """Sleep up to `timeout` seconds, less when a watched process ends; the keys of those
-        that ended (each reported once)."""
-        if not self._fds:
+    def wait(self, timeout: float, readable: Sequence[int] = ()) -> list[K]:
+        """Sleep up to `timeout` seconds, less when a watched process ends or one of the
+        `readable` file descriptors has something to read; the keys of the processes that
+        ended (each reported once)."""
+        if not self._fds and not readable:
             time.sleep(max(timeout, 0.0))
             return []
-        ready = self._poller.poll(max(timeout, 0.0) * 1000)
+        for fd in readable:
+            self._poller.register(fd, select.POLLIN)
+        try:
+            ready = self._poller.poll(max(timeout, 0.0) * 1000)
+        finally:
+            for fd in readable:
+                self._poller.unregister(fd)
         ended = [self._keys[fd] for fd, _ in ready if fd in self._keys]
         for key in ended:
             self._close(key)  # an ended process stays readable: report it once

@@ -20,6 +20,9 @@ from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, sche
 # (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
 _ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNORECASE)
 
+# What an earlier run of a task left in its directory, cleared before it starts again.
+LEFTOVERS = ("status", "stdout", "stderr", "job.out", "job.err", "command", ".cancel")
+
 # Every step script ignores the signals a dying client or a dropped link sends, so a start
 # that has begun is finished and recorded on the host whatever happens to the client.
 _HELPERS = r"""
@@ -56,8 +59,7 @@ submitter_report() {
   if [ -f "$2/status" ]; then read -r status <"$2/status"; fi
   printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$status"
 }
-# what an earlier run of a task left in its directory, cleared before it starts again
-submitter_leftovers=(status stdout stderr job.out job.err command .cancel)
+submitter_leftovers=(@LEFTOVERS@)
 # clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
 # a start of thousands of fresh tasks forks nothing per task)
 submitter_clear() {
@@ -107,6 +109,8 @@ submitter_resolve() {
 }
 """
 
+_HELPERS = _HELPERS.replace("@LEFTOVERS@", " ".join(LEFTOVERS))
+
 _LAUNCH = r"""
 submitter_launch() {
   submitter_enter "$2" "$3" || return
@@ -124,6 +128,9 @@ submitter_launch() {
   printf 'START\t%s\tok\t%s\n' "$2" "$pid"
 }
 """
+
+# What a process host's start needs: the helpers and the launch of one task.
+LAUNCH_HELPERS = _HELPERS + _LAUNCH
 
 _SUBMIT = r"""
 submitter_submit() {
@@ -291,7 +298,7 @@ class HostOps:
 
     def _start_lines(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart]) -> str:
         if self.batch is None:
-            lines = [_HELPERS, _LAUNCH]
+            lines = [LAUNCH_HELPERS]
             lines += [f"submitter_launch {q(t.attempt)} {q(t.task)} {q(t.task_dir)}" for t in tasks]
             return "\n".join(lines) + "\n"
         argv = shlex.join(self.batch.submit_argv("job.sh"))
@@ -382,7 +389,7 @@ class HostOps:
                 if len(parts) == 4:
                     _, task, alive, status = parts
                     reports[task] = TaskReport(
-                        None if alive == "-" else alive == "1", _parse_status(status)
+                        None if alive == "-" else alive == "1", parse_status(status)
                     )
         if self.batch is None or scheduler_rc is None:
             return PollResult(None, None, reports, resolved)
@@ -439,7 +446,7 @@ class HostOps:
         )
 
 
-def _parse_status(text: str) -> dict[str, Any] | None:
+def parse_status(text: str) -> dict[str, Any] | None:
     text = text.strip()
     if not text:
         return None

@@ -1,0 +1,163 @@
+"""The start and poll steps for tasks run as processes on this machine, without waiting.
+
+With thousands of short tasks, a step script per start costs a bash and its helpers every
+time, and the engine waits for each wrapper to be spawned before it does anything else; the
+tasks' slots stay empty meanwhile. Here:
+
+- One launcher, a bash running the very same `submitter_launch` as a start step script, reads
+  the tasks to start from its standard input, one line each, and answers each with its START
+  line. The engine writes the lines and goes on; it reads the answers as they come. The
+  launcher runs in a session of its own and ignores the signals a dying client sends, like a
+  step script: a start it has read is finished and recorded in the claim file whatever happens
+  to the client, and what it has not read is settled by a later poll (`submitter_resolve`).
+- A poll reads the status files and the wrappers' start stamps in-process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+from collections.abc import Sequence
+
+from submitter.hostops import (
+    LAUNCH_HELPERS,
+    HostOps,
+    PollResult,
+    Running,
+    StartResult,
+    TaskReport,
+    parse_status,
+)
+
+# Fields of /proc/PID/stat after the command name; the 20th is the process's start time.
+_START_TIME_FIELD = 19
+# How long a launcher whose input was closed may take to start what it has read.
+_DRAIN_SECONDS = 30.0
+
+_LOOP = r"""
+while IFS=$'\t' read -r submitter_a submitter_t submitter_d; do
+  submitter_launch "$submitter_a" "$submitter_t" "$submitter_d"
+done
+"""
+
+
+def supported() -> bool:
+    """In-process polls read /proc for the wrappers' start stamps (Linux)."""
+    return os.path.isdir("/proc/self")
+
+
+class LocalSteps:
+    def __init__(self, ops: HostOps) -> None:
+        self._ops = ops
+        self._launcher: subprocess.Popen[bytes] | None = None
+        self._unanswered: set[str] = set()
+        self._partial = b""
+
+    # start -----------------------------------------------------------------------------
+    def launch(self, tasks: Sequence[Running]) -> None:
+        """Hand the tasks to the launcher; their answers come from `answers`."""
+        if not tasks:
+            return
+        launcher = self._running_launcher()
+        assert launcher.stdin is not None
+        lines = "".join(f"{t.attempt}\t{t.task}\t{t.task_dir}\n" for t in tasks)
+        try:
+            launcher.stdin.write(lines.encode())
+            launcher.stdin.flush()
+        except OSError:
+            return  # the launcher is gone: these tasks are settled by the next poll
+        self._unanswered.update(t.task for t in tasks)
+
+    def awaiting(self, task: str) -> bool:
+        """The launcher has yet to answer for this task, and can still answer."""
+        return task in self._unanswered
+
+    def readable(self) -> int | None:
+        """The file descriptor the answers arrive on, while some are awaited."""
+        if not self._unanswered or self._launcher is None or self._launcher.stdout is None:
+            return None
+        return self._launcher.stdout.fileno()
+
+    def answers(self) -> dict[str, StartResult]:
+        """The START answers that arrived since the last call."""
+        if self._launcher is None or self._launcher.stdout is None:
+            return {}
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._launcher.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                self._gone()
+                break
+            chunks.append(chunk)
+        data = self._partial + b"".join(chunks)
+        complete, _, self._partial = data.rpartition(b"\n")
+        answered = self._ops.parse_start(complete.decode("utf-8", "replace"))
+        self._unanswered -= answered.keys()
+        return answered
+
+    def _running_launcher(self) -> subprocess.Popen[bytes]:
+        if self._launcher is None or self._launcher.poll() is not None:
+            self._launcher = subprocess.Popen(
+                ["bash", "-c", LAUNCH_HELPERS + _LOOP],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            assert self._launcher.stdout is not None
+            descriptor = self._launcher.stdout.fileno()
+            fcntl.fcntl(
+                descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_NONBLOCK
+            )
+            self._partial = b""
+        return self._launcher
+
+    def _gone(self) -> None:
+        """The launcher ended: what it never answered for is for a poll to settle."""
+        self._unanswered.clear()
+        if self._launcher is not None:
+            self._launcher.wait()
+            self._launcher = None
+
+    def close(self) -> None:
+        """Let the launcher start what it has read, then end."""
+        launcher = self._launcher
+        if launcher is None:
+            return
+        with contextlib.suppress(OSError):
+            if launcher.stdin is not None:
+                launcher.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            launcher.wait(_DRAIN_SECONDS)
+        self._launcher = None
+
+    # poll ------------------------------------------------------------------------------
+    @staticmethod
+    def poll(tasks: Sequence[Running]) -> PollResult:
+        """Every task's status file and whether its wrapper still runs, as the poll script
+        reports them; every task must have its pid."""
+        reports: dict[str, TaskReport] = {}
+        for task in tasks:
+            alive = _alive(task)
+            status = None
+            with contextlib.suppress(OSError), open(os.path.join(task.task_dir, "status")) as f:
+                status = parse_status(f.readline())
+            reports[task.task] = TaskReport(alive, status)
+        return PollResult(None, None, reports, {})
+
+
+def _alive(task: Running) -> bool:
+    """That attempt's wrapper still runs: its pid has the start time recorded at its start."""
+    try:
+        with open(os.path.join(task.task_dir, f".attempt-{task.attempt}")) as handle:
+            fields = handle.readline().rstrip("\n").split("\t")
+        with open(f"/proc/{task.job}/stat") as handle:
+            stat = handle.read().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return len(fields) == 3 and stat[0] != "Z" and stat[_START_TIME_FIELD] == fields[2]
