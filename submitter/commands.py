@@ -74,12 +74,14 @@ def apply(args: argparse.Namespace) -> int:
         _print_outcome(report, store, progress)
     if report.host_errors:
         return EXIT_HOST_ERROR
-    return EXIT_TASKS_FAILED if report.failed else EXIT_OK
+    return EXIT_TASKS_FAILED if report.failed or report.blocked else EXIT_OK
 
 
 def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     done = sum(1 for t in report.tasks if t.state == "completed")
-    waiting = [t for t in report.tasks if t.state not in ("completed", "pending", *_FAILED)]
+    waiting = [
+        t for t in report.tasks if t.state not in ("completed", "pending", "blocked", *_FAILED)
+    ]
     unstarted = [t for t in report.tasks if t.state == "pending"]
     for tracked in report.failed:
         logs = store.state_dir / "tasks" / tracked.id
@@ -88,11 +90,15 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
             f"{': ' + tracked.reason if tracked.reason else ''}\n"
             f"  logs: {logs / 'stdout'}  {logs / 'stderr'}   (or: submitter logs {tracked.name})"
         )
+    for tracked in report.blocked:
+        progress.say(f"BLOCKED {tracked.name} ({tracked.id}): {tracked.reason}")
     parts = [
         f"{done} completed",
         f"{len(report.skipped)} up to date",
         f"{len(report.failed)} failed",
     ]
+    if report.blocked:
+        parts.append(f"{len(report.blocked)} blocked")
     if waiting:
         parts.append(f"{len(waiting)} still queued or running")
     if unstarted:

@@ -49,7 +49,9 @@ from submitter.watch import judge, overran_walltime, packed_task_view
 LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
 SCHEDULER_LOGS = ("job.out", "job.err")
 STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attempt ends
-ENDED = frozenset((*FINAL_STATES, "skipped"))  # states a task does not leave in a run
+ENDED = frozenset(
+    (*FINAL_STATES, "skipped", TaskState.BLOCKED.value)
+)  # states a task does not leave in a run
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 # Seconds from a start to the first poll; each later poll waits POLL_GROWTH times longer, up to the
 # host's interval. This machine is asked cheaply and often: a finished task frees its slot
@@ -107,6 +109,7 @@ class Tracked:
     script_sha256: str = ""
     waiting_since: float | None = None
     prepared: PreparedTask | None = None  # set while it can be (re)started in this run
+    waiting_for: set[str] = field(default_factory=set)  # upstream tasks yet to complete
 
 
 # a task that ended: its state, human reason, status file and structured cause
@@ -156,6 +159,10 @@ class ApplyReport:
     def failed(self) -> list[Tracked]:
         return [t for t in self.tasks if t.state in FAILED]
 
+    @property
+    def blocked(self) -> list[Tracked]:
+        return [t for t in self.tasks if t.state == TaskState.BLOCKED]
+
 
 def spec_of(task: PreparedTask) -> dict[str, Any]:
     """What the store keeps so status, logs, kill and purge work without the tasks file."""
@@ -179,6 +186,9 @@ class Engine:
         self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
         self.may_start = False  # only `apply` starts tasks; status and kill only look
+        # tasks of this run that wait for upstream tasks, and who runs after whom (by name)
+        self.waiting: dict[str, Tracked] = {}
+        self.downstream: dict[str, list[Tracked]] = {}
         self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
         # Removing a finished local task's directory waits on the filesystem: a thread of its
         # own does it while the engine starts and polls.
@@ -210,7 +220,7 @@ class Engine:
                 host = self._host(task.host.name, task.host.config, max_running)
                 if tracked.state in ACTIVE:
                     host.active[tracked.id] = tracked
-                else:
+                elif not self._waits(tracked, task, skipped):
                     host.pending.append(tracked)
             self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         for tracked in skipped:
@@ -221,6 +231,8 @@ class Engine:
         report = ApplyReport(runs, skipped, {})
         if runs:
             self._run(detach=detach, all_tasks=runs + skipped)
+            if not detach:
+                self._block_waiting("did not complete in this run")
         report.detached = detach
         report.host_errors = {h.name: h.error for h in self.hosts.values() if h.error}
         report.stats = {
@@ -374,6 +386,55 @@ class Engine:
             t.name: t for t in prepare_tasks(project, homes, signatures=self.signatures, only=again)
         }
         return [redone.get(t.name, t) for t in prepared]
+
+    def _waits(self, tracked: Tracked, task: PreparedTask, skipped: list[Tracked]) -> bool:
+        """Hold a task back while tasks it runs after have yet to complete in this run."""
+        upstream = task.definition.upstream
+        if not upstream:
+            return False
+        up_to_date = {t.name for t in skipped}
+        for name in upstream:
+            self.downstream.setdefault(name, []).append(tracked)
+        tracked.waiting_for = {name for name in upstream if name not in up_to_date}
+        if not tracked.waiting_for:
+            return False
+        self.waiting[tracked.id] = tracked
+        tracked.reason = "waiting for " + ", ".join(sorted(tracked.waiting_for))
+        self.store.transition(tracked.id, TaskState.PENDING, tracked.reason, event="waiting")
+        return True
+
+    def _release_downstream(self, tracked: Tracked) -> None:
+        """A task ended: what waited for it starts once nothing else holds it back, or is
+        blocked if it did not complete."""
+        for waiter in self.downstream.get(tracked.name, []):
+            if waiter.id not in self.waiting:
+                continue
+            if tracked.state == TaskState.BLOCKED:  # name the task that did not complete
+                self._block(waiter, tracked.reason.removeprefix("blocked: "))
+                continue
+            if tracked.state != TaskState.COMPLETED:
+                self._block(waiter, f"upstream task '{tracked.name}' {tracked.state}")
+                continue
+            waiter.waiting_for.discard(tracked.name)
+            if not waiter.waiting_for:
+                del self.waiting[waiter.id]
+                waiter.reason = ""
+                self.store.transition(waiter.id, TaskState.PENDING, "", event="ready")
+                self.hosts[waiter.host].pending.append(waiter)
+
+    def _block(self, tracked: Tracked, why: str) -> None:
+        self.waiting.pop(tracked.id, None)
+        tracked.state, tracked.reason = TaskState.BLOCKED, f"blocked: {why}"
+        self.store.transition(tracked.id, TaskState.BLOCKED, tracked.reason, event="blocked")
+        self._release_downstream(tracked)
+
+    def _block_waiting(self, why: str) -> None:
+        """Tasks still waiting when the run ends: an upstream task never ended here."""
+        with self.store.transaction():
+            for tracked in list(self.waiting.values()):
+                if tracked.id in self.waiting:
+                    names = ", ".join(f"'{n}'" for n in sorted(tracked.waiting_for))
+                    self._block(tracked, f"upstream task {names} {why}")
 
     def _classify(
         self, task: PreparedTask, record: TaskRecord | None, force: bool, tasks_file: str
@@ -989,6 +1050,7 @@ class Engine:
             ended=status.get("end") or None,
             last_seen=time.time(),
         )
+        self._release_downstream(tracked)
 
 
 def _jobs_in_queue(host: HostRun) -> int:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
 from submitter.config.project import HostEntry, Project, TaskDefinition
 from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
@@ -92,11 +93,16 @@ def prepare_tasks(
     homes = homes or {}
     signatures = signatures if signatures is not None else SignatureCache()
     chains: dict[str, list[Pack]] = {}
-    prepared: list[PreparedTask] = []
+    prepared: dict[str, PreparedTask] = {}
     errors: list[ConfigError] = []
-    for definition in project.tasks:
-        if only is not None and definition.name not in only:
-            continue
+    by_name = {d.name: d for d in project.tasks}
+    # Upstream tasks first: a task's id includes theirs. With `only`, the upstream tasks of
+    # those named are prepared too, for their ids, but not rendered nor returned.
+    wanted = set(by_name) if only is None else _with_upstream(only, by_name)
+    for name in dependencies.order({n: by_name[n].upstream for n in by_name if n in wanted}):
+        definition = by_name[name]
+        if any(up not in prepared for up in definition.upstream):
+            continue  # an upstream task failed to prepare: reported already
         entry = project.hosts[definition.host]
         try:
             if entry.name not in chains:
@@ -109,17 +115,29 @@ def prepare_tasks(
                 homes.get(entry.name),
                 check_inputs=check_inputs,
                 signatures=signatures,
+                upstream_ids=[prepared[up].task_id for up in definition.upstream],
             )
-            if task.task_id not in done:
+            if task.task_id not in done and (only is None or name in only):
                 task.rendered  # noqa: B018 (template errors now, before anything is written)
-            prepared.append(task)
+            prepared[name] = task
         except ConfigError as exc:
             errors.append(exc)
         except TemplateError:
             raise
     if errors:
         raise ConfigErrors(errors)
-    return prepared
+    return [prepared[d.name] for d in project.tasks if only is None or d.name in only]
+
+
+def _with_upstream(names: Collection[str], by_name: dict[str, TaskDefinition]) -> set[str]:
+    found: set[str] = set()
+    todo = [n for n in names if n in by_name]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(by_name[name].upstream)
+    return found
 
 
 def prepare_task(
@@ -131,6 +149,7 @@ def prepare_task(
     *,
     check_inputs: bool = True,
     signatures: SignatureCache | None = None,
+    upstream_ids: Sequence[str] = (),
 ) -> PreparedTask:
     host = entry.config
     if home is not None:
@@ -153,8 +172,12 @@ def prepare_task(
     placeholder = f"{work_dir}/<task>"
     inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
     input_signatures = _input_signatures(definition, inputs, check_inputs, signatures)
+    # What upstream tasks produce is known by their ids (which change with anything that
+    # changes their result), not by its content: the id is the same before and after they ran.
+    upstream = {"upstream": sorted(upstream_ids)} if upstream_ids else {}
     identity = task_id(
         {
+            **upstream,
             "name": definition.name,
             "command": definition.run,
             "interpreter": list(interpreter),
@@ -226,7 +249,9 @@ def _input_signatures(
 ) -> list[tuple[str, str]]:
     signatures = []
     for placed in inputs:
-        if not placed.copied:
+        if placed.declared in definition.derived_inputs:
+            signatures.append((placed.declared, "from upstream"))
+        elif not placed.copied:
             signatures.append((placed.declared, shared_signature(placed.local)))
         elif placed.local.exists():
             signatures.append((placed.declared, file_signature(placed.local, cache)))

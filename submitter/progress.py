@@ -69,6 +69,7 @@ class Progress:
         line = (
             f"done {done} · running {running} · queued {waiting} · failed {failed} · "
             f"pending {states['pending']}"
+            + (f" · blocked {states['blocked']}" if states["blocked"] else "")
             + "".join(f" · {note}" for note in notes or [])
             + f" · elapsed {_clock(time.monotonic() - self._start)}"
         )

@@ -18,6 +18,7 @@ class TaskState(str, enum.Enum):
     FAILED = "failed"
     KILLED = "killed"
     LOST = "lost"
+    BLOCKED = "blocked"  # not started in this run: a task it runs after did not complete
 
     def __str__(self) -> str:
         return self.value

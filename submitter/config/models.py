@@ -240,6 +240,11 @@ class Defaults(Strict):
     _check_env = field_validator("env")(_env_names)
 
 
+def _one_or_many(value: Any) -> Any:
+    """`after: split` is `after: [split]`."""
+    return [value] if isinstance(value, str) else value
+
+
 class TaskSpec(Strict):
     """One task as written, after `for_each` expansion and `{{ var }}` substitution."""
 
@@ -253,6 +258,7 @@ class TaskSpec(Strict):
     interpreter: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
     directives: list[OneLine] = Field(default_factory=list)
+    after: Annotated[list[TaskName], BeforeValidator(_one_or_many)] = Field(default_factory=list)
 
     _check_env = field_validator("env")(_env_names)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from ruamel.yaml.comments import CommentedMap
 
+from submitter.config import dependencies
+from submitter.config.dependencies import After
 from submitter.config.diagnostics import closest_key, config_errors
 from submitter.config.expand import combinations, substitute
 from submitter.config.models import (
@@ -61,6 +63,9 @@ class TaskDefinition:
     directives: tuple[str, ...]
     location: Location
     variables: dict[str, Any] = field(default_factory=dict)
+    after: tuple[After, ...] = ()  # as written
+    upstream: tuple[str, ...] = ()  # the tasks it runs after: named in `after`, or implied
+    derived_inputs: tuple[str, ...] = ()  # inputs (as declared) that upstream tasks produce
 
 
 @dataclass(frozen=True)
@@ -120,9 +125,31 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
         errors.append(
             ConfigError("no tasks: 'tasks' must list at least one task", doc.locate(("tasks",)))
         )
+    if not errors:
+        tasks = _with_upstream(tasks, tasks_file.parent, errors)
     if errors:
         raise ConfigErrors(errors)
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
+
+
+def _with_upstream(
+    tasks: list[TaskDefinition], directory: Path, errors: list[ConfigError]
+) -> list[TaskDefinition]:
+    links, found = dependencies.link(
+        [t.name for t in tasks],
+        [t.after for t in tasks],
+        [t.inputs for t in tasks],
+        [t.outputs for t in tasks],
+        [t.location for t in tasks],
+        directory,
+    )
+    errors.extend(found)
+    return [
+        replace(t, upstream=link.upstream, derived_inputs=link.derived_inputs)
+        if link.upstream
+        else t
+        for t, link in zip(tasks, links, strict=True)
+    ]
 
 
 def _names_host(raw: Any) -> bool:
@@ -305,7 +332,13 @@ def _expand_task(
             raise ConfigErrors(
                 config_errors(exc, doc, TaskSpec, base, what=f"task '{label}'")
             ) from None
-        expanded.append(_definition(spec, defaults, default_host, where, variables))
+        after = tuple(
+            After(
+                pattern, locate(("after", i) if isinstance(raw.get("after"), list) else ("after",))
+            )
+            for i, pattern in enumerate(spec.after)
+        )
+        expanded.append(_definition(spec, defaults, default_host, where, variables, after))
     return expanded
 
 
@@ -322,6 +355,7 @@ def _definition(
     default_host: str,
     where: Location,
     variables: dict[str, Any],
+    after: tuple[After, ...],
 ) -> TaskDefinition:
     resources = DEFAULT_RESOURCES.overlay(defaults.resources).overlay(spec.resources)
     return TaskDefinition(
@@ -336,4 +370,5 @@ def _definition(
         directives=tuple(defaults.directives) + tuple(spec.directives),
         location=where,
         variables=variables,
+        after=after,
     )
