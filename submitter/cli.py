@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
         "-J", "--max-running", type=_positive, help="at most this many tasks at once per host"
     )
     apply.add_argument("--force", action="store_true", help="rerun tasks even if already completed")
+    apply.add_argument(
+        "--plan",
+        action="store_true",
+        help="touch no host: say what would run, wait or be skipped, and why",
+    )
     apply.add_argument("--json", action="store_true", help="print the outcome as JSON")
     apply.add_argument(
         "-v", "--verbose", action="store_true", help="a line for every task, up-to-date ones too"

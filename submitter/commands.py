@@ -12,15 +12,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from submitter import plan
 from submitter.config.project import load_project
 from submitter.engine import Engine, records_for
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
 from submitter.identity import SignatureCache
-from submitter.prepare import prepare_tasks
+from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.progress import Progress
 from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
+    DB_NAME,
     FINAL_STATES,
     STATE_DIR,
     Store,
@@ -43,6 +45,8 @@ def apply(args: argparse.Namespace) -> int:
     # every check before anything is written or contacted (but rendering the tasks that
     # completed earlier: most stay up to date; one run again is rendered when it starts)
     prepared = prepare_tasks(project, signatures=signatures, done=load_completed(state_dir))
+    if args.plan:
+        return _print_plan(prepared, state_dir, args, signatures)
     with apply_lock(state_dir):
         store = Store(state_dir)
         store.save_signatures(signatures.added)
@@ -75,6 +79,20 @@ def apply(args: argparse.Namespace) -> int:
     if report.host_errors:
         return EXIT_HOST_ERROR
     return EXIT_TASKS_FAILED if report.failed or report.blocked else EXIT_OK
+
+
+def _print_plan(
+    prepared: list[PreparedTask], state_dir: Path, args: argparse.Namespace, signatures: Any
+) -> int:
+    store = Store(state_dir) if (state_dir / DB_NAME).is_file() else None
+    steps = plan.plan(prepared, store, force=args.force, signatures=signatures)
+    if args.json:
+        print(json.dumps([vars(step) for step in steps], indent=2))
+        return EXIT_OK
+    print(plan.summary(steps))
+    for line in plan.lines(steps, verbose=args.verbose):
+        print(line)
+    return EXIT_OK
 
 
 def _print_outcome(report: Any, store: Store, progress: Progress) -> None:

@@ -21,7 +21,7 @@ from submitter.errors import HostError, SchedulerUnavailable
 from submitter.exits import ExitWatch
 from submitter.grouping import Group, group_driver, plan_groups
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
-from submitter.identity import SignatureCache, file_signature
+from submitter.identity import SignatureCache, file_signature, fingerprint
 from submitter.interrupts import deferred_interrupts
 from submitter.local_steps import LocalSteps
 from submitter.local_steps import supported as local_steps_supported
@@ -170,7 +170,21 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
         "host_config": host_record(task.host.config),
         "outputs": [[o.local.as_posix(), o.remote] for o in task.outputs if o.copied],
         "walltime": task.definition.resources.walltime,
+        "identity": fingerprint(task.identity),
     }
+
+
+def outputs_changed(
+    record: TaskRecord, outputs: list[Transfer], signatures: SignatureCache
+) -> str | None:
+    """Why a completed task's outputs here are not the ones its run produced, if so."""
+    for output in outputs:
+        if not output.local.exists():
+            return f"declared output {output.local} is missing here"
+        recorded = record.outputs.get(str(output.local))
+        if recorded is not None and file_signature(output.local, signatures) != recorded:
+            return f"declared output {output.local} changed here since the task completed"
+    return None
 
 
 def _running(tracked: Tracked) -> Running:
@@ -460,7 +474,7 @@ class Engine:
             return tracked
         rerun = None
         if record is not None and record.state == TaskState.COMPLETED:
-            rerun = "forced" if force else self._outputs_changed(record, tracked.outputs)
+            rerun = "forced" if force else outputs_changed(record, tracked.outputs, self.signatures)
             if rerun is None:
                 tracked.state = "skipped"
                 if record.name != task.name or record.retired or record.tasks_file != tasks_file:
@@ -515,16 +529,6 @@ class Engine:
             *(Transfer(local / name, f"{task.task_dir}/{name}") for name in files),
             *inputs,
         ]
-
-    def _outputs_changed(self, record: TaskRecord, outputs: list[Transfer]) -> str | None:
-        """Why a completed task's outputs here are not the ones its run produced, if so."""
-        for output in outputs:
-            if not output.local.exists():
-                return f"declared output {output.local} is missing here"
-            recorded = record.outputs.get(str(output.local))
-            if recorded is not None and file_signature(output.local, self.signatures) != recorded:
-                return f"declared output {output.local} changed here since the task completed"
-        return None
 
     def _host(self, name: str, config: HostConfig, max_running: int | None) -> HostRun:
         if name not in self.hosts:

@@ -67,3 +67,46 @@ def shared_signature(path: Path) -> str:
 def task_id(fields: dict[str, Any]) -> str:
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
+
+
+# How the fields of an id read when they differ between two versions of a task.
+_FIELD_NAMES = {
+    "command": "command",
+    "interpreter": "interpreter",
+    "env": "env",
+    "resources": "resources",
+    "directives": "directives",
+    "host": "host",
+    "setup": "host setup",
+    "outputs": "declared outputs",
+    "upstream": "upstream",
+}
+
+
+def fingerprint(fields: dict[str, Any]) -> dict[str, Any]:
+    """A short hash of each field of a task's id, and of each input's signature: kept with the
+    task, to say later what changed when its id does."""
+    kept: dict[str, Any] = {name: _short(value) for name, value in fields.items()}
+    kept["inputs"] = {declared: _short(signature) for declared, signature in fields["inputs"]}
+    return kept
+
+
+def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two fingerprints, said for a person: `input data/a.txt changed`."""
+    said: list[str] = []
+    old_inputs, new_inputs = before.get("inputs", {}), now.get("inputs", {})
+    for declared, signature in new_inputs.items():
+        if declared not in old_inputs:
+            said.append(f"input {declared} added")
+        elif old_inputs[declared] != signature:
+            said.append(f"input {declared} changed")
+    said += [f"input {declared} removed" for declared in old_inputs if declared not in new_inputs]
+    for field, name in _FIELD_NAMES.items():
+        if before.get(field) != now.get(field):
+            said.append(f"{name} changed")
+    return said
+
+
+def _short(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]

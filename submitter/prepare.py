@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
@@ -32,6 +33,7 @@ class PreparedTask:
     outputs: tuple[PlacedPath, ...]
     spec: JobSpec  # what is rendered, kept to render a group's driver from it
     chain: tuple[Pack, ...]
+    identity: dict[str, Any]  # what its id is the hash of
 
     @cached_property
     def rendered(self) -> RenderedJob:
@@ -175,21 +177,20 @@ def prepare_task(
     # What upstream tasks produce is known by their ids (which change with anything that
     # changes their result), not by its content: the id is the same before and after they ran.
     upstream = {"upstream": sorted(upstream_ids)} if upstream_ids else {}
-    identity = task_id(
-        {
-            **upstream,
-            "name": definition.name,
-            "command": definition.run,
-            "interpreter": list(interpreter),
-            "env": definition.env,
-            "resources": definition.resources.model_dump(exclude_none=True),
-            "directives": list(definition.directives),
-            "host": entry.name,
-            "setup": host.setup,
-            "inputs": input_signatures,
-            "outputs": list(definition.outputs),
-        }
-    )
+    fields = {
+        **upstream,
+        "name": definition.name,
+        "command": definition.run,
+        "interpreter": list(interpreter),
+        "env": definition.env,
+        "resources": definition.resources.model_dump(exclude_none=True),
+        "directives": list(definition.directives),
+        "host": entry.name,
+        "setup": host.setup,
+        "inputs": input_signatures,
+        "outputs": list(definition.outputs),
+    }
+    identity = task_id(fields)
     task_dir = f"{work_dir.rstrip('/')}/{identity}"
     run_dir = mapper.run_dir(project_dir, task_dir)
     inputs, outputs = _place_all(definition, mapper, project_dir, run_dir, where)
@@ -210,7 +211,7 @@ def prepare_task(
         host_vars=host.vars,
     )
     return PreparedTask(
-        definition, entry, identity, task_dir, run_dir, inputs, outputs, spec, tuple(chain)
+        definition, entry, identity, task_dir, run_dir, inputs, outputs, spec, tuple(chain), fields
     )
 
 

@@ -269,14 +269,23 @@ class Store:
 
     def tasks_by_id(self, ids: Sequence[str]) -> dict[str, TaskRecord]:
         """The records of these tasks that exist, by id, read in a few queries (not one each)."""
-        found: dict[str, TaskRecord] = {}
-        unique = list(dict.fromkeys(ids))
+        return {record.id: record for record in self._tasks_where("id", ids)}
+
+    def latest_by_name(self, names: Sequence[str]) -> dict[str, TaskRecord]:
+        """The most recently updated record of each of these task names (any id)."""
+        ordered = sorted(self._tasks_where("name", names), key=lambda record: record.updated)
+        return {record.name: record for record in ordered}
+
+    def _tasks_where(self, column: str, values: Sequence[str]) -> list[TaskRecord]:
+        """The records whose `column` (id or name) is one of `values`, in a few queries."""
+        found: list[TaskRecord] = []
+        unique = list(dict.fromkeys(values))
         for begin in range(0, len(unique), _IDS_PER_QUERY):
             chunk = unique[begin : begin + _IDS_PER_QUERY]
-            rows = self._db.execute(
-                f"SELECT * FROM tasks WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            marks = ",".join("?" * len(chunk))
+            found += map(
+                _task, self._db.execute(f"SELECT * FROM tasks WHERE {column} IN ({marks})", chunk)
             )
-            found.update((row["id"], _task(row)) for row in rows)
         return found
 
     def tasks(
