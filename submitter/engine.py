@@ -202,6 +202,7 @@ class Engine:
         self.may_start = False  # only `apply` starts tasks; status and kill only look
         # tasks of this run that wait for upstream tasks, and who runs after whom (by name)
         self.waiting: dict[str, Tracked] = {}
+        self.up_to_date: set[str] = set()  # names of the tasks skipped in this run
         self.downstream: dict[str, list[Tracked]] = {}
         self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
         # Removing a finished local task's directory waits on the filesystem: a thread of its
@@ -237,6 +238,7 @@ class Engine:
                 elif not self._waits(tracked, task, skipped):
                     host.pending.append(tracked)
             self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
+        self.up_to_date = {t.name for t in skipped}
         for tracked in skipped:
             self.progress.detail(f"up to date: {tracked.name} ({tracked.id}), skipped")
         resumed = sum(1 for t in runs if t.state in ACTIVE)
@@ -516,7 +518,14 @@ class Engine:
             for name in (*LOG_FILES, "status"):
                 (local / name).unlink(missing_ok=True)
         files = {"job.sh": task.rendered.job_script, "task.json": task.rendered.task_file}
-        inputs = [Transfer(i.local, i.remote) for i in task.inputs if i.copied]
+        # Inputs upstream tasks make on the host are linked there, unless those tasks were
+        # up to date: then their outputs are here, and the host may no longer have them.
+        earlier = any(up in self.up_to_date for up in task.definition.upstream)
+        inputs = [
+            Transfer(i.local, i.remote)
+            for i in task.inputs
+            if i.copied and (i.declared not in task.linked_inputs or (earlier and i.local.exists()))
+        ]
         if host.config.kind == "local":
             os.makedirs(task.task_dir, exist_ok=True)
             for name, text in files.items():

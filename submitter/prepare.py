@@ -34,6 +34,7 @@ class PreparedTask:
     spec: JobSpec  # what is rendered, kept to render a group's driver from it
     chain: tuple[Pack, ...]
     identity: dict[str, Any]  # what its id is the hash of
+    linked_inputs: frozenset[str] = frozenset()  # inputs made on the host by upstream tasks
 
     @cached_property
     def rendered(self) -> RenderedJob:
@@ -117,7 +118,7 @@ def prepare_tasks(
                 homes.get(entry.name),
                 check_inputs=check_inputs,
                 signatures=signatures,
-                upstream_ids=[prepared[up].task_id for up in definition.upstream],
+                upstream=[prepared[up] for up in definition.upstream],
             )
             if task.task_id not in done and (only is None or name in only):
                 task.rendered  # noqa: B018 (template errors now, before anything is written)
@@ -151,7 +152,7 @@ def prepare_task(
     *,
     check_inputs: bool = True,
     signatures: SignatureCache | None = None,
-    upstream_ids: Sequence[str] = (),
+    upstream: Sequence[PreparedTask] = (),
 ) -> PreparedTask:
     host = entry.config
     if home is not None:
@@ -176,9 +177,9 @@ def prepare_task(
     input_signatures = _input_signatures(definition, inputs, check_inputs, signatures)
     # What upstream tasks produce is known by their ids (which change with anything that
     # changes their result), not by its content: the id is the same before and after they ran.
-    upstream = {"upstream": sorted(upstream_ids)} if upstream_ids else {}
+    upstream_ids = {"upstream": sorted(u.task_id for u in upstream)} if upstream else {}
     fields = {
-        **upstream,
+        **upstream_ids,
         "name": definition.name,
         "command": definition.run,
         "interpreter": list(interpreter),
@@ -194,6 +195,7 @@ def prepare_task(
     task_dir = f"{work_dir.rstrip('/')}/{identity}"
     run_dir = mapper.run_dir(project_dir, task_dir)
     inputs, outputs = _place_all(definition, mapper, project_dir, run_dir, where)
+    links, linked = _links(definition, inputs, entry.name, host.kind, upstream)
     spec = JobSpec(
         task_id=identity,
         name=definition.name,
@@ -209,10 +211,67 @@ def prepare_task(
         outputs=tuple(_as_seen_from(run_dir, o) for o in outputs),
         setup=host.setup,
         host_vars=host.vars,
+        links=links,
     )
     return PreparedTask(
-        definition, entry, identity, task_dir, run_dir, inputs, outputs, spec, tuple(chain), fields
+        definition,
+        entry,
+        identity,
+        task_dir,
+        run_dir,
+        inputs,
+        outputs,
+        spec,
+        tuple(chain),
+        fields,
+        linked,
     )
+
+
+def _links(
+    definition: TaskDefinition,
+    inputs: tuple[PlacedPath, ...],
+    host: str,
+    kind: str,
+    upstream: Sequence[PreparedTask],
+) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
+    """For the inputs that upstream tasks on the same host produce: where each of their
+    outputs is on the host and where this task reads it (pairs that differ), and the inputs
+    so covered, which are not sent from here. An input some of whose makers run elsewhere
+    comes from here, after their outputs came back. On this machine every input is linked
+    from the project, where outputs come back to."""
+    if kind == "local":
+        return (), frozenset()
+    pairs: list[tuple[str, str]] = []
+    linked: set[str] = set()
+    for placed in inputs:
+        if placed.declared not in definition.derived_inputs or not placed.copied:
+            continue
+        found = [
+            (maker, pair)
+            for maker in upstream
+            for output in maker.outputs
+            if output.copied and (pair := _reached(output, placed)) is not None
+        ]
+        if not found or any(maker.host.name != host for maker, _ in found):
+            continue
+        linked.add(placed.declared)
+        pairs += [pair for _, pair in found if pair[0] != pair[1]]
+    return tuple(pairs), frozenset(linked)
+
+
+def _reached(output: PlacedPath, wanted: PlacedPath) -> tuple[str, str] | None:
+    """(output on the host, where the task reads it) when the output is the input, lies in
+    it, or holds it; None otherwise."""
+    if output.local == wanted.local:
+        return output.remote, wanted.remote
+    if wanted.local in output.local.parents:
+        inside = output.local.relative_to(wanted.local).as_posix()
+        return output.remote, f"{wanted.remote.rstrip('/')}/{inside}"
+    if output.local in wanted.local.parents:
+        inside = wanted.local.relative_to(output.local).as_posix()
+        return f"{output.remote.rstrip('/')}/{inside}", wanted.remote
+    return None
 
 
 def _as_seen_from(run_dir: str, placed: PlacedPath) -> str:

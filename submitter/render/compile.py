@@ -37,6 +37,9 @@ class JobSpec:
     outputs: tuple[str, ...]
     setup: str | None = None
     host_vars: dict[str, Any] = field(default_factory=dict)
+    # inputs that upstream tasks made on this host: (where the upstream output is, where this
+    # task reads it), linked on the host rather than sent from here
+    links: tuple[tuple[str, str], ...] = ()
 
     @property
     def job_name(self) -> str:
@@ -185,6 +188,7 @@ def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
             "env": dict(spec.env),
             "outputs": list(spec.outputs),
             "directives": list(spec.directives),
+            "links": [{"source": source, "target": target} for source, target in spec.links],
         },
         "resources": resources,
         "paths": {"task_dir": spec.task_dir, "run_dir": spec.run_dir},

@@ -1,5 +1,5 @@
 #!/bin/bash
-# submitter task 50d0d78c08bc3341 (pack wrapper@1.3)
+# submitter task 50d0d78c08bc3341 (pack wrapper@1.4)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=50d0d78c08bc3341
