@@ -1017,7 +1017,8 @@ def _produced(tracked: Tracked, status: dict[str, Any]) -> tuple[list[Transfer],
     unmatched = []
     for pattern in tracked.patterns:
         paths = matched.get(pattern.key)
-        found = [pattern.transfer(p) for p in paths if isinstance(p, str)] if paths else []
+        listed = paths if isinstance(paths, list) else []
+        found = [pattern.transfer(p) for p in listed if isinstance(p, str)]
         if not any(found):
             unmatched.append(f"{pattern.key} (no match reported)")
         outputs += [t for t in found if t is not None]
@@ -1026,12 +1027,20 @@ def _produced(tracked: Tracked, status: dict[str, Any]) -> tuple[list[Transfer],
 
 def _outermost(transfers: list[Transfer]) -> list[Transfer]:
     """Each transfer once, leaving out those inside another (a directory comes back whole)."""
-    kept: list[Transfer] = []
-    for transfer in sorted(set(transfers), key=lambda t: t.remote):
-        if kept and (transfer.remote + "/").startswith(kept[-1].remote.rstrip("/") + "/"):
-            continue
-        kept.append(transfer)
-    return kept
+    remotes = {t.remote.rstrip("/") for t in transfers}
+    kept: dict[str, Transfer] = {}
+    for transfer in transfers:
+        remote = transfer.remote.rstrip("/")
+        if remote not in kept and not any(a in remotes for a in _ancestors(remote)):
+            kept[remote] = transfer
+    return list(kept.values())
+
+
+def _ancestors(path: str) -> Iterable[str]:
+    parent = posixpath.dirname(path)
+    while parent not in (path, ""):
+        yield parent
+        path, parent = parent, posixpath.dirname(parent)
 
 
 def _jobs_in_queue(host: HostRun) -> int:

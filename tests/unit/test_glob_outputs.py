@@ -152,13 +152,28 @@ def _tracked(tmp_path: Path) -> Tracked:
 
 
 def test_what_a_completed_task_produced_is_its_files_and_the_matches_once(tmp_path: Path) -> None:
-    matched = {"out/**/*.txt": ["out/a.txt", "out/sub", "out/sub/c.txt", "out/a.txt", 7]}
+    matched = {
+        "out/**/*.txt": ["out/a.txt", "out/sub", "out/sub-x", "out/sub/c.txt", "out/a.txt", 7]
+    }
     outputs, unmatched = _produced(_tracked(tmp_path), {"matched": matched})
-    assert [o.remote for o in outputs] == ["/w/run/logs", "/w/run/out/a.txt", "/w/run/out/sub"]
+    assert [o.remote for o in outputs] == [
+        "/w/run/logs",
+        "/w/run/out/a.txt",
+        "/w/run/out/sub",
+        "/w/run/out/sub-x",
+    ]
     assert unmatched == []
 
 
-@pytest.mark.parametrize("status", [{}, {"matched": []}, {"matched": {"out/**/*.txt": ["/x"]}}])
+@pytest.mark.parametrize(
+    "status",
+    [
+        {},
+        {"matched": []},
+        {"matched": {"out/**/*.txt": ["/x"]}},
+        {"matched": {"out/**/*.txt": "out/a.txt"}},
+    ],
+)
 def test_a_pattern_the_host_reports_no_match_for_is_missing(
     tmp_path: Path, status: dict[str, object]
 ) -> None:
