@@ -25,7 +25,7 @@ from submitter.identity import SignatureCache, file_signature, fingerprint
 from submitter.interrupts import deferred_interrupts
 from submitter.local_steps import LocalSteps
 from submitter.local_steps import supported as local_steps_supported
-from submitter.paths import Transfer
+from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
 from submitter.schedulers.base import (
@@ -110,6 +110,7 @@ class Tracked:
     waiting_since: float | None = None
     prepared: PreparedTask | None = None  # set while it can be (re)started in this run
     waiting_for: set[str] = field(default_factory=set)  # upstream tasks yet to complete
+    patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
 
 
 # a task that ended: its state, human reason, status file and structured cause
@@ -168,7 +169,10 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
     """What the store keeps so status, logs, kill and purge work without the tasks file."""
     return {
         "host_config": host_record(task.host.config),
-        "outputs": [[o.local.as_posix(), o.remote] for o in task.outputs if o.copied],
+        "outputs": [[o.local.as_posix(), o.remote] for o in task.output_files],
+        "output_patterns": [
+            [p.key, p.base, p.local_base.as_posix(), p.remote_base] for p in task.output_patterns
+        ],
         "walltime": task.definition.resources.walltime,
         "identity": fingerprint(task.identity),
     }
@@ -177,13 +181,16 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
 def outputs_changed(
     record: TaskRecord, outputs: list[Transfer], signatures: SignatureCache
 ) -> str | None:
-    """Why a completed task's outputs here are not the ones its run produced, if so."""
-    for output in outputs:
-        if not output.local.exists():
-            return f"declared output {output.local} is missing here"
-        recorded = record.outputs.get(str(output.local))
-        if recorded is not None and file_signature(output.local, signatures) != recorded:
-            return f"declared output {output.local} changed here since the task completed"
+    """Why a completed task's outputs here are not the ones its run produced, if so: the
+    declared files, and every file its patterns matched (recorded when it completed)."""
+    expected = {str(o.local): record.outputs.get(str(o.local)) for o in outputs}
+    expected.update(record.outputs)
+    for local, recorded in expected.items():
+        path = Path(local)
+        if not path.exists():
+            return f"declared output {path} is missing here"
+        if recorded is not None and file_signature(path, signatures) != recorded:
+            return f"declared output {path} changed here since the task completed"
     return None
 
 
@@ -460,8 +467,9 @@ class Engine:
             task.name,
             task.host.name,
             task.task_dir,
-            [Transfer(o.local, o.remote) for o in task.outputs if o.copied],
+            task.output_files,
             walltime=task.definition.resources.walltime,
+            patterns=task.output_patterns,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -561,6 +569,10 @@ class Engine:
         outputs = [
             Transfer(Path(local), remote) for local, remote in record.spec.get("outputs", [])
         ]
+        patterns = [
+            OutputPattern(key, base, Path(local), remote)
+            for key, base, local, remote in record.spec.get("output_patterns", [])
+        ]
         return Tracked(
             record.id,
             record.name,
@@ -572,6 +584,7 @@ class Engine:
             token=attempt.token if attempt else "",
             job_id=attempt.job_id if attempt else None,
             walltime=record.spec.get("walltime"),
+            patterns=patterns,
         )
 
     def _transport(self, host: HostRun) -> Transport:
@@ -992,7 +1005,8 @@ class Engine:
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
         here = host.config.kind == "local"
-        for tracked, state, *_ in finished:
+        produced: dict[str, tuple[list[Transfer], list[str]]] = {}
+        for tracked, state, _, status, _ in finished:
             local = self.local_dir(tracked.id)
             for name in LOG_FILES:
                 remote = f"{tracked.task_dir}/{name}"
@@ -1001,13 +1015,15 @@ class Engine:
                     continue
                 transfers.append(Transfer(local / name, remote))
             if state == "completed":
-                transfers += tracked.outputs
+                produced[tracked.id] = _produced(tracked, status)
+                transfers += produced[tracked.id][0]
         missing = {m.remote for m in self._transport(host).get(transfers)}
         ended: list[tuple[Tracked, str]] = []
         with self.store.transaction():  # committed before anything is tidied away
             for tracked, state, reason, status, cause in finished:
                 if state == "completed":
-                    lost = [o.remote for o in tracked.outputs if o.remote in missing]
+                    outputs, unmatched = produced[tracked.id]
+                    lost = [o.remote for o in outputs if o.remote in missing] + unmatched
                     if lost:
                         state, reason = (
                             "failed",
@@ -1015,7 +1031,7 @@ class Engine:
                         )
                         cause = Cause.MISSING_OUTPUT
                     else:
-                        self.store.set_outputs(tracked.id, self._digests(tracked.outputs))
+                        self.store.set_outputs(tracked.id, self._digests(outputs))
                 self._finish(host, tracked, state, reason, status, cause)
                 ended.append((tracked, state))
         for tracked, state in ended:
@@ -1064,6 +1080,42 @@ class Engine:
             last_seen=time.time(),
         )
         self._release_downstream(tracked)
+
+
+def _produced(tracked: Tracked, status: dict[str, Any]) -> tuple[list[Transfer], list[str]]:
+    """What a completed task's outputs are: its declared files and what the host says its
+    patterns matched (a directory and what lies in it come back once); and the patterns the
+    host reported no match for."""
+    reported = status.get("matched")
+    matched = reported if isinstance(reported, dict) else {}
+    outputs = list(tracked.outputs)
+    unmatched = []
+    for pattern in tracked.patterns:
+        paths = matched.get(pattern.key)
+        listed = paths if isinstance(paths, list) else []
+        found = [pattern.transfer(p) for p in listed if isinstance(p, str)]
+        if not any(found):
+            unmatched.append(f"{pattern.key} (no match reported)")
+        outputs += [t for t in found if t is not None]
+    return _outermost(outputs), unmatched
+
+
+def _outermost(transfers: list[Transfer]) -> list[Transfer]:
+    """Each transfer once, leaving out those inside another (a directory comes back whole)."""
+    remotes = {t.remote.rstrip("/") for t in transfers}
+    kept: dict[str, Transfer] = {}
+    for transfer in transfers:
+        remote = transfer.remote.rstrip("/")
+        if remote not in kept and not any(a in remotes for a in _ancestors(remote)):
+            kept[remote] = transfer
+    return list(kept.values())
+
+
+def _ancestors(path: str) -> Iterable[str]:
+    parent = posixpath.dirname(path)
+    while parent not in (path, ""):
+        yield parent
+        path, parent = parent, posixpath.dirname(parent)
 
 
 def _jobs_in_queue(host: HostRun) -> int:

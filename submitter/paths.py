@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from submitter.config.models import HostConfig
+from submitter.globs import glob_depth, is_pattern, strip_components
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,56 @@ class PlacedPath:
     local: Path
     remote: str  # as the task sees it on the host (absolute)
     copied: bool  # False for paths under a shared prefix
+
+    @property
+    def pattern(self) -> bool:
+        return is_pattern(self.declared)
+
+
+@dataclass(frozen=True)
+class OutputPattern:
+    """A declared output pattern: the host lists its matches under `key` (the pattern as the
+    wrapper has it), each a path below `base`; below `local_base` here and `remote_base` on
+    the host is where one goes."""
+
+    key: str
+    base: str
+    local_base: Path
+    remote_base: str
+
+    @classmethod
+    def of(cls, key: str, local: Path, remote: str) -> OutputPattern:
+        """From the pattern as the wrapper has it, and where it lies here and on the host."""
+        depth = glob_depth(key)
+        return cls(
+            key,
+            strip_components(key, depth),
+            Path(strip_components(local.as_posix(), depth)),
+            strip_components(remote, depth),
+        )
+
+    def transfer(self, match: str) -> Transfer | None:
+        """Where a path the host reported goes; None for one that is not below the pattern's
+        base (a status file is the host's word, not to be trusted to write anywhere here)."""
+        below = _below(self.base, match)
+        if below is None:
+            return None
+        return Transfer(self.local_base / below, posixpath.join(self.remote_base, below))
+
+
+def _below(base: str, path: str) -> str | None:
+    """`path` relative to `base`, if it lies strictly below it without `..`."""
+    if not path or ".." in path.split("/"):
+        return None
+    if base:
+        prefix = base.rstrip("/") + "/"
+        if not path.startswith(prefix):
+            return None
+        path = path[len(prefix) :]
+    elif path.startswith("/"):
+        return None
+    normal = posixpath.normpath(path)
+    return None if normal in (".", "") or normal.startswith("/") else normal
 
 
 class PathError(ValueError):

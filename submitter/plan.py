@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from submitter.config.dependencies import order
 from submitter.engine import outputs_changed
 from submitter.identity import SignatureCache, fingerprint, what_changed
-from submitter.paths import Transfer
 from submitter.prepare import PreparedTask
 from submitter.states import TaskState
 from submitter.store.db import Store, TaskRecord
@@ -66,8 +65,7 @@ def _decide(
     if record is not None and record.state == TaskState.COMPLETED:
         if force:
             return RUN, "forced"
-        outputs = [Transfer(o.local, o.remote) for o in task.outputs if o.copied]
-        changed = outputs_changed(record, outputs, signatures)
+        changed = outputs_changed(record, task.output_files, signatures)
         return (RUN, changed) if changed else (SKIP, "up to date")
     if record is not None:
         return RUN, f"its last run {record.state}" + (f": {record.reason}" if record.reason else "")

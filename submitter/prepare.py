@@ -14,7 +14,7 @@ from submitter.config.models import HostConfig, Resources
 from submitter.config.project import HostEntry, Project, TaskDefinition
 from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
 from submitter.identity import SignatureCache, file_signature, shared_signature, task_id
-from submitter.paths import PathError, PathMapper, PlacedPath
+from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
 from submitter.render.compile import JobSpec, RenderedJob, render_job
 from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
 from submitter.units import format_clock, format_memory
@@ -45,6 +45,20 @@ class PreparedTask:
     @property
     def name(self) -> str:
         return self.definition.name
+
+    @property
+    def output_files(self) -> list[Transfer]:
+        """The declared files and directories that come back here (shared ones need not)."""
+        return [Transfer(o.local, o.remote) for o in self.outputs if o.copied and not o.pattern]
+
+    @property
+    def output_patterns(self) -> list[OutputPattern]:
+        """The declared patterns whose matches come back here."""
+        return [
+            OutputPattern.of(_as_seen_from(self.run_dir, o), o.local, o.remote)
+            for o in self.outputs
+            if o.copied and o.pattern
+        ]
 
     @property
     def kind(self) -> str:

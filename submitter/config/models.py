@@ -18,6 +18,7 @@ from pydantic import (
     field_validator,
 )
 
+from submitter.globs import is_pattern, pattern_problem
 from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
 from submitter.units import parse_duration, parse_memory
 
@@ -111,17 +112,15 @@ def _stays_inside(path: str) -> str:
     return path
 
 
-def _not_a_glob(path: str) -> str:
-    if any(character in path for character in "*?["):
-        raise ValueError(
-            f"{path!r} is a glob pattern; glob outputs are not supported yet: "
-            "list the files, or declare the directory"
-        )
+def _well_formed_pattern(path: str) -> str:
+    problem = pattern_problem(path) if is_pattern(path) else None
+    if problem is not None:
+        raise ValueError(problem)
     return path
 
 
 InputPath = Annotated[str, AfterValidator(_stays_inside)]
-OutputPath = Annotated[str, AfterValidator(_stays_inside), AfterValidator(_not_a_glob)]
+OutputPath = Annotated[str, AfterValidator(_stays_inside), AfterValidator(_well_formed_pattern)]
 
 
 class Strict(BaseModel):

@@ -14,6 +14,7 @@ import jinja2
 from submitter import __version__
 from submitter.config.models import Resources
 from submitter.errors import TemplateError
+from submitter.globs import is_pattern
 from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, Pack
 from submitter.render.shell import directive_line, directive_value, shell_quote
 from submitter.units import format_clock, format_memory, megabytes
@@ -187,6 +188,8 @@ def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
             "interpreter": list(spec.interpreter),
             "env": dict(spec.env),
             "outputs": list(spec.outputs),
+            "output_files": [o for o in spec.outputs if not is_pattern(o)],
+            "output_patterns": [o for o in spec.outputs if is_pattern(o)],
             "directives": list(spec.directives),
             "links": [{"source": source, "target": target} for source, target in spec.links],
         },

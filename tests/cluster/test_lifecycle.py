@@ -249,3 +249,44 @@ def test_job_dying_without_status_is_lost_or_failed_with_reason(  # type: ignore
     assert result.code == 1
     record = _status(cli, tmp_path, "vanish")
     assert record["state"] == state and reason in record["reason"], record
+
+
+@pytest.mark.parametrize("host", ["ssh", "slurm"])
+def test_glob_and_directory_outputs(cli, tmp_path: Path, cluster_hosts, host: str) -> None:  # type: ignore[no-untyped-def]
+    project = tmp_path / "project"
+    # on the ssh host the tasks run in their own task directories, on SLURM in the mapped
+    # project directory
+    mapping = {"paths": _mapped(project)} if host == "slurm" else {}
+    tasks = _tasks_file(
+        project,
+        cluster_hosts[host],
+        [
+            {
+                "name": "own-{{ where }}",
+                "for_each": {"where": ["a", "b"]},
+                "outputs": ["{{ where }}/**/*.txt", "{{ where }}-logs/"],
+                "resources": {"cores": 1, "mem": "100M", "walltime": "00:05:00"},
+                "run": "mkdir -p {{ where }}/sub {{ where }}-logs/deep\n"
+                "echo 1 > {{ where }}/one.txt; echo 2 > '{{ where }}/sub/t w o.txt'\n"
+                "echo skip > {{ where }}/skip.dat; echo log > {{ where }}-logs/deep/run.log\n",
+            },
+            {"name": "none", "outputs": ["nothing/*.txt"], "run": "true\n"},
+        ],
+        **mapping,
+    )
+    first = cli("apply", tasks)
+    assert first.code == 1, first.err
+    for where in ("a", "b"):
+        assert (project / where / "one.txt").read_text() == "1\n"
+        assert (project / where / "sub" / "t w o.txt").read_text() == "2\n"
+        assert not (project / where / "skip.dat").exists()
+        assert (project / f"{where}-logs" / "deep" / "run.log").read_text() == "log\n"
+    assert "missing declared output: nothing/*.txt (no match)" in first.err
+
+    again = cli("apply", tasks, "-v")
+    assert again.err.count("up to date: own-") == 2
+    (project / "a" / "sub" / "t w o.txt").unlink()
+    rerun = cli("apply", tasks, "-v")
+    assert "rerun: own-a" in rerun.err and "up to date: own-b" in rerun.err
+    assert (project / "a" / "sub" / "t w o.txt").read_text() == "2\n"
+    assert count_attempts(project) == 6, "own-a twice, own-b once, the failing one thrice"

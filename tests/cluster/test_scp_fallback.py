@@ -36,8 +36,9 @@ def test_apply_without_rsync_uses_scp(
                         "name": "copy",
                         "host": "h",
                         "inputs": ["in/data.txt"],
-                        "outputs": ["out/data.txt"],
-                        "run": "mkdir -p out; tr a-z A-Z < in/data.txt > out/data.txt\n",
+                        "outputs": ["out/data.txt", "out/**/*.log", "logs/"],
+                        "run": "mkdir -p out/deep logs; tr a-z A-Z < in/data.txt > out/data.txt\n"
+                        "echo one > out/deep/one.log; echo run > logs/run.txt\n",
                     }
                 ],
             }
@@ -46,4 +47,6 @@ def test_apply_without_rsync_uses_scp(
     result = cli("apply", tasks, "--json")
     assert result.code == 0, result.out
     assert (project / "out" / "data.txt").read_text() == "PAYLOAD\n"
+    assert (project / "out" / "deep" / "one.log").read_text() == "one\n"
+    assert (project / "logs" / "run.txt").read_text() == "run\n"
     assert "copying files" not in result.err

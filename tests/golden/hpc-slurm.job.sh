@@ -23,6 +23,7 @@ case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
 submitter_outputs=( results/hpc-slurm.bam )
+submitter_patterns=( )
 submitter_child=
 submitter_group=
 submitter_starting=
@@ -44,7 +45,24 @@ submitter_json() {
   text=${text//$'\n'/\\n}
   text=${text//$'\r'/\\r}
   text=${text//$'\t'/\\t}
+  if [[ $text == *[[:cntrl:]]* ]]; then submitter_json_controls; fi
   printf -v "$1" '"%s"' "$text"
+}
+
+# json_controls: the control characters left in json's text as \u escapes (a file name may
+# hold any byte but / and NUL).
+submitter_json_controls() {
+  local rest=$text char code
+  text=
+  while [ -n "$rest" ]; do
+    char=${rest:0:1}
+    rest=${rest:1}
+    if [[ $char == [[:cntrl:]] ]]; then
+      printf -v code '%d' "'$char"
+      printf -v char '\\u%04x' "$code"
+    fi
+    text+=$char
+  done
 }
 
 # now: the UTC time into submitter_now, by bash's own clock where it has one (bash 4.2+)
@@ -61,22 +79,54 @@ if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
 submitter_json submitter_host "$submitter_host"
 submitter_json submitter_job_id "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}"
 
-# status <state> <exit code or null> <end time or ""> <reason>. An end is written to a
-# temporary file and renamed, so a reader never sees half of it. `running` is written in
-# place, as one short write: a reader finds no status yet, or all of it (a rename costs a
-# process, and this status says only what the next one will say better).
+# status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
+# matched, as JSON]. An end is written to a temporary file and renamed, so a reader never sees
+# half of it. `running` is written in place, as one short write: a reader finds no status yet,
+# or all of it (a rename costs a process, and this status says only what the next one will
+# say better).
 submitter_status() {
   local tmp="$SUBMITTER_TASK_DIR/.status.$$" state end reason line
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"
-  printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s}' \
-    "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason"
+  printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s, "matched": %s}' \
+    "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
   if [ "$1" = running ]; then
     printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
   else
     printf '%s\n' "$line" >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
   fi
+}
+
+# match_outputs: what each declared pattern matched (relative to the run directory, or
+# absolute), as a JSON object into submitter_matched, for the client to bring back; a pattern
+# matching nothing joins submitter_missing. The task has ended: the glob options set here
+# reach none of its commands.
+submitter_match_outputs() {
+  local IFS= pattern match json own= found entries=()
+  if [ "$SUBMITTER_RUN_DIR" = "$SUBMITTER_TASK_DIR" ]; then own=1; fi
+  shopt -s nullglob globstar 2>/dev/null
+  for pattern in ${submitter_patterns[@]+"${submitter_patterns[@]}"}; do
+    found=()
+    for match in $pattern; do
+      if [ -n "$own" ]; then  # the wrapper's files are not the task's outputs
+        case $match in job.sh | task.json | command | stdout | stderr | status | job.out | job.err) continue ;; esac
+      fi
+      submitter_json json "$match"
+      found+=("$json")
+    done
+    if [ -z "${found[*]-}" ]; then
+      submitter_missing="$submitter_missing${submitter_missing:+, }$pattern (no match)"
+      continue
+    fi
+    submitter_json json "$pattern"
+    IFS=,
+    entries+=("$json: [${found[*]}]")
+    IFS=
+  done
+  shopt -u nullglob globstar 2>/dev/null
+  IFS=,
+  submitter_matched="{${entries[*]-}}"
 }
 
 # TERM to the task's process group, KILL to whatever is left of it after the grace time: the
@@ -191,9 +241,10 @@ for submitter_output in ${submitter_outputs[@]+"${submitter_outputs[@]}"}; do
     submitter_missing="$submitter_missing${submitter_missing:+, }$submitter_output"
   fi
 done
+submitter_match_outputs
 if [ -n "$submitter_missing" ]; then
   submitter_status failed 0 "$submitter_end" "missing declared output: $submitter_missing"
   exit 1
 fi
-submitter_status completed 0 "$submitter_end" ""
+submitter_status completed 0 "$submitter_end" "" "$submitter_matched"
 exit 0

@@ -195,6 +195,7 @@ def test_a_finished_task_leaves_no_watchdog(cli: Any, tmp_path: Path, marker: st
         "start",
         "end",
         "reason",
+        "matched",
     }
     assert (status["state"], status["exit_code"], status["reason"]) == ("failed", 3, "exit code 3")
 
