@@ -49,9 +49,9 @@ from submitter.watch import judge, overran_walltime, packed_task_view
 LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
 SCHEDULER_LOGS = ("job.out", "job.err")
 STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attempt ends
-ENDED = frozenset(
-    (*FINAL_STATES, "skipped", TaskState.BLOCKED.value)
-)  # states a task does not leave in a run
+# states a task does not leave in a run
+ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
+NOT_DONE = frozenset((*FAILED, TaskState.BLOCKED.value))  # ended without completing
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 # Seconds from a start to the first poll; each later poll waits POLL_GROWTH times longer, up to the
 # host's interval. This machine is asked cheaply and often: a finished task frees its slot
@@ -110,6 +110,8 @@ class Tracked:
     waiting_since: float | None = None
     prepared: PreparedTask | None = None  # set while it can be (re)started in this run
     waiting_for: set[str] = field(default_factory=set)  # upstream tasks yet to complete
+    upstream: tuple[str, ...] = ()  # names of the tasks it runs after
+    after_jobs: tuple[str, ...] = ()  # jobs the scheduler waits for before starting it
     patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
 
 
@@ -175,6 +177,7 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
         ],
         "walltime": task.definition.resources.walltime,
         "identity": fingerprint(task.identity),
+        "upstream": list(task.definition.upstream),
     }
 
 
@@ -195,7 +198,7 @@ def outputs_changed(
 
 
 def _running(tracked: Tracked) -> Running:
-    return Running(tracked.id, tracked.task_dir, tracked.token, tracked.job_id)
+    return Running(tracked.id, tracked.task_dir, tracked.token, tracked.job_id, tracked.after_jobs)
 
 
 class Engine:
@@ -210,6 +213,7 @@ class Engine:
         # tasks of this run that wait for upstream tasks, and who runs after whom (by name)
         self.waiting: dict[str, Tracked] = {}
         self.up_to_date: set[str] = set()  # names of the tasks skipped in this run
+        self.by_name: dict[str, Tracked] = {}  # the tasks of this run
         self.downstream: dict[str, list[Tracked]] = {}
         self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
         # Removing a finished local task's directory waits on the filesystem: a thread of its
@@ -246,6 +250,7 @@ class Engine:
                     host.pending.append(tracked)
             self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         self.up_to_date = {t.name for t in skipped}
+        self.by_name = {t.name: t for t in runs}
         for tracked in skipped:
             self.progress.detail(f"up to date: {tracked.name} ({tracked.id}), skipped")
         resumed = sum(1 for t in runs if t.state in ACTIVE)
@@ -426,6 +431,59 @@ class Engine:
         self.store.transition(tracked.id, TaskState.PENDING, tracked.reason, event="waiting")
         return True
 
+    def _blocked_in_queue(self, finished: list[Finished], vanished: list[Tracked]) -> None:
+        """Tasks whose job left the queue without a status file, because a task they were
+        chained after did not complete (the scheduler removes a job whose afterok can no
+        longer be met), are blocked, not lost."""
+        ended = {t.name: state for t, state, *_ in finished}
+        remaining = list(vanished)
+        while remaining:
+            for tracked in remaining:
+                upstream = self._not_done(tracked.upstream, ended)
+                if upstream is not None:
+                    reason = f"blocked: upstream task '{upstream}' {ended.get(upstream)}"
+                    finished[:] = [f for f in finished if f[0] is not tracked]
+                    finished.append((tracked, TaskState.BLOCKED, reason, {}, Cause.NONE))
+                    ended[tracked.name] = TaskState.BLOCKED
+                    remaining.remove(tracked)
+                    break
+            else:
+                return
+
+    def _not_done(self, names: Sequence[str], ended: dict[str, str]) -> str | None:
+        """The first of these tasks that ended without completing: in `ended`, this run, or
+        the store. Records its state in `ended`."""
+        for name in names:
+            if name not in ended and name in self.by_name:
+                ended[name] = self.by_name[name].state
+        unknown = [name for name in names if name not in ended]
+        if unknown:
+            ended.update((n, r.state) for n, r in self.store.latest_by_name(unknown).items())
+        return next((name for name in names if ended.get(name) in NOT_DONE), None)
+
+    def _chain_waiting(self) -> bool:
+        """With --detach: queue the waiting tasks whose upstream tasks are all jobs on the
+        same batch host, to be submitted with the scheduler's own dependencies on those jobs,
+        so the chain goes on with the client gone. True if any was queued."""
+        queued = False
+        for tracked in list(self.waiting.values()):
+            host = self.hosts[tracked.host]
+            upstream = [self.by_name.get(name) for name in sorted(tracked.waiting_for)]
+            if host.ops.batch is None or not all(
+                up is not None and up.host == tracked.host and up.job_id and up.state in ACTIVE
+                for up in upstream
+            ):
+                continue
+            del self.waiting[tracked.id]
+            tracked.after_jobs = tuple(up.job_id for up in upstream if up and up.job_id)
+            tracked.waiting_for.clear()
+            tracked.reason = ""
+            self.store.transition(tracked.id, TaskState.PENDING, "")
+            self.store.event(tracked.id, "chained", f"after jobs {', '.join(tracked.after_jobs)}")
+            host.pending.append(tracked)
+            queued = True
+        return queued
+
     def _release_downstream(self, tracked: Tracked) -> None:
         """A task ended: what waited for it starts once nothing else holds it back, or is
         blocked if it did not complete."""
@@ -470,6 +528,7 @@ class Engine:
             task.output_files,
             walltime=task.definition.resources.walltime,
             patterns=task.output_patterns,
+            upstream=task.definition.upstream,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -585,6 +644,7 @@ class Engine:
             job_id=attempt.job_id if attempt else None,
             walltime=record.spec.get("walltime"),
             patterns=patterns,
+            upstream=tuple(record.spec.get("upstream", ())),
         )
 
     def _transport(self, host: HostRun) -> Transport:
@@ -636,6 +696,8 @@ class Engine:
                             counts[tracked.state] += 1
                     unsettled = still
                     self.progress.update(counts, self._host_notes())
+                if detach and self._chain_waiting():
+                    continue  # submit them too, before leaving
                 if detach or not busy:
                     break
                 wake = min(self._next_step(h, now) for h in busy)
@@ -790,10 +852,13 @@ class Engine:
         )
         by_id = {t.id: t for t in batch}
         position = {t.id: n for n, t in enumerate(batch)}
-        # every pending task was prepared in this run (Engine._ready)
-        prepared = [t.prepared for t in batch if t.prepared]
+        # every pending task was prepared in this run (Engine._ready); one that waits for
+        # jobs goes alone, with its own dependencies
+        prepared = [t.prepared for t in batch if t.prepared and not t.after_jobs]
         single_tasks, planned = plan_groups(prepared, host.config, limits, largest)
-        units: list[tuple[int, list[Tracked], Group | None]] = []
+        units: list[tuple[int, list[Tracked], Group | None]] = [
+            (position[t.id], [t], None) for t in batch if t.after_jobs
+        ]
         for task in single_tasks:
             units.append((position[task.task_id], [by_id[task.task_id]], None))
         for group in planned:
@@ -966,6 +1031,7 @@ class Engine:
         finished: list[Finished],
     ) -> None:
         """Record what changed of the watched tasks; list those that ended in `finished`."""
+        vanished: list[Tracked] = []
         for tracked in watched:
             if tracked.id not in host.active or tracked.id not in poll.tasks:
                 continue  # settled above, or started since: judged at the next poll
@@ -987,6 +1053,10 @@ class Engine:
                 current=tracked.state,
             )
             tracked.waiting_since = verdict.waiting_since
+            # gone from the queue, or ended there (cancelled), without ever writing a status
+            gone = poll.scheduler is not None and (scheduler is None or not scheduler.state.active)
+            if gone and status is None and tracked.upstream:
+                vanished.append(tracked)
             if verdict.final:
                 state, reason, cause = overran_walltime(
                     verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
@@ -1001,6 +1071,8 @@ class Engine:
                     attempt_id=tracked.attempt_id,
                     last_seen=now,
                 )
+        if vanished:
+            self._blocked_in_queue(finished, vanished)
 
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []

@@ -249,6 +249,7 @@ class Running:
     task_dir: str
     attempt: str  # the attempt's token
     job: str | None
+    after: tuple[str, ...] = ()  # batch hosts: jobs that must complete before this one starts
 
 
 @dataclass(frozen=True)
@@ -301,10 +302,11 @@ class HostOps:
             lines = [LAUNCH_HELPERS]
             lines += [f"submitter_launch {q(t.attempt)} {q(t.task)} {q(t.task_dir)}" for t in tasks]
             return "\n".join(lines) + "\n"
-        argv = shlex.join(self.batch.submit_argv("job.sh"))
         lines = [_HELPERS, _SUBMIT, f"SUBMITTER_STDIN={int(self.batch.submit_uses_stdin())}"]
         lines += [
-            f"submitter_submit {q(t.attempt)} {q(t.task)} {q(t.task_dir)} {argv}" for t in tasks
+            f"submitter_submit {q(t.attempt)} {q(t.task)} {q(t.task_dir)} "
+            + shlex.join(self.batch.submit_argv("job.sh", t.after))
+            for t in tasks
         ]
         if arrays:
             lines.append(_SUBMIT_GROUP)

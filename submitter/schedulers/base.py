@@ -182,8 +182,10 @@ class BatchScheduler(Protocol):
     def array_member(self, job_id: str, index: int) -> str:
         """The id of member `index` of the job array `job_id`, as the status command prints it."""
 
-    def submit_argv(self, script_path: str) -> list[str]:
-        """The command that submits the job script at `script_path` (run in its directory)."""
+    def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
+        """The command that submits the job script at `script_path` (run in its directory);
+        with `after`, the job starts only once all those jobs (or array members, or packed
+        tasks' jobs) completed successfully, and leaves the queue if one of them fails."""
 
     def submit_uses_stdin(self) -> bool:
         """True when the script goes on standard input (LSF's `bsub < job.sh`)."""

@@ -21,6 +21,7 @@ from submitter.schedulers.base import (
     SiteLimits,
     TransientErrors,
     lookup_state,
+    scheduler_job,
     smallest,
 )
 
@@ -93,9 +94,13 @@ class Lsf(TransientErrors):
             raise ValueError(f"not an LSF job array id: {job_id!r}")
         return f"{job_id.strip()}[{index + 1}]"
 
-    def submit_argv(self, script_path: str) -> list[str]:
-        """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read."""
-        return ["bsub"]
+    def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
+        """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read. `-ti` removes
+        a job whose `done()` condition can no longer be met."""
+        if not after:
+            return ["bsub"]
+        jobs = dict.fromkeys(scheduler_job(job) for job in after)
+        return ["bsub", "-w", " && ".join(f"done({job})" for job in jobs), "-ti"]
 
     def submit_uses_stdin(self) -> bool:
         return True

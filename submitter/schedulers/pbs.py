@@ -26,6 +26,7 @@ from submitter.schedulers.base import (
     TransientErrors,
     job_key,
     lookup_state,
+    scheduler_job,
     smallest,
 )
 
@@ -197,8 +198,13 @@ class Pbs(TransientErrors):
             raise ValueError(f"not a PBS job array id: {job_id!r}")
         return f"{match.group(1)}[{index}]{match.group(2) or ''}"
 
-    def submit_argv(self, script_path: str) -> list[str]:
-        return ["qsub", script_path]
+    def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
+        """PBS deletes a job whose afterok dependency can no longer be met. A dependency on
+        one array member is one on the whole array: a subjob cannot be depended on."""
+        if not after:
+            return ["qsub", script_path]
+        jobs = ":".join(dict.fromkeys(_whole_array(scheduler_job(job)) for job in after))
+        return ["qsub", "-W", f"depend=afterok:{jobs}", script_path]
 
     def submit_uses_stdin(self) -> bool:
         return False
@@ -249,3 +255,12 @@ def _int_or_none(value: str | None) -> int | None:
         return int(value.strip())
     except ValueError:
         return None
+
+
+_SUBJOB = re.compile(r"^(\d+)\[\d+\](.*)$")
+
+
+def _whole_array(job_id: str) -> str:
+    """`123[4].server` -> `123[].server`: the array a subjob belongs to; other ids as they are."""
+    member = _SUBJOB.match(job_id)
+    return f"{member.group(1)}[]{member.group(2)}" if member else job_id

@@ -14,6 +14,7 @@ from submitter.schedulers.base import (
     SiteLimits,
     TransientErrors,
     lookup_state,
+    scheduler_job,
     smallest,
 )
 
@@ -120,8 +121,17 @@ class Slurm(TransientErrors):
     def array_member(self, job_id: str, index: int) -> str:
         return f"{job_id}_{index}"
 
-    def submit_argv(self, script_path: str) -> list[str]:
-        return ["sbatch", "--parsable", script_path]
+    def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
+        if not after:
+            return ["sbatch", "--parsable", script_path]
+        jobs = ":".join(dict.fromkeys(scheduler_job(job) for job in after))
+        return [
+            "sbatch",
+            "--parsable",
+            f"--dependency=afterok:{jobs}",
+            "--kill-on-invalid-dep=yes",
+            script_path,
+        ]
 
     def submit_uses_stdin(self) -> bool:
         return False

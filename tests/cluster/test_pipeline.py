@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from submitter.store.db import Store
+from tests.cluster.conftest import wait_until
 from tests.conftest import write
 
 
@@ -80,3 +82,94 @@ def test_diamond_in_order_with_outputs_linked_on_the_host(
 
     again = cli("apply", tasks)
     assert again.code == 0 and "5 up to date" in again.err
+
+
+def _chain(fail_first: bool = False) -> list[dict[str, Any]]:
+    """a -> b -> c, each reading the one before's output (inferred dependencies)."""
+    first = "exit 1" if fail_first else "sleep 3; echo a > out/a.txt"
+    return [
+        {"name": "a", "outputs": ["out/a.txt"], "run": f"mkdir -p out; {first}"},
+        {
+            "name": "b",
+            "inputs": ["out/a.txt"],
+            "outputs": ["out/b.txt"],
+            "run": "mkdir -p out; (cat out/a.txt; echo b) > out/b.txt",
+        },
+        {
+            "name": "c",
+            "inputs": ["out/b.txt"],
+            "outputs": ["out/c.txt"],
+            "run": "mkdir -p out; (cat out/b.txt; echo c) > out/c.txt",
+        },
+    ]
+
+
+def _chain_project(tmp_path: Path, host: dict[str, Any], fail_first: bool = False) -> Path:
+    return write(
+        tmp_path / "project" / "tasks.yml",
+        json.dumps({"hosts": {"h": host}, "defaults": {"host": "h"}, "tasks": _chain(fail_first)}),
+    )
+
+
+def _records(cli, project: Path) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    return {r["name"]: r for r in json.loads(cli("status", "--json", "-C", project).out)}
+
+
+@pytest.mark.parametrize("host", ["slurm", "lsf"])
+def test_a_detached_chain_completes_with_the_client_gone(
+    cli, tmp_path: Path, cluster_hosts, remote, host: str
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _chain_project(tmp_path, cluster_hosts[host])
+    project = tasks.parent
+    result = cli("apply", tasks, "--detach")
+    assert result.code == 0, result.err
+    submitted = {r["name"]: r for r in _records_without_refresh(project)}
+    assert all(submitted[n]["attempts"][0]["job_id"] for n in "abc"), submitted
+    c_dir = submitted["c"]["run_dir"]
+    wait_until(
+        lambda: remote(host, f"cat {c_dir}/out/c.txt 2>/dev/null").stdout == "a\nb\nc\n",
+        timeout=90,
+        what="the last step's output on the host, with no client running",
+    )
+    done = cli("apply", tasks)
+    assert done.code == 0, done.err
+    assert (project / "out" / "c.txt").read_text() == "a\nb\nc\n"
+    assert all(r["state"] == "completed" for r in _records(cli, project).values())
+
+
+@pytest.mark.parametrize("host", ["slurm", "lsf"])
+def test_a_detached_chain_whose_first_step_fails_leaves_the_queue(
+    cli, tmp_path: Path, cluster_hosts, remote, host: str
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _chain_project(tmp_path, cluster_hosts[host], fail_first=True)
+    project = tasks.parent
+    assert cli("apply", tasks, "--detach").code == 0
+    jobs = {r["name"]: r["attempts"][0]["job_id"] for r in _records_without_refresh(project)}
+    queue = "squeue -h -o %i" if host == "slurm" else "bjobs -noheader -o jobid 2>/dev/null"
+
+    def left_the_queue() -> bool:
+        listed = remote(host, queue).stdout.split()
+        return not any(jobs[name] in listed for name in "bc")
+
+    wait_until(left_the_queue, timeout=90, what="the dependent jobs removed from the queue")
+    records = _records(cli, project)
+    assert records["a"]["state"] == "failed"
+    for name in "bc":
+        assert records[name]["state"] == "blocked", records[name]
+    fixed = write(tasks, json.dumps(json.loads(tasks.read_text()) | {"tasks": _chain()}))
+    again = cli("apply", fixed)
+    assert again.code == 0, again.err
+    assert (project / "out" / "c.txt").read_text() == "a\nb\nc\n"
+
+
+def _records_without_refresh(project: Path) -> list[dict[str, Any]]:
+    """The store as it is, not polling the host (status would)."""
+    store = Store(project / ".submitter")
+    return [
+        {
+            "name": r.name,
+            "run_dir": r.run_dir,
+            "attempts": [{"job_id": a.job_id} for a in store.attempts(r.id)],
+        }
+        for r in store.tasks()
+    ]

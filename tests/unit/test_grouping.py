@@ -107,7 +107,8 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
     text = text.replace(str(group_dir / "members"), str(tmp_path / "members"))
     (tmp_path / "members").write_text("\n".join(members) + "\n")
     (tmp_path / "driver.sh").write_text(text)
-    subprocess.run(["bash", str(tmp_path / "driver.sh")], check=True, timeout=30)
+    done = subprocess.run(["bash", str(tmp_path / "driver.sh")], check=False, timeout=30)
+    assert done.returncode == 1, "a member did not complete: the job fails (afterok holds)"
     for n in (0, 1, 2, 4):
         directory = tmp_path / "run" / f"m{n}"
         assert (directory / "runs").read_text() == "ran\n"

@@ -561,3 +561,27 @@ def test_limits_command_never_fails_where_the_tools_are_missing(
 def test_pbs_pro_limits_from_print_server_lines() -> None:
     output = "set server max_queued = [o:PBS_ALL=900],[u:PBS_GENERIC=40]\nset server max_array_size = 300\n"
     assert Pbs().parse_limits(output) == SiteLimits(max_array_size=300, max_jobs=40)
+
+
+def test_dependencies_on_jobs_members_and_packed_tasks() -> None:
+    after = ["11", "12_3", "13/4", "13/5"]
+    assert Slurm().submit_argv("job.sh", after) == [
+        "sbatch",
+        "--parsable",
+        "--dependency=afterok:11:12_3:13",
+        "--kill-on-invalid-dep=yes",
+        "job.sh",
+    ]
+    assert Pbs().submit_argv("job.sh", ["11.srv", "12[3].srv", "12[4].srv", "13/0"]) == [
+        "qsub",
+        "-W",
+        "depend=afterok:11.srv:12[].srv:13",
+        "job.sh",
+    ]
+    assert Lsf().submit_argv("job.sh", ["11", "12[3]", "13/1"]) == [
+        "bsub",
+        "-w",
+        "done(11) && done(12[3]) && done(13)",
+        "-ti",
+    ]
+    assert Slurm().submit_argv("job.sh") == ["sbatch", "--parsable", "job.sh"]
