@@ -24,6 +24,7 @@ from submitter.config.models import (
 )
 from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
+from submitter.retry import RetryPolicy, retry_policy
 
 LOCAL_HOST = "local"
 DEFAULT_TASKS_FILE = "tasks.yml"
@@ -61,6 +62,7 @@ class TaskDefinition:
     directives: tuple[str, ...]
     location: Location
     variables: dict[str, Any] = field(default_factory=dict)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # not part of the task's id
 
 
 @dataclass(frozen=True)
@@ -336,4 +338,5 @@ def _definition(
         directives=tuple(defaults.directives) + tuple(spec.directives),
         location=where,
         variables=variables,
+        retry=retry_policy(spec, defaults),
     )

@@ -40,7 +40,7 @@ _CODES: tuple[tuple[str, str, JobState], ...] = (
     ("NF", "NODE_FAIL", JobState.NODE_FAIL),  # one of its nodes failed
     ("TO", "TIMEOUT", JobState.TIMEOUT),  # reached its time limit
     ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),  # exceeded its memory limit
-    ("PR", "PREEMPTED", JobState.FAILED),  # killed to make room for a higher-priority job
+    ("PR", "PREEMPTED", JobState.PREEMPTED),  # killed to make room for a higher-priority job
     ("BF", "BOOT_FAIL", JobState.NODE_FAIL),  # a node failed to boot: hardware, not the job
     ("DL", "DEADLINE", JobState.FAILED),  # could not finish before its --deadline
 )
