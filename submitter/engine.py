@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from submitter.config.models import HostConfig
+from submitter.config.models import HostConfig, Limits
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.exits import ExitWatch
@@ -28,7 +28,7 @@ from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
-from submitter.retry import RetryPolicy, escalated_task, resource_caps
+from submitter.retry import RetryPolicy, attempt_walltime, escalated_task, resource_caps
 from submitter.schedulers.base import (
     SiteLimits,
     find_status,
@@ -399,6 +399,9 @@ class Engine:
             tracked.token = attempt.token if attempt else ""
             tracked.job_id = attempt.job_id if attempt else None
             tracked.number = attempt.number if attempt else 1
+            tracked.walltime = attempt_walltime(
+                tracked.walltime, tracked.policy, tracked.number, task.host.config.limits
+            )
             # ready to start again: its start may not have happened, or it may be retried
             self._ready(tracked, task)
             if record.name != task.name:
@@ -496,6 +499,9 @@ class Engine:
         outputs = [
             Transfer(Path(local), remote) for local, remote in record.spec.get("outputs", [])
         ]
+        policy = RetryPolicy.from_record(record.spec.get("retry"))
+        number = attempt.number if attempt else 1
+        limits = Limits()  # the store keeps no host limits: the walltime uncapped
         return Tracked(
             record.id,
             record.name,
@@ -506,9 +512,9 @@ class Engine:
             attempt_id=attempt.id if attempt else None,
             token=attempt.token if attempt else "",
             job_id=attempt.job_id if attempt else None,
-            walltime=record.spec.get("walltime"),
-            number=attempt.number if attempt else 1,
-            policy=RetryPolicy.from_record(record.spec.get("retry")),
+            walltime=attempt_walltime(record.spec.get("walltime"), policy, number, limits),
+            number=number,
+            policy=policy,
         )
 
     def _transport(self, host: HostRun) -> Transport:

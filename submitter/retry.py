@@ -121,6 +121,17 @@ def resource_caps(limits: Limits, site: SiteLimits) -> dict[str, int | None]:
     return caps
 
 
+def attempt_walltime(
+    declared: int | None, policy: RetryPolicy, number: int, limits: Limits
+) -> int | None:
+    """The walltime attempt `number` asked for, as far as the host's limits tell (for an
+    attempt an earlier run started: the scheduler's own limits are not read again for it)."""
+    asked = escalated_resources(
+        Resources(walltime=declared), policy, number, resource_caps(limits, SiteLimits())
+    )
+    return asked.walltime
+
+
 def escalated_task(
     task: PreparedTask, policy: RetryPolicy, number: int, caps: dict[str, int | None]
 ) -> PreparedTask:

@@ -227,3 +227,24 @@ def test_no_retry_without_retries(cli, tmp_path: Path, retries: int) -> None:  #
     tasks = _tasks(tmp_path, {"name": "once", "retries": retries, "retry_on": [], "code": 75})
     assert cli("apply", tasks).code == 1
     assert _runs(tmp_path, "once") == 1
+
+
+def test_a_lost_task_is_retried_by_default(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Its wrapper killed with SIGKILL on the first attempt: no status file, the task is lost;
+    `lost` is among the default causes."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  local: {scheduler: local, lost_after: 1s}\n"
+        f"tasks:\n  - name: orphan\n    env: {{TOP: '{tmp_path}'}}\n    retries: 1\n"
+        "    retry_delay: 1s\n    run: |\n"
+        '      echo x >> "$TOP/count-orphan"\n'
+        '      if [ "$(wc -l < "$TOP/count-orphan")" -eq 1 ]; then kill -9 "$PPID"; fi\n',
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    record = _status(cli, tmp_path)["orphan"]
+    assert [(a["state"], a["cause"]) for a in record["attempts"]] == [
+        ("lost", "lost"),
+        ("completed", ""),
+    ]
+    assert _runs(tmp_path, "orphan") == 2
