@@ -184,6 +184,7 @@ class Engine:
         self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
         self.may_start = False  # only `apply` starts tasks; status and kill only look
+        self.may_retry = True  # what `kill` stops is not retried, whatever it ends with
         self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
         # Removing a finished local task's directory waits on the filesystem: a thread of its
         # own does it while the engine starts and polls.
@@ -254,6 +255,7 @@ class Engine:
     def kill(self, records: Sequence[TaskRecord], wait: float = 15.0) -> dict[str, str]:
         errors: dict[str, str] = {}
         unstarted = "killed before it started"
+        self.may_retry = False
         for record in records:
             if record.state == TaskState.PENDING:
                 self.store.transition(record.id, TaskState.KILLED, unstarted)
@@ -1013,10 +1015,12 @@ class Engine:
         """An attempt that ended for a cause its task's `retry_on` lists, with retries left,
         does not end the task: the task waits its backoff, then rejoins the host's pending
         queue (started with the others at the next start step). Without a start in this run
-        (`status`, `kill`) it stays pending, and the next `apply` continues its attempts."""
+        (`status`) it stays pending, and the next `apply` continues its attempts."""
         tracked, state, reason, status, cause = ending
         ended = _ended(status, cause)
-        if not tracked.policy.retries_after(tracked.number, cause, ended["exit_code"]):
+        if not self.may_retry or not tracked.policy.retries_after(
+            tracked.number, cause, ended["exit_code"]
+        ):
             return False
         delay = tracked.policy.delay_before(tracked.number + 1)
         again = self.may_start and tracked.prepared is not None

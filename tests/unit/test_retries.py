@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 
 from submitter.config.models import Defaults, Limits, Resources, TaskSpec, validate_written
+from submitter.config.project import load_project
+from submitter.prepare import prepare_tasks
 from submitter.retry import (
     DEFAULT_RETRY_ON,
     MAX_DELAY,
     RetryPolicy,
     escalated_resources,
+    escalated_task,
     resource_caps,
     retry_policy,
 )
@@ -248,3 +251,26 @@ def test_a_lost_task_is_retried_by_default(cli, tmp_path: Path) -> None:  # type
         ("completed", ""),
     ]
     assert _runs(tmp_path, "orphan") == 2
+
+
+def test_an_escalated_attempt_is_rendered_with_its_resources_under_the_same_id(
+    tmp_path: Path,
+) -> None:
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  hpc: {address: nowhere.example.org, scheduler: slurm, work_dir: /w,\n"
+        "        limits: {mem: 3G}}\n"
+        "tasks:\n  - name: grows\n    host: hpc\n    resources: {walltime: 10s, mem: 1G}\n"
+        "    retries: 2\n    escalate: {walltime: 3, mem: 2}\n    run: 'true'\n",
+    )
+    (task,) = prepare_tasks(load_project(tasks), check_inputs=False)
+    caps = resource_caps(task.host.config.limits, SiteLimits(max_walltime=60))
+    second = escalated_task(task, task.definition.retry, 2, caps)
+    third = escalated_task(task, task.definition.retry, 3, caps)
+    assert "#SBATCH --time=00:00:10" in task.rendered.job_script
+    assert "#SBATCH --time=00:00:30" in second.rendered.job_script
+    assert "#SBATCH --mem=2048M" in second.rendered.job_script
+    assert "#SBATCH --time=00:01:00" in third.rendered.job_script, "the scheduler's limit"
+    assert "#SBATCH --mem=3072M" in third.rendered.job_script, "the host's limit"
+    assert task.task_id == second.task_id == third.task_id
+    assert escalated_task(task, task.definition.retry, 1, caps) is task
