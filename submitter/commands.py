@@ -19,6 +19,7 @@ from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageE
 from submitter.identity import SignatureCache
 from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.progress import Progress
+from submitter.retry import RetryPolicy
 from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
@@ -65,6 +66,7 @@ def apply(args: argparse.Namespace) -> int:
                             "state": t.state,
                             "reason": t.reason,
                             "job_id": t.job_id,
+                            "attempt": t.number,
                         }
                         for t in report.tasks + report.skipped
                     ],
@@ -193,7 +195,7 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps([_record_json(store, r) for r in records], indent=2))
     else:
         table = Table(show_header=True, header_style="bold")
-        for column in ("task", "id", "host", "state", "job", "exit", "reason"):
+        for column in ("task", "id", "host", "state", "attempt", "job", "exit", "reason"):
             table.add_column(column)
         for record in records:
             attempt = store.latest_attempt(record.id)
@@ -202,6 +204,7 @@ def status(args: argparse.Namespace) -> int:
                 record.id,
                 record.host,
                 record.state,
+                f"{attempt.number} of {_max_attempts(record)}" if attempt else "",
                 (attempt.job_id or "") if attempt else "",
                 "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
                 record.reason,
@@ -214,7 +217,12 @@ def status(args: argparse.Namespace) -> int:
     return EXIT_TASKS_FAILED if any(r.state in _FAILED for r in records) else EXIT_OK
 
 
+def _max_attempts(record: TaskRecord) -> int:
+    return RetryPolicy.from_record(record.spec.get("retry")).attempts
+
+
 def _record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
+    attempts = store.attempts(record.id)
     return {
         "name": record.name,
         "id": record.id,
@@ -223,8 +231,11 @@ def _record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
         "reason": record.reason,
         "task_dir": record.task_dir,
         "run_dir": record.run_dir,
+        "attempt": attempts[-1].number if attempts else 0,  # of the latest attempt
+        "max_attempts": _max_attempts(record),
         "attempts": [
             {
+                "number": a.number,
                 "job_id": a.job_id,
                 "pack": a.pack,
                 "script_sha256": a.script_sha256,
@@ -235,8 +246,9 @@ def _record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
                 "started": a.started,
                 "ended": a.ended,
                 "reason": a.reason,
+                "cause": a.cause,
             }
-            for a in store.attempts(record.id)
+            for a in attempts
         ],
     }
 

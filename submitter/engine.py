@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from submitter.config.models import HostConfig
+from submitter.config.models import HostConfig, Limits
 from submitter.config.project import Project
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.exits import ExitWatch
@@ -28,6 +28,7 @@ from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress
+from submitter.retry import RetryPolicy, attempt_walltime, escalated_task, resource_caps
 from submitter.schedulers.base import (
     SiteLimits,
     find_status,
@@ -113,6 +114,8 @@ class Tracked:
     upstream: tuple[str, ...] = ()  # names of the tasks it runs after
     after_jobs: tuple[str, ...] = ()  # jobs the scheduler waits for before starting it
     patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
+    number: int = 1  # of its current (or next) attempt: 2 for its first retry
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 # a task that ended: its state, human reason, status file and structured cause
@@ -142,6 +145,7 @@ class HostRun:
     start_after: float = 0.0  # after a transient submission error: pause the starts
     submit_retries: dict[str, int] = field(default_factory=dict)
     limits: SiteLimits | None = None  # read from the scheduler at the first start step
+    retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
     # processes on this machine: started and polled in-process, not by step scripts
     local_steps: LocalSteps | None = None
 
@@ -178,6 +182,7 @@ def spec_of(task: PreparedTask) -> dict[str, Any]:
         "walltime": task.definition.resources.walltime,
         "identity": fingerprint(task.identity),
         "upstream": list(task.definition.upstream),
+        "retry": task.definition.retry.to_record(),
     }
 
 
@@ -215,6 +220,7 @@ class Engine:
         self.up_to_date: set[str] = set()  # names of the tasks skipped in this run
         self.by_name: dict[str, Tracked] = {}  # the tasks of this run
         self.downstream: dict[str, list[Tracked]] = {}
+        self.may_retry = True  # what `kill` stops is not retried, whatever it ends with
         self.exits: ExitWatch[tuple[str, str, int]] = ExitWatch()
         # Removing a finished local task's directory waits on the filesystem: a thread of its
         # own does it while the engine starts and polls.
@@ -289,6 +295,7 @@ class Engine:
     def kill(self, records: Sequence[TaskRecord], wait: float = 15.0) -> dict[str, str]:
         errors: dict[str, str] = {}
         unstarted = "killed before it started"
+        self.may_retry = False
         for record in records:
             if record.state == TaskState.PENDING:
                 self.store.transition(record.id, TaskState.KILLED, unstarted)
@@ -529,6 +536,7 @@ class Engine:
             walltime=task.definition.resources.walltime,
             patterns=task.output_patterns,
             upstream=task.definition.upstream,
+            policy=task.definition.retry,
         )
         if record is not None and record.active:
             attempt = self.store.latest_attempt(task.task_id)
@@ -536,8 +544,12 @@ class Engine:
             tracked.attempt_id = attempt.id if attempt else None
             tracked.token = attempt.token if attempt else ""
             tracked.job_id = attempt.job_id if attempt else None
-            if tracked.job_id is None:  # its start may not have happened: ready to redo it
-                self._ready(tracked, task)
+            tracked.number = attempt.number if attempt else 1
+            tracked.walltime = attempt_walltime(
+                tracked.walltime, tracked.policy, tracked.number, task.host.config.limits
+            )
+            # ready to start again: its start may not have happened, or it may be retried
+            self._ready(tracked, task)
             if record.name != task.name:
                 self.store.upsert_task(*self._record_fields(task), tasks_file)
             return tracked
@@ -550,9 +562,11 @@ class Engine:
                     self.store.upsert_task(*self._record_fields(task), tasks_file)
                 return tracked
         self._ready(tracked, task)
+        tracked.number = _series_number(record)
         with self.store.transaction():
             self.store.upsert_task(*self._record_fields(task), tasks_file)
             self.store.set_task_state(task.task_id, TaskState.PENDING)
+            self.store.set_next_attempt(task.task_id, tracked.number)
             if rerun is not None:
                 self.store.event(task.task_id, "rerun", rerun)
         if rerun is not None:
@@ -632,6 +646,9 @@ class Engine:
             OutputPattern(key, base, Path(local), remote)
             for key, base, local, remote in record.spec.get("output_patterns", [])
         ]
+        policy = RetryPolicy.from_record(record.spec.get("retry"))
+        number = attempt.number if attempt else 1
+        limits = Limits()  # the store keeps no host limits: the walltime uncapped
         return Tracked(
             record.id,
             record.name,
@@ -642,9 +659,11 @@ class Engine:
             attempt_id=attempt.id if attempt else None,
             token=attempt.token if attempt else "",
             job_id=attempt.job_id if attempt else None,
-            walltime=record.spec.get("walltime"),
             patterns=patterns,
             upstream=tuple(record.spec.get("upstream", ())),
+            walltime=attempt_walltime(record.spec.get("walltime"), policy, number, limits),
+            number=number,
+            policy=policy,
         )
 
     def _transport(self, host: HostRun) -> Transport:
@@ -673,13 +692,18 @@ class Engine:
                             host.polled_at = now
                             host.next_poll = now + host.poll_delay
                             host.poll_delay = min(host.poll_delay * POLL_GROWTH, host.poll_interval)
+                        self._release_retries(host, now)
                         if now >= host.start_after:
                             self._start(host)
                     except HostError as exc:
                         self._unreachable(host, exc, now, give_up=detach)
                     else:
                         self._reachable(host, now)
-                busy = [h for h in self.hosts.values() if not h.error and (h.active or h.pending)]
+                busy = [
+                    h
+                    for h in self.hosts.values()
+                    if not h.error and (h.active or h.pending or h.retrying)
+                ]
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
                     counts = ended.copy()
                     still: list[Tracked] = []
@@ -747,8 +771,10 @@ class Engine:
         if host.unreachable_since is not None:
             return host.retry_at
         if host.active:
-            return host.next_poll
-        return max(now, host.start_after)
+            return min(host.next_poll, _retry_due(host))
+        if host.pending:
+            return max(now, host.start_after)
+        return _retry_due(host)
 
     def _unreachable(self, host: HostRun, exc: HostError, now: float, *, give_up: bool) -> None:
         """Keep the host's tasks and try again with backoff, until `reconnect_for` has passed
@@ -797,6 +823,7 @@ class Engine:
         batch = [host.pending.popleft() for _ in range(min(slots, len(host.pending)))]
         transport = self._transport(host)
         try:
+            self._escalate(host, transport, batch)
             singles, groups = self._jobs_to_submit(host, transport, batch)
         except HostError:
             host.pending.extendleft(reversed(batch))
@@ -907,7 +934,7 @@ class Engine:
         with self.store.transaction():  # committed before the host is asked
             for tracked in everyone:
                 tracked.attempt_id, tracked.token = self.store.start_attempt(
-                    tracked.id, host.name, tracked.pack, tracked.script_sha256
+                    tracked.id, host.name, tracked.pack, tracked.script_sha256, tracked.number
                 )
                 tracked.state, tracked.job_id = TaskState.STARTING, None
                 host.active[tracked.id] = tracked
@@ -1136,22 +1163,72 @@ class Engine:
         status: dict[str, Any],
         cause: Cause = Cause.NONE,
     ) -> None:
+        if self._maybe_retry(host, (tracked, state, reason, status, cause)):
+            return
+        reason = _with_attempt(tracked, state, reason)
         tracked.state, tracked.reason = state, reason
         host.active.pop(tracked.id, None)
-        exit_code = status.get("exit_code")
         self.store.transition(
-            tracked.id,
-            state,
-            reason,
-            attempt_id=tracked.attempt_id,
-            cause=cause,
-            exit_code=exit_code if isinstance(exit_code, int) else None,
-            exec_host=status.get("hostname"),
-            started=status.get("start") or None,
-            ended=status.get("end") or None,
-            last_seen=time.time(),
+            tracked.id, state, reason, attempt_id=tracked.attempt_id, **_ended(status, cause)
         )
         self._release_downstream(tracked)
+
+    # retries -----------------------------------------------------------------------------
+    def _maybe_retry(self, host: HostRun, ending: Finished) -> bool:
+        """An attempt that ended for a cause its task's `retry_on` lists, with retries left,
+        does not end the task: the task waits its backoff, then rejoins the host's pending
+        queue (started with the others at the next start step). Without a start in this run
+        (`status`) it stays pending, and the next `apply` continues its attempts."""
+        tracked, state, reason, status, cause = ending
+        ended = _ended(status, cause)
+        if not self.may_retry or not tracked.policy.retries_after(
+            tracked.number, cause, ended["exit_code"]
+        ):
+            return False
+        delay = tracked.policy.delay_before(tracked.number + 1)
+        again = self.may_start and tracked.prepared is not None
+        then = f"retry in {format_span(delay)}" if again else "the next apply retries it"
+        message = f"attempt {tracked.number} of {tracked.policy.attempts} {state}: {reason}; {then}"
+        host.active.pop(tracked.id, None)
+        with self.store.transaction():
+            if tracked.attempt_id is not None:
+                self.store.update_attempt(tracked.attempt_id, state=state, reason=reason, **ended)
+            self.store.transition(tracked.id, TaskState.PENDING, message, event="retry")
+            self.store.set_next_attempt(tracked.id, tracked.number + 1)
+        tracked.number += 1
+        tracked.state, tracked.reason, tracked.job_id = TaskState.PENDING, message, None
+        if again:
+            host.retrying.append((time.time() + delay, tracked))
+        self.progress.say(f"{tracked.name}: {message}")
+        return True
+
+    def _release_retries(self, host: HostRun, now: float) -> None:
+        """Retries whose backoff has passed rejoin the pending queue, ahead of the rest;
+        one killed meanwhile (`submitter kill` from another terminal) stays killed."""
+        due = [t for when, t in host.retrying if when <= now]
+        if not due:
+            return
+        host.retrying = [(when, t) for when, t in host.retrying if when > now]
+        for tracked in reversed(due):
+            record = self.store.task(tracked.id)
+            if record is not None and record.state != TaskState.PENDING:
+                tracked.state, tracked.reason = record.state, record.reason
+                continue
+            host.pending.appendleft(tracked)
+
+    def _escalate(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
+        """A retry of a task with `escalate` asks more, within the host's `limits` and what
+        its scheduler says: rendered again for this attempt, under the same task id."""
+        growing = [t for t in batch if t.number > 1 and t.policy.escalate and t.prepared]
+        if not growing:
+            return
+        site = self._site_limits(host, transport) if host.ops.batch else SiteLimits()
+        caps = resource_caps(host.config.limits, site)
+        for tracked in growing:
+            assert tracked.prepared is not None
+            task = escalated_task(tracked.prepared, tracked.policy, tracked.number, caps)
+            self._ready(tracked, task)
+            tracked.walltime = task.spec.resources.walltime
 
 
 def _produced(tracked: Tracked, status: dict[str, Any]) -> tuple[list[Transfer], list[str]]:
@@ -1188,6 +1265,41 @@ def _ancestors(path: str) -> Iterable[str]:
     while parent not in (path, ""):
         yield parent
         path, parent = parent, posixpath.dirname(parent)
+
+
+def _ended(status: dict[str, Any], cause: Cause) -> dict[str, Any]:
+    """What an ended attempt records of its status file, and why it ended."""
+    exit_code = status.get("exit_code")
+    return {
+        "cause": cause,
+        "exit_code": exit_code if isinstance(exit_code, int) else None,
+        "exec_host": status.get("hostname"),
+        "started": status.get("start") or None,
+        "ended": status.get("end") or None,
+        "last_seen": time.time(),
+    }
+
+
+def _with_attempt(tracked: Tracked, state: str, reason: str) -> str:
+    """A failure's reason says which attempt it was, for a task that may be retried."""
+    if tracked.policy.retries == 0 or state not in FAILED:
+        return reason
+    return f"{reason} (attempt {tracked.number} of {tracked.policy.attempts})"
+
+
+def _series_number(record: TaskRecord | None) -> int:
+    """The number of a task's next attempt: a retry left waiting by an earlier run continues
+    its series; a task run again after it ended (failed, killed, changed) starts anew."""
+    if record is not None and record.state == TaskState.PENDING:
+        return record.next_attempt
+    return 1
+
+
+def _retry_due(host: HostRun) -> float:
+    """When the host's next waiting retry may start."""
+    if not host.retrying:
+        return float("inf")
+    return max(host.start_after, min(when for when, _ in host.retrying))
 
 
 def _jobs_in_queue(host: HostRun) -> int:

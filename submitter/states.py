@@ -47,6 +47,7 @@ class Cause(str, enum.Enum):
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "oom"
     NODE_FAIL = "node_fail"
+    PREEMPTED = "preempted"  # ended by the scheduler to make room for another job
     CANCELLED = "cancelled"  # by the scheduler or an administrator
     KILLED = "killed"  # by the user, or a signal to the task
     LOST = "lost"

@@ -20,6 +20,7 @@ _SCHEDULER_REASONS = {
     JobState.TIMEOUT: "walltime exceeded: killed by the scheduler",
     JobState.OUT_OF_MEMORY: "out of memory: killed by the scheduler",
     JobState.NODE_FAIL: "node failure",
+    JobState.PREEMPTED: "preempted by the scheduler for another job",
     JobState.CANCELLED: "cancelled by the scheduler or an administrator",
     JobState.FAILED: "the scheduler reports the job failed",
 }
@@ -27,6 +28,7 @@ _SCHEDULER_CAUSES = {
     JobState.TIMEOUT: Cause.TIMEOUT,
     JobState.OUT_OF_MEMORY: Cause.OUT_OF_MEMORY,
     JobState.NODE_FAIL: Cause.NODE_FAIL,
+    JobState.PREEMPTED: Cause.PREEMPTED,
     JobState.CANCELLED: Cause.CANCELLED,
     JobState.FAILED: Cause.NONE,
 }
@@ -92,6 +94,7 @@ def judge(
             JobState.TIMEOUT,
             JobState.OUT_OF_MEMORY,
             JobState.NODE_FAIL,
+            JobState.PREEMPTED,
         ):
             return Verdict(
                 "failed",

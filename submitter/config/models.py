@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 import re
 from typing import Annotated, Any, TypeVar
@@ -229,7 +230,49 @@ def _env_names(value: dict[str, str]) -> dict[str, str]:
     return value
 
 
-class Defaults(Strict):
+# What `retry_on` may name besides exit codes (submitter.retry.RETRY_CAUSES, kept here so
+# the config does not depend on the engine's modules).
+RETRY_CAUSES = ("timeout", "oom", "node_fail", "lost", "preempted")
+
+
+def _retry_cause(value: Any) -> str | int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= 255:
+            raise ValueError(f"exit code {value} is not between 1 and 255")
+        return value
+    if isinstance(value, str) and value in RETRY_CAUSES:
+        return value
+    word = str(value).lower() if isinstance(value, bool) else str(value)
+    matches = difflib.get_close_matches(word, RETRY_CAUSES, n=1, cutoff=0.5)
+    hint = f"; did you mean '{matches[0]}'?" if matches else ""
+    raise ValueError(
+        f"unknown cause {word!r}{hint} (expected one of {', '.join(RETRY_CAUSES)}, "
+        "or an exit code 1-255)"
+    )
+
+
+RetryCause = Annotated[str | int, BeforeValidator(_retry_cause)]
+Factor = Annotated[float, BeforeValidator(_not_bool), Field(ge=1)]
+
+
+class Escalate(Strict):
+    """Each retry asks this many times more of a resource than the attempt before it."""
+
+    cores: Factor | None = None
+    mem: Factor | None = None
+    walltime: Factor | None = None
+
+
+class Retrying(Strict):
+    """The retry keys, the same in `defaults` and in a task (the task's win)."""
+
+    retries: CountOrZero | None = None
+    retry_on: list[RetryCause] | None = None
+    retry_delay: Duration | None = None  # before the second attempt; doubled each time after
+    escalate: Escalate | None = None
+
+
+class Defaults(Retrying):
     host: str | None = None
     resources: Resources | None = None
     interpreter: str | None = None
@@ -244,7 +287,7 @@ def _one_or_many(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-class TaskSpec(Strict):
+class TaskSpec(Retrying):
     """One task as written, after `for_each` expansion and `{{ var }}` substitution."""
 
     name: TaskName

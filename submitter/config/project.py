@@ -26,6 +26,7 @@ from submitter.config.models import (
 )
 from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
+from submitter.retry import RetryPolicy, retry_policy
 
 LOCAL_HOST = "local"
 DEFAULT_TASKS_FILE = "tasks.yml"
@@ -66,6 +67,7 @@ class TaskDefinition:
     after: tuple[After, ...] = ()  # as written
     upstream: tuple[str, ...] = ()  # the tasks it runs after: named in `after`, or implied
     derived_inputs: tuple[str, ...] = ()  # inputs (as declared) that upstream tasks produce
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # not part of the task's id
 
 
 @dataclass(frozen=True)
@@ -371,4 +373,5 @@ def _definition(
         location=where,
         variables=variables,
         after=after,
+        retry=retry_policy(spec, defaults),
     )

@@ -27,6 +27,7 @@ class JobState(enum.Enum):
     TIMEOUT = "timeout"
     OUT_OF_MEMORY = "out_of_memory"
     NODE_FAIL = "node_fail"
+    PREEMPTED = "preempted"
     FAILED = "failed"
     UNKNOWN = "unknown"
 
@@ -128,6 +129,8 @@ class SiteLimits:
     max_array_size: int | None = None  # most members of one job array
     max_jobs: int | None = None  # most jobs one user may have in the queue
     node_cores: int | None = None  # cores of the smallest compute node (packed jobs' width)
+    max_walltime: int | None = None  # seconds: the default partition's or queue's time limit
+    max_mem: int | None = None  # bytes: the memory of the smallest compute node
 
 
 def smallest(values: Sequence[int]) -> int | None:

@@ -41,7 +41,7 @@ _CODES: tuple[tuple[str, str, JobState], ...] = (
     ("NF", "NODE_FAIL", JobState.NODE_FAIL),  # one of its nodes failed
     ("TO", "TIMEOUT", JobState.TIMEOUT),  # reached its time limit
     ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),  # exceeded its memory limit
-    ("PR", "PREEMPTED", JobState.FAILED),  # killed to make room for a higher-priority job
+    ("PR", "PREEMPTED", JobState.PREEMPTED),  # killed to make room for a higher-priority job
     ("BF", "BOOT_FAIL", JobState.NODE_FAIL),  # a node failed to boot: hardware, not the job
     ("DL", "DEADLINE", JobState.FAILED),  # could not finish before its --deadline
 )
@@ -80,26 +80,34 @@ class Slurm(TransientErrors):
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
     # Sections: scontrol's limits, then after NODES the CPUs of each node group (sinfo `%c`,
-    # `4` or `4+`), then after ASSOC the user's MaxSubmitJobs when accounting answers.
+    # `4` or `4+`), then after ASSOC the user's MaxSubmitJobs when accounting answers, then
+    # after PARTITIONS each partition's name (`*`: the default), time limit and node memory.
     limits_command: str = (
         "scontrol show config 2>/dev/null | grep -iE '^(MaxArraySize|MaxJobCount)'; "
         "printf 'NODES\\n'; sinfo -h -o '%c' 2>/dev/null; "
         "printf 'ASSOC\\n'; "
-        'sacctmgr -nP show assoc user="$(id -un)" format=maxsubmitjobs 2>/dev/null; true'
+        'sacctmgr -nP show assoc user="$(id -un)" format=maxsubmitjobs 2>/dev/null; '
+        "printf 'PARTITIONS\\n'; sinfo -h -o '%P %l %m' 2>/dev/null; true"
     )
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_array_size: MaxArraySize - 1, the highest index SLURM accepts (as the default
         1000 for SLURM's default 1001): one member fewer than the limit allows, never more.
-        max_jobs: the smaller of MaxJobCount (all users' jobs) and the user's MaxSubmitJobs."""
+        max_jobs: the smaller of MaxJobCount (all users' jobs) and the user's MaxSubmitJobs.
+        max_walltime: the default partition's time limit (else the shortest one's); max_mem:
+        the memory of the smallest node."""
         section = ""
         config: dict[str, int] = {}
         cores: list[int] = []
         submit: list[int] = []
+        partitions: list[str] = []
         for raw in output.splitlines():
             line = raw.strip()
-            if line in ("NODES", "ASSOC"):
+            if line in ("NODES", "ASSOC", "PARTITIONS"):
                 section = line
+                continue
+            if section == "PARTITIONS":
+                partitions.append(line)
                 continue
             if section == "":
                 match = _CONFIG_LINE.match(line)
@@ -116,6 +124,7 @@ class Slurm(TransientErrors):
             max_array_size=array_size - 1 if array_size else None,
             max_jobs=smallest([*submit, *[v for k, v in config.items() if k == "maxjobcount"]]),
             node_cores=smallest(cores),
+            **_partition_limits(partitions),
         )
 
     def array_member(self, job_id: str, index: int) -> str:
@@ -193,6 +202,52 @@ class Slurm(TransientErrors):
             exit_code = None if state.active else _sacct_exit_code(exit_field)
             statuses[job_id] = JobStatus(state, code, exit_code)
         return statuses
+
+
+def _partition_limits(lines: list[str]) -> dict[str, int | None]:
+    """max_walltime and max_mem from sinfo's `PARTITION TIMELIMIT MEMORY` lines: the default
+    partition's time limit (none when it has none), else the shortest of all."""
+    default: list[int | None] = []
+    times: list[int] = []
+    memory: list[int] = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 3:
+            continue
+        name, limit, mem = fields
+        seconds = _slurm_time(limit)
+        if name.endswith("*"):
+            default.append(seconds)
+        if seconds is not None:
+            times.append(seconds)
+        digits = re.match(r"^(\d+)\+?$", mem)
+        if digits and int(digits.group(1)) > 0:
+            memory.append(int(digits.group(1)) * 1024**2)
+    return {
+        "max_walltime": default[0] if default else min(times, default=None),
+        "max_mem": min(memory, default=None),
+    }
+
+
+_SLURM_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
+
+
+def _slurm_time(text: str) -> int | None:
+    """Seconds of a SLURM time limit: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`,
+    `D-HH:MM:SS`; None for `infinite`, `UNLIMITED` or anything else."""
+    match = _SLURM_TIME.match(text.strip())
+    if match is None:
+        return None
+    days, first, second, third = match.groups()
+    parts = [int(p) for p in (first, second, third) if p is not None]
+    if days is not None:  # D-HH[:MM[:SS]]
+        hours, minutes, seconds = [*parts, 0, 0][:3]
+        return int(days) * 86400 + hours * 3600 + minutes * 60 + seconds
+    if len(parts) == 3:
+        return parts[0] * 3600 + parts[1] * 60 + parts[2]
+    if len(parts) == 2:  # MM:SS
+        return parts[0] * 60 + parts[1]
+    return parts[0] * 60  # MM
 
 
 def _sacct_exit_code(field: str) -> int | None:

@@ -83,9 +83,16 @@ ALTER TABLE attempts ADD COLUMN cause TEXT NOT NULL DEFAULT '';
 ALTER TABLE attempts ADD COLUMN token TEXT NOT NULL DEFAULT '';
 """
 
+# Version 3: retries. Each attempt's number in its series (1, then 2 for its first retry...),
+# and the number the task's next attempt gets (above 1 while a retry waits for its start).
+_SCHEMA_V3 = """
+ALTER TABLE attempts ADD COLUMN number INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE tasks ADD COLUMN next_attempt INTEGER NOT NULL DEFAULT 1;
+"""
+
 # Each entry takes the file from the version before it to its own (its index + 1); a file of
 # any older version is brought up to date, in order, when the store is opened.
-MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2)
+MIGRATIONS = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -108,6 +115,7 @@ class TaskRecord:
     outputs: dict[str, str]  # local output path -> its digest when the task completed
     tasks_file: str
     retired: bool  # no longer declared in its tasks file
+    next_attempt: int  # the number its next attempt gets: above 1 while a retry waits
 
     @property
     def active(self) -> bool:
@@ -132,6 +140,7 @@ class AttemptRecord:
     last_seen: float | None
     cause: str
     token: str
+    number: int  # 1 for a task's first attempt, k for its (k-1)th retry
 
 
 class AmbiguousReference(SubmitterError):
@@ -248,6 +257,9 @@ class Store:
             (str(state), reason, time.time(), task_id),
         )
 
+    def set_next_attempt(self, task_id: str, number: int) -> None:
+        self._db.execute("UPDATE tasks SET next_attempt=? WHERE id=?", (number, task_id))
+
     def set_outputs(self, task_id: str, digests: dict[str, str]) -> None:
         self._db.execute(
             "UPDATE tasks SET outputs=? WHERE id=?", (json.dumps(digests, sort_keys=True), task_id)
@@ -336,7 +348,7 @@ class Store:
 
     # attempts and transitions ----------------------------------------------------------
     def start_attempt(
-        self, task_id: str, host: str, pack: str, script_sha256: str
+        self, task_id: str, host: str, pack: str, script_sha256: str, number: int = 1
     ) -> tuple[int, str]:
         """Record a new attempt and the task as starting, before the host is asked to start
         it: whatever happens next, a later run finds the attempt and asks the host about it.
@@ -345,9 +357,18 @@ class Store:
         with self.transaction():
             cursor = self._db.execute(
                 """INSERT INTO attempts (task_id, host, pack, script_sha256, state, submitted,
-                                         token)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
-                (task_id, host, pack, script_sha256, TaskState.STARTING.value, time.time(), token),
+                                         token, number)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    task_id,
+                    host,
+                    pack,
+                    script_sha256,
+                    TaskState.STARTING.value,
+                    time.time(),
+                    token,
+                    number,
+                ),
             )
             attempt_id = int(cursor.lastrowid or 0)
             self.set_task_state(task_id, TaskState.STARTING)

@@ -183,6 +183,37 @@ CASES = {
         2,
         "input 'nothere.txt' does not exist",
     ),
+    "unknown_retry_cause": (
+        "tasks:\n  - name: a\n    run: echo\n    retries: 2\n    retry_on: [timeout, tmeout]\n",
+        "5:25",
+        "task 'a': retry_on.1: unknown cause 'tmeout'; did you mean 'timeout'? (expected one of "
+        "timeout, oom, node_fail, lost, preempted, or an exit code 1-255)",
+    ),
+    "unknown_retry_cause_in_defaults": (
+        "defaults:\n  retry_on:\n    - node_fial\ntasks:\n  - name: a\n    run: echo\n",
+        "3:7",
+        "defaults.retry_on.0: unknown cause 'node_fial'; did you mean 'node_fail'?",
+    ),
+    "retry_exit_code_out_of_range": (
+        "tasks:\n  - name: a\n    run: echo\n    retry_on: [300]\n",
+        "4:16",
+        "retry_on.0: exit code 300 is not between 1 and 255",
+    ),
+    "negative_retries": (
+        "tasks:\n  - name: a\n    run: echo\n    retries: -1\n",
+        "4:14",
+        "retries: expected a number of at least 0",
+    ),
+    "unknown_escalated_resource": (
+        "tasks:\n  - name: a\n    run: echo\n    escalate: {memory: 2}\n",
+        4,
+        "unknown key 'memory' in escalate; did you mean 'mem'?",
+    ),
+    "escalate_factor_below_one": (
+        "tasks:\n  - name: a\n    run: echo\n    escalate: {walltime: 0.5}\n",
+        4,
+        "escalate.walltime: expected a number of at least 1",
+    ),
 }
 
 

@@ -520,6 +520,7 @@ def test_lsf_shim_a_killed_pending_member_is_gone_the_others_stay() -> None:
     ("scheduler", "name", "expected"),
     [
         (Slurm(), "slurm_limits.txt", SiteLimits(1000, 10000, 4)),
+        (Slurm(), "slurm_limits_partitions.txt", SiteLimits(1000, 10000, 4, None, 2000 * 1024**2)),
         (Pbs(), "pbs_limits_wrapper.txt", SiteLimits(1, None, 4)),
         (Pbs(), "doc_pbs_limits_pbspro.txt", SiteLimits(2000, 500, 24)),
         (Pbs(), "doc_pbs_limits_torque.txt", SiteLimits(500, 300, 8)),
@@ -585,3 +586,18 @@ def test_dependencies_on_jobs_members_and_packed_tasks() -> None:
         "-ti",
     ]
     assert Slurm().submit_argv("job.sh") == ["sbatch", "--parsable", "job.sh"]
+
+
+def test_slurm_limits_read_the_default_partitions_time_limit_and_the_smallest_nodes_memory() -> (
+    None
+):
+    output = (
+        "MaxArraySize = 1001\nNODES\n4\nASSOC\nPARTITIONS\n"
+        "long 7-00:00:00 64000+\ndebug* 2:00:00 1983\nshort 30:00 1983\n"
+    )
+    limits = Slurm().parse_limits(output)
+    assert (limits.max_walltime, limits.max_mem) == (7200, 1983 * 1024**2)
+    no_default = "PARTITIONS\nlong 1-12 8000\nshort 30 8000\nall infinite 8000\n"
+    assert Slurm().parse_limits("PARTITIONS\nshort 5:00 1\n").max_walltime == 300
+    assert Slurm().parse_limits(no_default).max_walltime == 30 * 60
+    assert Slurm().parse_limits("PARTITIONS\nall infinite 0\n").max_walltime is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from submitter.hostops import HostOps, Running
 from submitter.schedulers.base import JobState, JobStatus
+from submitter.states import Cause
 from submitter.watch import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
 
 DONE = {"state": "completed", "exit_code": 0, "reason": ""}
@@ -206,3 +207,12 @@ def test_pbs_array_is_qsub_of_the_driver_with_nothing_on_stdin(tmp_path) -> None
     assert {t: s.job_id for t, s in started.items()} == {"t0": "812[0].pbs01", "t1": "812[1].pbs01"}
     assert (bin_dir / "qsub.stdin").read_text() == ""
     assert (bin_dir / "qsub.args").read_text() == f"{tmp_path / 'group' / 'array.sh'}\n"
+
+
+def test_preempted_job_fails_with_the_preempted_cause() -> None:
+    preempted = JobStatus(JobState.PREEMPTED, "PR")
+    verdict = _judge(KILLED, preempted)
+    assert (verdict.state, verdict.cause) == ("failed", Cause.PREEMPTED)
+    assert "preempted" in verdict.reason
+    unwritten = _judge(None, preempted, now=200.0, since=100.0)
+    assert (unwritten.final, unwritten.cause) == (True, Cause.PREEMPTED)

@@ -1,0 +1,142 @@
+"""Automatic retries: which ended attempts are tried again, after how long, and with what
+resources. Pure functions; the engine acts on them where an attempt ends."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from submitter.config.models import RETRY_CAUSES as NAMED_CAUSES
+from submitter.config.models import Limits, Resources, Retrying
+from submitter.schedulers.base import SiteLimits
+from submitter.states import Cause
+
+if TYPE_CHECKING:  # prepare reads the tasks file, whose definitions hold a RetryPolicy
+    from submitter.prepare import PreparedTask
+
+# The causes `retry_on` may name; an integer there is an exit code of the task itself.
+RETRY_CAUSES: tuple[str, ...] = tuple(Cause(name).value for name in NAMED_CAUSES)
+# The infrastructure's failures, not the task's: a timeout or an out-of-memory kill would
+# only happen again with the same resources, so they are retried when the user lists them.
+DEFAULT_RETRY_ON: tuple[str | int, ...] = (
+    Cause.NODE_FAIL.value,
+    Cause.LOST.value,
+    Cause.PREEMPTED.value,
+)
+FIRST_DELAY = 5.0  # seconds before the second attempt; doubled for each one after it
+MAX_DELAY = 300.0
+ESCALATED = ("cores", "mem", "walltime")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A task's `retries`, `retry_on`, `escalate` and `retry_delay`, defaults applied."""
+
+    retries: int = 0
+    retry_on: tuple[str | int, ...] = DEFAULT_RETRY_ON
+    escalate: dict[str, float] = field(default_factory=dict)
+    delay: float = FIRST_DELAY
+
+    @property
+    def attempts(self) -> int:
+        """How many attempts the task may have in all."""
+        return self.retries + 1
+
+    def retries_after(self, number: int, cause: Cause, exit_code: int | None) -> bool:
+        """Whether attempt `number`, ended for `cause` (with `exit_code`), is tried again."""
+        if number >= self.attempts:
+            return False
+        if cause is Cause.EXIT_CODE:
+            return exit_code is not None and exit_code in self.retry_on
+        return cause.value in RETRY_CAUSES and cause.value in self.retry_on
+
+    def delay_before(self, number: int) -> float:
+        """Seconds to wait before attempt `number` (2 or more): doubling, capped."""
+        return float(min(self.delay * 2 ** max(number - 2, 0), MAX_DELAY))
+
+    def to_record(self) -> dict[str, Any]:
+        """What the state store keeps, so `status` decides as `apply` would."""
+        return {
+            "retries": self.retries,
+            "retry_on": list(self.retry_on),
+            "escalate": dict(self.escalate),
+            "delay": self.delay,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> RetryPolicy:
+        if not record:
+            return cls()
+        return cls(
+            int(record.get("retries", 0)),
+            tuple(record.get("retry_on", DEFAULT_RETRY_ON)),
+            dict(record.get("escalate", {})),
+            float(record.get("delay", FIRST_DELAY)),
+        )
+
+
+def retry_policy(task: Retrying, defaults: Retrying) -> RetryPolicy:
+    """The policy of a task as written, each key taken from the task, else from defaults."""
+
+    def pick(key: str) -> Any:
+        value = getattr(task, key)
+        return getattr(defaults, key) if value is None else value
+
+    escalate = pick("escalate")
+    delay = pick("retry_delay")
+    retry_on = pick("retry_on")
+    return RetryPolicy(
+        retries=pick("retries") or 0,
+        retry_on=DEFAULT_RETRY_ON if retry_on is None else tuple(retry_on),
+        escalate=escalate.model_dump(exclude_none=True) if escalate else {},
+        delay=float(delay) if delay else FIRST_DELAY,
+    )
+
+
+def escalated_resources(
+    declared: Resources, policy: RetryPolicy, number: int, caps: dict[str, int | None]
+) -> Resources:
+    """The resources of attempt `number`: each escalated one times factor^(number-1),
+    rounded up, no more than its cap (but never less than declared)."""
+    changes: dict[str, int] = {}
+    for name, factor in policy.escalate.items():
+        value = getattr(declared, name)
+        if value is None or name not in ESCALATED:
+            continue
+        grown = math.ceil(value * factor ** (number - 1))
+        cap = caps.get(name)
+        changes[name] = max(value, min(grown, cap)) if cap is not None else grown
+    return declared.model_copy(update=changes) if changes else declared
+
+
+def resource_caps(limits: Limits, site: SiteLimits) -> dict[str, int | None]:
+    """The most an escalated attempt may ask: the host's `limits`, and what its scheduler
+    says, whichever is smaller where both say."""
+    said = {"cores": None, "mem": site.max_mem, "walltime": site.max_walltime}
+    caps: dict[str, int | None] = {}
+    for name, from_site in said.items():
+        values = [v for v in (getattr(limits, name), from_site) if v is not None]
+        caps[name] = min(values) if values else None
+    return caps
+
+
+def attempt_walltime(
+    declared: int | None, policy: RetryPolicy, number: int, limits: Limits
+) -> int | None:
+    """The walltime attempt `number` asked for, as far as the host's limits tell (for an
+    attempt an earlier run started: the scheduler's own limits are not read again for it)."""
+    asked = escalated_resources(
+        Resources(walltime=declared), policy, number, resource_caps(limits, SiteLimits())
+    )
+    return asked.walltime
+
+
+def escalated_task(
+    task: PreparedTask, policy: RetryPolicy, number: int, caps: dict[str, int | None]
+) -> PreparedTask:
+    """The task rendered for attempt `number`: its id stays, only what it asks changes."""
+    resources = escalated_resources(task.definition.resources, policy, number, caps)
+    if resources == task.spec.resources:
+        return task
+    return replace(task, spec=replace(task.spec, resources=resources))

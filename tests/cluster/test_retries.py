@@ -1,0 +1,97 @@
+"""Automatic retries on the docker SLURM cluster: a timed-out task retried with more walltime,
+and failed members of a job array retried; every run counted on the host."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import write
+
+
+def _tasks_file(project: Path, host: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
+    return write(
+        project / "tasks.yml",
+        json.dumps({"hosts": {"slurm": host}, "defaults": {"host": "slurm"}, "tasks": tasks}),
+    )
+
+
+def _status(cli, project: Path) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    return {t["name"]: t for t in json.loads(cli("status", "--json", "-C", project).out)}
+
+
+def _count_lines(remote, path: str) -> int:  # type: ignore[no-untyped-def]
+    result = remote("slurm", f"wc -l < '{path}'")
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout.strip())
+
+
+# packed: the task's wrapper enforces its walltime inside a packed job; single: one job of
+# its own (max_per_job 1), ended by SLURM itself at its time limit (whole minutes: about 1 min)
+@pytest.mark.parametrize("how", ["packed", "single"])
+def test_timeout_is_retried_with_escalated_walltime(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, remote, how: str
+) -> None:
+    counter = f"{cluster_secrets['shared']}/retry-{secrets.token_hex(4)}"
+    host = dict(cluster_hosts["slurm"])
+    if how == "single":
+        host["max_per_job"] = 1
+    task = {
+        "name": "grows",
+        "resources": {"walltime": "10s"},
+        "retries": 1,
+        "retry_on": ["timeout"],
+        "retry_delay": "1s",
+        "escalate": {"walltime": 3},
+        # the second run takes longer than the first attempt's walltime: only the
+        # escalated one lets it complete
+        "run": f"echo x >> {counter}\n"
+        f'if [ "$(wc -l < {counter})" -eq 1 ]; then sleep 300; fi\n'
+        "sleep 12\n",
+    }
+    result = cli("apply", _tasks_file(tmp_path, host, [task]))
+    assert result.code == 0, result.err
+    assert "grows: attempt 1 of 2 failed: walltime exceeded" in result.err
+    record = _status(cli, tmp_path)["grows"]
+    assert (record["state"], record["attempt"], record["max_attempts"]) == ("completed", 2, 2)
+    first, second = record["attempts"]
+    assert (first["cause"], first["state"]) == ("timeout", "failed")
+    assert second["state"] == "completed"
+    assert first["job_id"] != second["job_id"]
+    directive = remote("slurm", f"grep -- '^#SBATCH --time=' '{record['task_dir']}/job.sh'")
+    assert directive.stdout.strip() == "#SBATCH --time=00:00:30", directive
+    assert _count_lines(remote, counter) == 2, "the task ran exactly twice"
+    table = cli("status", "-C", tmp_path)
+    assert "2 of 2" in table.out
+
+
+def test_members_of_a_job_array_are_retried(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, remote
+) -> None:
+    shared = cluster_secrets["shared"]
+    tag = secrets.token_hex(4)
+    host = {**cluster_hosts["slurm"], "pack_under": 1}  # nothing packed: one job array
+    tasks = [
+        {
+            "name": f"member-{i}",
+            "resources": {"walltime": "00:05:00"},
+            "retries": 2,
+            "retry_on": [75],
+            "retry_delay": "1s",
+            "run": f"echo x >> {shared}/{tag}-{i}\n"
+            f'[ "$(wc -l < {shared}/{tag}-{i})" -gt {i} ] || exit 75\n',
+        }
+        for i in range(3)
+    ]
+    result = cli("apply", _tasks_file(tmp_path, host, tasks))
+    assert result.code == 0, result.err
+    records = _status(cli, tmp_path)
+    for i in range(3):
+        record = records[f"member-{i}"]
+        assert (record["state"], record["attempt"]) == ("completed", i + 1), record
+        assert _count_lines(remote, f"{shared}/{tag}-{i}") == i + 1
+    assert "_" in records["member-2"]["attempts"][0]["job_id"], "first attempt: an array member"
