@@ -931,7 +931,9 @@ class Engine:
         poll asks the host what became of them, so a start is never repeated while the first
         may have happened."""
         everyone = singles + [t for members, _, _ in arrays for t in members]
-        with self.store.transaction():  # committed before the host is asked
+        # Committed before the host is asked; on the disk itself where the tasks run elsewhere
+        # (a power cut here kills local tasks along with the client).
+        with self.store.transaction(durable=host.config.kind != "local"):
             for tracked in everyone:
                 tracked.attempt_id, tracked.token = self.store.start_attempt(
                     tracked.id, host.name, tracked.pack, tracked.script_sha256, tracked.number

@@ -187,6 +187,9 @@ class Store:
         self._db = sqlite3.connect(state_dir / DB_NAME, timeout=30, isolation_level=None)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
+        # A commit reaches the disk's cache, not the disk: it survives the client being
+        # killed, not a power cut. Only what must survive that asks for more (durable=True).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
 
@@ -217,17 +220,25 @@ class Store:
         self._db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
-        if self._db.in_transaction:  # nested: the outer transaction commits
+    def transaction(self, *, durable: bool = False) -> Iterator[None]:
+        """One transaction; `durable`: on the disk itself when it commits (fsync), so that it
+        survives a power cut too. Nested: the outer transaction commits."""
+        if self._db.in_transaction:
             yield
             return
-        self._db.execute("BEGIN IMMEDIATE")
+        if durable:
+            self._db.execute("PRAGMA synchronous=FULL")
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
 
     # tasks -----------------------------------------------------------------------------
     def upsert_task(
