@@ -134,7 +134,7 @@ class SshTransport:
             f"ControlPersist={CONTROL_PERSIST}",
             *liveness_options(),
         ]
-        if not sys.stdin.isatty():
+        if not sys.stdin.isatty() and not _asks_through_askpass():
             options += ["-o", "BatchMode=yes"]
         if self.config.identity_file:
             options += ["-o", "IdentitiesOnly=yes"]
@@ -385,3 +385,12 @@ def _move(source: Path, target: Path) -> None:
         if target.is_dir():
             shutil.rmtree(target)
         shutil.move(str(source), str(target))
+
+
+def _asks_through_askpass() -> bool:
+    """Whether ssh may ask its questions (a passphrase, a one-time code) through the program
+    in SSH_ASKPASS without a terminal: only then is it let to ask at all."""
+    return bool(os.environ.get("SSH_ASKPASS")) and os.environ.get("SSH_ASKPASS_REQUIRE") in (
+        "force",
+        "prefer",
+    )

@@ -25,6 +25,7 @@ COMPOSE_FILE = ROOT / "docker" / "docker-compose.yml"
 # host name in tests -> (compose service publishing ssh, scheduler)
 CLUSTERS = {
     "ssh": ("sshhost", "ssh"),
+    "ssh2fa": ("ssh2fa", "ssh"),  # a key, then a TOTP code
     "slurm": ("slurm-login", "slurm"),
     "pbs": ("pbs-login", "pbs"),
     "lsf": ("lsf-login", "lsf"),
@@ -124,8 +125,10 @@ def cluster_hosts(
     for name, (service, scheduler) in CLUSTERS.items():
         port = int(docker_services.port_for(service, 22))
 
-        def ready(port: int = port, scheduler: str = scheduler) -> bool:
+        def ready(port: int = port, scheduler: str = scheduler, name: str = name) -> bool:
             try:
+                if name == "ssh2fa":  # no login without the code: the host key is there
+                    return bool(_keyscan(port).stdout)
                 if scheduler == "ssh":
                     return _ssh(port, key, "true").returncode == 0
                 out = _ssh(port, key, "sinfo -h -N -p debug -o '%N %t'").stdout
@@ -134,12 +137,7 @@ def cluster_hosts(
                 return False
 
         docker_services.wait_until_responsive(check=ready, timeout=180.0, pause=1.0)
-        scan = subprocess.run(
-            ["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        scan = _keyscan(port)
         with known_hosts.open("a") as handle:
             handle.write(scan.stdout)
         hosts[name] = {
@@ -152,6 +150,16 @@ def cluster_hosts(
             "poll_interval": 1,
         }
     return hosts
+
+
+def _keyscan(port: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=15,
+        check=False,
+    )
 
 
 @pytest.fixture
