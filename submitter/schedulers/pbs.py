@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from submitter.render.shell import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -208,6 +209,14 @@ class Pbs(TransientErrors):
 
     def submit_uses_stdin(self) -> bool:
         return False
+
+    def probe_directives(self, name: str, output: str) -> list[str]:
+        return [
+            f"#PBS -N {directive_value(name[:15])}",
+            "#PBS -r n",
+            f"#PBS -o {directive_value(output)}",
+            f"#PBS -e {directive_value(output + '.err')}",
+        ]
 
     def parse_job_id(self, output: str) -> str:
         """The line qsub prints (`123.server`, `123`, `123[].server`), kept whole.
