@@ -154,7 +154,7 @@ def _positive(text: str) -> int:
 
 def _duration(text: str) -> int:
     try:
-        return parse_duration(text)
+        return parse_duration(int(text) if text.strip().isdigit() else text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

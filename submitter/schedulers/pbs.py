@@ -145,7 +145,10 @@ class Pbs(TransientErrors):
     default_max_running: int = 200
     job_id_variable: str = "PBS_JOBID"
     commands: tuple[str, ...] = ("qsub", "qstat", "qdel")  # check-host: present?
-    probe: str = "qstat >/dev/null"  # check-host: does it answer?
+    # check-host: does it answer? SLURM's Torque wrapper exits 153, saying nothing, when the
+    # user has no jobs.
+    probe: str = 'submitter_said=$(qstat 2>&1) || { [ $? -eq 153 ] && [ -z "$submitter_said" ]; }'
+
     # pbs_server busy, restarting or unreachable (Torque and PBS Pro wording)
     transient_errors = re.compile(
         r"cannot connect to (?:pbs )?server|could not connect|end of file|pbs_iff"
