@@ -25,7 +25,7 @@ from submitter.node_probe import (
 from submitter.prepare import default_work_dir, resolve_home
 from submitter.schedulers.base import BatchScheduler, JobState, find_status
 from submitter.shared_markers import shared_markers
-from submitter.transport.base import Transport
+from submitter.transport.base import COMMAND_TIMEOUT, Transport
 
 DEFAULT_TIMEOUT = 300.0
 # A job that has left the queue may have written its report a moment before: a few more
@@ -89,7 +89,10 @@ def _run_probe(
     job: str | None = None
     reported = False
     try:
-        job, refused = _submitted(transport.run_script(submit_script(probe, batch)).stdout, batch)
+        # Without a scheduler the probe runs within the submitting command: the timeout is its.
+        limit = timeout if batch is None else COMMAND_TIMEOUT
+        submitted = transport.run_script(submit_script(probe, batch), timeout=limit)
+        job, refused = _submitted(submitted.stdout, batch)
         if refused is not None:
             return [refused]
         deadline = clock() + timeout
