@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from submitter.check_node import NodeCheck, probe_node
+from submitter.check_result import Check
 from submitter.config.models import HostConfig
-from submitter.config.project import HostEntry, load_hosts, user_config_dir
+from submitter.config.project import HostEntry, load_hosts, load_project, user_config_dir
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
 from submitter.hostops import HostOps, q
 from submitter.prepare import default_work_dir, resolve_home
+from submitter.shared_markers import shared_markers
 from submitter.transport.base import COMMAND_TIMEOUT, Transport
 from submitter.transport.factory import connect
 from submitter.transport.failures import PLUMBUM_FAILURES, host_error
@@ -26,19 +28,21 @@ from submitter.transport.process import execute, program
 from submitter.transport.ssh import host_options, liveness_options
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    fix: str = ""
-
-
-def run_checks(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int:
+def run_checks(
+    host_name: str, tasks_file: Path | None, *, as_json: bool, node: NodeCheck | None = None
+) -> int:
+    """Check the host (and with `node`, a compute node through one probe job): exit 0 when
+    nothing failed (warnings do not fail), 3 otherwise."""
     entry = _host_entry(host_name, tasks_file)
-    checks = check_host(entry)
+    checks = check_host(entry, node)
     _show(host_name, checks, as_json)
     return EXIT_OK if all(c.ok for c in checks) else EXIT_HOST_ERROR
+
+
+def interpreters_of(tasks_file: Path, host_name: str) -> tuple[str, ...]:
+    """The interpreters of the tasks that run on `host_name`, each once, in file order."""
+    project = load_project(tasks_file)
+    return tuple(dict.fromkeys(t.interpreter for t in project.tasks if t.host == host_name))
 
 
 def _host_entry(host_name: str, tasks_file: Path | None) -> HostEntry:
@@ -52,7 +56,7 @@ def _host_entry(host_name: str, tasks_file: Path | None) -> HostEntry:
     return hosts[host_name]
 
 
-def check_host(entry: HostEntry) -> list[Check]:
+def check_host(entry: HostEntry, node: NodeCheck | None = None) -> list[Check]:
     config = entry.config
     checks: list[Check] = []
     remote = config.kind != "local"
@@ -80,13 +84,16 @@ def check_host(entry: HostEntry) -> list[Check]:
             checks.append(
                 Check(
                     "rsync here",
-                    bool(local_rsync),
-                    local_rsync or "not found",
+                    True,
+                    local_rsync or "not found: scp copies instead",
                     "install rsync on this machine (scp is used meanwhile, slower)",
+                    warning=not local_rsync,
                 )
             )
         home = first.stdout.strip()
         checks += _remote_checks(entry, transport, home)
+        if node is not None:
+            checks += _node_checks(entry, transport, home, node, checks)
     finally:
         transport.close()
     return checks
@@ -99,7 +106,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
     if config.kind != "local":
         lines.append(
             'if command -v rsync >/dev/null; then report rsync-remote 1 "$(command -v rsync)"; '
-            "else report rsync-remote 0 'not found'; fi"
+            "else report rsync-remote 0 'not found: scp copies instead'; fi"
         )
     probe = f"{q(work_dir)}/.submitter-check-$$"
     lines.append(
@@ -123,28 +130,18 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
             f"if [ -d {q(target)} ]; then report path:{q(local)} 1 {q(target)}; "
             f"else report path:{q(local)} 0 {q(target + ' does not exist')}; fi"
         )
-    markers: dict[str, tuple[Path, str]] = {}
-    for shared in config.shared:
-        token = secrets.token_hex(8)
-        marker = Path(shared).expanduser() / f".submitter-shared-check-{token}"
-        try:
-            marker.write_text(token)
-        except OSError as exc:
+    with shared_markers(config.shared) as markers:
+        for shared in config.shared:
+            if shared in markers.failed:
+                lines.append(f"report shared:{q(shared)} 0 {q(markers.failed[shared])}")
+                continue
+            marker = q(str(markers.written[shared]))
             lines.append(
-                f"report shared:{q(shared)} 0 {q('cannot write a marker here: ' + str(exc.strerror or exc))}"
+                f'if [ "$(cat {marker} 2>/dev/null)" = {markers.token} ]; then report shared:{q(shared)} 1 '
+                f"'marker written here was read there'; else report shared:{q(shared)} 0 "
+                "'a marker written here is not visible there'; fi"
             )
-            continue
-        markers[shared] = (marker, token)
-        lines.append(
-            f'if [ "$(cat {q(str(marker))} 2>/dev/null)" = {token} ]; then report shared:{q(shared)} 1 '
-            f"'marker written here was read there'; else report shared:{q(shared)} 0 "
-            "'a marker written here is not visible there'; fi"
-        )
-    try:
         result = transport.run_script("\n".join(lines) + "\n")
-    finally:
-        for marker, _ in markers.values():
-            marker.unlink(missing_ok=True)
     return _parse_checks(result.stdout, config)
 
 
@@ -155,9 +152,30 @@ def _parse_checks(output: str, config: HostConfig) -> list[Check]:
         if len(parts) != 4 or parts[0] != "CHECK":
             continue
         _, key, ok, detail = parts
-        passed = ok == "1"
-        checks.append(Check(_label(key), passed, detail, "" if passed else _fix(key, config)))
+        warning = key == "rsync-remote" and ok != "1"
+        checks.append(
+            Check(_label(key), ok == "1" or warning, detail, _fix(key, config), warning=warning)
+        )
     return checks
+
+
+def _node_checks(
+    entry: HostEntry, transport: Transport, home: str, node: NodeCheck, checks: list[Check]
+) -> list[Check]:
+    """The probe job's rows; none submitted when the scheduler already failed a check."""
+    scheduler_rows = [
+        c for c in checks if c.name.startswith("command ") or c.name == "scheduler answers"
+    ]
+    if not all(c.ok for c in scheduler_rows):
+        return [
+            Check(
+                "probe job",
+                False,
+                "not submitted: the scheduler failed the checks above",
+                "fix the scheduler's checks first",
+            )
+        ]
+    return probe_node(entry, transport, home, node)
 
 
 def _label(key: str) -> str:
@@ -197,7 +215,7 @@ def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
                 {
                     "host": host_name,
                     "ok": all(c.ok for c in checks),
-                    "checks": [asdict(c) for c in checks],
+                    "checks": [dict(asdict(c), result=c.result) for c in checks],
                 },
                 indent=2,
             )
@@ -207,7 +225,8 @@ def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
     for column in ("check", "result", "detail", "fix"):
         table.add_column(column)
     for check in checks:
-        table.add_row(check.name, "ok" if check.ok else "FAILED", check.detail, check.fix)
+        shown = {"ok": "ok", "warning": "WARNING", "failed": "FAILED"}[check.result]
+        table.add_row(check.name, shown, check.detail, check.fix)
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
 
 

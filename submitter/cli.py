@@ -14,12 +14,14 @@ from submitter.errors import (
     ConfigErrors,
     SubmitterError,
 )
+from submitter.units import parse_duration
 
 EXAMPLES = {
     "apply": "example:\n  submitter apply tasks.yml            # run what is not done, wait, show progress\n"
     "  submitter apply tasks.yml -q hpc --detach -J 50",
     "render": "example:\n  submitter render tasks.yml --dry-run -q hpc --task align-a",
-    "check-host": "example:\n  submitter check-host hpc --json",
+    "check-host": "example:\n  submitter check-host hpc --json\n"
+    "  submitter check-host hpc --node -f tasks.yml   # one probe job on a compute node",
     "setup-host": "example:\n  submitter setup-host hpc            # key pair, install public key, check-host",
     "status": "example:\n  submitter status                     # every task of this project\n"
     "  submitter status align-a --json",
@@ -87,8 +89,24 @@ def _parser() -> argparse.ArgumentParser:
         "check-host", "Check that a host is ready: ssh, rsync, work dir, scheduler, paths."
     )
     check.add_argument("host")
-    check.add_argument("-f", "--tasks-file", type=Path, help="tasks file whose hosts to use")
+    check.add_argument(
+        "-f",
+        "--tasks-file",
+        type=Path,
+        help="tasks file whose hosts to use (with --node: whose interpreters to look for)",
+    )
     check.add_argument("--json", action="store_true")
+    check.add_argument(
+        "--node",
+        action="store_true",
+        help="also run one probe job where tasks run: paths, interpreters, setup, queue wait",
+    )
+    check.add_argument(
+        "--timeout",
+        type=_duration,
+        default=300,
+        help="with --node: give up on a probe job that has not reported after this (default 300s)",
+    )
 
     setup = command("setup-host", "Install an ssh key on a host, then check it.")
     setup.add_argument("host")
@@ -132,6 +150,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _duration(text: str) -> int:
+    try:
+        return parse_duration(int(text) if text.strip().isdigit() else text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

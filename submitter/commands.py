@@ -162,9 +162,14 @@ def render(args: argparse.Namespace) -> int:
 
 
 def check_host(args: argparse.Namespace) -> int:
-    from submitter.checks import run_checks
+    from submitter.check_node import NodeCheck
+    from submitter.checks import interpreters_of, run_checks
 
-    return run_checks(args.host, args.tasks_file, as_json=args.json)
+    node = None
+    if args.node:
+        interpreters = interpreters_of(args.tasks_file, args.host) if args.tasks_file else ()
+        node = NodeCheck(interpreters, float(args.timeout))
+    return run_checks(args.host, args.tasks_file, as_json=args.json, node=node)
 
 
 def setup_host(args: argparse.Namespace) -> int:

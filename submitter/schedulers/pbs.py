@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from submitter.render.shell import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -144,7 +145,10 @@ class Pbs(TransientErrors):
     default_max_running: int = 200
     job_id_variable: str = "PBS_JOBID"
     commands: tuple[str, ...] = ("qsub", "qstat", "qdel")  # check-host: present?
-    probe: str = "qstat >/dev/null"  # check-host: does it answer?
+    # check-host: does it answer? SLURM's Torque wrapper exits 153, saying nothing, when the
+    # user has no jobs.
+    probe: str = 'submitter_said=$(qstat 2>&1) || { [ $? -eq 153 ] && [ -z "$submitter_said" ]; }'
+
     # pbs_server busy, restarting or unreachable (Torque and PBS Pro wording)
     transient_errors = re.compile(
         r"cannot connect to (?:pbs )?server|could not connect|end of file|pbs_iff"
@@ -208,6 +212,14 @@ class Pbs(TransientErrors):
 
     def submit_uses_stdin(self) -> bool:
         return False
+
+    def probe_directives(self, name: str, output: str) -> list[str]:
+        return [
+            f"#PBS -N {directive_value(name[:15])}",
+            "#PBS -r n",
+            f"#PBS -o {directive_value(output)}",
+            f"#PBS -e {directive_value(output + '.err')}",
+        ]
 
     def parse_job_id(self, output: str) -> str:
         """The line qsub prints (`123.server`, `123`, `123[].server`), kept whole.

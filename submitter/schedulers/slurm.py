@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from submitter.render.shell import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -144,6 +145,14 @@ class Slurm(TransientErrors):
 
     def submit_uses_stdin(self) -> bool:
         return False
+
+    def probe_directives(self, name: str, output: str) -> list[str]:
+        return [
+            f"#SBATCH --job-name={directive_value(name)}",
+            "#SBATCH --ntasks=1",
+            "#SBATCH --no-requeue",
+            f"#SBATCH --output={directive_value(output)}",
+        ]
 
     def parse_job_id(self, output: str) -> str:
         """The job id; warning lines are skipped and a `;cluster` suffix is dropped."""
