@@ -54,8 +54,15 @@ def lookup_state(table: Mapping[str, JobState], code: str, scheduler: str) -> Jo
 
 def job_key(job_id: str) -> str:
     """The part of a job id before the first dot: `123.server` -> `123` (PBS prints server
-    suffixes inconsistently; SLURM and LSF ids have no dot, so they are their own key)."""
-    return job_id.strip().split(".", 1)[0]
+    suffixes inconsistently; SLURM and LSF ids have no dot, so they are their own key). A
+    Grid Engine array task, `123.4`, is its own key: the 4 is the task, not a server."""
+    job_id = job_id.strip()
+    if _GRID_ENGINE_TASK.match(job_id):
+        return job_id
+    return job_id.split(".", 1)[0]
+
+
+_GRID_ENGINE_TASK = re.compile(r"^\d+\.\d+$")
 
 
 # A task packed with others into one scheduler job is known as `<job id>/<index>`: the job,
@@ -94,18 +101,21 @@ def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | N
     member = _ARRAY_MEMBER.match(job_id.strip())
     if member is None:
         return None
-    array, index = member.group(1), int(member.group(2) or member.group(3))
+    array, index = member.group(1), int(member.group(2) or member.group(3) or member.group(4))
     for printed, status in statuses.items():
         held = _ARRAY_RANGE.match(printed.strip())
-        if held and held.group(1) == array and index in _indices(held.group(2) or held.group(3)):
+        expression = held and (held.group(2) or held.group(3) or held.group(4))
+        if held and expression and held.group(1) == array and index in _indices(expression):
             return status
     return None
 
 
-# An array member as SLURM (`123_4`), PBS (`123[4].server`) and LSF (`123[4]`) print it.
-_ARRAY_MEMBER = re.compile(r"^(\d+)(?:_(\d+)|\[(\d+)\])(?:\..*)?$")
-# A range of members printed as one line: `123_[3-10%2]`, `123_[1,4-6]`, `123[2-9:2].server`.
-_ARRAY_RANGE = re.compile(r"^(\d+)(?:_\[([^\]]+)\]|\[([^\]]+)\])(?:\..*)?$")
+# An array member as SLURM (`123_4`), PBS (`123[4].server`), LSF (`123[4]`) and Grid Engine
+# (`123.4`) print it.
+_ARRAY_MEMBER = re.compile(r"^(\d+)(?:_(\d+)(?:\..*)?|\[(\d+)\](?:\..*)?|\.(\d+))$")
+# A range of members printed as one line: `123_[3-10%2]`, `123_[1,4-6]`, `123[2-9:2].server`,
+# Grid Engine's `123.3-6:1,8-10:1`.
+_ARRAY_RANGE = re.compile(r"^(\d+)(?:_\[([^\]]+)\](?:\..*)?|\[([^\]]+)\](?:\..*)?|\.(\d[\d,:-]*))$")
 
 
 def _indices(expression: str) -> range | set[int]:

@@ -7,12 +7,14 @@ from collections.abc import Callable
 from submitter.schedulers.base import BatchScheduler
 from submitter.schedulers.lsf import Lsf
 from submitter.schedulers.pbs import Pbs
+from submitter.schedulers.sge import Sge
 from submitter.schedulers.slurm import Slurm
 
 _SCHEDULERS: dict[str, Callable[[], BatchScheduler]] = {
     "slurm": Slurm,
     "pbs": Pbs,
     "lsf": Lsf,
+    "sge": Sge,
 }
 
 NAMES: tuple[str, ...] = tuple(sorted(_SCHEDULERS))

@@ -29,7 +29,12 @@ CLUSTERS = {
     "slurm": ("slurm-login", "slurm"),
     "pbs": ("pbs-login", "pbs"),
     "lsf": ("lsf-login", "lsf"),
+    "sge": ("sge-login", "sge"),
 }
+
+# `all.q@c1  BIP  0/0/4  ...` in `qstat -f`: Grid Engine's exec host c1 offers slots and has
+# no state flag (au: unreachable, d: disabled, E: error).
+_SGE_READY = re.compile(r"^all\.q@c1\s+\S+\s+\d+/\d+/[1-9]\d*\s+\S+\s+\S+\s*$", re.MULTILINE)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -118,7 +123,7 @@ def _ssh(
 def cluster_hosts(
     docker_services: Any, cluster_secrets: dict[str, Path]
 ) -> dict[str, dict[str, Any]]:
-    """hosts.yml entries for the four test hosts, once all of them answer."""
+    """hosts.yml entries for the test hosts, once all of them answer."""
     key = cluster_secrets["key"]
     known_hosts = cluster_secrets["known_hosts"]
     hosts: dict[str, dict[str, Any]] = {}
@@ -131,6 +136,8 @@ def cluster_hosts(
                     return bool(_keyscan(port).stdout)
                 if scheduler == "ssh":
                     return _ssh(port, key, "true").returncode == 0
+                if scheduler == "sge":
+                    return bool(_SGE_READY.search(_ssh(port, key, "qstat -f").stdout))
                 out = _ssh(port, key, "sinfo -h -N -p debug -o '%N %t'").stdout
                 return out.count(" idle") == 2
             except subprocess.TimeoutExpired:

@@ -37,11 +37,16 @@ from tests.cluster.test_faults import (
 )
 from tests.conftest import count_attempts, write
 
-ARRAY_HOSTS = ["slurm", "lsf"]
+ARRAY_HOSTS = ["slurm", "lsf", "sge"]
 # The variable holding a member's index inside the job, and submitter's index of that member
-INDEX = {"slurm": ("SLURM_ARRAY_TASK_ID", 0), "lsf": ("LSB_JOBINDEX", 1)}
-# `123_4` (SLURM) or `123[4]` (LSF): array id, member index as the scheduler numbers it
-_MEMBER = re.compile(r"^(\d+)(?:_(\d+)|\[(\d+)\])$")
+INDEX = {
+    "slurm": ("SLURM_ARRAY_TASK_ID", 0),
+    "lsf": ("LSB_JOBINDEX", 1),
+    "sge": ("SGE_TASK_ID", 1),
+}
+# `123_4` (SLURM), `123[4]` (LSF) or `123.4` (Grid Engine): array id, member index as the
+# scheduler numbers it
+_MEMBER = re.compile(r"^(\d+)(?:_(\d+)|\[(\d+)\]|\.(\d+))$")
 
 
 def _tasks_file(project: Path, host: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
@@ -62,7 +67,7 @@ def _member(job_id: str) -> tuple[str, int] | None:
     match = _MEMBER.match(job_id)
     if match is None:
         return None
-    return match.group(1), int(match.group(2) or match.group(3))
+    return match.group(1), int(match.group(2) or match.group(3) or match.group(4))
 
 
 def _arrays(jobs: dict[str, str]) -> dict[str, tuple[str, int] | None]:

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import count_attempts, write
 
-HOSTS = ["ssh", "slurm", "pbs", "lsf"]
+HOSTS = ["ssh", "slurm", "pbs", "lsf", "sge"]
 
 
 def _tasks_file(
@@ -232,6 +232,8 @@ def _wait_for(cli, project: Path, name: str, state: str, timeout: float = 60) ->
         ("slurm", "failed", "the scheduler reports the job failed (F)"),
         ("pbs", "lost", "left the scheduler while its status file still said 'running'"),
         ("lsf", "failed", "the scheduler reports the job failed (EXIT)"),
+        # Grid Engine's accounting tells a SIGKILLed job script from a qdel'ed one by nothing
+        ("sge", "killed", "cancelled by the scheduler or an administrator (failed 100"),
     ],
 )
 def test_job_dying_without_status_is_lost_or_failed_with_reason(  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from submitter.config.project import load_project
 from submitter.prepare import prepare_tasks
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-HOSTS = ["plain", "hpc-slurm", "hpc-pbs", "hpc-pbspro", "hpc-lsf"]
+HOSTS = ["plain", "hpc-slurm", "hpc-pbs", "hpc-pbspro", "hpc-lsf", "hpc-sge"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,17 @@ def test_job_script_matches_golden_file(rendered: dict[str, str], host: str) -> 
                 "#BSUB -W 120",
                 "#BSUB -q normal",
                 '#BSUB -gpu "num=1"',
+            ],
+        ),
+        (
+            "hpc-sge",
+            [
+                "#$ -pe smp 4",
+                "#$ -l h_rt=02:00:00",
+                "#$ -l h_vmem=2048M",
+                "#$ -l gpu=1",
+                "#$ -q normal",
+                "#$ -S /bin/bash",
             ],
         ),
     ],

@@ -1,0 +1,249 @@
+#!/bin/bash
+#$ -N align-hpc-sge
+#$ -S /bin/bash
+#$ -cwd
+#$ -r n
+#$ -pe smp 4
+#$ -l h_rt=02:00:00
+#$ -l h_vmem=2048M
+#$ -l gpu=1
+#$ -q normal
+#$ -o /scratch/alice/submitter/11c840fcf1aa3d74/job.out
+#$ -e /scratch/alice/submitter/11c840fcf1aa3d74/job.err
+#$ --comment=golden
+# submitter task 11c840fcf1aa3d74 (pack sge@1.0)
+# --- submitter job wrapper (bash + coreutils only) ---
+set -u
+SUBMITTER_TASK_ID=11c840fcf1aa3d74
+SUBMITTER_TASK_NAME=align-hpc-sge
+SUBMITTER_TASK_DIR=/scratch/alice/submitter/11c840fcf1aa3d74
+SUBMITTER_RUN_DIR=/scratch/alice/submitter/11c840fcf1aa3d74
+case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
+case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
+export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
+submitter_outputs=( results/hpc-sge.bam )
+submitter_patterns=( )
+submitter_child=
+submitter_group=
+submitter_starting=
+submitter_pending=
+submitter_pending_signal=
+# Seconds between TERM and KILL when the task is stopped (host var kill_grace).
+submitter_grace=10
+# Packed with other tasks in one job, this task's walltime and a kill of this task alone are
+# the wrapper's to enforce (the scheduler knows only the job).
+submitter_watch=${SUBMITTER_PACKED:-0}
+
+# The wrapper forks as little as it can (on a busy host a fork costs more than a small task):
+# builtins set variables, and no command substitution lies on the way of a task that runs.
+# json <variable> <text>: the text as a JSON string, into the variable.
+submitter_json() {
+  local text=$2
+  text=${text//\\/\\\\}
+  text=${text//\"/\\\"}
+  text=${text//$'\n'/\\n}
+  text=${text//$'\r'/\\r}
+  text=${text//$'\t'/\\t}
+  if [[ $text == *[[:cntrl:]]* ]]; then submitter_json_controls; fi
+  printf -v "$1" '"%s"' "$text"
+}
+
+# json_controls: the control characters left in json's text as \u escapes (a file name may
+# hold any byte but / and NUL).
+submitter_json_controls() {
+  local rest=$text char code
+  text=
+  while [ -n "$rest" ]; do
+    char=${rest:0:1}
+    rest=${rest:1}
+    if [[ $char == [[:cntrl:]] ]]; then
+      printf -v code '%d' "'$char"
+      printf -v char '\\u%04x' "$code"
+    fi
+    text+=$char
+  done
+}
+
+# now: the UTC time into submitter_now, by bash's own clock where it has one (bash 4.2+)
+submitter_now() {
+  if ! TZ=UTC0 printf -v submitter_now '%(%Y-%m-%dT%H:%M:%SZ)T' -1 2>/dev/null; then
+    submitter_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  fi
+}
+submitter_now
+submitter_json submitter_start "$submitter_now"
+submitter_host=
+read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
+if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
+submitter_json submitter_host "$submitter_host"
+submitter_json submitter_job_id "${JOB_ID:-}"
+
+# status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
+# matched, as JSON]. An end is written to a temporary file and renamed, so a reader never sees
+# half of it. `running` is written in place, as one short write: a reader finds no status yet,
+# or all of it (a rename costs a process, and this status says only what the next one will
+# say better).
+submitter_status() {
+  local tmp="$SUBMITTER_TASK_DIR/.status.$$" state end reason line
+  submitter_json state "$1"
+  submitter_json end "$3"
+  submitter_json reason "$4"
+  printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s, "matched": %s}' \
+    "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
+  if [ "$1" = running ]; then
+    printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
+  else
+    printf '%s\n' "$line" >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
+  fi
+}
+
+# match_outputs: what each declared pattern matched (relative to the run directory, or
+# absolute), as a JSON object into submitter_matched, for the client to bring back; a pattern
+# matching nothing joins submitter_missing. The task has ended: the glob options set here
+# reach none of its commands.
+submitter_match_outputs() {
+  local IFS= pattern match json own= found entries=()
+  if [ "$SUBMITTER_RUN_DIR" = "$SUBMITTER_TASK_DIR" ]; then own=1; fi
+  shopt -s nullglob globstar 2>/dev/null
+  for pattern in ${submitter_patterns[@]+"${submitter_patterns[@]}"}; do
+    found=()
+    for match in $pattern; do
+      if [ -n "$own" ]; then  # the wrapper's files are not the task's outputs
+        case $match in job.sh | task.json | command | stdout | stderr | status | job.out | job.err) continue ;; esac
+      fi
+      submitter_json json "$match"
+      found+=("$json")
+    done
+    if [ -z "${found[*]-}" ]; then
+      submitter_missing="$submitter_missing${submitter_missing:+, }$pattern (no match)"
+      continue
+    fi
+    submitter_json json "$pattern"
+    IFS=,
+    entries+=("$json: [${found[*]}]")
+    IFS=
+  done
+  shopt -u nullglob globstar 2>/dev/null
+  IFS=,
+  submitter_matched="{${entries[*]-}}"
+}
+
+# TERM to the task's process group, KILL to whatever is left of it after the grace time: the
+# task's children go with it, including those that ignore TERM or were left running. Returns 1
+# when KILL was needed. Bash's own "Killed" job notice is kept out of the wrapper's stderr.
+submitter_stop_task() {
+  if [ -z "$submitter_group" ]; then return 0; fi
+  local deadline=$((SECONDS + submitter_grace)) killed=0
+  kill -TERM -- "$submitter_group"
+  while kill -0 -- "$submitter_group"; do
+    if [ "$SECONDS" -gt "$deadline" ]; then
+      kill -KILL -- "$submitter_group"
+      killed=1
+      if [ "$SECONDS" -gt $((deadline + 2)) ]; then break; fi
+    fi
+    sleep 0.1 || sleep 1
+  done
+  wait "$submitter_child"
+  return "$killed"
+} 2>/dev/null
+
+submitter_on_signal() {
+  if [ -n "$submitter_starting" ]; then
+    # The task's pid is not known yet: handled as soon as it is.
+    submitter_pending=$1 submitter_pending_signal=$2
+    return
+  fi
+  trap '' TERM INT HUP
+  exec 9>&-
+  if ! submitter_stop_task; then
+    printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
+  fi
+  submitter_now
+  if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
+    submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after 02:00:00 by the wrapper"
+  elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
+    submitter_status killed "$1" "$submitter_now" "killed by the user"
+  else
+    submitter_status killed "$1" "$submitter_now" "killed by SIG$2"
+  fi
+  exit "$1"
+}
+trap 'submitter_on_signal 143 TERM' TERM
+trap 'submitter_on_signal 130 INT' INT
+trap 'submitter_on_signal 129 HUP' HUP
+
+if ! { [ -d "$SUBMITTER_RUN_DIR" ] || mkdir -p -- "$SUBMITTER_RUN_DIR"; } ||
+   ! cd -- "$SUBMITTER_RUN_DIR"; then
+  submitter_now
+  submitter_status failed 1 "$submitter_now" "cannot enter run directory $SUBMITTER_RUN_DIR"
+  exit 1
+fi
+submitter_status running null "" ""
+if [ -e "$SUBMITTER_TASK_DIR/.walltime" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.walltime"; fi
+printf '%s' 'mkdir -p results
+echo aligned > results/hpc-sge.bam
+' >"$SUBMITTER_TASK_DIR/command"
+
+submitter_starting=1
+if [ "$submitter_watch" = 1 ]; then
+  # The watchdog reads a pipe only this wrapper holds open: end of file (the wrapper closed
+  # it, ended or was killed) stops it. Each second it looks for a .cancel file (a kill of this
+  # task alone) and at the walltime (7200 s); either marks why and sends the wrapper TERM.
+  exec 9> >(
+    exec >/dev/null 2>&1
+    deadline=$((SECONDS + 7200))
+    while :; do
+      read -r -t 1 _
+      [ $? -gt 128 ] || exit 0
+      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM $$; exit 0; fi
+      if [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$
+        exit 0
+      fi
+    done
+  )
+fi
+# set -m: the task runs in a process group of its own, so stopping it reaches every process it
+# started, and only those.
+set -m
+(
+  export OMP_NUM_THREADS=4
+  exec bash "$SUBMITTER_TASK_DIR/command"
+) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 9>&- &
+submitter_child=$!
+set +m
+# A bash without job control leaves the task in the wrapper's group: signal its pid only.
+if kill -0 -- "-$submitter_child" 2>/dev/null; then
+  submitter_group=-$submitter_child
+else
+  submitter_group=$submitter_child
+fi
+submitter_starting=
+if [ -n "$submitter_pending" ]; then
+  submitter_on_signal "$submitter_pending" "$submitter_pending_signal"
+fi
+wait "$submitter_child"
+submitter_rc=$?
+submitter_child=
+submitter_group=
+exec 9>&-
+
+submitter_now
+submitter_end=$submitter_now
+if [ "$submitter_rc" -ne 0 ]; then
+  submitter_status failed "$submitter_rc" "$submitter_end" "exit code $submitter_rc"
+  exit "$submitter_rc"
+fi
+submitter_missing=
+for submitter_output in ${submitter_outputs[@]+"${submitter_outputs[@]}"}; do
+  if [ ! -e "$submitter_output" ]; then
+    submitter_missing="$submitter_missing${submitter_missing:+, }$submitter_output"
+  fi
+done
+submitter_match_outputs
+if [ -n "$submitter_missing" ]; then
+  submitter_status failed 0 "$submitter_end" "missing declared output: $submitter_missing"
+  exit 1
+fi
+submitter_status completed 0 "$submitter_end" "" "$submitter_matched"
+exit 0
