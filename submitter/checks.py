@@ -82,7 +82,7 @@ def check_host(entry: HostEntry) -> list[Check]:
                     "rsync here",
                     bool(local_rsync),
                     local_rsync or "not found",
-                    "install rsync on this machine (scp is used meanwhile, slower)",
+                    "" if local_rsync else "install rsync here (scp is used meanwhile, slower)",
                 )
             )
         home = first.stdout.strip()
@@ -117,6 +117,8 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
             f"if {scheduler.probe}; then report answering 1 ok; "
             "else report answering 0 'the status command failed'; fi"
         )
+    if scheduler is not None and scheduler.accounting_probe:
+        lines.append(_accounting_check(scheduler.accounting_probe, scheduler.accounting))
     for local, remote_prefix in config.paths.items():
         target = resolve_home(remote_prefix, home)
         lines.append(
@@ -148,6 +150,17 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
     return _parse_checks(result.stdout, config)
 
 
+def _accounting_check(probe: str, answering: str) -> str:
+    """The scheduler's accounting, reported either way: without it the host still works, a
+    job gone from the queue is judged by its status file alone (marked `-`: a note, not a
+    failure)."""
+    return (
+        f"if submitter_acct=$({probe} 2>&1); then report accounting 1 {q(answering)}; "
+        'else report accounting - "no accounting: end states guessed from status files '
+        "($(printf '%s' \"$submitter_acct\" | tr '\\n\\t' '  '))\"; fi"
+    )
+
+
 def _parse_checks(output: str, config: HostConfig) -> list[Check]:
     checks = []
     for line in output.splitlines():
@@ -155,8 +168,8 @@ def _parse_checks(output: str, config: HostConfig) -> list[Check]:
         if len(parts) != 4 or parts[0] != "CHECK":
             continue
         _, key, ok, detail = parts
-        passed = ok == "1"
-        checks.append(Check(_label(key), passed, detail, "" if passed else _fix(key, config)))
+        passed = ok != "0"  # `-`: a note that passes, with its fix
+        checks.append(Check(_label(key), passed, detail, "" if ok == "1" else _fix(key, config)))
     return checks
 
 
@@ -183,6 +196,13 @@ def _fix(key: str, config: HostConfig) -> str:
         return f"load the {config.kind} client in 'setup' or PATH, or pick the right 'scheduler'"
     if key == "answering":
         return "the scheduler's controller may be down; try the command by hand on the host"
+    if key == "accounting":
+        return (
+            "a job that leaves the queue without writing its status is called lost (or its "
+            "end guessed); ask the admins for accounting (SLURM: slurmdbd, "
+            "AccountingStorageType=accounting_storage/slurmdbd) to learn timeouts and node "
+            "failures from it"
+        )
     if key.startswith("path:"):
         return "create the remote directory, or fix the mapping under 'paths'"
     if key.startswith("shared:"):
@@ -207,7 +227,8 @@ def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
     for column in ("check", "result", "detail", "fix"):
         table.add_column(column)
     for check in checks:
-        table.add_row(check.name, "ok" if check.ok else "FAILED", check.detail, check.fix)
+        result = ("note" if check.fix else "ok") if check.ok else "FAILED"
+        table.add_row(check.name, result, check.detail, check.fix)
     Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
 
 
