@@ -298,9 +298,6 @@ class PollResult:
     scheduler_error: str | None
     tasks: dict[str, TaskReport]
     resolved: dict[str, Resolution]
-    # whether the scheduler's accounting told the end of jobs gone from the queue: None when
-    # not asked (none had gone, or the scheduler has no accounting command)
-    accounting: bool | None = None
 
 
 def q(value: str) -> str:
@@ -458,8 +455,7 @@ class HostOps:
             )
         finished = self._finished(sections.get("DONE"))
         merged = {**(finished or {}), **parsed}  # the queue's view first while it has one
-        accounting = None if "DONE" not in sections else finished is not None
-        return PollResult(merged, None, reports, resolved, accounting)
+        return PollResult(merged, None, reports, resolved)
 
     def _finished(
         self, section: tuple[list[str], str | None] | None

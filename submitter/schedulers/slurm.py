@@ -40,7 +40,8 @@ _CODES: tuple[tuple[str, str, JobState], ...] = (
     ("F", "FAILED", JobState.FAILED),  # non-zero exit code or other failure
     ("NF", "NODE_FAIL", JobState.NODE_FAIL),  # one of its nodes failed
     ("TO", "TIMEOUT", JobState.TIMEOUT),  # reached its time limit
-    ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),  # exceeded its memory limit
+    # exceeded its memory limit (enforced by task/cgroup; the docker test clusters cannot)
+    ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),
     ("PR", "PREEMPTED", JobState.PREEMPTED),  # killed to make room for a higher-priority job
     ("BF", "BOOT_FAIL", JobState.NODE_FAIL),  # a node failed to boot: hardware, not the job
     ("DL", "DEADLINE", JobState.FAILED),  # could not finish before its --deadline

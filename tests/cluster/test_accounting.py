@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from submitter.schedulers.slurm import Slurm
 from submitter.store.db import AttemptRecord, Store, TaskRecord
 from tests.cluster.conftest import docker, wait_until
 from tests.cluster.test_faults import _counted, _node_back, _shared_dir
@@ -146,3 +147,16 @@ def test_check_host_tells_whether_sacct_works(cli, tmp_path: Path, cluster_hosts
         (row,) = [c for c in report["checks"] if c["name"] == "accounting"]
         assert row["ok"] and row["detail"].startswith(detail), row
         assert bool(row["fix"]) == (host == "pbs"), row
+
+
+def test_max_submit_jobs_is_read_from_the_accounting_database(  # type: ignore[no-untyped-def]
+    cluster_hosts, cluster_container, remote
+) -> None:
+    login = cluster_container("slurm-login")
+    limit = ["sacctmgr", "-i", "modify", "user", "alice", "set"]
+    docker("exec", login, *limit, "MaxSubmitJobs=50")
+    try:
+        answer = remote("slurm", Slurm.limits_command)
+    finally:
+        docker("exec", login, *limit, "MaxSubmitJobs=-1")
+    assert Slurm().parse_limits(answer.stdout).max_jobs == 50, answer.stdout

@@ -230,7 +230,7 @@ def test_poll_takes_end_states_of_jobs_gone_from_squeue_from_sacct() -> None:
     was asked only of 2, 3 and 7_2, and tells how they ended."""
     ops = HostOps.for_kind("slurm")
     poll = ops.parse_poll((FIXTURES / "slurm_poll_with_sacct.txt").read_text())
-    assert poll.scheduler is not None and poll.accounting is True
+    assert poll.scheduler is not None
     assert {job: s.code for job, s in poll.scheduler.items()} == {
         "2": "F", "3": "TO", "7_2": "F", "11": "NF", "12": "CD", "13_3": "PD", "13_0": "R",
     }  # fmt: skip
@@ -242,7 +242,7 @@ def test_poll_without_accounting_keeps_the_queues_view() -> None:
     ops = HostOps.for_kind("slurm")
     poll = ops.parse_poll(f"SCHED-BEGIN\n12 R\nSCHED-END\t0\nDONE-BEGIN\n{disabled}\nDONE-END\t1\n")
     assert poll.scheduler == {"12": JobStatus(JobState.RUNNING, "R")}
-    assert poll.accounting is False and poll.scheduler_error is None
+    assert poll.scheduler_error is None
 
 
 def test_poll_script_asks_sacct_only_of_jobs_squeue_does_not_list(tmp_path: Path) -> None:
