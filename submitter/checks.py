@@ -124,6 +124,8 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
             f"if {scheduler.probe}; then report answering 1 ok; "
             "else report answering 0 'the status command failed'; fi"
         )
+    if scheduler is not None and scheduler.accounting_probe:
+        lines.append(_accounting_check(scheduler.accounting_probe, scheduler.accounting))
     for local, remote_prefix in config.paths.items():
         target = resolve_home(remote_prefix, home)
         lines.append(
@@ -145,6 +147,17 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
     return _parse_checks(result.stdout, config)
 
 
+def _accounting_check(probe: str, answering: str) -> str:
+    """The scheduler's accounting, reported either way: without it the host still works, a
+    job gone from the queue is judged by its status file alone (marked `-`: a note, not a
+    failure)."""
+    return (
+        f"if submitter_acct=$({probe} 2>&1); then report accounting 1 {q(answering)}; "
+        'else report accounting - "no accounting: end states guessed from status files '
+        "($(printf '%s' \"$submitter_acct\" | tr '\\n\\t' '  '))\"; fi"
+    )
+
+
 def _parse_checks(output: str, config: HostConfig) -> list[Check]:
     checks = []
     for line in output.splitlines():
@@ -152,7 +165,8 @@ def _parse_checks(output: str, config: HostConfig) -> list[Check]:
         if len(parts) != 4 or parts[0] != "CHECK":
             continue
         _, key, ok, detail = parts
-        warning = key == "rsync-remote" and ok != "1"
+        # rsync missing on the host, or no accounting (`-`): a warning, not a failure
+        warning = (key == "rsync-remote" and ok != "1") or ok == "-"
         checks.append(
             Check(_label(key), ok == "1" or warning, detail, _fix(key, config), warning=warning)
         )
@@ -201,6 +215,13 @@ def _fix(key: str, config: HostConfig) -> str:
         return f"load the {config.kind} client in 'setup' or PATH, or pick the right 'scheduler'"
     if key == "answering":
         return "the scheduler's controller may be down; try the command by hand on the host"
+    if key == "accounting":
+        return (
+            "a job that leaves the queue without writing its status is called lost (or its "
+            "end guessed); ask the admins for accounting (SLURM: slurmdbd, "
+            "AccountingStorageType=accounting_storage/slurmdbd) to learn timeouts and node "
+            "failures from it"
+        )
     if key.startswith("path:"):
         return "create the remote directory, or fix the mapping under 'paths'"
     if key.startswith("shared:"):

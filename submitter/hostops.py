@@ -209,6 +209,35 @@ submitter_purge_groups() {
 }
 """
 
+# finished <command...> -- <job id>...: runs the scheduler's accounting command (its last
+# argument: up to 100 ids, comma-separated) on the ids the status command's output
+# ($submitter_out) does not list: none of its lines starts with the id, nor, for an array
+# member (`A_I`, `A[I]`), with a pending range of the same array (`A_[...]`, `A[...]`).
+_FINISHED = r"""
+submitter_finished() {
+  local -a command=() ids=()
+  local -A listed=()
+  local first rest id rc=0 i
+  while [ "$1" != -- ]; do command+=("$1"); shift; done
+  shift
+  while read -r first rest; do
+    [ -n "$first" ] || continue
+    listed["$first"]=1
+    case $first in *\[*) listed["range:${first%%[_[]*}"]=1 ;; esac
+  done <<<"$submitter_out"
+  for id; do
+    [ -n "${listed["$id"]}" ] && continue
+    [ -n "${listed["range:${id%%[_[]*}"]}" ] && continue
+    ids+=("$id")
+  done
+  local IFS=,
+  for ((i = 0; i < ${#ids[@]}; i += 100)); do
+    "${command[@]}" "${ids[*]:i:100}" 2>&1 || rc=$?
+  done
+  printf '\nDONE-END\t%s\n' "$rc"
+}
+"""
+
 _SIGNAL = r"""
 # signal <task dir> <attempt> <pid>: TERM to the wrapper's process group, only if that pid
 # is still the task's wrapper (never a process that took over a recycled pid)
@@ -358,9 +387,7 @@ class HostOps:
                 lines.append(f"submitter_resolve {q(t.attempt)} {q(t.task)} {q(t.task_dir)}")
         job_ids = list(dict.fromkeys(scheduler_job(t.job) for t in tasks if t.job))
         if self.batch is not None and job_ids:
-            lines.append("printf 'SCHED-BEGIN\\n'")
-            lines.append(f"{shlex.join(self.batch.status_argv(job_ids))} 2>&1")
-            lines.append("printf '\\nSCHED-END\\t%s\\n' \"$?\"")
+            lines += self._scheduler_lines(self.batch, job_ids)
         for t in tasks:
             if t.job is not None:
                 pid = t.job if self.batch is None else ""
@@ -369,23 +396,45 @@ class HostOps:
                 )
         return "\n".join(lines) + "\n"
 
+    @staticmethod
+    def _scheduler_lines(batch: BatchScheduler, job_ids: list[str]) -> list[str]:
+        """The status command on all jobs; then, where the scheduler keeps accounting and the
+        status command answered, the accounting command on the jobs it did not list."""
+        status = shlex.join(batch.status_argv(job_ids))
+        finished = batch.finished_argv()
+        if not finished:
+            return [
+                "printf 'SCHED-BEGIN\\n'",
+                f"{status} 2>&1",
+                "printf '\\nSCHED-END\\t%s\\n' \"$?\"",
+            ]
+        return [
+            _FINISHED,
+            f"submitter_out=$({status} 2>&1); submitter_rc=$?",
+            'printf \'SCHED-BEGIN\\n%s\\nSCHED-END\\t%s\\n\' "$submitter_out" "$submitter_rc"',
+            'if [ "$submitter_rc" = 0 ]; then',
+            "  printf 'DONE-BEGIN\\n'",
+            f"  submitter_finished {shlex.join(finished)} -- {shlex.join(job_ids)}",
+            "fi",
+        ]
+
     def parse_poll(self, output: str) -> PollResult:
-        scheduler_lines: list[str] = []
-        scheduler_rc: str | None = None
-        inside = False
+        sections: dict[str, tuple[list[str], str | None]] = {}
+        inside: str | None = None
         reports: dict[str, TaskReport] = {}
         resolved: dict[str, Resolution] = {}
         for line in output.splitlines():
-            if line.startswith("RESOLVE\t") and not inside:
+            if line.startswith("RESOLVE\t") and inside is None:
                 parts = (line + "\t").split("\t", 3)
                 resolved[parts[1]] = self._resolution(parts[2], parts[3].rstrip("\t"))
-            elif line == "SCHED-BEGIN":
-                inside = True
-            elif line.startswith("SCHED-END\t"):
-                inside = False
-                scheduler_rc = line.split("\t", 1)[1]
-            elif inside:
-                scheduler_lines.append(line)
+            elif line in ("SCHED-BEGIN", "DONE-BEGIN"):
+                inside = line.split("-", 1)[0]
+                sections[inside] = ([], None)
+            elif inside is not None and line.startswith(f"{inside}-END\t"):
+                sections[inside] = (sections[inside][0], line.split("\t", 1)[1])
+                inside = None
+            elif inside is not None:
+                sections[inside][0].append(line)
             elif line.startswith("TASK\t"):
                 parts = line.split("\t", 3)
                 if len(parts) == 4:
@@ -393,9 +442,10 @@ class HostOps:
                     reports[task] = TaskReport(
                         None if alive == "-" else alive == "1", parse_status(status)
                     )
+        lines, scheduler_rc = sections.get("SCHED", ([], None))
         if self.batch is None or scheduler_rc is None:
             return PollResult(None, None, reports, resolved)
-        text = "\n".join(scheduler_lines)
+        text = "\n".join(lines)
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a
         # failure that yields nothing at all is treated as the query failing.
@@ -403,7 +453,20 @@ class HostOps:
             return PollResult(
                 None, text.strip()[-500:] or f"exit {scheduler_rc}", reports, resolved
             )
-        return PollResult(parsed, None, reports, resolved)
+        finished = self._finished(sections.get("DONE"))
+        merged = {**(finished or {}), **parsed}  # the queue's view first while it has one
+        return PollResult(merged, None, reports, resolved)
+
+    def _finished(
+        self, section: tuple[list[str], str | None] | None
+    ) -> dict[str, JobStatus] | None:
+        """The accounting records of jobs the queue no longer lists; None when there was no
+        such query or it failed (no accounting on the host: the status files decide)."""
+        if self.batch is None or section is None or section[1] is None:
+            return None
+        lines, rc = section
+        finished = self.batch.parse_finished("\n".join(lines))
+        return finished if rc == "0" or finished else None
 
     def _resolution(self, verdict: str, detail: str) -> Resolution:
         if verdict in ("ok", "error", "array", "packed"):

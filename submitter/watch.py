@@ -1,5 +1,8 @@
 """Decide a task's state, reason and cause from its status file (the truth) and the scheduler
-(a liveness hint). Only an output that does not come back can still fail it afterwards."""
+(a liveness hint; where it keeps accounting, as SLURM's sacct, also how a job that left the
+queue ended: what kills the wrapper before it can write, a time limit, a dead node, is then
+known rather than called lost). Only an output that does not come back can still fail it
+afterwards."""
 
 from __future__ import annotations
 
@@ -86,7 +89,8 @@ def judge(
     current: str,
     lost_after: float | None = None,
 ) -> Verdict:
-    """The task's new state. `scheduler` is None when the job is absent from the queue."""
+    """The task's new state. `scheduler` is None when the job is absent from the queue and,
+    where the scheduler keeps accounting, from its records too."""
     file_state = (status_file or {}).get("state")
     if file_state in _FINAL_FILE_STATES:
         reason = str((status_file or {}).get("reason") or "")

@@ -152,7 +152,8 @@ def smallest(values: Sequence[int]) -> int | None:
 class TransientErrors:
     """Recognises a submission the scheduler refused only because it was briefly busy or
     unreachable; each scheduler sets `transient_errors` to its own wording. Also the
-    defaults of what a scheduler may not have: job arrays, a way to read site limits."""
+    defaults of what a scheduler may not have: job arrays, a way to read site limits, an
+    accounting record of finished jobs."""
 
     transient_errors: re.Pattern[str] = re.compile(r"(?!)")  # matches nothing
     max_array_size: int = 0  # 0: no job arrays through submitter (yet)
@@ -160,8 +161,19 @@ class TransientErrors:
     # host; its failure is not an error); empty: the scheduler has no such command.
     limits_command: str = ""
 
+    # check-host: a shell test that the scheduler's accounting answers, and what answers
+    # when it does; empty: the scheduler has no accounting worth asking
+    accounting_probe: str = ""
+    accounting: str = ""
+
     def parse_limits(self, output: str) -> SiteLimits:
         return SiteLimits()
+
+    def finished_argv(self) -> list[str]:
+        return []
+
+    def parse_finished(self, output: str) -> dict[str, JobStatus]:
+        return {}
 
     def is_transient(self, output: str) -> bool:
         return bool(self.transient_errors.search(output))
@@ -187,6 +199,17 @@ class BatchScheduler(Protocol):
 
     def parse_limits(self, output: str) -> SiteLimits:
         """The limits `limits_command` printed (tolerant: what it cannot read is None)."""
+
+    accounting_probe: str  # check-host: a shell test that accounting answers; empty: none
+    accounting: str  # check-host: what answers when accounting_probe succeeds
+
+    def finished_argv(self) -> list[str]:
+        """The command printing the accounting record of jobs the status command no longer
+        lists; the poll appends their ids, comma-separated, as its last argument. Empty: the
+        scheduler has none, and a job gone from the queue is judged by its status file."""
+
+    def parse_finished(self, output: str) -> dict[str, JobStatus]:
+        """Job id -> status for every job `finished_argv` printed a record of."""
 
     def is_transient(self, output: str) -> bool:
         """Whether a failed submission says the scheduler was briefly unavailable, so the same

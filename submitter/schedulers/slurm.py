@@ -41,11 +41,16 @@ _CODES: tuple[tuple[str, str, JobState], ...] = (
     ("F", "FAILED", JobState.FAILED),  # non-zero exit code or other failure
     ("NF", "NODE_FAIL", JobState.NODE_FAIL),  # one of its nodes failed
     ("TO", "TIMEOUT", JobState.TIMEOUT),  # reached its time limit
-    ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),  # exceeded its memory limit
+    # exceeded its memory limit (enforced by task/cgroup; the docker test clusters cannot)
+    ("OOM", "OUT_OF_MEMORY", JobState.OUT_OF_MEMORY),
     ("PR", "PREEMPTED", JobState.PREEMPTED),  # killed to make room for a higher-priority job
     ("BF", "BOOT_FAIL", JobState.NODE_FAIL),  # a node failed to boot: hardware, not the job
     ("DL", "DEADLINE", JobState.FAILED),  # could not finish before its --deadline
 )
+
+# sacct prints the long name; statuses carry the short one, as squeue's, so that a reason
+# reads the same whichever of the two last saw the job.
+_SHORT_CODE: dict[str, str] = {long: short for short, long, _ in _CODES}
 
 STATE_TABLE: dict[str, JobState] = {
     code: state for short, long, state in _CODES for code in (short, long)
@@ -90,6 +95,10 @@ class Slurm(TransientErrors):
         'sacctmgr -nP show assoc user="$(id -un)" format=maxsubmitjobs 2>/dev/null; '
         "printf 'PARTITIONS\\n'; sinfo -h -o '%P %l %m' 2>/dev/null; true"
     )
+    # sacct answers only where slurmdbd keeps accounting; else it says "Slurm accounting
+    # storage is disabled" (or cannot reach the database) and exits 1.
+    accounting_probe: str = "sacct -n -X -o JobID -S now >/dev/null"
+    accounting: str = "slurmdbd (sacct works)"
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_array_size: MaxArraySize - 1, the highest index SLURM accepts (as the default
@@ -190,15 +199,18 @@ class Slurm(TransientErrors):
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         return ["scancel", *job_ids]
 
-    def sacct_argv(self, job_ids: Sequence[str]) -> list[str]:
-        """Accounting records (only when accounting is on); the caller keeps lists short."""
-        return ["sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", ",".join(job_ids)]
+    def finished_argv(self) -> list[str]:
+        """`sacct` of the jobs squeue no longer lists (the poll appends `-j`'s value: the ids,
+        comma-separated, 100 at most: a long list makes sacct slow). `-X`: the allocation's
+        record only, not its steps; array members print as `123_4`."""
+        return ["sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j"]
 
-    def parse_sacct(self, output: str) -> dict[str, JobStatus]:
+    def parse_finished(self, output: str) -> dict[str, JobStatus]:
         """`JobID|State|ExitCode` lines -> statuses, with an exit code once the job has ended.
 
-        State may carry a suffix (`CANCELLED by 1000`). ExitCode is `code:signal`; a job
-        killed by signal N gets 128 + N, the shell's convention.
+        State may carry a suffix (`CANCELLED by 1000`) and is given its squeue code (`CA`).
+        ExitCode is `code:signal`; a job killed by signal N gets 128 + N, the shell's
+        convention. Error lines (accounting disabled, database unreachable) never match.
         """
         statuses: dict[str, JobStatus] = {}
         for raw in output.splitlines():
@@ -206,10 +218,10 @@ class Slurm(TransientErrors):
             if len(fields) != 3 or not fields[0][:1].isdigit() or not fields[1].strip():
                 continue
             job_id, state_field, exit_field = fields
-            code = state_field.split()[0].rstrip("+")
+            code = state_field.split()[0].rstrip("+").upper()
             state = lookup_state(STATE_TABLE, code, self.name)
             exit_code = None if state.active else _sacct_exit_code(exit_field)
-            statuses[job_id] = JobStatus(state, code, exit_code)
+            statuses[job_id] = JobStatus(state, _SHORT_CODE.get(code, code), exit_code)
         return statuses
 
 

@@ -129,8 +129,8 @@ def test_slurm_argv_shapes() -> None:
         "squeue", "-h", "-t", "all", "-o", "%i %t", "--jobs=1,2_3",
     ]  # fmt: skip
     assert slurm.cancel_argv(["1", "2_3"]) == ["scancel", "1", "2_3"]
-    assert slurm.sacct_argv(["1", "2"]) == [
-        "sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j", "1,2",
+    assert slurm.finished_argv() == [
+        "sacct", "-n", "-P", "-X", "-o", "JobID,State,ExitCode", "-j",
     ]  # fmt: skip
 
 
@@ -202,24 +202,52 @@ def test_slurm_parse_status_merged_with_invalid_job_id_error() -> None:
     assert states(Slurm().parse_status(output)) == {"12": R}
 
 
-def test_slurm_parse_sacct() -> None:
-    statuses = Slurm().parse_sacct(fixture("doc_slurm_sacct.txt"))
-    assert statuses["300"] == JobStatus(JobState.DONE, "COMPLETED", 0)
-    assert statuses["301"] == JobStatus(JobState.CANCELLED, "CANCELLED", 128 + 15)
-    assert statuses["302"] == JobStatus(JobState.FAILED, "FAILED", 1)
+def test_slurm_parse_finished_on_documented_output() -> None:
+    statuses = Slurm().parse_finished(fixture("doc_slurm_sacct.txt"))
+    assert statuses["300"] == JobStatus(JobState.DONE, "CD", 0)
+    assert statuses["301"] == JobStatus(JobState.CANCELLED, "CA", 128 + 15)
+    assert statuses["302"] == JobStatus(JobState.FAILED, "F", 1)
     assert statuses["303"].state is JobState.TIMEOUT
-    assert statuses["304"] == JobStatus(JobState.RUNNING, "RUNNING", None)
-    assert statuses["305_1"].state is JobState.OUT_OF_MEMORY
-    assert statuses["305_[2-4]"] == JobStatus(JobState.QUEUED, "PENDING", None)
+    assert statuses["304"] == JobStatus(JobState.RUNNING, "R", None)
+    assert statuses["305_1"] == JobStatus(JobState.OUT_OF_MEMORY, "OOM", 128 + 125)
+    assert statuses["305_[2-4]"] == JobStatus(JobState.QUEUED, "PD", None)
     assert statuses["306"].state is JobState.NODE_FAIL
     assert len(statuses) == 8
 
 
-def test_slurm_parse_sacct_tolerates_odd_lines() -> None:
+def test_slurm_parse_finished_on_captured_end_states() -> None:
+    """Completed, failed (exit 3), timeout, cancelled (one with --signal=KILL --full), array
+    members, a node killed under its job, one still running; a pending member has no line."""
+    statuses = Slurm().parse_finished(fixture("slurm_sacct_end_states.txt"))
+    assert statuses == {
+        "1": JobStatus(JobState.DONE, "CD", 0),
+        "2": JobStatus(JobState.FAILED, "F", 3),
+        "3": JobStatus(JobState.TIMEOUT, "TO", 0),
+        "4": JobStatus(JobState.CANCELLED, "CA", 0),
+        "5": JobStatus(JobState.CANCELLED, "CA", 0),
+        "7_1": JobStatus(JobState.DONE, "CD", 0),
+        "7_2": JobStatus(JobState.FAILED, "F", 1),
+        "7_3": JobStatus(JobState.FAILED, "F", 2),
+        "11": JobStatus(JobState.NODE_FAIL, "NF", 0),
+        "12": JobStatus(JobState.DONE, "CD", 0),
+        "13_0": JobStatus(JobState.RUNNING, "R", None),
+    }
+
+
+def test_slurm_parse_finished_without_accounting_is_empty() -> None:
+    assert Slurm().parse_finished(fixture("slurm_sacct_disabled.stderr.txt")) == {}
+
+
+def test_slurm_parse_finished_tolerates_odd_lines() -> None:
     output = "garbage\n7|WEIRD|x:y\n8|COMPLETED|\n"
-    statuses = Slurm().parse_sacct(output)
+    statuses = Slurm().parse_finished(output)
     assert statuses["7"] == JobStatus(JobState.UNKNOWN, "WEIRD", None)
-    assert statuses["8"] == JobStatus(JobState.DONE, "COMPLETED", None)
+    assert statuses["8"] == JobStatus(JobState.DONE, "CD", None)
+
+
+def test_pbs_and_lsf_have_no_finished_jobs_query() -> None:
+    assert Pbs().finished_argv() == [] and Lsf().finished_argv() == []
+    assert Pbs().accounting_probe == "" and Lsf().accounting_probe == ""
 
 
 # --- PBS ------------------------------------------------------------------------------

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 from submitter.hostops import HostOps, Running
-from submitter.schedulers.base import JobState, JobStatus
+from submitter.schedulers.base import JobState, JobStatus, find_status
 from submitter.states import Cause
 from submitter.watch import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
 
@@ -216,3 +220,56 @@ def test_preempted_job_fails_with_the_preempted_cause() -> None:
     assert "preempted" in verdict.reason
     unwritten = _judge(None, preempted, now=200.0, since=100.0)
     assert (unwritten.final, unwritten.cause) == (True, Cause.PREEMPTED)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schedulers"
+
+
+def test_poll_takes_end_states_of_jobs_gone_from_squeue_from_sacct() -> None:
+    """Captured: squeue still lists 11 (NF), 12 (CD), 13_0 and a pending member 13_3; sacct
+    was asked only of 2, 3 and 7_2, and tells how they ended."""
+    ops = HostOps.for_kind("slurm")
+    poll = ops.parse_poll((FIXTURES / "slurm_poll_with_sacct.txt").read_text())
+    assert poll.scheduler is not None
+    assert {job: s.code for job, s in poll.scheduler.items()} == {
+        "2": "F", "3": "TO", "7_2": "F", "11": "NF", "12": "CD", "13_3": "PD", "13_0": "R",
+    }  # fmt: skip
+    assert find_status(poll.scheduler, "12/0") == JobStatus(JobState.DONE, "CD")
+
+
+def test_poll_without_accounting_keeps_the_queues_view() -> None:
+    disabled = (FIXTURES / "slurm_sacct_disabled.stderr.txt").read_text()
+    ops = HostOps.for_kind("slurm")
+    poll = ops.parse_poll(f"SCHED-BEGIN\n12 R\nSCHED-END\t0\nDONE-BEGIN\n{disabled}\nDONE-END\t1\n")
+    assert poll.scheduler == {"12": JobStatus(JobState.RUNNING, "R")}
+    assert poll.scheduler_error is None
+
+
+def test_poll_script_asks_sacct_only_of_jobs_squeue_does_not_list(tmp_path: Path) -> None:
+    """The script run here with stand-in squeue and sacct: array members in a pending range
+    and listed jobs are not asked; the rest go 100 ids per sacct call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\necho '5 R'; echo '6_[2-9%1] PD'; echo '6_1 R'\n")
+    (bin_dir / "sacct").write_text(
+        f"#!/bin/sh\nprintf '%s\\n' \"$*\" >>{tmp_path}/asked\necho '1|TIMEOUT|0:0'\n"
+    )
+    for tool in ("squeue", "sacct"):
+        (bin_dir / tool).chmod(0o755)
+    jobs = ["1", "5", "6_1", "6_4", "7/2", *[str(100 + i) for i in range(120)]]
+    ops = HostOps.for_kind("slurm")
+    script = ops.poll_script([Running(f"t{i}", f"/w/t{i}", "a", j) for i, j in enumerate(jobs)])
+    done = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+        check=True,
+    )
+    asked = [line.split()[-1].split(",") for line in (tmp_path / "asked").read_text().splitlines()]
+    assert [len(ids) for ids in asked] == [100, 22]
+    assert asked[0][:2] == ["1", "7"] and "5" not in asked[0] and "6_4" not in asked[0]
+    poll = ops.parse_poll(done.stdout)
+    assert poll.scheduler is not None
+    assert poll.scheduler["1"] == JobStatus(JobState.TIMEOUT, "TO", 0)
+    assert poll.scheduler["5"].state is JobState.RUNNING
