@@ -106,7 +106,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
         f"if mkdir -p -- {q(work_dir)} && : > {probe} && rm -f -- {probe}; "
         f"then report workdir 1 {q(work_dir)}; else report workdir 0 {q(work_dir + ' is not writable')}; fi"
     )
-    scheduler = HostOps.for_kind(config.kind).batch
+    scheduler = HostOps.for_kind(config.kind, config.pbs_flavor).batch
     for command in scheduler.commands if scheduler else ():
         lines.append(
             f"if command -v {command} >/dev/null; then report cmd-{command} 1 "
@@ -117,6 +117,8 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
             f"if {scheduler.probe}; then report answering 1 ok; "
             "else report answering 0 'the status command failed'; fi"
         )
+    if scheduler is not None and scheduler.flavor_command:
+        lines.append(f"{{ {scheduler.flavor_command}\n}} 2>/dev/null")
     for local, remote_prefix in config.paths.items():
         target = resolve_home(remote_prefix, home)
         lines.append(
@@ -145,7 +147,29 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
     finally:
         for marker, _ in markers.values():
             marker.unlink(missing_ok=True)
-    return _parse_checks(result.stdout, config)
+    checks = _parse_checks(result.stdout, config)
+    if scheduler is not None and scheduler.flavor_command:
+        checks.append(_flavor_check(config, scheduler.parse_limits(result.stdout).flavor))
+    return checks
+
+
+def _flavor_check(config: HostConfig, detected: str | None) -> Check:
+    """Which variant of the scheduler answers (PBS: pro or torque), and whether it is the one
+    the host names."""
+    label = f"{config.kind} flavour"
+    named = config.pbs_flavor
+    if named is None:
+        if detected is None:
+            return Check(label, True, "not detected: Torque resource syntax is used", "")
+        return Check(label, True, f"{detected} (detected)", "")
+    if detected in (None, named):
+        return Check(label, True, f"{named} (pbs_flavor)", "")
+    return Check(
+        label,
+        False,
+        f"pbs_flavor says {named}, the host answers as {detected}",
+        f"set 'pbs_flavor: {detected}' or remove it",
+    )
 
 
 def _parse_checks(output: str, config: HostConfig) -> list[Check]:

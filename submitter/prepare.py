@@ -185,6 +185,7 @@ def prepare_task(
         outputs=tuple(_as_seen_from(run_dir, o) for o in outputs),
         setup=host.setup,
         host_vars=host.vars,
+        flavor=host.pbs_flavor,
     )
     return PreparedTask(
         definition, entry, identity, task_dir, run_dir, inputs, outputs, spec, tuple(chain)

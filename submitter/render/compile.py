@@ -37,6 +37,7 @@ class JobSpec:
     outputs: tuple[str, ...]
     setup: str | None = None
     host_vars: dict[str, Any] = field(default_factory=dict)
+    flavor: str | None = None  # the scheduler's variant (PBS: pro | torque), when known
 
     @property
     def job_name(self) -> str:
@@ -188,7 +189,12 @@ def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
         },
         "resources": resources,
         "paths": {"task_dir": spec.task_dir, "run_dir": spec.run_dir},
-        "host": {"name": spec.host_name, "scheduler": spec.scheduler, "setup": spec.setup or ""},
+        "host": {
+            "name": spec.host_name,
+            "scheduler": spec.scheduler,
+            "flavor": spec.flavor or "",
+            "setup": spec.setup or "",
+        },
         "vars": dict(spec.host_vars),
         "pack": {"name": pack.meta.name, "version": pack.meta.version},
         "submitter": {"version": __version__},

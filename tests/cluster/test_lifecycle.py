@@ -1,4 +1,5 @@
-"""One lifecycle suite, run on the plain ssh host and on the SLURM, PBS and LSF clusters."""
+"""One lifecycle suite, run on the plain ssh host and on the SLURM, OpenPBS, Torque-wrapper and
+LSF-shim clusters."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.conftest import count_attempts, write
 
-HOSTS = ["ssh", "slurm", "pbs", "lsf"]
+HOSTS = ["ssh", "slurm", "pbs", "torque", "lsf"]
 
 
 def _tasks_file(

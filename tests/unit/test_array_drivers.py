@@ -55,8 +55,11 @@ def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ("host", "lines"),
     [
         ("hpc-slurm", ["#SBATCH --array=0-2", "#SBATCH --job-name=align+2"]),
-        ("hpc-pbs", ["#PBS -t 0-2", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"]),
-        ("hpc-pbspro", ["#PBS -J 0-2", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"]),
+        (
+            "hpc-pbs",
+            ["#PBS -t 0-2", "#PBS -r n", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"],
+        ),
+        ("hpc-pbspro", ["#PBS -J 0-2", "#PBS -r y", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"]),
         ("hpc-lsf", ["#BSUB -J align+2[1-3]", "#BSUB -n 4", "#BSUB -o /arr/%I.out"]),
     ],
 )
