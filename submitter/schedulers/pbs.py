@@ -18,7 +18,7 @@ their `Job Id:` lines and callers compare ids with `same_job`, or look them up w
 
 Job arrays: qsub prints an array's id as `123[].server`; member 4 is `123[4].server`, which
 Torque's and PBS Pro's qstat and qdel take as they are. SLURM's Torque wrapper
-(slurm-wlm-torque, the project's docker PBS cluster) cannot address a member at all: its
+(slurm-wlm-torque, the project's docker torque cluster) cannot address a member at all: its
 qsub prints `123`, its qstat lists the members under their SLURM job ids with nothing naming
 the array, and its qdel reads `123[4]` as 123 and kills the whole array. limits_command
 recognises that wrapper and parse_limits then allows arrays of 1: one job per task there.

@@ -195,6 +195,9 @@ def test_check_host_passes_on_every_host(cli, tmp_path: Path, cluster_hosts) -> 
         assert any(c.startswith("mapped path") for c in checks)
         if name != "ssh":
             assert "scheduler answers" in checks
+        flavors = {c["detail"] for c in report["checks"] if c["name"] == "pbs flavour"}
+        expected = {"pbs": {"pro (detected)"}, "torque": {"torque (detected)"}}
+        assert flavors == expected.get(name, set()), report
 
 
 def test_check_host_reports_failures_with_fixes(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
@@ -231,7 +234,9 @@ def _wait_for(cli, project: Path, name: str, state: str, timeout: float = 60) ->
     [
         ("ssh", "lost", "ended while its status file still said 'running'"),
         ("slurm", "failed", "the scheduler reports the job failed (F)"),
-        ("pbs", "lost", "left the scheduler while its status file still said 'running'"),
+        # OpenPBS: the job's shell saw its script killed (128 + 9) and ended with that
+        ("pbs", "failed", "the scheduler reports the job failed (F, Exit_status 137)"),
+        ("torque", "lost", "left the scheduler while its status file still said 'running'"),
         ("lsf", "failed", "the scheduler reports the job failed (EXIT)"),
     ],
 )
