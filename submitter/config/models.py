@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from submitter.schedulers.pbs import FLAVORS as PBS_FLAVORS
 from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
 from submitter.units import parse_duration, parse_memory
 
@@ -33,9 +34,6 @@ def _known_scheduler(value: str) -> str:
 
 
 SchedulerName = Annotated[str, AfterValidator(_known_scheduler)]
-
-# PBS Pro (OpenPBS) or Torque: they share qsub/qstat/qdel but not resource syntax or history.
-PBS_FLAVORS: tuple[str, ...] = ("pro", "torque")
 
 
 def _known_pbs_flavor(value: str) -> str:

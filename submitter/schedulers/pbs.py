@@ -4,8 +4,8 @@ Two flavours share the commands but not all their options (the host key `pbs_fla
 detected by `limits_command`):
 - `pro`: PBS Professional and OpenPBS, its open-source edition (the project's docker `pbs`
   cluster is OpenPBS 23.06.06). Resources as `-l select=N:ncpus=C:mem=XMB`, arrays `-J`,
-  and finished jobs kept in the job history, read with `qstat -x -f`: `job_state = F` (a
-  subjob: `X`) with an `Exit_status`.
+  and finished jobs kept in the job history, read with `qstat -x -f`: `job_state = F`, also
+  for an array member on OpenPBS (`X` in some PBS Pro versions), with an `Exit_status`.
 - `torque`: Torque, and SLURM's Torque command wrapper (Debian's slurm-wlm-torque, the
   docker `torque` cluster). Resources as `-l nodes=N:ppn=C`, arrays `-t`; `qstat -x` means
   XML there, so finished jobs are read with `qstat -f` while the server still lists them.
@@ -94,7 +94,7 @@ SLURM_WRAPPER = "SLURM-TORQUE-WRAPPER"
 # `pbs_version = 23.06.06`, Torque `Version: 6.1.3`, the SLURM wrapper `Unknown option: version`.
 _QSTAT_VERSION = "QSTAT-VERSION"
 _TORQUE_VERSION = re.compile(r"^version:|unknown option", re.IGNORECASE)
-FLAVORS: tuple[str, ...] = ("pro", "torque")
+FLAVORS: tuple[str, ...] = ("pro", "torque")  # the host key pbs_flavor's values
 # A status query when the flavour is not known (yet): `qstat -x -f` where qstat is PBS Pro's.
 _STATUS_EITHER = (
     'if qstat --version 2>&1 | grep -q "pbs_version"; then exec qstat -x -f "$@"; '
@@ -177,9 +177,6 @@ class Pbs(TransientErrors):
     detected with the site's limits); it decides the status query.
     """
 
-    def __init__(self, flavor: str | None = None) -> None:
-        self.flavor = flavor
-
     name: str = "pbs"
     default_pack: str = "pbs"  # its newest version
     default_poll_interval: float = 10.0
@@ -198,18 +195,21 @@ class Pbs(TransientErrors):
     # PBS Pro's default max_array_size is 10000 and Torque's max_job_array_size is unset
     # (no limit); 1000 keeps one array within what most sites allow.
     max_array_size: int = 1000
-    # Both qmgr forms run: the parsers read PBS Pro's `list server` lines and Torque's
-    # `set server` lines, and a limit printed by both is the same number. The last lines say
-    # which flavour answers (flavor_of).
+    # Which flavour answers (flavor_of): also the last lines of limits_command.
     flavor_command: str = (
         'grep -qs "use Slurm" "$(command -v qsub)" && '
         f"printf '%s\\n' {SLURM_WRAPPER}; "
         f"printf '{_QSTAT_VERSION} %s\\n' \"$(qstat --version 2>&1 | head -n 1)\"; true"
     )
+    # Both qmgr forms run: the parsers read PBS Pro's `list server` lines and Torque's
+    # `set server` lines, and a limit printed by both is the same number.
     limits_command: str = (
         "qmgr -c 'list server' 2>/dev/null; qmgr -c 'print server' 2>/dev/null; "
         "pbsnodes -a 2>/dev/null; " + flavor_command
     )
+
+    def __init__(self, flavor: str | None = None) -> None:
+        self.flavor = flavor
 
     def parse_limits(self, output: str) -> SiteLimits:
         """The server's array and per-user queue limits, the smallest node's cores and the
