@@ -183,7 +183,9 @@ class Pbs(TransientErrors):
     default_max_running: int = 200
     job_id_variable: str = "PBS_JOBID"
     commands: tuple[str, ...] = ("qsub", "qstat", "qdel")  # check-host: present?
-    probe: str = "qstat >/dev/null"  # check-host: does it answer?
+    # check-host: does it answer? The queues, not the jobs: SLURM's Torque wrapper's plain
+    # qstat exits 153 while the user has no job.
+    probe: str = "qstat -Q >/dev/null"
     # pbs_server busy, restarting or unreachable (Torque and PBS Pro wording)
     transient_errors = re.compile(
         r"cannot connect to (?:pbs )?server|could not connect|end of file|pbs_iff"

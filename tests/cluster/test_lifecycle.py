@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.conftest import wait_until
 from tests.conftest import count_attempts, write
 
 HOSTS = ["ssh", "slurm", "pbs", "torque", "lsf"]
@@ -255,3 +256,25 @@ def test_job_dying_without_status_is_lost_or_failed_with_reason(  # type: ignore
     assert result.code == 1
     record = _status(cli, tmp_path, "vanish")
     assert record["state"] == state and reason in record["reason"], record
+
+
+def test_openpbs_is_detected_and_its_jobs_ask_with_select(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, remote
+) -> None:
+    """No pbs_flavor: the site's answer decides, and the job reaches OpenPBS as `select=`,
+    its finished record read back from the job history (qstat -x)."""
+    assert "pbs_flavor" not in cluster_hosts["pbs"]
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts["pbs"],
+        [{"name": "sized", "resources": {"cores": 2, "mem": "60M"}, "run": "echo sized\n"}],
+    )
+    assert cli("apply", tasks).code == 0
+    job = _status(cli, tmp_path, "sized")["attempts"][-1]["job_id"]
+    # the task's status file says completed a moment before the job itself ends
+    wait_until(
+        lambda: "job_state = F" in remote("pbs", f"qstat -x -f {job}").stdout, 30, "job ends"
+    )
+    shown = remote("pbs", f"qstat -x -f {job}").stdout
+    assert "Resource_List.select = 1:ncpus=2:mem=60MB" in shown
+    assert "Exit_status = 0" in shown
