@@ -113,7 +113,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
         f"if mkdir -p -- {q(work_dir)} && : > {probe} && rm -f -- {probe}; "
         f"then report workdir 1 {q(work_dir)}; else report workdir 0 {q(work_dir + ' is not writable')}; fi"
     )
-    scheduler = HostOps.for_kind(config.kind).batch
+    scheduler = HostOps.for_kind(config.kind, config.pbs_flavor).batch
     for command in scheduler.commands if scheduler else ():
         lines.append(
             f"if command -v {command} >/dev/null; then report cmd-{command} 1 "
@@ -126,6 +126,8 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
         )
     if scheduler is not None and scheduler.accounting_probe:
         lines.append(_accounting_check(scheduler.accounting_probe, scheduler.accounting))
+    if scheduler is not None and scheduler.flavor_command:
+        lines.append(f"{{ {scheduler.flavor_command}\n}} 2>/dev/null")
     for local, remote_prefix in config.paths.items():
         target = resolve_home(remote_prefix, home)
         lines.append(
@@ -144,7 +146,29 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
                 "'a marker written here is not visible there'; fi"
             )
         result = transport.run_script("\n".join(lines) + "\n")
-    return _parse_checks(result.stdout, config)
+    checks = _parse_checks(result.stdout, config)
+    if scheduler is not None and scheduler.flavor_command:
+        checks.append(_flavor_check(config, scheduler.parse_limits(result.stdout).flavor))
+    return checks
+
+
+def _flavor_check(config: HostConfig, detected: str | None) -> Check:
+    """Which variant of the scheduler answers (PBS: pro or torque), and whether it is the one
+    the host names."""
+    label = f"{config.kind} flavour"
+    named = config.pbs_flavor
+    if named is None:
+        if detected is None:
+            return Check(label, True, "not detected: Torque resource syntax is used", "")
+        return Check(label, True, f"{detected} (detected)", "")
+    if detected in (None, named):
+        return Check(label, True, f"{named} (pbs_flavor)", "")
+    return Check(
+        label,
+        False,
+        f"pbs_flavor says {named}, the host answers as {detected}",
+        f"set 'pbs_flavor: {detected}' or remove it",
+    )
 
 
 def _accounting_check(probe: str, answering: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import posixpath
 import shutil
@@ -625,7 +626,7 @@ class Engine:
             self.hosts[name] = HostRun(
                 name,
                 config,
-                HostOps.for_kind(config.kind),
+                HostOps.for_kind(config.kind, config.pbs_flavor),
                 max_running=max_running or default_max_running(config),
                 poll_interval=default_poll_interval(config),
             )
@@ -872,6 +873,7 @@ class Engine:
         if scheduler is None:
             return batch, []
         limits = self._site_limits(host, transport)
+        self._render_for_flavor(scheduler.flavor, batch)
         largest = min(
             n
             for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array)
@@ -903,14 +905,27 @@ class Engine:
         return singles, groups
 
     def _site_limits(self, host: HostRun, transport: Transport) -> SiteLimits:
-        """What the scheduler says of the site's limits, read once per run and host."""
+        """What the scheduler says of the site's limits, read once per run and host, with
+        its flavour where the host does not name it."""
         if host.limits is None:
             command = host.ops.batch.limits_command if host.ops.batch else ""
             host.limits = SiteLimits()
             if command and host.ops.batch is not None:
                 result = transport.run_script(command + "\n")
                 host.limits = host.ops.batch.parse_limits(result.stdout)
+                if host.ops.batch.flavor is None:
+                    host.ops.batch.flavor = host.limits.flavor
         return host.limits
+
+    def _render_for_flavor(self, flavor: str | None, batch: list[Tracked]) -> None:
+        """Tasks prepared before the scheduler's flavour was known are rendered again for it
+        (their ids do not depend on it)."""
+        for tracked in batch:
+            task = tracked.prepared
+            if flavor is None or task is None or task.spec.flavor == flavor:
+                continue
+            spec = dataclasses.replace(task.spec, flavor=flavor)
+            self._ready(tracked, dataclasses.replace(task, spec=spec))
 
     @staticmethod
     def _max_queued(host: HostRun, limits: SiteLimits) -> int:

@@ -312,12 +312,15 @@ class HostOps:
         self.batch = batch
 
     @classmethod
-    def for_kind(cls, kind: str) -> HostOps:
+    def for_kind(cls, kind: str, flavor: str | None = None) -> HostOps:
+        """`flavor`: the scheduler's variant when the host names it (PBS: pbs_flavor)."""
         if kind in ("local", "ssh"):
             return cls(kind, None)
         from submitter.schedulers.registry import batch_scheduler
 
-        return cls(kind, batch_scheduler(kind))
+        batch = batch_scheduler(kind)
+        batch.flavor = flavor
+        return cls(kind, batch)
 
     # start -----------------------------------------------------------------------------
     def start_script(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart] = ()) -> str:

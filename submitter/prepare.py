@@ -226,6 +226,7 @@ def prepare_task(
         setup=host.setup,
         host_vars=host.vars,
         links=links,
+        flavor=host.pbs_flavor,
     )
     return PreparedTask(
         definition,

@@ -17,9 +17,11 @@ from pydantic import (
     PositiveInt,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from submitter.globs import is_pattern, pattern_problem
+from submitter.schedulers.pbs import FLAVORS as PBS_FLAVORS
 from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
 from submitter.units import parse_duration, parse_memory
 
@@ -34,6 +36,15 @@ def _known_scheduler(value: str) -> str:
 
 
 SchedulerName = Annotated[str, AfterValidator(_known_scheduler)]
+
+
+def _known_pbs_flavor(value: str) -> str:
+    if value not in PBS_FLAVORS:
+        raise ValueError(f"expected one of {', '.join(PBS_FLAVORS)}, got {value!r}")
+    return value
+
+
+PbsFlavor = Annotated[str, AfterValidator(_known_pbs_flavor)]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -163,6 +174,7 @@ class HostConfig(Strict):
     known_hosts: str | None = None
     ssh_options: list[str] = Field(default_factory=list)
     scheduler: SchedulerName | None = None
+    pbs_flavor: PbsFlavor | None = None  # PBS hosts: pro | torque (default: detected)
     pack: str | None = None
     work_dir: str | None = None
     paths: dict[str, str] = Field(default_factory=dict)
@@ -180,6 +192,14 @@ class HostConfig(Strict):
     reconnect_for: Duration | None = None  # how long an unreachable host is waited for
     setup: str | None = None
     vars: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _flavor_of_pbs(self) -> HostConfig:
+        if self.pbs_flavor is not None and self.scheduler != "pbs":
+            raise ValueError(
+                f"pbs_flavor is for hosts with scheduler: pbs, not {self.kind}: remove it"
+            )
+        return self
 
     @field_validator("work_dir")
     @classmethod

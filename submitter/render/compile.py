@@ -41,6 +41,7 @@ class JobSpec:
     # inputs that upstream tasks made on this host: (where the upstream output is, where this
     # task reads it), linked on the host rather than sent from here
     links: tuple[tuple[str, str], ...] = ()
+    flavor: str | None = None  # the scheduler's variant (PBS: pro | torque), when known
 
     @property
     def job_name(self) -> str:
@@ -195,7 +196,12 @@ def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
         },
         "resources": resources,
         "paths": {"task_dir": spec.task_dir, "run_dir": spec.run_dir},
-        "host": {"name": spec.host_name, "scheduler": spec.scheduler, "setup": spec.setup or ""},
+        "host": {
+            "name": spec.host_name,
+            "scheduler": spec.scheduler,
+            "flavor": spec.flavor or "",
+            "setup": spec.setup or "",
+        },
         "vars": dict(spec.host_vars),
         "pack": {"name": pack.meta.name, "version": pack.meta.version},
         "submitter": {"version": __version__},

@@ -141,6 +141,7 @@ class SiteLimits:
     node_cores: int | None = None  # cores of the smallest compute node (packed jobs' width)
     max_walltime: int | None = None  # seconds: the default partition's or queue's time limit
     max_mem: int | None = None  # bytes: the memory of the smallest compute node
+    flavor: str | None = None  # which variant answers, for schedulers that have several (PBS)
 
 
 def smallest(values: Sequence[int]) -> int | None:
@@ -157,9 +158,14 @@ class TransientErrors:
 
     transient_errors: re.Pattern[str] = re.compile(r"(?!)")  # matches nothing
     max_array_size: int = 0  # 0: no job arrays through submitter (yet)
+    # The scheduler's variant where it has several (PBS: pro or torque); None: one, or not
+    # known yet (the engine sets what the site's limits say).
+    flavor: str | None = None
     # A shell command printing what the site says of its limits (run once per apply and
     # host; its failure is not an error); empty: the scheduler has no such command.
     limits_command: str = ""
+    # A shell command printing only what parse_limits reads the flavour from (check-host).
+    flavor_command: str = ""
 
     # check-host: a shell test that the scheduler's accounting answers, and what answers
     # when it does; empty: the scheduler has no accounting worth asking
@@ -194,8 +200,10 @@ class BatchScheduler(Protocol):
     probe: str  # a shell test check-host runs to see that the scheduler answers
 
     max_array_size: int  # the most members of one job array; 0 when arrays are not used
+    flavor: str | None  # the variant (PBS: pro | torque); None: one, or not known yet
 
     limits_command: str  # prints the site's limits for parse_limits; empty: none
+    flavor_command: str  # prints what parse_limits reads the flavour from; empty: none
 
     def parse_limits(self, output: str) -> SiteLimits:
         """The limits `limits_command` printed (tolerant: what it cannot read is None)."""

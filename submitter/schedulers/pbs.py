@@ -1,4 +1,14 @@
-"""PBS (Torque and PBS Pro): argv builders and parsers for qsub, qstat -f and qdel. No I/O.
+"""PBS (PBS Pro/OpenPBS and Torque): argv builders and parsers for qsub, qstat and qdel. No I/O.
+
+Two flavours share the commands but not all their options (the host key `pbs_flavor`, else
+detected by `limits_command`):
+- `pro`: PBS Professional and OpenPBS, its open-source edition (the project's docker `pbs`
+  cluster is OpenPBS 23.06.06). Resources as `-l select=N:ncpus=C:mem=XMB`, arrays `-J`,
+  and finished jobs kept in the job history, read with `qstat -x -f`: `job_state = F`, also
+  for an array member on OpenPBS (`X` in some PBS Pro versions), with an `Exit_status`.
+- `torque`: Torque, and SLURM's Torque command wrapper (Debian's slurm-wlm-torque, the
+  docker `torque` cluster). Resources as `-l nodes=N:ppn=C`, arrays `-t`; `qstat -x` means
+  XML there, so finished jobs are read with `qstat -f` while the server still lists them.
 
 Job ids: `qsub` prints the full id (`123.server`) and parse_job_id keeps it, since qstat and
 qdel on another server need it. `qstat -f` may print the same job with a different server
@@ -8,7 +18,7 @@ their `Job Id:` lines and callers compare ids with `same_job`, or look them up w
 
 Job arrays: qsub prints an array's id as `123[].server`; member 4 is `123[4].server`, which
 Torque's and PBS Pro's qstat and qdel take as they are. SLURM's Torque wrapper
-(slurm-wlm-torque, the project's docker PBS cluster) cannot address a member at all: its
+(slurm-wlm-torque, the project's docker torque cluster) cannot address a member at all: its
 qsub prints `123`, its qstat lists the members under their SLURM job ids with nothing naming
 the array, and its qdel reads `123[4]` as 123 and kills the whole array. limits_command
 recognises that wrapper and parse_limits then allows arrays of 1: one job per task there.
@@ -82,11 +92,37 @@ _GENERIC_QUEUED = re.compile(r"^(?:set server\s+)?max_queued\s*=.*\[u:PBS_GENERI
 _NODE_CORES = re.compile(r"^(?:np|resources_available\.ncpus)\s*=\s*(\d+)\s*$")
 # What limits_command prints when qsub is SLURM's Torque wrapper (slurm-wlm-torque)
 SLURM_WRAPPER = "SLURM-TORQUE-WRAPPER"
+# limits_command's line with the first line of `qstat --version`: PBS Pro and OpenPBS print
+# `pbs_version = 23.06.06`, Torque `Version: 6.1.3`, the SLURM wrapper `Unknown option: version`.
+_QSTAT_VERSION = "QSTAT-VERSION"
+_TORQUE_VERSION = re.compile(r"^version:|unknown option", re.IGNORECASE)
+FLAVORS: tuple[str, ...] = ("pro", "torque")  # the host key pbs_flavor's values
+# A status query when the flavour is not known (yet): `qstat -x -f` where qstat is PBS Pro's.
+_STATUS_EITHER = (
+    'if qstat --version 2>&1 | grep -q "pbs_version"; then exec qstat -x -f "$@"; '
+    'else exec qstat -f "$@"; fi'
+)
 
 
 def same_job(a: str, b: str) -> bool:
     """True when two PBS job ids name the same job (`123` and `123.server.example.org`)."""
     return job_key(a) == job_key(b)
+
+
+def flavor_of(version_line: str, wrapper: bool) -> str | None:
+    """The flavour `qstat --version` (first line) says; None when it says nothing known."""
+    if wrapper or _TORQUE_VERSION.search(version_line):
+        return "torque"
+    return "pro" if "pbs_version" in version_line else None
+
+
+def finished_code(code: str, exit_status: int | None) -> str:
+    """The state code of a finished job with what its Exit_status means, shown as a reason:
+    `F, Exit_status -29`, `F, Exit_status 265 (signal 9)`."""
+    if exit_status is None:
+        return code
+    text = f"{code}, Exit_status {exit_status}"
+    return f"{text} (signal {exit_status - 256})" if exit_status > 256 else text
 
 
 def finished_state(exit_status: int | None) -> JobState:
@@ -137,7 +173,11 @@ def parse_qstat_full(output: str) -> dict[str, dict[str, str]]:
 
 
 class Pbs(TransientErrors):
-    """Torque and PBS Pro through their common command line interface."""
+    """PBS Pro (OpenPBS) and Torque through their common command line interface.
+
+    `flavor`: `pro`, `torque`, or None until known (from the host's `pbs_flavor`, or
+    detected with the site's limits); it decides the status query.
+    """
 
     name: str = "pbs"
     default_pack: str = "pbs"  # its newest version
@@ -145,10 +185,9 @@ class Pbs(TransientErrors):
     default_max_running: int = 200
     job_id_variable: str = "PBS_JOBID"
     commands: tuple[str, ...] = ("qsub", "qstat", "qdel")  # check-host: present?
-    # check-host: does it answer? SLURM's Torque wrapper exits 153, saying nothing, when the
-    # user has no jobs.
-    probe: str = 'submitter_said=$(qstat 2>&1) || { [ $? -eq 153 ] && [ -z "$submitter_said" ]; }'
-
+    # check-host: does it answer? The queues, not the jobs: SLURM's Torque wrapper's plain
+    # qstat exits 153 while the user has no job.
+    probe: str = "qstat -Q >/dev/null"
     # pbs_server busy, restarting or unreachable (Torque and PBS Pro wording)
     transient_errors = re.compile(
         r"cannot connect to (?:pbs )?server|could not connect|end of file|pbs_iff"
@@ -160,23 +199,35 @@ class Pbs(TransientErrors):
     # PBS Pro's default max_array_size is 10000 and Torque's max_job_array_size is unset
     # (no limit); 1000 keeps one array within what most sites allow.
     max_array_size: int = 1000
+    # Which flavour answers (flavor_of): also the last lines of limits_command.
+    flavor_command: str = (
+        'grep -qs "use Slurm" "$(command -v qsub)" && '
+        f"printf '%s\\n' {SLURM_WRAPPER}; "
+        f"printf '{_QSTAT_VERSION} %s\\n' \"$(qstat --version 2>&1 | head -n 1)\"; true"
+    )
     # Both qmgr forms run: the parsers read PBS Pro's `list server` lines and Torque's
     # `set server` lines, and a limit printed by both is the same number.
     limits_command: str = (
         "qmgr -c 'list server' 2>/dev/null; qmgr -c 'print server' 2>/dev/null; "
-        "pbsnodes -a 2>/dev/null; "
-        'grep -qs "use Slurm" "$(command -v qsub)" && '
-        f"printf '%s\\n' {SLURM_WRAPPER}; true"
+        "pbsnodes -a 2>/dev/null; " + flavor_command
     )
 
+    def __init__(self, flavor: str | None = None) -> None:
+        self.flavor = flavor
+
     def parse_limits(self, output: str) -> SiteLimits:
-        """The server's array and per-user queue limits and the smallest node's cores. Behind
-        SLURM's Torque wrapper the array limit is 1: it cannot address array members."""
+        """The server's array and per-user queue limits, the smallest node's cores and the
+        flavour. Behind SLURM's Torque wrapper the array limit is 1: it cannot address array
+        members."""
         array_sizes: list[int] = []
         queued: list[int] = []
         cores: list[int] = []
         wrapper = False
+        version: str | None = None
         for raw in output.splitlines():
+            if raw.startswith(_QSTAT_VERSION + " "):
+                version = raw[len(_QSTAT_VERSION) + 1 :].strip()
+                continue
             line = raw.strip()
             wrapper = wrapper or line == SLURM_WRAPPER
             limit = _SERVER_LIMIT.match(line)
@@ -193,6 +244,7 @@ class Pbs(TransientErrors):
             max_array_size=1 if wrapper else smallest(array_sizes),
             max_jobs=smallest(queued),
             node_cores=smallest(cores),
+            flavor=flavor_of(version or "", wrapper),
         )
 
     def array_member(self, job_id: str, index: int) -> str:
@@ -232,12 +284,15 @@ class Pbs(TransientErrors):
         return ids[0]
 
     def status_argv(self, job_ids: Sequence[str]) -> list[str]:
-        """`qstat -f` for all ids; unknown or finished ones only add an error line to stderr.
-
-        PBS Pro forgets finished jobs unless asked with `-x`, but Torque reads `-x` as "XML",
-        so it is not used: a job that left the queue is judged by the task's own exit file.
-        """
-        return ["qstat", "-f", *job_ids]
+        """`qstat -x -f` on PBS Pro, which then lists finished jobs from its job history
+        (with their Exit_status); `qstat -f` on Torque, which reads `-x` as "XML". When the
+        flavour is not known, qstat itself is asked which it is. Unknown ids only add an
+        error line."""
+        if self.flavor == "pro":
+            return ["qstat", "-x", "-f", *job_ids]
+        if self.flavor == "torque":
+            return ["qstat", "-f", *job_ids]
+        return ["sh", "-c", _STATUS_EITHER, "qstat", *job_ids]
 
     def parse_status(self, output: str) -> dict[str, JobStatus]:
         statuses: dict[str, JobStatus] = {}
@@ -248,6 +303,7 @@ class Pbs(TransientErrors):
             exit_status = _int_or_none(attributes.get("exit_status"))
             if code in _FINISHED:
                 state = finished_state(exit_status)
+                code = finished_code(code, exit_status)
             else:
                 state = lookup_state(STATE_TABLE, code, self.name)
             statuses[job_id] = JobStatus(state, code, exit_status)

@@ -130,11 +130,13 @@ class Slurm(TransientErrors):
             elif line.isdigit():
                 submit.append(int(line))
         array_size = config.get("maxarraysize")
+        max_walltime, max_mem = _partition_limits(partitions)
         return SiteLimits(
             max_array_size=array_size - 1 if array_size else None,
             max_jobs=smallest([*submit, *[v for k, v in config.items() if k == "maxjobcount"]]),
             node_cores=smallest(cores),
-            **_partition_limits(partitions),
+            max_walltime=max_walltime,
+            max_mem=max_mem,
         )
 
     def array_member(self, job_id: str, index: int) -> str:
@@ -225,7 +227,7 @@ class Slurm(TransientErrors):
         return statuses
 
 
-def _partition_limits(lines: list[str]) -> dict[str, int | None]:
+def _partition_limits(lines: list[str]) -> tuple[int | None, int | None]:
     """max_walltime and max_mem from sinfo's `PARTITION TIMELIMIT MEMORY` lines: the default
     partition's time limit (none when it has none), else the shortest of all."""
     default: list[int | None] = []
@@ -244,10 +246,7 @@ def _partition_limits(lines: list[str]) -> dict[str, int | None]:
         digits = re.match(r"^(\d+)\+?$", mem)
         if digits and int(digits.group(1)) > 0:
             memory.append(int(digits.group(1)) * 1024**2)
-    return {
-        "max_walltime": default[0] if default else min(times, default=None),
-        "max_mem": min(memory, default=None),
-    }
+    return (default[0] if default else min(times, default=None), min(memory, default=None))
 
 
 _SLURM_TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")

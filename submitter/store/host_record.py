@@ -21,6 +21,7 @@ _KEPT = (
     "known_hosts",
     "ssh_options",
     "scheduler",
+    "pbs_flavor",
     "pack",
     "work_dir",
     "paths",

@@ -1,7 +1,8 @@
 """The project's dockerized clusters (docker/docker-compose.yml), started once per session.
 
-Every test here submits real jobs over real ssh to real SLURM (and the Torque interface and
-the LSF test shim over SLURM) and to a plain sshd host. Nothing is mocked. If Docker is not
+Every test here submits real jobs over real ssh to real SLURM, to real OpenPBS (`pbs`), to
+SLURM's Torque command wrapper (`torque`) and the LSF test shim, both over SLURM, and to a
+plain sshd host. Nothing is mocked. If Docker is not
 available these tests error out rather than skip: `bash tests/run` installs and starts it.
 """
 
@@ -27,7 +28,8 @@ CLUSTERS = {
     "ssh": ("sshhost", "ssh"),
     "ssh2fa": ("ssh2fa", "ssh"),  # a key, then a TOTP code
     "slurm": ("slurm-login", "slurm"),
-    "pbs": ("pbs-login", "pbs"),
+    "pbs": ("pbs-login", "pbs"),  # OpenPBS 23.06.06: PBS Pro flavour, detected
+    "torque": ("torque-login", "pbs"),  # slurm-wlm-torque over SLURM: Torque flavour, detected
     "lsf": ("lsf-login", "lsf"),
     "sge": ("sge-login", "sge"),
 }
@@ -81,6 +83,7 @@ def docker_compose_project_name() -> str:
 
 @pytest.fixture(scope="session")
 def docker_setup(cluster_secrets: dict[str, Path]) -> list[str]:
+    subprocess.run([str(ROOT / "docker" / "openpbs" / "fetch-source")], check=True)
     return ["up --build -d"]
 
 
@@ -119,6 +122,21 @@ def _ssh(
     )
 
 
+def _ready(port: int, key: Path, name: str) -> bool:
+    """ssh answers and, on a batch cluster, both execution hosts take jobs."""
+    if name == "ssh2fa":  # no login without the code: the host key is there
+        return bool(_keyscan(port).stdout)
+    if name == "ssh":
+        return _ssh(port, key, "true").returncode == 0
+    if name == "sge":
+        return bool(_SGE_READY.search(_ssh(port, key, "qstat -f").stdout))
+    if name == "pbs":
+        out = _ssh(port, key, "pbsnodes -a").stdout
+        return len(re.findall(r"^\s*state = free$", out, re.MULTILINE)) == 2
+    out = _ssh(port, key, "sinfo -h -N -p debug -o '%N %t'").stdout
+    return out.count(" idle") == 2
+
+
 @pytest.fixture(scope="session")
 def cluster_hosts(
     docker_services: Any, cluster_secrets: dict[str, Path]
@@ -130,16 +148,9 @@ def cluster_hosts(
     for name, (service, scheduler) in CLUSTERS.items():
         port = int(docker_services.port_for(service, 22))
 
-        def ready(port: int = port, scheduler: str = scheduler, name: str = name) -> bool:
+        def ready(port: int = port, name: str = name) -> bool:
             try:
-                if name == "ssh2fa":  # no login without the code: the host key is there
-                    return bool(_keyscan(port).stdout)
-                if scheduler == "ssh":
-                    return _ssh(port, key, "true").returncode == 0
-                if scheduler == "sge":
-                    return bool(_SGE_READY.search(_ssh(port, key, "qstat -f").stdout))
-                out = _ssh(port, key, "sinfo -h -N -p debug -o '%N %t'").stdout
-                return out.count(" idle") == 2
+                return _ready(port, key, name)
             except subprocess.TimeoutExpired:
                 return False
 

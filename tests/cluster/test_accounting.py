@@ -69,7 +69,7 @@ def _wait_running(remote, host: str, job: str) -> None:  # type: ignore[no-untyp
     ("host", "state", "cause", "reason"),
     [
         ("slurm", "killed", "cancelled", "cancelled by the scheduler or an administrator (CA)"),
-        ("pbs", "lost", "lost", "left the scheduler while its status file still said 'running'"),
+        ("torque", "lost", "lost", "left the scheduler while its status file still said 'running'"),
     ],
 )
 def test_job_killed_outright_is_cancelled_from_sacct_or_lost_without_it(  # type: ignore[no-untyped-def]
@@ -138,7 +138,7 @@ def test_node_killed_under_a_detached_job_is_a_node_failure_from_sacct(  # type:
 def test_check_host_tells_whether_sacct_works(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
     for host, detail in (
         ("slurm", "slurmdbd (sacct works)"),
-        ("pbs", "no accounting: end states guessed from status files"),
+        ("torque", "no accounting: end states guessed from status files"),
     ):
         tasks = _tasks_file(tmp_path, cluster_hosts[host], [{"name": "x", "run": "true"}])
         result = cli("check-host", "h", "-f", tasks, "--json")
@@ -146,7 +146,7 @@ def test_check_host_tells_whether_sacct_works(cli, tmp_path: Path, cluster_hosts
         assert result.code == 0, report
         (row,) = [c for c in report["checks"] if c["name"] == "accounting"]
         assert row["ok"] and row["detail"].startswith(detail), row
-        assert bool(row["fix"]) == (host == "pbs"), row
+        assert bool(row["fix"]) == (host == "torque"), row
 
 
 def test_max_submit_jobs_is_read_from_the_accounting_database(  # type: ignore[no-untyped-def]

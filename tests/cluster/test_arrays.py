@@ -1,7 +1,7 @@
 """Job arrays on the docker clusters: many tasks, one submission, each task its own life.
 
-SLURM and the LSF test shim run every test. The docker PBS cluster is SLURM's Torque
-wrapper, which cannot watch or kill one member of an array (see
+SLURM, OpenPBS (`pbs`) and the LSF test shim run every test. The `torque` cluster is SLURM's
+Torque wrapper, which cannot watch or kill one member of an array (see
 tests/fixtures/schedulers/README.md): there, submitter is shown to recognise the wrapper and
 send one job per task, and the PBS pack's driver to run each member's task under it.
 """
@@ -37,16 +37,17 @@ from tests.cluster.test_faults import (
 )
 from tests.conftest import count_attempts, write
 
-ARRAY_HOSTS = ["slurm", "lsf", "sge"]
+ARRAY_HOSTS = ["slurm", "pbs", "lsf", "sge"]
 # The variable holding a member's index inside the job, and submitter's index of that member
 INDEX = {
     "slurm": ("SLURM_ARRAY_TASK_ID", 0),
+    "pbs": ("PBS_ARRAY_INDEX", 0),
     "lsf": ("LSB_JOBINDEX", 1),
     "sge": ("SGE_TASK_ID", 1),
 }
-# `123_4` (SLURM), `123[4]` (LSF) or `123.4` (Grid Engine): array id, member index as the
-# scheduler numbers it
-_MEMBER = re.compile(r"^(\d+)(?:_(\d+)|\[(\d+)\]|\.(\d+))$")
+# `123_4` (SLURM), `123[4].login` (OpenPBS), `123[4]` (LSF) or `123.4` (Grid Engine): array
+# id, member index as the scheduler numbers it
+_MEMBER = re.compile(r"^(\d+)(?:_(\d+)|\[(\d+)\](?:\.\S+)?|\.(\d+))$")
 
 
 def _tasks_file(project: Path, host: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
@@ -229,19 +230,21 @@ def test_max_array_caps_the_members_of_one_array(cli, tmp_path: Path, cluster_ho
     assert sum(1 for job in jobs if "_" not in job) == 1, jobs
 
 
-# --- the docker PBS cluster: SLURM's Torque wrapper -------------------------------------
+# --- the docker torque cluster: SLURM's Torque wrapper -----------------------------------
 
 
-def test_pbs_wrapper_is_recognised_and_alike_tasks_go_one_job_each(  # type: ignore[no-untyped-def]
+def test_torque_wrapper_is_recognised_and_alike_tasks_go_one_job_each(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, cluster_hosts, remote
 ) -> None:
     pbs = Pbs()
-    answer = remote("pbs", pbs.limits_command)
+    answer = remote("torque", pbs.limits_command)
     assert answer.returncode == 0, answer.stderr
-    assert pbs.parse_limits(answer.stdout) == SiteLimits(max_array_size=1, node_cores=4)
+    assert pbs.parse_limits(answer.stdout) == SiteLimits(
+        max_array_size=1, node_cores=4, flavor="torque"
+    )
     tasks = _tasks_file(
         tmp_path,
-        cluster_hosts["pbs"],
+        cluster_hosts["torque"],
         [
             {
                 "name": "p-{{ i }}",
@@ -278,12 +281,12 @@ def test_pbs_array_driver_runs_each_members_task_under_the_wrapper(  # type: ign
             f"cd {base} && qsub array.sh",
         ]
     )
-    submitted = remote("pbs", setup)
+    submitted = remote("torque", setup)
     assert submitted.returncode == 0 and submitted.stdout.strip().isdigit(), submitted
     wait_until(
-        lambda: remote("pbs", f"cat {base}/t0/done {base}/t2/done").stdout == "ran 0\nran 2\n",
+        lambda: remote("torque", f"cat {base}/t0/done {base}/t2/done").stdout == "ran 0\nran 2\n",
         60,
         "members 0 and 2 to run their tasks",
     )
-    assert remote("pbs", f"test -e {base}/t1/done || echo none").stdout == "none\n"
-    remote("pbs", f"rm -rf {base}")
+    assert remote("torque", f"test -e {base}/t1/done || echo none").stdout == "none\n"
+    remote("torque", f"rm -rf {base}")

@@ -97,7 +97,7 @@ def _assert_each_ran_once(shared: Path, project: Path, count: int) -> None:
         assert (project / "out" / f"{i}.txt").read_text() == f"{i}\n"
 
 
-@pytest.mark.parametrize("host", ["ssh", "slurm"])
+@pytest.mark.parametrize("host", ["ssh", "slurm", "pbs"])
 @pytest.mark.parametrize(
     ("sig", "delay"),
     [(signal.SIGKILL, 0.0), (signal.SIGKILL, 0.4), (signal.SIGTERM, 0.2), (signal.SIGHUP, 0.1)],
@@ -117,7 +117,7 @@ def test_client_killed_while_starting_runs_each_task_once(
     assert {s["state"] for s in states} == {"completed"}
 
 
-@pytest.mark.parametrize("host", ["ssh", "slurm"])
+@pytest.mark.parametrize("host", ["ssh", "slurm", "pbs"])
 def test_max_running_holds_with_a_home_relative_work_dir(
     cli, tmp_path: Path, cluster_hosts, cluster_secrets, host: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -241,7 +241,7 @@ def _unreachable_since(stderr: str, trouble: str = "unreachable") -> str:
     return match.group(2)
 
 
-@pytest.mark.parametrize("host", ["ssh", "slurm"])
+@pytest.mark.parametrize("host", ["ssh", "slurm", "pbs"])
 def test_sshd_stopped_during_watch_is_ridden_out(  # type: ignore[no-untyped-def]
     tmp_path: Path, cluster_hosts, cluster_secrets, cluster_container, host: str
 ) -> None:
@@ -417,7 +417,7 @@ def _control_processes(control: Path) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("host", ["ssh", "slurm"])
+@pytest.mark.parametrize("host", ["ssh", "slurm", "pbs"])
 def test_client_machine_reboots_mid_run_then_apply_reattaches(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, cluster_hosts, cluster_secrets, host: str
 ) -> None:

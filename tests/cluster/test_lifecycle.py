@@ -1,4 +1,5 @@
-"""One lifecycle suite, run on the plain ssh host and on the SLURM, PBS and LSF clusters."""
+"""One lifecycle suite, run on the plain ssh host and on the SLURM, OpenPBS, Torque-wrapper and
+LSF-shim clusters."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.conftest import wait_until
 from tests.conftest import count_attempts, write
 
-HOSTS = ["ssh", "slurm", "pbs", "lsf", "sge"]
+HOSTS = ["ssh", "slurm", "pbs", "torque", "lsf", "sge"]
 
 
 def _tasks_file(
@@ -194,6 +196,9 @@ def test_check_host_passes_on_every_host(cli, tmp_path: Path, cluster_hosts) -> 
         assert any(c.startswith("mapped path") for c in checks)
         if name != "ssh":
             assert "scheduler answers" in checks
+        flavors = {c["detail"] for c in report["checks"] if c["name"] == "pbs flavour"}
+        expected = {"pbs": {"pro (detected)"}, "torque": {"torque (detected)"}}
+        assert flavors == expected.get(name, set()), report
 
 
 def test_check_host_reports_failures_with_fixes(cli, tmp_path: Path, cluster_hosts) -> None:  # type: ignore[no-untyped-def]
@@ -230,7 +235,9 @@ def _wait_for(cli, project: Path, name: str, state: str, timeout: float = 60) ->
     [
         ("ssh", "lost", "ended while its status file still said 'running'"),
         ("slurm", "failed", "the scheduler reports the job failed (F)"),
-        ("pbs", "lost", "left the scheduler while its status file still said 'running'"),
+        # OpenPBS: the job's shell saw its script killed (128 + 9) and ended with that
+        ("pbs", "failed", "the scheduler reports the job failed (F, Exit_status 137)"),
+        ("torque", "lost", "left the scheduler while its status file still said 'running'"),
         ("lsf", "failed", "the scheduler reports the job failed (EXIT)"),
         # Grid Engine's accounting tells a SIGKILLed job script from a qdel'ed one by nothing
         ("sge", "killed", "cancelled by the scheduler or an administrator (failed 100"),
@@ -292,3 +299,25 @@ def test_glob_and_directory_outputs(cli, tmp_path: Path, cluster_hosts, host: st
     assert "rerun: own-a" in rerun.err and "up to date: own-b" in rerun.err
     assert (project / "a" / "sub" / "t w o.txt").read_text() == "2\n"
     assert count_attempts(project) == 6, "own-a twice, own-b once, the failing one thrice"
+
+
+def test_openpbs_is_detected_and_its_jobs_ask_with_select(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, remote
+) -> None:
+    """No pbs_flavor: the site's answer decides, and the job reaches OpenPBS as `select=`,
+    its finished record read back from the job history (qstat -x)."""
+    assert "pbs_flavor" not in cluster_hosts["pbs"]
+    tasks = _tasks_file(
+        tmp_path,
+        cluster_hosts["pbs"],
+        [{"name": "sized", "resources": {"cores": 2, "mem": "60M"}, "run": "echo sized\n"}],
+    )
+    assert cli("apply", tasks).code == 0
+    job = _status(cli, tmp_path, "sized")["attempts"][-1]["job_id"]
+    # the task's status file says completed a moment before the job itself ends
+    wait_until(
+        lambda: "job_state = F" in remote("pbs", f"qstat -x -f {job}").stdout, 30, "job ends"
+    )
+    shown = remote("pbs", f"qstat -x -f {job}").stdout
+    assert "Resource_List.select = 1:ncpus=2:mem=60MB" in shown
+    assert "Exit_status = 0" in shown

@@ -115,7 +115,7 @@ def _records(cli, project: Path) -> dict[str, dict[str, Any]]:  # type: ignore[n
     return {r["name"]: r for r in json.loads(cli("status", "--json", "-C", project).out)}
 
 
-@pytest.mark.parametrize("host", ["slurm", "lsf"])
+@pytest.mark.parametrize("host", ["slurm", "pbs", "lsf"])
 def test_a_detached_chain_completes_with_the_client_gone(
     cli, tmp_path: Path, cluster_hosts, remote, host: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -137,7 +137,7 @@ def test_a_detached_chain_completes_with_the_client_gone(
     assert all(r["state"] == "completed" for r in _records(cli, project).values())
 
 
-@pytest.mark.parametrize("host", ["slurm", "lsf"])
+@pytest.mark.parametrize("host", ["slurm", "pbs", "lsf"])
 def test_a_detached_chain_whose_first_step_fails_leaves_the_queue(
     cli, tmp_path: Path, cluster_hosts, remote, host: str
 ) -> None:  # type: ignore[no-untyped-def]
@@ -145,7 +145,11 @@ def test_a_detached_chain_whose_first_step_fails_leaves_the_queue(
     project = tasks.parent
     assert cli("apply", tasks, "--detach").code == 0
     jobs = {r["name"]: r["attempts"][0]["job_id"] for r in _records_without_refresh(project)}
-    queue = "squeue -h -o %i" if host == "slurm" else "bjobs -noheader -o jobid 2>/dev/null"
+    queue = {
+        "slurm": "squeue -h -o %i",
+        "pbs": "qstat 2>/dev/null | awk 'NR > 2 {print $1}'",
+        "lsf": "bjobs -noheader -o jobid 2>/dev/null",
+    }[host]
 
     def left_the_queue() -> bool:
         listed = remote(host, queue).stdout.split()

@@ -8,7 +8,7 @@
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/7858a7f051a64b82/job.out
 #PBS -e /scratch/alice/submitter/7858a7f051a64b82/job.err
-# submitter task 7858a7f051a64b82 (pack pbs@1.2)
+# submitter task 7858a7f051a64b82 (pack pbs@1.3)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=7858a7f051a64b82

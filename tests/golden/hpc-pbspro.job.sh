@@ -7,7 +7,7 @@
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/316d9d4db330d3fa/job.out
 #PBS -e /scratch/alice/submitter/316d9d4db330d3fa/job.err
-# submitter task 316d9d4db330d3fa (pack pbs@1.2)
+# submitter task 316d9d4db330d3fa (pack pbs@1.3)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 SUBMITTER_TASK_ID=316d9d4db330d3fa

@@ -55,8 +55,11 @@ def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     ("host", "lines"),
     [
         ("hpc-slurm", ["#SBATCH --array=0-2", "#SBATCH --job-name=align+2"]),
-        ("hpc-pbs", ["#PBS -t 0-2", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"]),
-        ("hpc-pbspro", ["#PBS -J 0-2", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"]),
+        (
+            "hpc-pbs",
+            ["#PBS -t 0-2", "#PBS -r n", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"],
+        ),
+        ("hpc-pbspro", ["#PBS -J 0-2", "#PBS -r y", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"]),
         ("hpc-lsf", ["#BSUB -J align+2[1-3]", "#BSUB -n 4", "#BSUB -o /arr/%I.out"]),
     ],
 )
@@ -101,3 +104,20 @@ def test_a_driver_without_an_index_runs_nothing(
     result = _run(_driver(prepared[host], tmp_path, 3), {})
     assert result.returncode == 1 and "index" in result.stderr.lower()
     assert not any((d / "ran").exists() for d in dirs)
+
+
+def test_a_pbs_pro_member_run_again_by_the_server_does_not_run_its_task_twice(
+    prepared: dict[str, PreparedTask], tmp_path: Path
+) -> None:
+    """PBS Pro arrays are rerunnable (`-r y`, it refuses `-r n`): a member the server starts
+    again under the same id leaves its task alone; a later array (a retry) runs it."""
+    dirs = _members(tmp_path, 3)
+    script = _driver(prepared["hpc-pbspro"], tmp_path, 3)
+    member = {"PBS_ARRAY_INDEX": "0", "PBS_JOBID": "8[0].login"}
+    assert _run(script, member).returncode == 0
+    (dirs[0] / "ran").unlink()
+    again = _run(script, member)
+    assert again.returncode == 0 and "not run again" in again.stderr
+    assert not (dirs[0] / "ran").exists()
+    retried = _run(script, {"PBS_ARRAY_INDEX": "0", "PBS_JOBID": "9[0].login"})
+    assert retried.returncode == 0 and (dirs[0] / "ran").read_text() == "ran 0\n"

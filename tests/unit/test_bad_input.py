@@ -178,6 +178,24 @@ CASES = {
         4,
         "cores 8 > 2",
     ),
+    "pbs_flavor_typo": (
+        "hosts:\n  h: {address: x, scheduler: pbs, pbs_flavour: pro}\ntasks:\n"
+        "  - {name: a, host: h, run: echo}\n",
+        "2:35",
+        "unknown key 'pbs_flavour' in hosts.h; did you mean 'pbs_flavor'?",
+    ),
+    "pbs_flavor_value": (
+        "hosts:\n  h: {address: x, scheduler: pbs, pbs_flavor: openpbs}\ntasks:\n"
+        "  - {name: a, host: h, run: echo}\n",
+        "2:47",
+        "hosts.h.pbs_flavor: expected one of pro, torque, got 'openpbs'",
+    ),
+    "pbs_flavor_not_pbs": (
+        "hosts:\n  h: {address: x, scheduler: slurm, pbs_flavor: pro}\ntasks:\n"
+        "  - {name: a, host: h, run: echo}\n",
+        2,
+        "pbs_flavor is for hosts with scheduler: pbs, not slurm",
+    ),
     "missing_input": (
         "tasks:\n  - name: a\n    inputs: [nothere.txt]\n    run: echo\n",
         2,

@@ -31,3 +31,15 @@ def test_absolute_work_dirs(work_dir: str) -> None:
 def test_work_dirs_that_are_not_absolute(work_dir: str) -> None:
     with pytest.raises(ValidationError, match="must be an absolute path or start with ~/"):
         validate_written(HostsFile, {"hosts": {"h": {"work_dir": work_dir}}})
+
+
+def test_check_host_says_the_pbs_flavor() -> None:
+    from submitter.checks import _flavor_check
+
+    pbs = HostConfig(address="x", scheduler="pbs")
+    assert _flavor_check(pbs, "pro").detail == "pro (detected)"
+    assert _flavor_check(pbs, None).ok
+    named = HostConfig(address="x", scheduler="pbs", pbs_flavor="torque")
+    assert _flavor_check(named, "torque").ok
+    wrong = _flavor_check(named, "pro")
+    assert not wrong.ok and wrong.fix == "set 'pbs_flavor: pro' or remove it"

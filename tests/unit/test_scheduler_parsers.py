@@ -21,6 +21,7 @@ from submitter.schedulers.pbs import STATE_TABLE as PBS_TABLE
 from submitter.schedulers.pbs import (
     Pbs,
     finished_state,
+    flavor_of,
     parse_qstat_full,
     same_job,
 )
@@ -257,8 +258,45 @@ def test_pbs_argv_shapes() -> None:
     pbs = Pbs()
     assert pbs.submit_argv("job.sh") == ["qsub", "job.sh"]
     assert pbs.submit_uses_stdin() is False
-    assert pbs.status_argv(["1.srv", "2"]) == ["qstat", "-f", "1.srv", "2"]
     assert pbs.cancel_argv(["1.srv", "2"]) == ["qdel", "1.srv", "2"]
+
+
+def test_pbs_status_query_follows_the_flavor() -> None:
+    assert Pbs("pro").status_argv(["1.srv", "2"]) == ["qstat", "-x", "-f", "1.srv", "2"]
+    assert Pbs("torque").status_argv(["1.srv", "2"]) == ["qstat", "-f", "1.srv", "2"]
+    either = Pbs().status_argv(["1.srv", "2[3].srv"])
+    assert either[:2] == ["sh", "-c"] and either[3:] == ["qstat", "1.srv", "2[3].srv"]
+
+
+@pytest.mark.parametrize(
+    ("version", "flavor"),
+    [
+        ("pbs_version = 23.06.06", "pro"),
+        ("Version: 6.1.3", "torque"),
+        ("Unknown option: version", "torque"),
+        ("bash: qstat: command not found", None),
+        ("", None),
+    ],
+)
+def test_pbs_status_query_of_unknown_flavor_asks_qstat(
+    tmp_path: Path, version: str, flavor: str | None
+) -> None:
+    """The query run by sh with a fake qstat printing `version`: -x only where it is PBS Pro."""
+    qstat = tmp_path / "qstat"
+    qstat.write_text(
+        f'#!/bin/sh\nif [ "$1" = --version ]; then echo {version!r}; exit 0; fi\necho "$@"\n'
+    )
+    qstat.chmod(0o755)
+    result = subprocess.run(
+        Pbs().status_argv(["1.srv", "2[3].srv"]),
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = "-x -f" if flavor == "pro" else "-f"
+    assert result.stdout == f"{expected} 1.srv 2[3].srv\n"
+    assert flavor_of(version, wrapper=False) == flavor
 
 
 @pytest.mark.parametrize(
@@ -306,7 +344,9 @@ def test_pbs_parse_status_torque_exit_codes_and_error_lines() -> None:
         "108.torque-server.example.org": JobState.FAILED,
         "109.torque-server.example.org": JobState.UNKNOWN,
     }
-    assert statuses["104.torque-server.example.org"] == JobStatus(JobState.CANCELLED, "C", 271)
+    assert statuses["104.torque-server.example.org"] == JobStatus(
+        JobState.CANCELLED, "C, Exit_status 271 (signal 15)", 271
+    )
     assert statuses["109.torque-server.example.org"].code == "Z"
 
 
@@ -318,7 +358,7 @@ def test_pbs_parse_status_pbspro() -> None:
         "2003[].pbspro-server": R,
         "2006.pbspro-server": JobState.OUT_OF_MEMORY,
     }
-    assert statuses["2001.pbspro-server"] == JobStatus(JobState.TIMEOUT, "F", -29)
+    assert statuses["2001.pbspro-server"] == JobStatus(JobState.TIMEOUT, "F, Exit_status -29", -29)
 
 
 def test_pbs_qstat_full_joins_wrapped_values() -> None:
@@ -440,6 +480,7 @@ def test_lsf_unknown_state_code_is_logged_not_raised(caplog: pytest.LogCaptureFi
     ("name", "scheduler"),
     [(n, Slurm()) for n in captured("slurm_squeue*.txt")]
     + [(n, Pbs()) for n in captured("pbs_qstat_f*.txt")]
+    + [(n, Pbs()) for n in captured("openpbs_qstat_xf*.txt")]
     + [(n, Lsf()) for n in captured("lsf_bjobs*.txt")],
 )
 def test_captured_status_output_parses(name: str, scheduler: Slurm | Pbs | Lsf) -> None:
@@ -549,7 +590,8 @@ def test_lsf_shim_a_killed_pending_member_is_gone_the_others_stay() -> None:
     [
         (Slurm(), "slurm_limits.txt", SiteLimits(1000, 10000, 4)),
         (Slurm(), "slurm_limits_partitions.txt", SiteLimits(1000, 10000, 4, None, 2000 * 1024**2)),
-        (Pbs(), "pbs_limits_wrapper.txt", SiteLimits(1, None, 4)),
+        (Pbs(), "pbs_limits_wrapper.txt", SiteLimits(1, None, 4, flavor="torque")),
+        (Pbs(), "openpbs_limits.txt", SiteLimits(10000, None, 2, flavor="pro")),
         (Pbs(), "doc_pbs_limits_pbspro.txt", SiteLimits(2000, 500, 24)),
         (Pbs(), "doc_pbs_limits_torque.txt", SiteLimits(500, 300, 8)),
         (Lsf(), "doc_lsf_limits.txt", SiteLimits(5000, None, 20)),
@@ -629,3 +671,67 @@ def test_slurm_limits_read_the_default_partitions_time_limit_and_the_smallest_no
     assert Slurm().parse_limits("PARTITIONS\nshort 5:00 1\n").max_walltime == 300
     assert Slurm().parse_limits(no_default).max_walltime == 30 * 60
     assert Slurm().parse_limits("PARTITIONS\nall infinite 0\n").max_walltime is None
+
+
+# --- OpenPBS 23.06.06 (the docker pbs cluster; captured) --------------------------------
+
+
+def test_openpbs_qsub_prints_id_dot_server() -> None:
+    assert Pbs().parse_job_id(fixture("openpbs_qsub.txt")) == "7.login"
+    array = Pbs().parse_job_id(fixture("openpbs_qsub_array.txt"))
+    assert array == "8[].login"
+    assert Pbs().array_member(array, 2) == "8[2].login"
+
+
+@pytest.mark.parametrize(
+    ("name", "job_id", "expected"),
+    [
+        (
+            "openpbs_qstat_xf_finished.txt",
+            "0.login",
+            JobStatus(JobState.FAILED, "F, Exit_status 3", 3),
+        ),
+        ("openpbs_qstat_xf_running.txt", "2.login", JobStatus(R, "R")),
+        ("openpbs_qstat_xf_queued.txt", "2.login", JobStatus(Q, "Q")),
+        ("openpbs_qstat_xf_array.txt", "1[].login", JobStatus(R, "B")),
+        ("openpbs_qstat_xf_array_member.txt", "1[1].login", JobStatus(R, "R")),
+        (
+            "openpbs_qstat_xf_array_member_finished.txt",
+            "1[1].login",
+            JobStatus(JobState.DONE, "F, Exit_status 0", 0),
+        ),
+        (
+            "openpbs_qstat_xf_array_finished.txt",
+            "1[].login",
+            JobStatus(JobState.DONE, "F, Exit_status 0", 0),
+        ),
+        (
+            "openpbs_qstat_xf_walltime.txt",
+            "5.login",
+            JobStatus(JobState.TIMEOUT, "F, Exit_status -29", -29),
+        ),
+        (
+            "openpbs_qstat_xf_qdel_running.txt",
+            "2.login",
+            JobStatus(JobState.CANCELLED, "F, Exit_status 271 (signal 15)", 271),
+        ),
+        # qdel of a queued job: F without any Exit_status (the task never began)
+        ("openpbs_qstat_xf_qdel_queued.txt", "4.login", JobStatus(JobState.DONE, "F")),
+    ],
+)
+def test_openpbs_qstat_x_f(name: str, job_id: str, expected: JobStatus) -> None:
+    statuses = Pbs("pro").parse_status(fixture(name))
+    assert list(statuses) == [job_id]
+    assert statuses[job_id] == expected
+
+
+def test_openpbs_array_member_found_under_its_id() -> None:
+    statuses = Pbs().parse_status(fixture("openpbs_qstat_xf_array_member.txt"))
+    assert find_status(statuses, Pbs().array_member("1[].login", 1)) == JobStatus(R, "R")
+    member = parse_qstat_full(fixture("openpbs_qstat_xf_array_member.txt"))["1[1].login"]
+    assert (member["array_id"], member["array_index"]) == ("1[].login", "1")
+
+
+def test_openpbs_wrapped_comment_is_joined() -> None:
+    jobs = parse_qstat_full(fixture("openpbs_qstat_xf_walltime.txt"))
+    assert jobs["5.login"]["comment"].endswith("and exceeded resource walltime")

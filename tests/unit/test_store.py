@@ -85,11 +85,14 @@ def test_references_exact_first_then_a_unique_prefix(tmp_path: Path) -> None:
 
 
 def test_host_records_are_the_projects_own_shape() -> None:
-    config = HostConfig(address="u@h", port=2222, scheduler="pbs", reconnect_for=30)
+    config = HostConfig(
+        address="u@h", port=2222, scheduler="pbs", pbs_flavor="pro", reconnect_for=30
+    )
     record = host_record(config)
     assert record["version"] == 1 and "limits" not in record
     again = host_config(json.loads(json.dumps(record)))
     assert (again.kind, again.address, again.port, again.reconnect_for) == ("pbs", "u@h", 2222, 30)
+    assert again.pbs_flavor == "pro"  # status and kill query the host as apply did
 
 
 @pytest.mark.parametrize(
