@@ -959,10 +959,11 @@ class Engine:
             ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members), kind)
             for members, driver, kind in arrays
         ]
-        if host.local_steps is not None and not starts:
-            host.local_steps.launch([_running(t) for t in singles])
+        running = [_running(t) for t in singles]
+        if host.local_steps is not None and not starts and host.local_steps.can_launch(running):
+            host.local_steps.launch(running)
             return  # answered as the launcher goes: Engine._launched
-        script = host.ops.start_script([_running(t) for t in singles], starts)
+        script = host.ops.start_script(running, starts)
         result = transport.run_script(script)
         started = host.ops.parse_start(result.stdout)
         with self.store.transaction():

@@ -70,6 +70,16 @@ class LocalSteps:
             return  # the launcher is gone: these tasks are settled by the next poll
         self._unanswered.update(t.task for t in tasks)
 
+    @staticmethod
+    def can_launch(tasks: Sequence[Running]) -> bool:
+        """The launcher reads one line of tab-separated fields per task: a directory with a tab
+        or a newline in its path goes through a step script instead."""
+        return not any(
+            "\t" in field or "\n" in field
+            for task in tasks
+            for field in (task.attempt, task.task, task.task_dir)
+        )
+
     def awaiting(self, task: str) -> bool:
         """The launcher has yet to answer for this task, and can still answer."""
         return task in self._unanswered

@@ -252,3 +252,14 @@ def test_a_finished_task_leaves_at_most_three_files(cli, tmp_path: Path) -> None
     assert len(per_task) <= 3 * 5, sorted(str(p) for p in per_task)
     logs = cli("logs", "f-3", "-C", tmp_path)
     assert logs.code == 0 and "--- stdout" in logs.out
+
+
+def test_a_project_path_with_a_tab_and_a_newline_still_runs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    project = tmp_path / "odd\tdir\nname"
+    tasks = write(
+        project / "tasks.yml",
+        "tasks:\n  - {name: t, outputs: [out.txt], run: 'echo ok > out.txt'}\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert (project / "out.txt").read_text() == "ok\n"
