@@ -1,8 +1,9 @@
 """LSF: argv builders and parsers for bsub, bjobs and bkill. No I/O.
 
-IBM LSF has no free implementation: these parsers are tested against LSF's documented output
-and against this project's test shim (docker/slurm/lsf-shim/: bsub, bjobs and bkill over
-SLURM), never against a real LSF cluster.
+IBM LSF has no open-source implementation; its Community Edition is free of charge but closed,
+and cannot be downloaded here. So these parsers are tested against LSF's documented output and
+against this project's test shim (docker/slurm/lsf-shim/: bsub, bjobs and bkill over SLURM),
+never against a real LSF cluster.
 
 Job arrays: `bsub -J "name[1-N]"` prints the array's id (`123`); LSF numbers members from 1
 and prints member i as `123[i]`, which bjobs and bkill take as they are. submitter's member
