@@ -253,11 +253,13 @@ class Engine:
                 host = self._host(task.host.name, task.host.config, max_running)
                 if tracked.state in ACTIVE:
                     host.active[tracked.id] = tracked
-                elif not self._waits(tracked, task, skipped):
-                    host.pending.append(tracked)
+            # once every task is classified: an upstream task may be declared after its own
+            self.up_to_date = {t.name for t in skipped}
+            self.by_name = {t.name: t for t in runs}
+            for tracked in runs:
+                if tracked.state not in ACTIVE and not self._waits(tracked):
+                    self.hosts[tracked.host].pending.append(tracked)
             self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
-        self.up_to_date = {t.name for t in skipped}
-        self.by_name = {t.name: t for t in runs}
         for tracked in skipped:
             self.progress.detail(f"up to date: {tracked.name} ({tracked.id}), skipped")
         resumed = sum(1 for t in runs if t.state in ACTIVE)
@@ -423,15 +425,13 @@ class Engine:
         }
         return [redone.get(t.name, t) for t in prepared]
 
-    def _waits(self, tracked: Tracked, task: PreparedTask, skipped: list[Tracked]) -> bool:
+    def _waits(self, tracked: Tracked) -> bool:
         """Hold a task back while tasks it runs after have yet to complete in this run."""
-        upstream = task.definition.upstream
-        if not upstream:
+        if not tracked.upstream:
             return False
-        up_to_date = {t.name for t in skipped}
-        for name in upstream:
+        for name in tracked.upstream:
             self.downstream.setdefault(name, []).append(tracked)
-        tracked.waiting_for = {name for name in upstream if name not in up_to_date}
+        tracked.waiting_for = {name for name in tracked.upstream if name not in self.up_to_date}
         if not tracked.waiting_for:
             return False
         self.waiting[tracked.id] = tracked

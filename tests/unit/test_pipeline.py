@@ -193,3 +193,13 @@ def test_a_cycle_is_an_error_naming_it(cli, tmp_path: Path) -> None:  # type: ig
 def test_a_task_cannot_run_after_itself(tmp_path: Path) -> None:
     errors = _errors(tmp_path, "tasks:\n  - {name: a, after: [a], run: 'true'}\n")
     assert errors == [f"{tmp_path}/tasks.yml:2:23: task 'a': after: a task cannot run after itself"]
+
+
+def test_a_task_declared_before_its_up_to_date_upstream_runs_at_once(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = _diamond(tmp_path)  # merge is declared before the work-* tasks it runs after
+    assert cli("apply", tasks).code == 0
+    tasks.write_text(tasks.read_text().replace("> merged.txt", "> merged.txt; true"))
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert "1 completed, 4 up to date" in result.err
+    assert _status(cli, tmp_path)["merge"]["state"] == "completed"
