@@ -41,7 +41,7 @@ from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config, host_record
-from submitter.transport.base import CommandResult, Transport
+from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
 from submitter.watch import judge, overran_walltime, packed_task_view
@@ -1042,25 +1042,26 @@ class Engine:
             host.pending.appendleft(tracked)
 
     def _poll(self, host: HostRun, now: float) -> None:
-        transport = self._transport(host)
         watched = list(host.active.values())
         steps = host.local_steps
         if steps is not None:
             watched = [t for t in watched if not steps.awaiting(t.id)]
+        failure = None  # what the poll script said when it failed
         if steps is not None and all(t.job_id for t in watched):
             poll = steps.poll([_running(t) for t in watched])
-            result = CommandResult(0, "", "")
         else:
-            result = transport.run_script(host.ops.poll_script([_running(t) for t in watched]))
+            script = host.ops.poll_script([_running(t) for t in watched])
+            result = self._transport(host).run_script(script)
             poll = host.ops.parse_poll(result.stdout)
+            failure = None if result.ok else result.stderr.strip()
         with self.store.transaction():
             for tracked in watched:
                 if tracked.job_id is None:
                     self._settle(host, tracked, poll.resolved.get(tracked.id))
         if poll.scheduler_error is not None:
             raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
-        if not result.ok:
-            raise HostError(f"the status query failed: {result.stderr.strip()}")
+        if failure is not None:
+            raise HostError(f"the status query failed: {failure}")
         finished: list[Finished] = []
         with self.store.transaction():
             self._judge(host, watched, poll, now, finished)

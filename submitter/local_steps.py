@@ -112,6 +112,8 @@ class LocalSteps:
 
     def _running_launcher(self) -> subprocess.Popen[bytes]:
         if self._launcher is None or self._launcher.poll() is not None:
+            # what a launcher that ended never answered for is for a poll to settle
+            self._unanswered.clear()
             self._launcher = subprocess.Popen(
                 ["bash", "-c", LAUNCH_HELPERS + _LOOP],
                 stdin=subprocess.PIPE,
