@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 EXIT_OK = 0
@@ -18,14 +18,53 @@ class SubmitterError(Exception):
     exit_code = EXIT_BAD_INPUT
 
 
-@dataclass(frozen=True)
 class Location:
-    file: Path | str
-    line: int  # 1-based
-    column: int  # 1-based
+    """A place in a file: 1-based line and column."""
+
+    def __init__(self, file: Path | str, line: int, column: int) -> None:
+        self._where: tuple[Path | str, int, int] | None = (file, line, column)
+
+    def _place(self) -> tuple[Path | str, int, int]:
+        assert self._where is not None
+        return self._where
+
+    @property
+    def file(self) -> Path | str:
+        return self._place()[0]
+
+    @property
+    def line(self) -> int:
+        return self._place()[1]
+
+    @property
+    def column(self) -> int:
+        return self._place()[2]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and self._place() == other._place()
+
+    def __hash__(self) -> int:
+        return hash(self._place())
+
+    def __repr__(self) -> str:
+        return f"Location({self.file!r}, {self.line}, {self.column})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+class PendingLocation(Location):
+    """A Location worked out when first read: most are never read, and finding one in a
+    YAML file costs a second, slower parse of it."""
+
+    def __init__(self, resolve: Callable[[], Location]) -> None:
+        self._where = None
+        self._resolve = resolve
+
+    def _place(self) -> tuple[Path | str, int, int]:
+        if self._where is None:
+            self._where = self._resolve()._place()
+        return self._where
 
 
 class ConfigError(SubmitterError):

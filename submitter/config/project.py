@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml.comments import CommentedMap
 
 from submitter.config import dependencies
 from submitter.config.dependencies import After
@@ -203,7 +202,7 @@ def _read_tasks_file(tasks_file: Path) -> YamlDocument:
     if tasks_file.is_dir():
         raise ConfigError(_directory_given(tasks_file))
     doc = load_yaml(tasks_file)
-    if not isinstance(doc.root, CommentedMap):
+    if not isinstance(doc.root, dict):
         raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
     return doc
 
@@ -274,7 +273,7 @@ def _collect_hosts(
 
 def _load_hosts_file(path: Path) -> tuple[YamlDocument, dict[str, HostConfig]]:
     doc = load_yaml(path)
-    if not isinstance(doc.root, CommentedMap):
+    if not isinstance(doc.root, dict):
         raise ConfigError("expected a mapping with a 'hosts' section", doc.locate(()))
     try:
         return doc, validate_written(HostsFile, to_plain(doc.root)).hosts
