@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from submitter.engine import Engine, records_for
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
+from submitter.interrupts import Interrupted
 from submitter.progress import Progress
 from submitter.retry import RetryPolicy
 from submitter.state_filter import expand
@@ -103,8 +105,10 @@ def _watch(store: Store, args: argparse.Namespace, states: frozenset[str] | None
             if _settled(store, records):
                 break
             time.sleep(args.watch)
-    except KeyboardInterrupt:
-        return EXIT_OK
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) and exc.signum != signal.SIGINT:
+            raise  # SIGTERM, SIGHUP: the usual ending of a stopped client (128 + N)
+        return EXIT_OK  # Ctrl-C is how watching is ended
     finally:
         if live is not None:
             live.stop()

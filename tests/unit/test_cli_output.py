@@ -197,6 +197,11 @@ def test_ctrl_c_ends_watch_cleanly(cli, tmp_path: Path) -> None:  # type: ignore
         assert watching.stdout.readline().startswith("task\t")
         watching.send_signal(signal.SIGINT)
         assert watching.wait(timeout=30) == 0
+        terminated = subprocess.Popen(watching.args, stdout=subprocess.PIPE, text=True)
+        assert terminated.stdout is not None
+        assert terminated.stdout.readline().startswith("task\t")
+        terminated.terminate()
+        assert terminated.wait(timeout=30) == 143, "SIGTERM is not a way to end watching"
     finally:
         watching.kill()
         cli("kill", "--all", "-C", tmp_path)
