@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
@@ -108,3 +109,33 @@ class HostError(SubmitterError):
 
 class SchedulerUnavailable(HostError):
     """The host answers, but its scheduler does not (restarting, overloaded)."""
+
+
+# The `error` of a JSON error document, by exit code.
+ERROR_KINDS = {
+    EXIT_BAD_INPUT: "bad_input",
+    EXIT_HOST_ERROR: "host_error",
+    EXIT_INTERRUPTED: "interrupted",
+}
+
+
+def error_document(exc: BaseException, exit_code: int) -> dict[str, Any]:
+    """What `--json` prints on stdout when a command fails: the kind, the exit code, and each
+    error with its place in a YAML file when it has one (file, line and column, else null)."""
+    items = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+    return {
+        "error": ERROR_KINDS.get(exit_code, "interrupted" if exit_code > 128 else "error"),
+        "exit_code": exit_code,
+        "errors": [_error_item(item) for item in items],
+    }
+
+
+def _error_item(exc: BaseException) -> dict[str, Any]:
+    location = exc.location if isinstance(exc, ConfigError) else None
+    message = exc.message if isinstance(exc, ConfigError) else str(exc) or type(exc).__name__
+    return {
+        "file": str(location.file) if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+        "message": message,
+    }

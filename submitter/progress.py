@@ -7,9 +7,10 @@ import time
 from collections import Counter
 from typing import TextIO
 
-from rich.console import Console
 from rich.live import Live
 from rich.text import Text
+
+from submitter.terminal import console, no_color
 
 
 def _clock(seconds: float) -> str:
@@ -31,7 +32,7 @@ class Progress:
     def __init__(
         self, stream: TextIO | None = None, *, quiet: bool = False, verbose: bool = False
     ) -> None:
-        self.console = Console(file=stream or sys.stderr, highlight=False)
+        self.console = console(stream or sys.stderr)
         self.quiet = quiet
         self.verbose = verbose
         self._live: Live | None = None
@@ -52,7 +53,8 @@ class Progress:
             self.say(message)
 
     def start(self) -> None:
-        if self.console.is_terminal and not self.quiet:
+        # NO_COLOR: no escape at all, so no line redrawn in place: plain lines, as in a pipe
+        if self.console.is_terminal and not self.quiet and not no_color():
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
 

@@ -14,6 +14,7 @@ from submitter.config import dependencies
 from submitter.config.dependencies import After
 from submitter.config.diagnostics import closest_key, config_errors
 from submitter.config.expand import combinations, substitute
+from submitter.config.locations import DEFAULT_TASKS_FILE, HOSTS_FILE, user_config_dir
 from submitter.config.models import (
     Defaults,
     HostConfig,
@@ -28,17 +29,8 @@ from submitter.errors import ConfigError, ConfigErrors, Location
 from submitter.retry import RetryPolicy, retry_policy
 
 LOCAL_HOST = "local"
-DEFAULT_TASKS_FILE = "tasks.yml"
 DEFAULT_INTERPRETER = "bash"
 DEFAULT_RESOURCES = Resources(cores=1, nodes=1, gpus=0)
-
-
-def user_config_dir() -> Path:
-    override = os.environ.get("SUBMITTER_CONFIG_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "submitter"
 
 
 @dataclass(frozen=True)
@@ -257,7 +249,7 @@ def _collect_hosts(
     """Hosts from the tasks file, then hosts.yml beside it, then the user's config; first wins."""
     hosts: dict[str, HostEntry] = {}
     sources = list(declared)
-    for path in (directory / "hosts.yml", user_config_dir() / "hosts.yml"):
+    for path in (directory / HOSTS_FILE, user_config_dir() / HOSTS_FILE):
         if path.is_file():
             sources.append(_load_hosts_file(path))
     for source, entries in sources:
