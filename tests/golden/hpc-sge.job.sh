@@ -92,6 +92,10 @@ submitter_status() {
     "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
   if [ "$1" = running ]; then
     printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
+  elif [ "$1" = completed ]; then
+    # The wrapper's last step, and its exit code is mv's, 0: mv takes the wrapper's process
+    # rather than a fork of it (thousands of short tasks feel that fork).
+    printf '%s\n' "$line" >"$tmp" && exec mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
   else
     printf '%s\n' "$line" >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
   fi
