@@ -242,6 +242,17 @@ def _read(path: Path) -> str:
         return ""
 
 
+def report(args: argparse.Namespace) -> int:
+    from submitter.report import write_report
+
+    store = _open_store(args.project)
+    try:
+        print(write_report(store, args.output))
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def kill(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
     if args.all:
