@@ -32,10 +32,10 @@ pre{background:#f6f8fa;border:1px solid #e1e6eb;padding:6px 8px;margin:4px 0;max
 details{margin:6px 0 12px}summary{cursor:pointer}.failure{border-left:4px solid #d64545;padding:2px 10px;margin:10px 0}
 svg.chart{display:block;max-width:100%;height:auto}
 svg text{font-family:"DejaVu Sans",sans-serif}.tick{font-size:10px;fill:#5a6473}
-.label{font-size:10px;fill:#1d2430;text-anchor:end}.grid{stroke:#e6eaef}.axis{stroke:#8a93a0}
+.label{font-size:11px;fill:#1d2430;text-anchor:end}.grid{stroke:#e6eaef}.axis{stroke:#8a93a0}
 .retry{stroke:#111;stroke-width:2}.edge{fill:none;stroke:#8a93a0;opacity:.7}
 .node{fill:none;stroke:#5a6473}.nodetext{font-size:11px;fill:#1d2430}
-.legend span{margin-right:16px}
+.legend>span{margin-right:16px}
 """
 
 
@@ -69,18 +69,16 @@ def _clock(moment: float) -> str:
 
 
 def _span(tasks: Sequence[Task], now: float) -> svg.TimeAxis | None:
-    moments = [
-        moment
-        for task in tasks
-        for attempt in task.attempts
-        for moment in (attempt.submitted, attempt.started, attempt.ended)
-        if moment is not None
-    ]
-    if not moments:
+    """From the first submission to the last end (or now, while tasks are active). Hosts'
+    times before a submission are drawn at it (see svg), so they do not widen the span."""
+    attempts = [attempt for task in tasks for attempt in task.attempts]
+    if not attempts:
         return None
-    still_active = any(t.state in ACTIVE for t in tasks)
-    end = max(*moments, now) if still_active else max(moments)
-    return svg.TimeAxis(min(moments), max(end, min(moments) + 1))
+    first = min(a.submitted for a in attempts)
+    last = max(max(a.submitted, a.started or 0.0, a.ended or 0.0) for a in attempts)
+    if any(t.state in ACTIVE for t in tasks):
+        last = max(last, now)
+    return svg.TimeAxis(first, max(last, first + 1))
 
 
 def _header(data: ReportData) -> str:

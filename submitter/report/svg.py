@@ -15,6 +15,7 @@ WIDTH = 1200
 LABEL_WIDTH = 200
 PLOT_WIDTH = WIDTH - LABEL_WIDTH - 20
 ROW_HEIGHT = 12
+MIN_BAR = 3  # pixels: the shortest run still shows
 BAND_BINS = 500
 BAND_HEIGHT = 120
 
@@ -112,7 +113,8 @@ def _attempt_marks(task: Task, attempt: Attempt, axis: TimeAxis, y: float, now: 
     """An attempt's queued span (light) and running span (its state's colour; hatched if it
     failed), a tick where a retry began, and a tooltip with its facts."""
     started = attempt.started
-    # the host's clock may run behind this one's: a start before the submission queued 0 s
+    # Times from the host are whole seconds, by the host's clock: a start shown before its
+    # submission is drawn at the submission (queued 0 s), and a run of under a pixel as one.
     queued_until = max(
         attempt.submitted, started if started is not None else (attempt.ended or now)
     )
@@ -123,20 +125,15 @@ def _attempt_marks(task: Task, attempt: Attempt, axis: TimeAxis, y: float, now: 
         + (f", ran {duration(attempt.run_time)}" if attempt.run_time is not None else "")
         + (f" on {attempt.exec_host}" if attempt.exec_host else "")
     )
-    marks = [
-        _rect(
-            axis.x(attempt.submitted),
-            axis.x(queued_until),
-            y + 2,
-            ROW_HEIGHT - 4,
-            QUEUED_COLOR,
-            facts,
-        )
-    ]
+    marks = []
+    x0, x1 = axis.x(attempt.submitted), axis.x(queued_until)
+    if started is None or x1 - x0 >= 1:
+        marks.append(_rect(x0, x1, y + 2, ROW_HEIGHT - 4, QUEUED_COLOR, facts))
     if started is not None:
-        ended = attempt.ended if attempt.ended is not None else now
+        ended = max(attempt.ended if attempt.ended is not None else now, queued_until)
         fill = "url(#hatch)" if attempt.state in FAILED_STATES else color(attempt.state)
-        marks.append(_rect(axis.x(started), axis.x(ended), y + 1, ROW_HEIGHT - 2, fill, facts))
+        x2 = max(axis.x(ended), x1 + MIN_BAR)
+        marks.append(_rect(x1, x2, y + 1, ROW_HEIGHT - 2, fill, facts))
     if attempt.number > 1:
         x = axis.x(attempt.submitted)
         marks.append(
