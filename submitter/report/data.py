@@ -3,6 +3,8 @@ log tails and who runs after whom. Reads only; never contacts a host."""
 
 from __future__ import annotations
 
+import calendar
+import functools
 import re
 import time
 from collections import Counter
@@ -90,18 +92,23 @@ class ReportData:
         return by_host
 
 
+_WRAPPER_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
+
+
+@functools.lru_cache(maxsize=65536)  # whole seconds: a run's times repeat
 def parse_time(text: str | None) -> float | None:
     """An attempt's start or end as the wrapper writes it (`2026-11-26T23:19:57Z`, UTC), in
     epoch seconds; None when absent or unreadable."""
     if not text:
         return None
+    match = _WRAPPER_TIME.fullmatch(text)
+    if match:  # strptime costs ten times more, and a report reads 20,000 of them
+        year, month, day, hour, minute, second = map(int, match.groups())
+        return float(calendar.timegm((year, month, day, hour, minute, second)))
     try:
-        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            return None
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()

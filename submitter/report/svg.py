@@ -246,17 +246,22 @@ def occupancy_band(tasks: Sequence[Task], axis: TimeAxis, now: float) -> str:
 
 
 def histogram(values: Sequence[float], bins: int = 30, width: int = 560, height: int = 200) -> str:
-    """Bars of how many values fall in each of `bins` equal spans from 0 to the largest."""
+    """Bars of how many values fall in each of `bins` equal spans from 0 to the largest; in
+    whole seconds when the largest is under `bins` seconds (hosts report whole seconds)."""
     if not values:
         return '<p class="note">no attempt has both of these times yet</p>'
-    largest = max(values) or 1.0
+    largest = max(values)
+    if largest < bins:
+        bins, step = int(largest) + 1, 1.0
+    else:
+        step = largest / bins
     counts = [0] * bins
     for value in values:
-        counts[min(bins - 1, int(value / largest * bins))] += 1
+        counts[min(bins - 1, int(value / step))] += 1
     left, bottom, top = 44, height - 22, 10
     plot_w, plot_h = width - left - 10, bottom - top
     most = max(counts)
-    bar = plot_w / bins
+    bar = plot_w / max(bins, 10)  # a few whole seconds' bars stay narrow
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
         f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" class="axis"/>',
@@ -266,17 +271,18 @@ def histogram(values: Sequence[float], bins: int = 30, width: int = 560, height:
     for i, count in enumerate(counts):
         if count:
             h = count / most * plot_h
-            low, high = duration(i * largest / bins), duration((i + 1) * largest / bins)
+            low, high = duration(i * step), duration((i + 1) * step)
             parts.append(
-                f'<rect x="{left + i * bar + 1:.1f}" y="{bottom - h:.1f}" width="{bar - 2:.1f}" '
-                f'height="{h:.1f}" fill="#3b82c4"><title>{count} between {low} and {high}</title></rect>'
+                f'<rect x="{left + i * bar + 1:.1f}" y="{bottom - h:.1f}" width="{max(bar - 2, 1):.1f}" '
+                f'height="{h:.1f}" fill="#3b82c4"><title>{count} from {low} to under {high}</title></rect>'
             )
-    for fraction in (0, 0.25, 0.5, 0.75, 1):
-        x = left + fraction * plot_w
-        anchor = "end" if fraction == 1 else "middle" if fraction else "start"
+    marks = range(bins + 1) if bins <= 10 else [round(bins * f) for f in (0, 0.25, 0.5, 0.75, 1)]
+    for mark in marks:
+        x = left + mark * bar
+        anchor = "end" if mark == bins else "middle" if mark else "start"
         parts.append(
             f'<text x="{x:.1f}" y="{bottom + 15}" class="tick" text-anchor="{anchor}">'
-            f"{duration(fraction * largest)}</text>"
+            f"{duration(mark * step)}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
