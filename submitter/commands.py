@@ -248,6 +248,8 @@ def report(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
     try:
         print(write_report(store, args.output))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {args.output}: {exc.strerror}") from None
     finally:
         store.close()
     return EXIT_OK

@@ -115,6 +115,25 @@ def test_report_without_a_store_is_a_usage_error(tmp_path: Path) -> None:
     assert not (tmp_path / "r.html").exists()
 
 
+def test_an_empty_or_unstarted_project_still_has_a_page(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".submitter")
+    try:
+        empty = write_report(store, tmp_path / "empty.html").read_text()
+        store.upsert_task("abc123", "waiting", "local", "/w/abc123", "/w/abc123", {})
+        pending = write_report(store, tmp_path / "pending.html").read_text()
+    finally:
+        store.close()
+    assert "0 tasks, 0 attempts" in empty and "no attempt recorded yet" in empty
+    assert "waiting" not in empty
+    assert "pending</td>" in pending and "no task has run yet" in pending
+
+
+def test_an_unwritable_output_is_a_usage_error(tmp_path: Path) -> None:
+    Store(tmp_path / ".submitter").close()
+    output = tmp_path / "no" / "such" / "dir" / "r.html"
+    assert main(["report", "-C", str(tmp_path), "-o", str(output)]) == 2
+
+
 def test_ten_thousand_tasks_make_a_page_of_reasonable_size(tmp_path: Path) -> None:
     project = build_store(tmp_path, 10_000)
     store = Store(project / ".submitter")
