@@ -159,7 +159,11 @@ def _parser() -> argparse.ArgumentParser:
 
     report = command("report", "Write one self-contained HTML page showing how the tasks ran.")
     report.add_argument(
-        "-o", "--output", type=Path, default=Path("report.html"), help="where to write it"
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="where to write it (default: report.html here)",
     )
     report.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 

@@ -33,7 +33,7 @@ details{margin:6px 0 12px}summary{cursor:pointer}.failure{border-left:4px solid 
 svg.chart{display:block;max-width:100%;height:auto}
 svg text{font-family:"DejaVu Sans",sans-serif}.tick{font-size:10px;fill:#5a6473}
 .label{font-size:11px;fill:#1d2430;text-anchor:end}.grid{stroke:#e6eaef}.axis{stroke:#8a93a0}
-.retry{stroke:#111;stroke-width:2}.edge{fill:none;stroke:#8a93a0;opacity:.7}
+.retry{stroke:#111;stroke-width:2}.attempt{font-size:10px;font-weight:bold;fill:#1d2430}.edge{fill:none;stroke:#8a93a0;opacity:.7}
 .node{fill:none;stroke:#5a6473}.nodetext{font-size:11px;fill:#1d2430}
 .legend>span{margin-right:16px}
 """
@@ -137,7 +137,7 @@ def _timelines(data: ReportData) -> str:
         f'<span><span class="chip" style="background:{svg.color("running")}"></span>running</span>'
         '<span><svg width="11" height="11" style="vertical-align:-1px"><rect width="11" '
         'height="11" fill="url(#hatch)"/></svg> ran, failed / killed / lost</span>'
-        "<span><b>|</b> a retry's start (attempt 2 and later)</span>"
+        "<span><b>|</b> … <b>#2</b> a retry: where it began, its number</span>"
         "<span>hover a bar for its attempt, state, times</span></p>"
     )
     if axis is None:

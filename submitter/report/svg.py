@@ -127,6 +127,7 @@ def _attempt_marks(task: Task, attempt: Attempt, axis: TimeAxis, y: float, now: 
     )
     marks = []
     x0, x1 = axis.x(attempt.submitted), axis.x(queued_until)
+    x2 = x1
     if started is None or x1 - x0 >= 1:
         marks.append(_rect(x0, x1, y + 2, ROW_HEIGHT - 4, QUEUED_COLOR, facts))
     if started is not None:
@@ -134,10 +135,10 @@ def _attempt_marks(task: Task, attempt: Attempt, axis: TimeAxis, y: float, now: 
         fill = "url(#hatch)" if attempt.state in FAILED_STATES else color(attempt.state)
         x2 = max(axis.x(ended), x1 + MIN_BAR)
         marks.append(_rect(x1, x2, y + 1, ROW_HEIGHT - 2, fill, facts))
-    if attempt.number > 1:
-        x = axis.x(attempt.submitted)
+    if attempt.number > 1:  # a tick where the retry began, its number where it ended
         marks.append(
-            f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + ROW_HEIGHT}" class="retry"/>'
+            f'<line x1="{x0:.1f}" y1="{y}" x2="{x0:.1f}" y2="{y + ROW_HEIGHT}" class="retry"/>'
+            f'<text x="{x2 + 3:.1f}" y="{y + ROW_HEIGHT - 2}" class="attempt">#{attempt.number}</text>'
         )
     return "".join(marks)
 

@@ -90,6 +90,7 @@ def test_retries_are_marked_on_the_timeline(report: str) -> None:
     assert "flaky attempt 2/2: completed" in timeline
     assert 'fill="url(#hatch)"' in timeline, "the failed attempt is hatched"
     assert 'class="retry"' in timeline, "the retry's start is marked"
+    assert 'class="attempt">#2<' in timeline, "and its number"
 
 
 def test_the_dependency_graph_layers_tasks_by_depth(report: str) -> None:
