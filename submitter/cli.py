@@ -32,6 +32,7 @@ EXAMPLES = {
     "  submitter status --state failed,running --watch   # until they all end",
     "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run",
     "kill": "example:\n  submitter kill align-a align-b\n  submitter kill --all",
+    "report": "example:\n  submitter report -o run.html           # timeline, failures, graph: open it in a browser",
     "purge": "example:\n  submitter purge --age 7d             # finished tasks older than a week\n"
     "  submitter purge --all",
     "completion": 'example:\n  eval "$(submitter completion bash)"   # in ~/.bashrc (zsh: in ~/.zshrc)',
@@ -155,6 +156,16 @@ def _parser() -> argparse.ArgumentParser:
     kill.add_argument("tasks", nargs="*", metavar="TASK")
     kill.add_argument("--all", action="store_true", help="every active task of the project")
     kill.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+
+    report = command("report", "Write one self-contained HTML page showing how the tasks ran.")
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="where to write it (default: report.html here)",
+    )
+    report.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
     purge = command(
         "purge", "Delete finished tasks: records, local copies and remote task directories."

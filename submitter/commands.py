@@ -242,6 +242,19 @@ def _read(path: Path) -> str:
         return ""
 
 
+def report(args: argparse.Namespace) -> int:
+    from submitter.report import write_report
+
+    store = _open_store(args.project)
+    try:
+        print(write_report(store, args.output))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {args.output}: {exc.strerror}") from None
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def kill(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
     if args.all:

@@ -429,6 +429,11 @@ class Store:
         rows = self._db.execute("SELECT * FROM attempts WHERE task_id=? ORDER BY id", (task_id,))
         return [AttemptRecord(**dict(row)) for row in rows]
 
+    def all_attempts(self) -> list[AttemptRecord]:
+        """Every attempt of every task, in the order they were recorded: one query."""
+        rows = self._db.execute("SELECT * FROM attempts ORDER BY id")
+        return [AttemptRecord(**dict(row)) for row in rows]
+
     def save_signatures(self, signatures: dict[tuple[str, int, int, int], str]) -> None:
         with self.transaction():
             self._db.executemany(
