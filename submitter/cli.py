@@ -25,7 +25,8 @@ EXAMPLES = {
     "setup-host": "example:\n  submitter setup-host hpc            # key pair, install public key, check-host",
     "status": "example:\n  submitter status                     # every task of this project\n"
     "  submitter status align-a --json",
-    "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run",
+    "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run\n"
+    "  submitter logs -f align-a            # follow them until the task ends",
     "kill": "example:\n  submitter kill align-a align-b\n  submitter kill --all",
     "purge": "example:\n  submitter purge --age 7d             # finished tasks older than a week\n"
     "  submitter purge --all",
@@ -125,6 +126,12 @@ def _parser() -> argparse.ArgumentParser:
 
     logs = command("logs", "Print a task's stdout and stderr.")
     logs.add_argument("task", metavar="TASK")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="print new lines as they are written, until the task ends (exit code as status)",
+    )
     logs.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
     kill = command("kill", "Stop running tasks (scancel/qdel/bkill, or a signal).")

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,21 +278,34 @@ class Engine:
         self.close()
         return report
 
-    def refresh(self, records: Sequence[TaskRecord]) -> dict[str, str]:
-        """One poll (and retrieval of what finished) for every active task: `status`."""
+    def refresh(
+        self,
+        records: Sequence[TaskRecord],
+        lent: Mapping[str, Transport] | None = None,
+        *,
+        close: bool = True,
+    ) -> dict[str, str]:
+        """One poll (and retrieval of what finished) for every active task: `status`. The
+        transports `lent` (by host name) are used, and left open, rather than new ones.
+        Without `close`, the engine may refresh again, its grace periods running on."""
         for record in records:
             if not record.active:
                 continue
-            tracked = self._tracked_from_record(record)
-            self._host_for_record(record).active[tracked.id] = tracked
+            host = self._host_for_record(record)
+            if record.id not in host.active:
+                host.active[record.id] = self._tracked_from_record(record)
         errors: dict[str, str] = {}
         for host in self.hosts.values():
+            host.transport = (lent or {}).get(host.name, host.transport)
             if host.active:
                 try:
                     self._poll(host, time.time())
                 except HostError as exc:
                     errors[host.name] = str(exc)
-        self.close()
+            if host.name in (lent or {}):
+                host.transport = None
+        if close:
+            self.close()
         return errors
 
     def kill(self, records: Sequence[TaskRecord], wait: float = 15.0) -> dict[str, str]:
