@@ -9,7 +9,7 @@ import posixpath
 import shutil
 import tempfile
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from submitter.local_steps import LocalSteps
 from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
-from submitter.progress import Progress
+from submitter.progress import Progress, Tally
 from submitter.retry import RetryPolicy, attempt_walltime, escalated_task, resource_caps
 from submitter.schedulers.base import (
     SiteLimits,
@@ -688,10 +688,7 @@ class Engine:
     # the loop ------------------------------------------------------------------------------
     def _run(self, *, detach: bool, all_tasks: list[Tracked]) -> None:
         self.progress.start()
-        # A task that ended stays ended in this run: it is counted once, and each update of
-        # the progress line counts only the tasks not ended at the one before.
-        ended: Counter[str] = Counter()
-        unsettled = all_tasks
+        tally = Tally(all_tasks, ENDED)
         try:
             while True:
                 now = time.time()
@@ -719,21 +716,10 @@ class Engine:
                     if not h.error and (h.active or h.pending or h.retrying)
                 ]
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
-                    counts = ended.copy()
-                    still: list[Tracked] = []
                     # a task handed to a process host's launcher is as good as running
                     launched = {h.name for h in self.hosts.values() if h.local_steps is not None}
-                    for tracked in unsettled:
-                        if tracked.state in ENDED:
-                            ended[tracked.state] += 1
-                        else:
-                            still.append(tracked)
-                        if tracked.state == TaskState.STARTING and tracked.host in launched:
-                            counts[TaskState.RUNNING] += 1
-                        else:
-                            counts[tracked.state] += 1
-                    unsettled = still
-                    self.progress.update(counts, self._host_notes())
+                    counts, by_host = tally.take(launched)
+                    self.progress.update(counts, self._host_notes(), by_host)
                 if detach and self._chain_waiting():
                     continue  # submit them too, before leaving
                 if detach or not busy:
