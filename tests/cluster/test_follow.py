@@ -91,3 +91,39 @@ def test_follow_streams_lines_over_one_connection_until_the_task_ends(
     latency = second_seen - float(second.split()[1])
     assert latency < 2.0, f"a line took {latency:.2f} s to arrive"
     print(f"{host}: a line arrived {latency:.3f} s after it was written; {opened[0].stats}")
+
+
+def test_follow_ends_when_the_batch_job_vanishes_without_a_status(
+    cli, tmp_path: Path, cluster_hosts: dict[str, dict[str, Any]]
+) -> None:  # type: ignore[no-untyped-def]
+    """The task SIGKILLs its wrapper (the batch script): no status is ever written, SLURM ends
+    the job. The poll through the follow's connection sees it and tells the loop to stop."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        json.dumps(
+            {
+                "hosts": {"h": cluster_hosts["slurm"]},
+                "defaults": {"host": "h"},
+                "tasks": [
+                    {"name": "doomed", "run": "echo alive\nsleep 3\nkill -KILL $PPID\nsleep 300\n"}
+                ],
+            }
+        ),
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+
+    def running() -> bool:
+        record = json.loads(cli("status", "doomed", "--json", "-C", tmp_path).out)[0]
+        return bool(record["state"] == "running")
+
+    wait_until(running, 60, "the job runs")
+    store = Store(tmp_path / ".submitter")
+    out, err = _Stamped(), _Stamped()
+    code = follow(store, store.tasks()[0], Streams(out, err))
+    assert code == 1
+    alive_at = next(at for at, line in out.lines if line == "alive")
+    ended_at, final = out.lines[-1]
+    assert ": failed" in final or ": lost" in final, final
+    took = ended_at - alive_at
+    assert took < 60, f"the follow ended {took:.1f} s after the job's last line"
+    print(f"vanished job: the follow ended {took:.1f} s after its last line: {final}")
