@@ -6,21 +6,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from submitter.check_node import NodeCheck, probe_node
 from submitter.check_result import Check
+from submitter.config.locations import user_config_dir
 from submitter.config.models import HostConfig
-from submitter.config.project import HostEntry, load_hosts, load_project, user_config_dir
+from submitter.config.project import HostEntry, load_hosts, load_project
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
 from submitter.hostops import HostOps, q
 from submitter.prepare import default_work_dir, resolve_home
 from submitter.shared_markers import shared_markers
+from submitter.tables import print_table
 from submitter.transport.base import COMMAND_TIMEOUT, Transport
 from submitter.transport.factory import connect
 from submitter.transport.failures import PLUMBUM_FAILURES, host_error
@@ -29,13 +27,18 @@ from submitter.transport.ssh import host_options, liveness_options
 
 
 def run_checks(
-    host_name: str, tasks_file: Path | None, *, as_json: bool, node: NodeCheck | None = None
+    host_name: str,
+    tasks_file: Path | None,
+    *,
+    as_json: bool,
+    node: NodeCheck | None = None,
+    plain: bool = False,
 ) -> int:
     """Check the host (and with `node`, a compute node through one probe job): exit 0 when
     nothing failed (warnings do not fail), 3 otherwise."""
     entry = _host_entry(host_name, tasks_file)
     checks = check_host(entry, node)
-    _show(host_name, checks, as_json)
+    _show(host_name, checks, as_json, plain)
     return EXIT_OK if all(c.ok for c in checks) else EXIT_HOST_ERROR
 
 
@@ -253,7 +256,7 @@ def _fix(key: str, config: HostConfig) -> str:
     return ""
 
 
-def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
+def _show(host_name: str, checks: list[Check], as_json: bool, plain: bool = False) -> None:
     if as_json:
         print(
             json.dumps(
@@ -266,21 +269,23 @@ def _show(host_name: str, checks: list[Check], as_json: bool) -> None:
             )
         )
         return
-    table = Table(title=f"check-host {host_name}", show_header=True, header_style="bold")
-    for column in ("check", "result", "detail", "fix"):
-        table.add_column(column)
-    for check in checks:
-        shown = {"ok": "ok", "warning": "WARNING", "failed": "FAILED"}[check.result]
-        table.add_row(check.name, shown, check.detail, check.fix)
-    Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
+    shown = {"ok": "ok", "warning": "WARNING", "failed": "FAILED"}
+    print_table(
+        ("check", "result", "detail", "fix"),
+        [(c.name, shown[c.result], c.detail, c.fix) for c in checks],
+        title=f"check-host {host_name}",
+        plain=plain,
+    )
 
 
-def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int:
+def setup_host(
+    host_name: str, tasks_file: Path | None, *, as_json: bool, plain: bool = False
+) -> int:
     """Make a key pair if needed, install its public half on the host, then check the host."""
     entry = _host_entry(host_name, tasks_file)
     config = entry.config
     if config.kind == "local":
-        return run_checks(host_name, tasks_file, as_json=as_json)
+        return run_checks(host_name, tasks_file, as_json=as_json, plain=plain)
     key = ensure_key_pair(config)
     public = Path(str(key) + ".pub").read_text().strip()
     install = (
@@ -300,7 +305,7 @@ def setup_host(host_name: str, tasks_file: Path | None, *, as_json: bool) -> int
         raise host_error(exc, str(config.address), "installing the key") from exc
     if done.returncode != 0:
         raise HostError(f"{host_name}: installing the key failed: {done.stderr.strip()}")
-    return run_checks(host_name, tasks_file, as_json=as_json)
+    return run_checks(host_name, tasks_file, as_json=as_json, plain=plain)
 
 
 def ensure_key_pair(config: HostConfig) -> Path:

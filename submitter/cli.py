@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from submitter import __version__
+from submitter.completion import SHELLS, autocomplete, command_parsers
 from submitter.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERRUPTED,
     ConfigErrors,
     SubmitterError,
+    error_document,
 )
+from submitter.state_filter import parse_states
 from submitter.units import parse_duration
 
 EXAMPLES = {
@@ -24,12 +28,14 @@ EXAMPLES = {
     "  submitter check-host hpc --node -f tasks.yml   # one probe job on a compute node",
     "setup-host": "example:\n  submitter setup-host hpc            # key pair, install public key, check-host",
     "status": "example:\n  submitter status                     # every task of this project\n"
-    "  submitter status align-a --json",
+    "  submitter status align-a --json\n"
+    "  submitter status --state failed,running --watch   # until they all end",
     "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run\n"
     "  submitter logs -f align-a            # follow them until the task ends",
     "kill": "example:\n  submitter kill align-a align-b\n  submitter kill --all",
     "purge": "example:\n  submitter purge --age 7d             # finished tasks older than a week\n"
     "  submitter purge --all",
+    "completion": 'example:\n  eval "$(submitter completion bash)"   # in ~/.bashrc (zsh: in ~/.zshrc)',
 }
 
 
@@ -97,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         help="tasks file whose hosts to use (with --node: whose interpreters to look for)",
     )
     check.add_argument("--json", action="store_true")
+    _plain_option(check)
     check.add_argument(
         "--node",
         action="store_true",
@@ -113,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     setup.add_argument("host")
     setup.add_argument("-f", "--tasks-file", type=Path, help="tasks file whose hosts to use")
     setup.add_argument("--json", action="store_true")
+    _plain_option(setup)
 
     status = command("status", "Show the state of tasks (and refresh the ones still running).")
     status.add_argument("tasks", nargs="*", metavar="TASK")
@@ -122,6 +130,22 @@ def _parser() -> argparse.ArgumentParser:
         help="also tasks no longer declared in their tasks file (renamed or changed)",
     )
     status.add_argument("--json", action="store_true")
+    _plain_option(status)
+    status.add_argument(
+        "--state",
+        action="append",
+        type=_states,
+        metavar="STATE",
+        help="only tasks in this state (repeatable, or a comma list; also: active, final)",
+    )
+    status.add_argument(
+        "--watch",
+        nargs="?",
+        const=2.0,
+        type=_seconds,
+        metavar="SECONDS",
+        help="refresh every SECONDS (default 2) until every shown task has ended; Ctrl-C stops",
+    )
     status.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
     logs = command("logs", "Print a task's stdout and stderr.")
@@ -146,7 +170,35 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("--age", help="only tasks finished longer ago than this (e.g. 7d, 12h)")
     purge.add_argument("--all", action="store_true", help="every finished task")
     purge.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+
+    completion = command("completion", "Print the shell code that completes submitter's words.")
+    completion.add_argument("shell", choices=SHELLS)
     return parser
+
+
+def _plain_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--plain",
+        action="store_true",
+        help="tab-separated lines under a header line (the default when stdout is not a terminal)",
+    )
+
+
+def _states(text: str) -> list[str]:
+    try:
+        return parse_states(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -168,8 +220,13 @@ def _duration(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
+    autocomplete(parser)  # answers the shell's Tab and exits, before any heavy import
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # reported by the command's parser, with that command's usage
+            command_parsers(parser).get(args.command, parser).error(
+                f"unrecognized arguments: {' '.join(unknown)}"
+            )
     except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
         return int(exc.code or 0)
     if args.command is None:
@@ -184,13 +241,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigErrors as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
-        return exc.exit_code
+        return _json_error(args, exc, exc.exit_code)
     except SubmitterError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _json_error(args, exc, exc.exit_code)
     except KeyboardInterrupt as exc:
         print(
             "interrupted: tasks already started keep running; `submitter status` re-attaches",
             file=sys.stderr,
         )
-        return exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
+        return _json_error(args, exc, code)
+
+
+def _json_error(args: argparse.Namespace, exc: BaseException, code: int) -> int:
+    """With --json, the error goes on stdout too, as the one JSON document there."""
+    if getattr(args, "json", False):
+        print(json.dumps(error_document(exc, code), indent=2))
+    return code

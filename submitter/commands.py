@@ -9,9 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from submitter import plan
 from submitter.config.project import load_project
 from submitter.engine import Engine, records_for
@@ -19,7 +16,6 @@ from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageE
 from submitter.identity import SignatureCache
 from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.progress import Progress
-from submitter.retry import RetryPolicy
 from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
@@ -169,13 +165,20 @@ def check_host(args: argparse.Namespace) -> int:
     if args.node:
         interpreters = interpreters_of(args.tasks_file, args.host) if args.tasks_file else ()
         node = NodeCheck(interpreters, float(args.timeout))
-    return run_checks(args.host, args.tasks_file, as_json=args.json, node=node)
+    return run_checks(args.host, args.tasks_file, as_json=args.json, node=node, plain=args.plain)
 
 
 def setup_host(args: argparse.Namespace) -> int:
     from submitter.checks import setup_host as setup
 
-    return setup(args.host, args.tasks_file, as_json=args.json)
+    return setup(args.host, args.tasks_file, as_json=args.json, plain=args.plain)
+
+
+def completion(args: argparse.Namespace) -> int:
+    from submitter.completion import shell_script
+
+    print(shell_script(args.shell))
+    return EXIT_OK
 
 
 def _open_store(project: Path) -> Store:
@@ -189,73 +192,9 @@ def _open_store(project: Path) -> Store:
 
 
 def status(args: argparse.Namespace) -> int:
-    store = _open_store(args.project)
-    if args.tasks:
-        records = records_for(store, args.tasks)
-    else:
-        records = store.tasks(include_retired=args.all)
-    errors = Engine(store, Progress(quiet=True)).refresh(records)
-    records = [store.task(r.id) or r for r in records]
-    if args.json:
-        print(json.dumps([_record_json(store, r) for r in records], indent=2))
-    else:
-        table = Table(show_header=True, header_style="bold")
-        for column in ("task", "id", "host", "state", "attempt", "job", "exit", "reason"):
-            table.add_column(column)
-        for record in records:
-            attempt = store.latest_attempt(record.id)
-            table.add_row(
-                record.name,
-                record.id,
-                record.host,
-                record.state,
-                f"{attempt.number} of {_max_attempts(record)}" if attempt else "",
-                (attempt.job_id or "") if attempt else "",
-                "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
-                record.reason,
-            )
-        Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
-    for host, error in errors.items():
-        print(f"host {host}: {error}", file=sys.stderr)
-    if errors:
-        return EXIT_HOST_ERROR
-    return EXIT_TASKS_FAILED if any(r.state in _FAILED for r in records) else EXIT_OK
+    from submitter.status_view import status as show
 
-
-def _max_attempts(record: TaskRecord) -> int:
-    return RetryPolicy.from_record(record.spec.get("retry")).attempts
-
-
-def _record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
-    attempts = store.attempts(record.id)
-    return {
-        "name": record.name,
-        "id": record.id,
-        "host": record.host,
-        "state": record.state,
-        "reason": record.reason,
-        "task_dir": record.task_dir,
-        "run_dir": record.run_dir,
-        "attempt": attempts[-1].number if attempts else 0,  # of the latest attempt
-        "max_attempts": _max_attempts(record),
-        "attempts": [
-            {
-                "number": a.number,
-                "job_id": a.job_id,
-                "pack": a.pack,
-                "script_sha256": a.script_sha256,
-                "state": a.state,
-                "exit_code": a.exit_code,
-                "exec_host": a.exec_host,
-                "submitted": a.submitted,
-                "started": a.started,
-                "ended": a.ended,
-                "reason": a.reason,
-                "cause": a.cause,
-            }
-            for a in attempts
-        ],
-    }
+    return show(_open_store(args.project), args)
 
 
 def logs(args: argparse.Namespace) -> int:

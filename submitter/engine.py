@@ -7,6 +7,7 @@ import dataclasses
 import os
 import posixpath
 import shutil
+import stat
 import tempfile
 import time
 from collections import deque
@@ -195,11 +196,18 @@ def outputs_changed(
     expected = {str(o.local): record.outputs.get(str(o.local)) for o in outputs}
     expected.update(record.outputs)
     for local, recorded in expected.items():
-        path = Path(local)
-        if not path.exists():
-            return f"declared output {path} is missing here"
-        if recorded is not None and file_signature(path, signatures) != recorded:
-            return f"declared output {path} changed here since the task completed"
+        try:
+            info = os.stat(local)
+        except OSError:
+            return f"declared output {local} is missing here"
+        if recorded is None:
+            continue
+        if stat.S_ISDIR(info.st_mode):
+            now = file_signature(Path(local), signatures)
+        else:  # most outputs: one stat, and the digest from the cache
+            now = signatures.file_digest(local, info)
+        if now != recorded:
+            return f"declared output {local} changed here since the task completed"
     return None
 
 
@@ -418,7 +426,9 @@ class Engine:
         """Hosts whose work_dir starts with ~ are asked for $HOME once; their tasks prepared
         again with it."""
         needing = sorted(
-            {t.host.name for t in prepared if needs_home(t.host.config, project.directory)}
+            name
+            for name in {t.host.name for t in prepared}
+            if needs_home(project.hosts[name].config, project.directory)
         )
         if not needing:
             return prepared

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXIT_OK = 0
 EXIT_TASKS_FAILED = 1
@@ -18,14 +19,53 @@ class SubmitterError(Exception):
     exit_code = EXIT_BAD_INPUT
 
 
-@dataclass(frozen=True)
 class Location:
-    file: Path | str
-    line: int  # 1-based
-    column: int  # 1-based
+    """A place in a file: 1-based line and column."""
+
+    def __init__(self, file: Path | str, line: int, column: int) -> None:
+        self._where: tuple[Path | str, int, int] | None = (file, line, column)
+
+    def _place(self) -> tuple[Path | str, int, int]:
+        assert self._where is not None
+        return self._where
+
+    @property
+    def file(self) -> Path | str:
+        return self._place()[0]
+
+    @property
+    def line(self) -> int:
+        return self._place()[1]
+
+    @property
+    def column(self) -> int:
+        return self._place()[2]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and self._place() == other._place()
+
+    def __hash__(self) -> int:
+        return hash(self._place())
+
+    def __repr__(self) -> str:
+        return f"Location({self.file!r}, {self.line}, {self.column})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"
+
+
+class PendingLocation(Location):
+    """A Location worked out when first read: most are never read, and finding one in a
+    YAML file costs a second, slower parse of it."""
+
+    def __init__(self, resolve: Callable[[], Location]) -> None:
+        self._where = None
+        self._resolve = resolve
+
+    def _place(self) -> tuple[Path | str, int, int]:
+        if self._where is None:
+            self._where = self._resolve()._place()
+        return self._where
 
 
 class ConfigError(SubmitterError):
@@ -69,3 +109,33 @@ class HostError(SubmitterError):
 
 class SchedulerUnavailable(HostError):
     """The host answers, but its scheduler does not (restarting, overloaded)."""
+
+
+# The `error` of a JSON error document, by exit code.
+ERROR_KINDS = {
+    EXIT_BAD_INPUT: "bad_input",
+    EXIT_HOST_ERROR: "host_error",
+    EXIT_INTERRUPTED: "interrupted",
+}
+
+
+def error_document(exc: BaseException, exit_code: int) -> dict[str, Any]:
+    """What `--json` prints on stdout when a command fails: the kind, the exit code, and each
+    error with its place in a YAML file when it has one (file, line and column, else null)."""
+    items = exc.errors if isinstance(exc, ConfigErrors) else [exc]
+    return {
+        "error": ERROR_KINDS.get(exit_code, "interrupted" if exit_code > 128 else "error"),
+        "exit_code": exit_code,
+        "errors": [_error_item(item) for item in items],
+    }
+
+
+def _error_item(exc: BaseException) -> dict[str, Any]:
+    location = exc.location if isinstance(exc, ConfigError) else None
+    message = exc.message if isinstance(exc, ConfigError) else str(exc) or type(exc).__name__
+    return {
+        "file": str(location.file) if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+        "message": message,
+    }

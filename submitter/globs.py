@@ -8,12 +8,13 @@ reported match goes.
 from __future__ import annotations
 
 import posixpath
+import re
 
-GLOB_CHARACTERS = frozenset("*?[")
+_GLOB_CHARACTER = re.compile(r"[*?\[]")
 
 
 def is_pattern(path: str) -> bool:
-    return any(character in GLOB_CHARACTERS for character in path)
+    return _GLOB_CHARACTER.search(path) is not None
 
 
 def pattern_problem(pattern: str) -> str | None:

@@ -26,18 +26,27 @@ class SignatureCache:
         self.known = known or {}
         self.added: dict[FileKey, str] = {}
 
-    def file_digest(self, path: Path) -> str:
-        info = path.stat()
-        key = (str(path.resolve()), info.st_size, info.st_mtime_ns, info.st_ino)
-        cached = self.known.get(key) or self.added.get(key)
+    def file_digest(self, path: Path | str, info: os.stat_result | None = None) -> str:
+        """The sha256 of a file; `info` is its stat, when the caller has it already."""
+        info = info or os.stat(path)
+        # Most paths arrive already resolved: look them up as given before paying for a
+        # realpath (an lstat per component). Size, mtime and inode still decide a hit.
+        cached = self._cached((os.fspath(path), info.st_size, info.st_mtime_ns, info.st_ino))
+        if cached is not None:
+            return cached
+        key = (os.path.realpath(path), info.st_size, info.st_mtime_ns, info.st_ino)
+        cached = self._cached(key)
         if cached is not None:
             return cached
         digest = hashlib.sha256()
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
         self.added[key] = digest.hexdigest()
         return self.added[key]
+
+    def _cached(self, key: FileKey) -> str | None:
+        return self.known.get(key) or self.added.get(key)
 
 
 def file_signature(path: Path, cache: SignatureCache | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -121,11 +122,11 @@ class PathMapper:
 
         A relative path is below the run directory (the YAML models refuse `..` out of it).
         """
-        expanded = Path(declared).expanduser()
-        if not expanded.is_absolute():
+        expanded = os.path.expanduser(declared) if declared.startswith("~") else declared
+        if not expanded.startswith("/"):
             normal = posixpath.normpath(declared)
             return PlacedPath(declared, project_dir / normal, posixpath.join(run_dir, normal), True)
-        local = PurePosixPath(posixpath.normpath(str(expanded)))
+        local = PurePosixPath(posixpath.normpath(expanded))
         if self.is_shared(local):
             return PlacedPath(declared, Path(local), str(local), False)
         remote = self.mapped(local)

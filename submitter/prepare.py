@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import shlex
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -178,7 +180,7 @@ def prepare_task(
     mapper = PathMapper(host, all_shared=host.kind == "local")
     work_dir = resolve_home(default_work_dir(host, project_dir), home)
     try:
-        interpreter = tuple(shlex.split(definition.interpreter))
+        interpreter = _split_command(definition.interpreter)
     except ValueError as exc:
         raise ConfigError(f"task '{definition.name}': interpreter: {exc}", where) from None
     if not interpreter:
@@ -208,7 +210,8 @@ def prepare_task(
     identity = task_id(fields)
     task_dir = f"{work_dir.rstrip('/')}/{identity}"
     run_dir = mapper.run_dir(project_dir, task_dir)
-    inputs, outputs = _place_all(definition, mapper, project_dir, run_dir, where)
+    inputs = _rebased(inputs, placeholder, run_dir)
+    outputs = _rebased(outputs, placeholder, run_dir)
     links, linked = _links(definition, inputs, entry.name, host.kind, upstream)
     spec = JobSpec(
         task_id=identity,
@@ -241,6 +244,12 @@ def prepare_task(
         fields,
         linked,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _split_command(text: str) -> tuple[str, ...]:
+    """A command line's words; thousands of tasks share a handful of interpreters."""
+    return tuple(shlex.split(text))
 
 
 def _links(
@@ -314,6 +323,19 @@ def _place_all(
                 ) from None
         placed.append(tuple(items))
     return placed[0], placed[1]
+
+
+def _rebased(
+    placed: tuple[PlacedPath, ...], placeholder: str, run_dir: str
+) -> tuple[PlacedPath, ...]:
+    """The paths placed against the placeholder directory, placed against `run_dir`."""
+    prefix = placeholder + "/"
+    return tuple(
+        dataclasses.replace(p, remote=run_dir.rstrip("/") + p.remote[len(placeholder) :])
+        if p.remote.startswith(prefix)
+        else p
+        for p in placed
+    )
 
 
 def _input_signatures(

@@ -4,18 +4,19 @@ lines, one when the counts change, at most every few seconds."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Protocol, TextIO
 
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+
+from submitter.terminal import console, no_color
 
 
 def _clock(seconds: float) -> str:
@@ -142,10 +143,6 @@ def host_lines(by_host: Mapping[str, Mapping[str, int]]) -> list[str]:
     return lines
 
 
-def _no_color() -> bool:
-    return bool(os.environ.get("NO_COLOR"))
-
-
 class Progress:
     """Shows the counts of tasks by state and host, the elapsed time and the time left while
     tasks run. The clock starts when the command does, so the elapsed time includes preparing
@@ -159,9 +156,7 @@ class Progress:
         verbose: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.console = Console(
-            file=stream or sys.stderr, highlight=False, no_color=_no_color() or None
-        )
+        self.console = console(stream or sys.stderr)
         self.quiet = quiet
         self.verbose = verbose
         self.clock = clock
@@ -184,7 +179,8 @@ class Progress:
             self.say(message)
 
     def start(self) -> None:
-        if self.console.is_terminal and not self.quiet and not _no_color():
+        # NO_COLOR: no escape at all, so no line redrawn in place: plain lines, as in a pipe
+        if self.console.is_terminal and not self.quiet and not no_color():
             self._live = Live(Text(""), console=self.console, refresh_per_second=4, transient=True)
             self._live.start()
 

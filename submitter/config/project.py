@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml.comments import CommentedMap
 
 from submitter.config import dependencies
 from submitter.config.dependencies import After
 from submitter.config.diagnostics import closest_key, config_errors
 from submitter.config.expand import combinations, substitute
+from submitter.config.locations import DEFAULT_TASKS_FILE, HOSTS_FILE, user_config_dir
 from submitter.config.models import (
     Defaults,
     HostConfig,
@@ -29,17 +29,8 @@ from submitter.errors import ConfigError, ConfigErrors, Location
 from submitter.retry import RetryPolicy, retry_policy
 
 LOCAL_HOST = "local"
-DEFAULT_TASKS_FILE = "tasks.yml"
 DEFAULT_INTERPRETER = "bash"
 DEFAULT_RESOURCES = Resources(cores=1, nodes=1, gpus=0)
-
-
-def user_config_dir() -> Path:
-    override = os.environ.get("SUBMITTER_CONFIG_DIR")
-    if override:
-        return Path(override)
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "submitter"
 
 
 @dataclass(frozen=True)
@@ -203,7 +194,7 @@ def _read_tasks_file(tasks_file: Path) -> YamlDocument:
     if tasks_file.is_dir():
         raise ConfigError(_directory_given(tasks_file))
     doc = load_yaml(tasks_file)
-    if not isinstance(doc.root, CommentedMap):
+    if not isinstance(doc.root, dict):
         raise ConfigError("expected a mapping with a 'tasks' list at the top level", doc.locate(()))
     return doc
 
@@ -258,7 +249,7 @@ def _collect_hosts(
     """Hosts from the tasks file, then hosts.yml beside it, then the user's config; first wins."""
     hosts: dict[str, HostEntry] = {}
     sources = list(declared)
-    for path in (directory / "hosts.yml", user_config_dir() / "hosts.yml"):
+    for path in (directory / HOSTS_FILE, user_config_dir() / HOSTS_FILE):
         if path.is_file():
             sources.append(_load_hosts_file(path))
     for source, entries in sources:
@@ -274,7 +265,7 @@ def _collect_hosts(
 
 def _load_hosts_file(path: Path) -> tuple[YamlDocument, dict[str, HostConfig]]:
     doc = load_yaml(path)
-    if not isinstance(doc.root, CommentedMap):
+    if not isinstance(doc.root, dict):
         raise ConfigError("expected a mapping with a 'hosts' section", doc.locate(()))
     try:
         return doc, validate_written(HostsFile, to_plain(doc.root)).hosts

@@ -64,7 +64,7 @@ def builtin_pack_root() -> Path:
 
 def pack_roots(project_dir: Path | None) -> list[Path]:
     """Search order: $SUBMITTER_PACK_PATH, <project>/packs, ~/.config/submitter/packs, built-in."""
-    from submitter.config.project import user_config_dir
+    from submitter.config.locations import user_config_dir
 
     roots: list[Path] = []
     for entry in os.environ.get("SUBMITTER_PACK_PATH", "").split(os.pathsep):

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ class TaskRecord:
     reason: str
     task_dir: str
     run_dir: str
-    spec: dict[str, Any]
+    spec_json: str  # read through `spec`: most reads of many records never look at it
     created: float
     updated: float
     outputs: dict[str, str]  # local output path -> its digest when the task completed
@@ -120,6 +121,10 @@ class TaskRecord:
     @property
     def active(self) -> bool:
         return self.state in ACTIVE
+
+    @cached_property
+    def spec(self) -> dict[str, Any]:
+        return dict(json.loads(self.spec_json))
 
 
 @dataclass(frozen=True)
@@ -484,7 +489,7 @@ def load_completed(state_dir: Path) -> set[str]:
 
 def _task(row: sqlite3.Row) -> TaskRecord:
     data = dict(row)
-    data["spec"] = json.loads(data["spec"])
+    data["spec_json"] = data.pop("spec")
     data["outputs"] = json.loads(data["outputs"])
     data["retired"] = bool(data["retired"])
     return TaskRecord(**data)

@@ -35,3 +35,19 @@ def apply_lock(state_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def apply_running(state_dir: Path) -> bool:
+    """Whether an `apply` holds the project's lock now (its pending tasks may still start)."""
+    path = state_dir / LOCK_NAME
+    try:
+        handle = path.open("r")
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

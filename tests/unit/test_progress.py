@@ -85,7 +85,6 @@ def test_the_terminal_panel_has_the_bar_states_hosts_and_times() -> None:
     clock = FakeClock()
     stream = io.StringIO()
     progress = Progress(stream, clock=clock)
-    progress.console = Console(file=stream, width=100, color_system=None)
     counted = Counter(done=3, running=1, pending=4)
     console = Console(file=io.StringIO(), width=100, color_system=None)
     console.print(

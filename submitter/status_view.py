@@ -1,0 +1,186 @@
+"""`status`: the tasks' states as a table or JSON, filtered by state, once or until they end."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from itertools import chain
+from typing import Any
+
+from rich.live import Live
+from rich.table import Table
+
+from submitter.engine import Engine, records_for
+from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
+from submitter.interrupts import Interrupted
+from submitter.progress import Progress
+from submitter.retry import RetryPolicy
+from submitter.state_filter import expand
+from submitter.states import ACTIVE, FAILED, TaskState
+from submitter.store.db import Store, TaskRecord
+from submitter.store.lock import apply_running
+from submitter.tables import plain_text, print_table, rich_table
+from submitter.terminal import console, no_color, plain_tables
+
+COLUMNS = ("task", "id", "host", "state", "attempt", "job", "exit", "reason")
+
+
+def status(store: Store, args: argparse.Namespace) -> int:
+    states = expand(chain.from_iterable(args.state)) if args.state else None
+    if args.watch is not None:
+        return _watch(store, args, states)
+    records, errors = _current(store, args, states)
+    if args.json:
+        print(json.dumps([record_json(store, r) for r in records], indent=2))
+    else:
+        print_table(COLUMNS, _rows(store, records), plain=args.plain)
+    _say_errors(errors)
+    return _exit_code(records, errors)
+
+
+def _current(
+    store: Store, args: argparse.Namespace, states: frozenset[str] | None
+) -> tuple[list[TaskRecord], dict[str, str]]:
+    """The named tasks (else all), polled once if still active, then those in `states`."""
+    if args.tasks:
+        records = records_for(store, args.tasks)
+    else:
+        records = store.tasks(include_retired=args.all)
+    errors = Engine(store, Progress(quiet=True)).refresh(records)
+    records = [store.task(r.id) or r for r in records]
+    if states is not None:
+        records = [r for r in records if r.state in states]
+    return records, errors
+
+
+def _rows(store: Store, records: Sequence[TaskRecord]) -> list[list[str]]:
+    rows = []
+    for record in records:
+        attempt = store.latest_attempt(record.id)
+        rows.append(
+            [
+                record.name,
+                record.id,
+                record.host,
+                record.state,
+                f"{attempt.number} of {max_attempts(record)}" if attempt else "",
+                (attempt.job_id or "") if attempt else "",
+                "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
+                record.reason,
+            ]
+        )
+    return rows
+
+
+def _watch(store: Store, args: argparse.Namespace, states: frozenset[str] | None) -> int:
+    """Show the tasks every `args.watch` seconds until none of them can change any more. On a
+    terminal the table is redrawn in place; elsewhere (or under NO_COLOR, which rules out the
+    cursor moves too) a new block is printed only when something changed. Ctrl-C ends it."""
+    in_place = not args.json and not plain_tables(args.plain) and not no_color()
+    live = Live(console=console(), auto_refresh=False) if in_place else None
+    last_block, last_errors = "", ""
+    records: list[TaskRecord] = []
+    errors: dict[str, str] = {}
+    try:
+        if live is not None:
+            live.start()
+        while True:
+            records, errors = _current(store, args, states)
+            if live is not None:
+                live.update(_table(store, records), refresh=True)
+            else:
+                block = _block(store, records, args)
+                if block != last_block:
+                    sys.stdout.write(("\n" if last_block and not args.json else "") + block)
+                    sys.stdout.flush()
+                    last_block = block
+            shown_errors = "".join(f"host {h}: {e}\n" for h, e in errors.items())
+            if shown_errors != last_errors:
+                sys.stderr.write(shown_errors)
+                last_errors = shown_errors
+            if _settled(store, records):
+                break
+            time.sleep(args.watch)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Interrupted) and exc.signum != signal.SIGINT:
+            raise  # SIGTERM, SIGHUP: the usual ending of a stopped client (128 + N)
+        return EXIT_OK  # Ctrl-C is how watching is ended
+    finally:
+        if live is not None:
+            live.stop()
+    return _exit_code(records, errors)
+
+
+def _settled(store: Store, records: Sequence[TaskRecord]) -> bool:
+    """No shown task can change any more: none is active, and none waits to start unless an
+    `apply` runs that may start it."""
+    if any(r.state in ACTIVE for r in records):
+        return False
+    waiting = any(r.state == TaskState.PENDING for r in records)
+    return not waiting or not apply_running(store.state_dir)
+
+
+def _block(store: Store, records: Sequence[TaskRecord], args: argparse.Namespace) -> str:
+    if args.json:  # one line per change: JSON Lines
+        return json.dumps([record_json(store, r) for r in records]) + "\n"
+    if plain_tables(args.plain):
+        return plain_text(COLUMNS, _rows(store, records))
+    out = console()
+    with out.capture() as captured:
+        out.print(_table(store, records))
+    return captured.get()
+
+
+def _table(store: Store, records: Sequence[TaskRecord]) -> Table:
+    return rich_table(COLUMNS, _rows(store, records))
+
+
+def _say_errors(errors: dict[str, str]) -> None:
+    for host, error in errors.items():
+        print(f"host {host}: {error}", file=sys.stderr)
+
+
+def _exit_code(records: Sequence[TaskRecord], errors: dict[str, str]) -> int:
+    if errors:
+        return EXIT_HOST_ERROR
+    return EXIT_TASKS_FAILED if any(r.state in FAILED for r in records) else EXIT_OK
+
+
+def max_attempts(record: TaskRecord) -> int:
+    return RetryPolicy.from_record(record.spec.get("retry")).attempts
+
+
+def record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
+    attempts = store.attempts(record.id)
+    return {
+        "name": record.name,
+        "id": record.id,
+        "host": record.host,
+        "state": record.state,
+        "reason": record.reason,
+        "task_dir": record.task_dir,
+        "run_dir": record.run_dir,
+        "attempt": attempts[-1].number if attempts else 0,  # of the latest attempt
+        "max_attempts": max_attempts(record),
+        "attempts": [
+            {
+                "number": a.number,
+                "job_id": a.job_id,
+                "pack": a.pack,
+                "script_sha256": a.script_sha256,
+                "state": a.state,
+                "exit_code": a.exit_code,
+                "exec_host": a.exec_host,
+                "submitted": a.submitted,
+                "started": a.started,
+                "ended": a.ended,
+                "reason": a.reason,
+                "cause": a.cause,
+            }
+            for a in attempts
+        ],
+    }
