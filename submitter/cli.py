@@ -30,7 +30,8 @@ EXAMPLES = {
     "status": "example:\n  submitter status                     # every task of this project\n"
     "  submitter status align-a --json\n"
     "  submitter status --state failed,running --watch   # until they all end",
-    "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run",
+    "logs": "example:\n  submitter logs align-a               # stdout and stderr of the latest run\n"
+    "  submitter logs -f align-a            # follow them until the task ends",
     "kill": "example:\n  submitter kill align-a align-b\n  submitter kill --all",
     "report": "example:\n  submitter report -o run.html           # timeline, failures, graph: open it in a browser",
     "purge": "example:\n  submitter purge --age 7d             # finished tasks older than a week\n"
@@ -150,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
 
     logs = command("logs", "Print a task's stdout and stderr.")
     logs.add_argument("task", metavar="TASK")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="print new lines as they are written, until the task ends (exit code as status)",
+    )
     logs.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
     kill = command("kill", "Stop running tasks (scancel/qdel/bkill, or a signal).")

@@ -203,6 +203,10 @@ def logs(args: argparse.Namespace) -> int:
     if record.active:
         Engine(store, Progress(quiet=True)).refresh([record])
         record = store.task(record.id) or record
+    if args.follow and record.active:
+        from submitter.follow import follow
+
+        return follow(store, record)
     local = store.state_dir / "tasks" / record.id
     if record.active:
         texts = _live_logs(store, record)

@@ -10,8 +10,8 @@ import shutil
 import stat
 import tempfile
 import time
-from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from submitter.local_steps import LocalSteps
 from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
-from submitter.progress import Progress
+from submitter.progress import Progress, Tally
 from submitter.retry import RetryPolicy, attempt_walltime, escalated_task, resource_caps
 from submitter.schedulers.base import (
     SiteLimits,
@@ -286,21 +286,34 @@ class Engine:
         self.close()
         return report
 
-    def refresh(self, records: Sequence[TaskRecord]) -> dict[str, str]:
-        """One poll (and retrieval of what finished) for every active task: `status`."""
+    def refresh(
+        self,
+        records: Sequence[TaskRecord],
+        lent: Mapping[str, Transport] | None = None,
+        *,
+        close: bool = True,
+    ) -> dict[str, str]:
+        """One poll (and retrieval of what finished) for every active task: `status`. The
+        transports `lent` (by host name) are used, and left open, rather than new ones.
+        Without `close`, the engine may refresh again, its grace periods running on."""
         for record in records:
             if not record.active:
                 continue
-            tracked = self._tracked_from_record(record)
-            self._host_for_record(record).active[tracked.id] = tracked
+            host = self._host_for_record(record)
+            if record.id not in host.active:
+                host.active[record.id] = self._tracked_from_record(record)
         errors: dict[str, str] = {}
         for host in self.hosts.values():
+            host.transport = (lent or {}).get(host.name, host.transport)
             if host.active:
                 try:
                     self._poll(host, time.time())
                 except HostError as exc:
                     errors[host.name] = str(exc)
-        self.close()
+            if host.name in (lent or {}):
+                host.transport = None
+        if close:
+            self.close()
         return errors
 
     def kill(self, records: Sequence[TaskRecord], wait: float = 15.0) -> dict[str, str]:
@@ -685,10 +698,7 @@ class Engine:
     # the loop ------------------------------------------------------------------------------
     def _run(self, *, detach: bool, all_tasks: list[Tracked]) -> None:
         self.progress.start()
-        # A task that ended stays ended in this run: it is counted once, and each update of
-        # the progress line counts only the tasks not ended at the one before.
-        ended: Counter[str] = Counter()
-        unsettled = all_tasks
+        tally = Tally(all_tasks, ENDED)
         try:
             while True:
                 now = time.time()
@@ -716,21 +726,10 @@ class Engine:
                     if not h.error and (h.active or h.pending or h.retrying)
                 ]
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
-                    counts = ended.copy()
-                    still: list[Tracked] = []
                     # a task handed to a process host's launcher is as good as running
                     launched = {h.name for h in self.hosts.values() if h.local_steps is not None}
-                    for tracked in unsettled:
-                        if tracked.state in ENDED:
-                            ended[tracked.state] += 1
-                        else:
-                            still.append(tracked)
-                        if tracked.state == TaskState.STARTING and tracked.host in launched:
-                            counts[TaskState.RUNNING] += 1
-                        else:
-                            counts[tracked.state] += 1
-                    unsettled = still
-                    self.progress.update(counts, self._host_notes())
+                    counts, by_host = tally.take(launched)
+                    self.progress.update(counts, self._host_notes(), by_host)
                 if detach and self._chain_waiting():
                     continue  # submit them too, before leaving
                 if detach or not busy:

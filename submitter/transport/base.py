@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -51,6 +52,11 @@ class Transport(Protocol):
 
     def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
         """Run a bash script on the host (sent on standard input, never spliced into argv)."""
+
+    def stream(self, script: str, args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        """Start a bash script (`args` its positional parameters) and hand back its process,
+        to read its output as it comes. Its standard input is left open and unused: closing
+        it tells the script to stop."""
 
     def put(self, transfers: Sequence[Transfer]) -> None:
         """Copy local files and directories to the host, all in one operation."""

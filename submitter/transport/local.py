@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import stat
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from plumbum.commands import CommandNotFound, ProcessTimedOut
 from submitter.errors import HostError
 from submitter.paths import Transfer
 from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, TransportStats
-from submitter.transport.process import execute, program
+from submitter.transport.process import execute, program, start_streaming
 
 
 class LocalTransport:
@@ -44,6 +45,10 @@ class LocalTransport:
 
     def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
         return self.run(["bash", "-s"], stdin=script, timeout=timeout, stdin_file=True)
+
+    def stream(self, script: str, args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        self.stats.commands += 1
+        return start_streaming(program("bash").bound_command("-c", script, "bash", *args).popen)
 
     def put(self, transfers: Sequence[Transfer]) -> None:
         if not transfers:

@@ -93,6 +93,21 @@ def execute(
     return CommandResult(process.returncode, _text(out), _text(err))
 
 
+def start_streaming(start: Start) -> subprocess.Popen[bytes]:
+    """Start a program whose output is read as it comes: pipes on all three streams, in a
+    session of its own (a Ctrl-C at the terminal does not reach it; its caller ends it)."""
+    with current_environment():
+        return cast(
+            "subprocess.Popen[bytes]",
+            start(
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                new_session=True,
+            ),
+        )
+
+
 def _kill(process: subprocess.Popen[bytes], own_session: bool) -> None:
     with contextlib.suppress(ProcessLookupError):
         if own_session:

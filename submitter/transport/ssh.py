@@ -19,6 +19,7 @@ import hashlib
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from submitter.errors import HostError
 from submitter.paths import Transfer
 from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, TransportStats
 from submitter.transport.failures import PLUMBUM_FAILURES, host_error, last_lines
-from submitter.transport.process import current_environment, execute, program
+from submitter.transport.process import current_environment, execute, program, start_streaming
 
 SSH_UNREACHABLE = 255
 CONNECT_TIMEOUT = 20
@@ -211,6 +212,17 @@ class SshTransport:
 
     def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
         return self._ssh("bash -s", script, timeout)
+
+    def stream(self, script: str, args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        """The script and its arguments go as one quoted command line (`bash -c`), not on
+        standard input, which stays the caller's: through the master, no new login."""
+        self._connection()
+        self.stats.commands += 1
+        command = self._command(shlex.join(["bash", "-c", script, "bash", *args]))
+        try:
+            return start_streaming(command.popen)
+        except PLUMBUM_FAILURES as exc:
+            raise host_error(exc, self.address, "ssh") from exc
 
     def close(self) -> None:
         """End the session, then the master (it would otherwise linger ControlPersist s)."""
