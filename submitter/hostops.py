@@ -118,9 +118,15 @@ submitter_launch() {
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this
-  # script's ignored ones, but for HUP: ignored, as nohup would.
+  # script's ignored ones, but for HUP: ignored, as nohup would. It is read by a subshell of
+  # this bash, not run by a new one: a bash start is most of what a short task costs (a
+  # bash without BASHPID, older than 4, could not tell the subshell's pid: it starts one).
   set -m
-  (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &
+  if [ -n "${BASHPID:-}" ]; then
+    (set +m; trap - INT TERM PIPE; . ./job.sh) >job.out 2>job.err </dev/null &
+  else
+    (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &
+  fi
   local pid=$!
   set +m
   submitter_stamp "$pid"

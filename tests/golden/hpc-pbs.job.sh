@@ -11,6 +11,9 @@
 # submitter task 7858a7f051a64b82 (pack pbs@1.3)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
+# This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own
+# (`. job.sh`, no new bash to start), where $$ is the launcher's.
+submitter_pid=${BASHPID:-$$}
 SUBMITTER_TASK_ID=7858a7f051a64b82
 SUBMITTER_TASK_NAME=align-hpc-pbs
 SUBMITTER_TASK_DIR=/scratch/alice/submitter/7858a7f051a64b82
@@ -81,12 +84,12 @@ submitter_json submitter_job_id "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}"
 # or all of it (a rename costs a process, and this status says only what the next one will
 # say better).
 submitter_status() {
-  local tmp="$SUBMITTER_TASK_DIR/.status.$$" state end reason line
+  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid" state end reason line
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"
   printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s, "matched": %s}' \
-    "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
+    "$state" "$2" "$submitter_host" "$submitter_pid" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
   if [ "$1" = running ]; then
     printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
   elif [ "$1" = completed ]; then
@@ -196,16 +199,18 @@ if [ "$submitter_watch" = 1 ]; then
     while :; do
       read -r -t 1 _
       [ $? -gt 128 ] || exit 0
-      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM $$; exit 0; fi
+      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM "$submitter_pid"; exit 0; fi
       if [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
-        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$
+        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM "$submitter_pid"
         exit 0
       fi
     done
   )
 fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
-# started, and only those.
+# started, and only those. Bash may print a job notice ("[1]+ Done") while job control is on,
+# in a subshell of a launcher: kept out of the wrapper's stderr.
+{
 set -m
 (
   export OMP_NUM_THREADS=4
@@ -213,6 +218,7 @@ set -m
 ) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 9>&- &
 submitter_child=$!
 set +m
+} 2>/dev/null
 # A bash without job control leaves the task in the wrapper's group: signal its pid only.
 if kill -0 -- "-$submitter_child" 2>/dev/null; then
   submitter_group=-$submitter_child

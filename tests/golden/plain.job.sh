@@ -2,6 +2,9 @@
 # submitter task 50d0d78c08bc3341 (pack wrapper@1.5)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
+# This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own
+# (`. job.sh`, no new bash to start), where $$ is the launcher's.
+submitter_pid=${BASHPID:-$$}
 SUBMITTER_TASK_ID=50d0d78c08bc3341
 SUBMITTER_TASK_NAME=align-plain
 SUBMITTER_TASK_DIR=/home/alice/work/50d0d78c08bc3341
@@ -71,12 +74,12 @@ submitter_json submitter_job_id "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}"
 # or all of it (a rename costs a process, and this status says only what the next one will
 # say better).
 submitter_status() {
-  local tmp="$SUBMITTER_TASK_DIR/.status.$$" state end reason line
+  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid" state end reason line
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"
   printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s, "matched": %s}' \
-    "$state" "$2" "$submitter_host" "$$" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
+    "$state" "$2" "$submitter_host" "$submitter_pid" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
   if [ "$1" = running ]; then
     printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
   elif [ "$1" = completed ]; then
@@ -161,7 +164,7 @@ submitter_on_signal() {
 }
 trap 'submitter_on_signal 143 TERM' TERM
 trap 'submitter_on_signal 130 INT' INT
-trap 'submitter_on_signal 129 HUP' HUP
+trap '' HUP  # as nohup would: the wrapper outlives the session that started it
 
 if ! { [ -d "$SUBMITTER_RUN_DIR" ] || mkdir -p -- "$SUBMITTER_RUN_DIR"; } ||
    ! cd -- "$SUBMITTER_RUN_DIR"; then
@@ -186,16 +189,18 @@ if [ "$submitter_watch" = 1 ]; then
     while :; do
       read -r -t 1 _
       [ $? -gt 128 ] || exit 0
-      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM $$; exit 0; fi
+      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM "$submitter_pid"; exit 0; fi
       if [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
-        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM $$
+        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM "$submitter_pid"
         exit 0
       fi
     done
   )
 fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
-# started, and only those.
+# started, and only those. Bash may print a job notice ("[1]+ Done") while job control is on,
+# in a subshell of a launcher: kept out of the wrapper's stderr.
+{
 set -m
 (
   export OMP_NUM_THREADS=4
@@ -205,6 +210,7 @@ module load python/3.11
 ) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 9>&- &
 submitter_child=$!
 set +m
+} 2>/dev/null
 # A bash without job control leaves the task in the wrapper's group: signal its pid only.
 if kill -0 -- "-$submitter_child" 2>/dev/null; then
   submitter_group=-$submitter_child

@@ -263,3 +263,17 @@ def test_a_project_path_with_a_tab_and_a_newline_still_runs(cli, tmp_path: Path)
     result = cli("apply", tasks)
     assert result.code == 0, result.err
     assert (project / "out.txt").read_text() == "ok\n"
+
+
+def test_many_short_tasks_leave_no_job_notice_in_the_wrapper_logs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The launcher reads each wrapper in a subshell of its own; bash's job notices ("[1]+
+    Done") of the task it starts must not reach job.err (a few in a hundred did)."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'n-{{ i }}'\n    for_each: {i: ["
+        + ", ".join(map(str, range(300)))
+        + "]}\n    run: 'true'\n",
+    )
+    assert cli("apply", tasks, "-J", "16").code == 0
+    notices = sorted((tmp_path / ".submitter" / "tasks").glob("*/job.err"))
+    assert notices == [], notices[0].read_text()
