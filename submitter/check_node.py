@@ -10,7 +10,6 @@ from pathlib import Path
 
 from submitter.check_result import Check
 from submitter.config.project import HostEntry
-from submitter.engine import default_poll_interval
 from submitter.hostops import HostOps
 from submitter.node_probe import (
     Probe,
@@ -23,6 +22,7 @@ from submitter.node_probe import (
     targets_for,
 )
 from submitter.prepare import default_work_dir, resolve_home
+from submitter.run_state import default_poll_interval
 from submitter.schedulers.base import BatchScheduler, JobState, find_status
 from submitter.shared_markers import shared_markers
 from submitter.transport.base import COMMAND_TIMEOUT, Transport

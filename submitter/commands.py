@@ -11,7 +11,7 @@ from typing import Any
 
 from submitter import plan
 from submitter.config.project import load_project
-from submitter.engine import Engine, records_for
+from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
 from submitter.identity import SignatureCache
 from submitter.prepare import PreparedTask, prepare_tasks
@@ -29,6 +29,7 @@ from submitter.store.db import (
     load_signatures,
 )
 from submitter.store.lock import apply_lock
+from submitter.task_records import records_for
 from submitter.units import parse_duration
 
 _FAILED = tuple(sorted(FAILED))

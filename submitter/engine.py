@@ -6,14 +6,10 @@ import contextlib
 import dataclasses
 import os
 import posixpath
-import shutil
-import stat
 import tempfile
 import time
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +19,7 @@ from submitter.errors import HostError, SchedulerUnavailable
 from submitter.exits import ExitWatch
 from submitter.grouping import Group, group_driver, plan_groups
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
-from submitter.identity import SignatureCache, file_signature, fingerprint
+from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
 from submitter.local_steps import LocalSteps
 from submitter.local_steps import supported as local_steps_supported
@@ -31,6 +27,15 @@ from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress, Tally
 from submitter.retry import RetryPolicy, attempt_walltime, escalated_task, resource_caps
+from submitter.run_state import (
+    FIRST_POLL_REMOTE,
+    ApplyReport,
+    Finished,
+    HostRun,
+    Tracked,
+    default_max_running,
+    default_poll_interval,
+)
 from submitter.schedulers.base import (
     SiteLimits,
     find_status,
@@ -41,7 +46,9 @@ from submitter.schedulers.base import (
 from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
-from submitter.store.host_record import host_config, host_record
+from submitter.store.host_record import host_config
+from submitter.task_files import empty_or_absent, produced, remove_tree, write_new
+from submitter.task_records import outputs_changed, records_for, series_number, spec_of
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
@@ -55,160 +62,19 @@ STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attem
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
 NOT_DONE = frozenset((*FAILED, TaskState.BLOCKED.value))  # ended without completing
-PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 # Seconds from a start to the first poll; each later poll waits POLL_GROWTH times longer, up to the
 # host's interval. This machine is asked cheaply and often: a finished task frees its slot
 # within a few hundredths of a second.
 FIRST_POLL = {"local": 0.02}
-FIRST_POLL_REMOTE = 0.25
 # Each poll waits this much longer than the last, up to the host's interval: a job that ends
 # seconds after its start is seen within about a third of its run time.
 POLL_GROWTH = 1.5
-BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
 # On this machine a task's end is known at once (exits.ExitWatch) and polled for then, but
 # not more often than this: tasks that end together are polled for, and their slots filled,
 # together (one poll and one start script for many, not for each).
 EXIT_POLL_GAP = 0.01
-RECONNECT_FOR = 600.0  # default of the host key reconnect_for
 RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
 SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
-
-
-def default_max_running(config: HostConfig) -> int:
-    if config.max_running:
-        return config.max_running
-    if config.kind == "local":
-        return os.cpu_count() or 2
-    if config.kind == "ssh":
-        return 8
-    # On a batch host what is limited by default is jobs in the queue (max_queued), not tasks.
-    return BATCH_MAX_RUNNING
-
-
-def default_poll_interval(config: HostConfig) -> float:
-    if config.poll_interval:
-        return float(config.poll_interval)
-    if config.kind in PROCESS_POLL:
-        return PROCESS_POLL[config.kind]
-    return batch_scheduler(config.kind).default_poll_interval
-
-
-@dataclass
-class Tracked:
-    """A task the engine is starting or watching in this run."""
-
-    id: str
-    name: str
-    host: str
-    task_dir: str
-    outputs: list[Transfer]
-    state: str = "pending"
-    reason: str = ""
-    attempt_id: int | None = None
-    token: str = ""  # the attempt's name on the host
-    job_id: str | None = None
-    walltime: int | None = None
-    pack: str = ""  # what a new attempt records: the pack and the hash of what it rendered
-    script_sha256: str = ""
-    waiting_since: float | None = None
-    prepared: PreparedTask | None = None  # set while it can be (re)started in this run
-    waiting_for: set[str] = field(default_factory=set)  # upstream tasks yet to complete
-    upstream: tuple[str, ...] = ()  # names of the tasks it runs after
-    after_jobs: tuple[str, ...] = ()  # jobs the scheduler waits for before starting it
-    patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
-    number: int = 1  # of its current (or next) attempt: 2 for its first retry
-    policy: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-# a task that ended: its state, human reason, status file and structured cause
-Finished = tuple[Tracked, str, str, dict[str, Any], Cause]
-
-
-@dataclass
-class HostRun:
-    """One host's share of the work, with its connection."""
-
-    name: str
-    config: HostConfig
-    ops: HostOps
-    transport: Transport | None = None
-    pending: deque[Tracked] = field(default_factory=deque)
-    active: dict[str, Tracked] = field(default_factory=dict)
-    max_running: int = 1
-    poll_interval: float = 1.0
-    next_poll: float = 0.0
-    polled_at: float = 0.0
-    poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing new starts
-    error: str | None = None  # given up on: reported once, with the outcome
-    unreachable_since: float | None = None  # wall clock of the first failure in a row
-    trouble: str = "unreachable"  # or: its scheduler is not answering
-    failures: int = 0
-    retry_at: float = 0.0
-    start_after: float = 0.0  # after a transient submission error: pause the starts
-    submit_retries: dict[str, int] = field(default_factory=dict)
-    limits: SiteLimits | None = None  # read from the scheduler at the first start step
-    retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
-    # processes on this machine: started and polled in-process, not by step scripts
-    local_steps: LocalSteps | None = None
-
-    @property
-    def reconnect_for(self) -> float:
-        return float(self.config.reconnect_for or RECONNECT_FOR)
-
-
-@dataclass
-class ApplyReport:
-    tasks: list[Tracked]
-    skipped: list[Tracked]
-    host_errors: dict[str, str]
-    detached: bool = False
-    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> list[Tracked]:
-        return [t for t in self.tasks if t.state in FAILED]
-
-    @property
-    def blocked(self) -> list[Tracked]:
-        return [t for t in self.tasks if t.state == TaskState.BLOCKED]
-
-
-def spec_of(task: PreparedTask) -> dict[str, Any]:
-    """What the store keeps so status, logs, kill and purge work without the tasks file."""
-    return {
-        "host_config": host_record(task.host.config),
-        "outputs": [[o.local.as_posix(), o.remote] for o in task.output_files],
-        "output_patterns": [
-            [p.key, p.base, p.local_base.as_posix(), p.remote_base] for p in task.output_patterns
-        ],
-        "walltime": task.definition.resources.walltime,
-        "identity": fingerprint(task.identity),
-        "upstream": list(task.definition.upstream),
-        "retry": task.definition.retry.to_record(),
-    }
-
-
-def outputs_changed(
-    record: TaskRecord, outputs: list[Transfer], signatures: SignatureCache
-) -> str | None:
-    """Why a completed task's outputs here are not the ones its run produced, if so: the
-    declared files, and every file its patterns matched (recorded when it completed)."""
-    expected = {str(o.local): record.outputs.get(str(o.local)) for o in outputs}
-    expected.update(record.outputs)
-    for local, recorded in expected.items():
-        try:
-            info = os.stat(local)
-        except OSError:
-            return f"declared output {local} is missing here"
-        if recorded is None:
-            continue
-        if stat.S_ISDIR(info.st_mode):
-            now = file_signature(Path(local), signatures)
-        else:  # most outputs: one stat, and the digest from the cache
-            now = signatures.file_digest(local, info)
-        if now != recorded:
-            return f"declared output {local} changed here since the task completed"
-    return None
 
 
 def _running(tracked: Tracked) -> Running:
@@ -397,7 +263,7 @@ class Engine:
                 errors[name] = str(exc)
                 continue
             for record in group:
-                _remove_tree(self.local_dir(record.id))
+                remove_tree(self.local_dir(record.id))
                 self.store.delete_task(record.id)
         if records:
             self.store.vacuum()
@@ -586,7 +452,7 @@ class Engine:
                     self.store.upsert_task(*self._record_fields(task), tasks_file)
                 return tracked
         self._ready(tracked, task)
-        tracked.number = _series_number(record)
+        tracked.number = series_number(record)
         with self.store.transaction():
             self.store.upsert_task(*self._record_fields(task), tasks_file)
             self.store.set_task_state(task.task_id, TaskState.PENDING)
@@ -634,11 +500,11 @@ class Engine:
         if host.config.kind == "local":
             os.makedirs(task.task_dir, exist_ok=True)
             for name, text in files.items():
-                _write_new(f"{task.task_dir}/{name}", text)
+                write_new(f"{task.task_dir}/{name}", text)
             return inputs
         local.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            _write_new(str(local / name), text)
+            write_new(str(local / name), text)
         return [
             *(Transfer(local / name, f"{task.task_dir}/{name}") for name in files),
             *inputs,
@@ -1132,24 +998,24 @@ class Engine:
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
         here = host.config.kind == "local"
-        produced: dict[str, tuple[list[Transfer], list[str]]] = {}
+        made: dict[str, tuple[list[Transfer], list[str]]] = {}
         for tracked, state, _, status, _ in finished:
             local = self.local_dir(tracked.id)
             for name in LOG_FILES:
                 remote = f"{tracked.task_dir}/{name}"
                 # On this machine an empty scheduler file is seen here, and not brought back.
-                if here and name in SCHEDULER_LOGS and _empty(remote):
+                if here and name in SCHEDULER_LOGS and empty_or_absent(remote):
                     continue
                 transfers.append(Transfer(local / name, remote))
             if state == "completed":
-                produced[tracked.id] = _produced(tracked, status)
-                transfers += produced[tracked.id][0]
+                made[tracked.id] = produced(tracked, status)
+                transfers += made[tracked.id][0]
         missing = {m.remote for m in self._transport(host).get(transfers)}
         ended: list[tuple[Tracked, str]] = []
         with self.store.transaction():  # committed before anything is tidied away
             for tracked, state, reason, status, cause in finished:
                 if state == "completed":
-                    outputs, unmatched = produced[tracked.id]
+                    outputs, unmatched = made[tracked.id]
                     lost = [o.remote for o in outputs if o.remote in missing] + unmatched
                     if lost:
                         state, reason = (
@@ -1170,7 +1036,7 @@ class Engine:
         is removed too, its outputs and logs having been brought back."""
         if host.config.kind == "local":  # nothing was staged here, no empty file brought back
             if state == TaskState.COMPLETED:
-                self.tidier.submit(_remove_tree, tracked.task_dir)
+                self.tidier.submit(remove_tree, tracked.task_dir)
             return
         local = self.local_dir(tracked.id)
         for name in (*STAGED, *SCHEDULER_LOGS):
@@ -1259,42 +1125,6 @@ class Engine:
             tracked.walltime = task.spec.resources.walltime
 
 
-def _produced(tracked: Tracked, status: dict[str, Any]) -> tuple[list[Transfer], list[str]]:
-    """What a completed task's outputs are: its declared files and what the host says its
-    patterns matched (a directory and what lies in it come back once); and the patterns the
-    host reported no match for."""
-    reported = status.get("matched")
-    matched = reported if isinstance(reported, dict) else {}
-    outputs = list(tracked.outputs)
-    unmatched = []
-    for pattern in tracked.patterns:
-        paths = matched.get(pattern.key)
-        listed = paths if isinstance(paths, list) else []
-        found = [pattern.transfer(p) for p in listed if isinstance(p, str)]
-        if not any(found):
-            unmatched.append(f"{pattern.key} (no match reported)")
-        outputs += [t for t in found if t is not None]
-    return _outermost(outputs), unmatched
-
-
-def _outermost(transfers: list[Transfer]) -> list[Transfer]:
-    """Each transfer once, leaving out those inside another (a directory comes back whole)."""
-    remotes = {t.remote.rstrip("/") for t in transfers}
-    kept: dict[str, Transfer] = {}
-    for transfer in transfers:
-        remote = transfer.remote.rstrip("/")
-        if remote not in kept and not any(a in remotes for a in _ancestors(remote)):
-            kept[remote] = transfer
-    return list(kept.values())
-
-
-def _ancestors(path: str) -> Iterable[str]:
-    parent = posixpath.dirname(path)
-    while parent not in (path, ""):
-        yield parent
-        path, parent = parent, posixpath.dirname(parent)
-
-
 def _ended(status: dict[str, Any], cause: Cause) -> dict[str, Any]:
     """What an ended attempt records of its status file, and why it ended."""
     exit_code = status.get("exit_code")
@@ -1313,14 +1143,6 @@ def _with_attempt(tracked: Tracked, state: str, reason: str) -> str:
     if tracked.policy.retries == 0 or state not in FAILED:
         return reason
     return f"{reason} (attempt {tracked.number} of {tracked.policy.attempts})"
-
-
-def _series_number(record: TaskRecord | None) -> int:
-    """The number of a task's next attempt: a retry left waiting by an earlier run continues
-    its series; a task run again after it ended (failed, killed, changed) starts anew."""
-    if record is not None and record.state == TaskState.PENDING:
-        return record.next_attempt
-    return 1
 
 
 def _retry_due(host: HostRun) -> float:
@@ -1347,52 +1169,6 @@ def _kill_grace(config: HostConfig) -> float:
 
 def _clock_of(timestamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp or 0))
-
-
-def _remove_tree(path: Path | str) -> None:
-    """Remove a directory and all in it; what cannot be removed stays. A task directory
-    holds files only, most often: those are unlinked without shutil's checks of each."""
-    try:
-        with os.scandir(path) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(entry.path)
-        os.rmdir(path)
-    except OSError:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _empty(path: str) -> bool:
-    """A file of this machine that is empty or not there."""
-    try:
-        return os.stat(path).st_size == 0
-    except OSError:
-        return True
-
-
-def _write_new(path: str, text: str) -> None:
-    """Write a file as a new one: an earlier attempt still reading the old file (a wrapper
-    reading its job.sh) keeps reading that one."""
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
-
-def records_for(store: Store, references: Iterable[str]) -> list[TaskRecord]:
-    """The task each reference names: an exact name or id, else a unique id prefix."""
-    from submitter.errors import UsageError
-
-    found: list[TaskRecord] = []
-    for reference in references:
-        record = store.resolve(reference)
-        if record is None:
-            raise UsageError(f"no task named or with an id starting with '{reference}'")
-        found.append(record)
-    return found
 
 
 __all__ = ["FINAL_STATES", "ApplyReport", "Engine", "records_for"]

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from submitter.config.dependencies import order
-from submitter.engine import outputs_changed
 from submitter.identity import SignatureCache, fingerprint, what_changed
 from submitter.prepare import PreparedTask
 from submitter.states import TaskState
 from submitter.store.db import Store, TaskRecord
+from submitter.task_records import outputs_changed
 
 RUN, WAIT, SKIP, ATTACH = "run", "wait", "skip", "attach"
 ORDER = (RUN, WAIT, ATTACH, SKIP)

@@ -14,7 +14,7 @@ from typing import Any
 from rich.live import Live
 from rich.table import Table
 
-from submitter.engine import Engine, records_for
+from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
 from submitter.interrupts import Interrupted
 from submitter.progress import Progress
@@ -24,6 +24,7 @@ from submitter.states import ACTIVE, FAILED, TaskState
 from submitter.store.db import Store, TaskRecord
 from submitter.store.lock import apply_running
 from submitter.tables import plain_text, print_table, rich_table
+from submitter.task_records import records_for
 from submitter.terminal import console, no_color, plain_tables
 
 COLUMNS = ("task", "id", "host", "state", "attempt", "job", "exit", "reason")

@@ -9,9 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from submitter.config.models import TaskSpec, validate_written
-from submitter.engine import Tracked, _produced
 from submitter.paths import OutputPattern, Transfer
+from submitter.run_state import Tracked
 from submitter.store.db import Store
+from submitter.task_files import produced
 from tests.conftest import count_attempts, write
 
 
@@ -155,7 +156,7 @@ def test_what_a_completed_task_produced_is_its_files_and_the_matches_once(tmp_pa
     matched = {
         "out/**/*.txt": ["out/a.txt", "out/sub", "out/sub-x", "out/sub/c.txt", "out/a.txt", 7]
     }
-    outputs, unmatched = _produced(_tracked(tmp_path), {"matched": matched})
+    outputs, unmatched = produced(_tracked(tmp_path), {"matched": matched})
     assert [o.remote for o in outputs] == [
         "/w/run/logs",
         "/w/run/out/a.txt",
@@ -177,6 +178,6 @@ def test_what_a_completed_task_produced_is_its_files_and_the_matches_once(tmp_pa
 def test_a_pattern_the_host_reports_no_match_for_is_missing(
     tmp_path: Path, status: dict[str, object]
 ) -> None:
-    outputs, unmatched = _produced(_tracked(tmp_path), status)
+    outputs, unmatched = produced(_tracked(tmp_path), status)
     assert [o.remote for o in outputs] == ["/w/run/logs"]
     assert unmatched == ["out/**/*.txt (no match reported)"]

@@ -1,0 +1,123 @@
+"""What the engine keeps track of in a run: each task, each host's share, the outcome."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from submitter.config.models import HostConfig
+from submitter.hostops import HostOps
+from submitter.local_steps import LocalSteps
+from submitter.paths import OutputPattern, Transfer
+from submitter.prepare import PreparedTask
+from submitter.retry import RetryPolicy
+from submitter.schedulers.base import SiteLimits
+from submitter.schedulers.registry import batch_scheduler
+from submitter.states import FAILED, Cause, TaskState
+from submitter.transport.base import Transport
+
+PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
+BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
+RECONNECT_FOR = 600.0  # default of the host key reconnect_for
+FIRST_POLL_REMOTE = 0.25
+
+
+def default_max_running(config: HostConfig) -> int:
+    if config.max_running:
+        return config.max_running
+    if config.kind == "local":
+        return os.cpu_count() or 2
+    if config.kind == "ssh":
+        return 8
+    # On a batch host what is limited by default is jobs in the queue (max_queued), not tasks.
+    return BATCH_MAX_RUNNING
+
+
+def default_poll_interval(config: HostConfig) -> float:
+    if config.poll_interval:
+        return float(config.poll_interval)
+    if config.kind in PROCESS_POLL:
+        return PROCESS_POLL[config.kind]
+    return batch_scheduler(config.kind).default_poll_interval
+
+
+@dataclass
+class Tracked:
+    """A task the engine is starting or watching in this run."""
+
+    id: str
+    name: str
+    host: str
+    task_dir: str
+    outputs: list[Transfer]
+    state: str = "pending"
+    reason: str = ""
+    attempt_id: int | None = None
+    token: str = ""  # the attempt's name on the host
+    job_id: str | None = None
+    walltime: int | None = None
+    pack: str = ""  # what a new attempt records: the pack and the hash of what it rendered
+    script_sha256: str = ""
+    waiting_since: float | None = None
+    prepared: PreparedTask | None = None  # set while it can be (re)started in this run
+    waiting_for: set[str] = field(default_factory=set)  # upstream tasks yet to complete
+    upstream: tuple[str, ...] = ()  # names of the tasks it runs after
+    after_jobs: tuple[str, ...] = ()  # jobs the scheduler waits for before starting it
+    patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
+    number: int = 1  # of its current (or next) attempt: 2 for its first retry
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+# a task that ended: its state, human reason, status file and structured cause
+Finished = tuple[Tracked, str, str, dict[str, Any], Cause]
+
+
+@dataclass
+class HostRun:
+    """One host's share of the work, with its connection."""
+
+    name: str
+    config: HostConfig
+    ops: HostOps
+    transport: Transport | None = None
+    pending: deque[Tracked] = field(default_factory=deque)
+    active: dict[str, Tracked] = field(default_factory=dict)
+    max_running: int = 1
+    poll_interval: float = 1.0
+    next_poll: float = 0.0
+    polled_at: float = 0.0
+    poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing new starts
+    error: str | None = None  # given up on: reported once, with the outcome
+    unreachable_since: float | None = None  # wall clock of the first failure in a row
+    trouble: str = "unreachable"  # or: its scheduler is not answering
+    failures: int = 0
+    retry_at: float = 0.0
+    start_after: float = 0.0  # after a transient submission error: pause the starts
+    submit_retries: dict[str, int] = field(default_factory=dict)
+    limits: SiteLimits | None = None  # read from the scheduler at the first start step
+    retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
+    # processes on this machine: started and polled in-process, not by step scripts
+    local_steps: LocalSteps | None = None
+
+    @property
+    def reconnect_for(self) -> float:
+        return float(self.config.reconnect_for or RECONNECT_FOR)
+
+
+@dataclass
+class ApplyReport:
+    tasks: list[Tracked]
+    skipped: list[Tracked]
+    host_errors: dict[str, str]
+    detached: bool = False
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[Tracked]:
+        return [t for t in self.tasks if t.state in FAILED]
+
+    @property
+    def blocked(self) -> list[Tracked]:
+        return [t for t in self.tasks if t.state == TaskState.BLOCKED]
