@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from submitter import __version__
 from submitter.completion import SHELLS, autocomplete, command_parsers
 from submitter.errors import (
     EXIT_BAD_INPUT,
+    EXIT_BROKEN_PIPE,
     EXIT_INTERRUPTED,
     ConfigErrors,
     SubmitterError,
@@ -263,6 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
         return _json_error(args, exc, code)
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): the rest, and the final flush, go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _json_error(args: argparse.Namespace, exc: BaseException, code: int) -> int:

@@ -11,6 +11,7 @@ EXIT_TASKS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_HOST_ERROR = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that stopped early
 
 
 class SubmitterError(Exception):

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -139,14 +140,14 @@ def _ready(port: int, key: Path, name: str) -> bool:
 
 @pytest.fixture(scope="session")
 def cluster_hosts(
-    docker_services: Any, cluster_secrets: dict[str, Path]
+    docker_services: Any, cluster_secrets: dict[str, Path], compose_project: str
 ) -> dict[str, dict[str, Any]]:
     """hosts.yml entries for the test hosts, once all of them answer."""
     key = cluster_secrets["key"]
     known_hosts = cluster_secrets["known_hosts"]
     hosts: dict[str, dict[str, Any]] = {}
     for name, (service, scheduler) in CLUSTERS.items():
-        port = int(docker_services.port_for(service, 22))
+        port = _ssh_port(docker_services, service, compose_project)
 
         def ready(port: int = port, name: str = name) -> bool:
             try:
@@ -168,6 +169,25 @@ def cluster_hosts(
             "poll_interval": 1,
         }
     return hosts
+
+
+def _ssh_port(docker_services: Any, service: str, project: str) -> int:
+    """The host port of a service's sshd. A login container that exited while the whole set
+    started (each entrypoint stops at its first failing step) has its log printed, to show
+    why, and is started once more."""
+    try:
+        return int(docker_services.port_for(service, 22))
+    except Exception:
+        compose = ["docker-compose", "-f", str(COMPOSE_FILE), "-p", project]
+        log = subprocess.run(
+            [*compose, "logs", "--tail", "80", service], capture_output=True, text=True
+        )
+        warnings.warn(
+            f"{service} was not running, started again; its log:\n{log.stdout}{log.stderr}",
+            stacklevel=1,
+        )
+        subprocess.run([*compose, "up", "-d", service], check=True)
+        return int(docker_services.port_for(service, 22))
 
 
 def _keyscan(port: int) -> subprocess.CompletedProcess[str]:

@@ -258,3 +258,13 @@ def test_error_documents_carry_the_exit_code_and_kind() -> None:
     assert error_document(config, 2)["errors"] == [
         {"file": "t.yml", "line": 4, "column": 2, "message": "bad"}
     ]
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`submitter logs TASK | head -1`: the pipe closes under a long output."""
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - name: long\n    run: 'seq 1 200000'\n")
+    assert cli("apply", tasks).code == 0
+    shell = f"{sys.executable} -m submitter logs long -C {tmp_path} | head -1"
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("# long "), done.stdout
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
