@@ -92,19 +92,22 @@ class ReportData:
         return by_host
 
 
-_WRAPPER_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
+_WRAPPER_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.\d+)?Z")
 
 
-@functools.lru_cache(maxsize=65536)  # whole seconds: a run's times repeat
+@functools.lru_cache(maxsize=65536)
 def parse_time(text: str | None) -> float | None:
-    """An attempt's start or end as the wrapper writes it (`2026-11-26T23:19:57Z`, UTC), in
-    epoch seconds; None when absent or unreadable."""
+    """An attempt's start or end as the wrapper writes it (`2026-11-26T23:19:57.204Z`, UTC,
+    milliseconds with bash 5, whole seconds before), in epoch seconds; None when absent or
+    unreadable."""
     if not text:
         return None
     match = _WRAPPER_TIME.fullmatch(text)
     if match:  # strptime costs ten times more, and a report reads 20,000 of them
-        year, month, day, hour, minute, second = map(int, match.groups())
-        return float(calendar.timegm((year, month, day, hour, minute, second)))
+        *whole, fraction = match.groups()
+        year, month, day, hour, minute, second = map(int, whole)
+        seconds = calendar.timegm((year, month, day, hour, minute, second))
+        return seconds + (float(fraction) if fraction else 0.0)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

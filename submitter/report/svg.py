@@ -50,7 +50,9 @@ def color(state: str) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A short human duration: 42s, 3m05s, 2h07m, 3d04h."""
+    """A short human duration: 120ms, 4.2s, 42s, 3m05s, 2h07m, 3d04h."""
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
     whole = round(seconds)
     if whole < 60:
         return f"{seconds:.1f}s" if seconds < 10 and seconds != whole else f"{whole}s"
@@ -113,8 +115,9 @@ def _attempt_marks(task: Task, attempt: Attempt, axis: TimeAxis, y: float, now: 
     """An attempt's queued span (light) and running span (its state's colour; hatched if it
     failed), a tick where a retry began, and a tooltip with its facts."""
     started = attempt.started
-    # Times from the host are whole seconds, by the host's clock: a start shown before its
-    # submission is drawn at the submission (queued 0 s), and a run of under a pixel as one.
+    # Times from the host are by the host's clock (and whole seconds before bash 5): a start
+    # shown before its submission is drawn at the submission (queued 0 s), and a run of under
+    # a pixel as one.
     queued_until = max(
         attempt.submitted, started if started is not None else (attempt.ended or now)
     )
@@ -248,14 +251,15 @@ def occupancy_band(tasks: Sequence[Task], axis: TimeAxis, now: float) -> str:
 
 def histogram(values: Sequence[float], bins: int = 30, width: int = 560, height: int = 200) -> str:
     """Bars of how many values fall in each of `bins` equal spans from 0 to the largest; in
-    whole seconds when the largest is under `bins` seconds (hosts report whole seconds)."""
+    whole seconds when every value is whole and the largest under `bins` seconds (a host
+    whose bash is older than 5 reports whole seconds)."""
     if not values:
         return '<p class="note">no attempt has both of these times yet</p>'
     largest = max(values)
-    if largest < bins:
+    if largest < bins and all(value == int(value) for value in values):
         bins, step = int(largest) + 1, 1.0
     else:
-        step = largest / bins
+        step = (largest or 1.0) / bins
     counts = [0] * bins
     for value in values:
         counts[min(bins - 1, int(value / step))] += 1

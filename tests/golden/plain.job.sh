@@ -54,9 +54,19 @@ submitter_json_controls() {
   done
 }
 
-# now: the UTC time into submitter_now, by bash's own clock where it has one (bash 4.2+)
+# now: the UTC time into submitter_now, by bash's own clock where it has one: to the
+# millisecond with EPOCHREALTIME (bash 5), to the second with printf's %()T (bash 4.2).
 submitter_now() {
-  if ! TZ=UTC0 printf -v submitter_now '%(%Y-%m-%dT%H:%M:%SZ)T' -1 2>/dev/null; then
+  local epoch=${EPOCHREALTIME:-} fraction=
+  if [ -n "$epoch" ]; then
+    epoch=${epoch/,/.}  # the locale's decimal point
+    fraction=.${epoch#*.}
+    fraction=${fraction:0:4}
+    epoch=${epoch%.*}
+  else
+    epoch=-1
+  fi
+  if ! TZ=UTC0 printf -v submitter_now "%(%Y-%m-%dT%H:%M:%S)T${fraction}Z" "$epoch" 2>/dev/null; then
     submitter_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   fi
 }

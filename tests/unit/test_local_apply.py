@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
+from submitter.report.data import parse_time
 from tests.conftest import count_attempts, write
 
 TASKS = """\
@@ -277,3 +279,14 @@ def test_many_short_tasks_leave_no_job_notice_in_the_wrapper_logs(cli, tmp_path:
     assert cli("apply", tasks, "-J", "16").code == 0
     notices = sorted((tmp_path / ".submitter" / "tasks").glob("*/job.err"))
     assert notices == [], notices[0].read_text()
+
+
+def test_start_and_end_are_recorded_to_the_millisecond(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """bash 5's EPOCHREALTIME: a task of 0.3 s shows as such, not as 0 or 1 s."""
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - name: nap\n    run: 'sleep 0.3'\n")
+    assert cli("apply", tasks).code == 0
+    attempt = json.loads(cli("status", "--json", "-C", tmp_path).out)[0]["attempts"][-1]
+    stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+    assert stamp.fullmatch(attempt["started"]) and stamp.fullmatch(attempt["ended"]), attempt
+    ran = parse_time(attempt["ended"]) - parse_time(attempt["started"])  # type: ignore[operator]
+    assert 0.3 <= ran < 2.0, ran
