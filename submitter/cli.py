@@ -174,6 +174,16 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("report.html"),
         help="where to write it (default: report.html here)",
     )
+    report.add_argument(
+        "--all",
+        action="store_true",
+        help="also tasks no longer declared in their tasks file (renamed or changed)",
+    )
+    report.add_argument(
+        "--offline",
+        action="store_true",
+        help="from the local store alone: do not ask the hosts about tasks still running",
+    )
     report.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
     purge = command(

@@ -251,13 +251,19 @@ def report(args: argparse.Namespace) -> int:
     from submitter.report import write_report
 
     store = _open_store(args.project)
+    errors: dict[str, str] = {}
+    if not args.offline:  # tasks still running are asked about first, as `status` does
+        active = [r for r in store.tasks(ACTIVE_STATES, include_retired=args.all)]
+        errors = Engine(store, Progress(quiet=True)).refresh(active)
     try:
-        print(write_report(store, args.output))
+        print(write_report(store, args.output, include_retired=args.all))
     except OSError as exc:
         raise UsageError(f"cannot write the report to {args.output}: {exc.strerror}") from None
     finally:
         store.close()
-    return EXIT_OK
+    for host, error in errors.items():
+        print(f"host {host}: {error} (its tasks are shown as last known)", file=sys.stderr)
+    return EXIT_HOST_ERROR if errors else EXIT_OK
 
 
 def kill(args: argparse.Namespace) -> int:

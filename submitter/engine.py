@@ -173,7 +173,8 @@ class Engine:
             host.transport = (lent or {}).get(host.name, host.transport)
             if host.active:
                 try:
-                    self._poll(host, time.time())
+                    if self._poll(host, time.time()):
+                        self._poll(host, time.time())
                 except HostError as exc:
                     errors[host.name] = str(exc)
             if host.name in (lent or {}):
@@ -916,7 +917,10 @@ class Engine:
         if self.may_start and tracked.prepared is not None:
             host.pending.appendleft(tracked)
 
-    def _poll(self, host: HostRun, now: float) -> None:
+    def _poll(self, host: HostRun, now: float) -> bool:
+        """One poll of the host's active tasks (and retrieval of what finished). True when it
+        re-attached to starts an earlier run never heard answered: those have a pid or job
+        now, but their state comes with the next poll."""
         watched = list(host.active.values())
         steps = host.local_steps
         if steps is not None:
@@ -929,10 +933,10 @@ class Engine:
             result = self._transport(host).run_script(script)
             poll = host.ops.parse_poll(result.stdout)
             failure = None if result.ok else result.stderr.strip()
+        unanswered = [t for t in watched if t.job_id is None]
         with self.store.transaction():
-            for tracked in watched:
-                if tracked.job_id is None:
-                    self._settle(host, tracked, poll.resolved.get(tracked.id))
+            for tracked in unanswered:
+                self._settle(host, tracked, poll.resolved.get(tracked.id))
         if poll.scheduler_error is not None:
             raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
         if failure is not None:
@@ -942,6 +946,7 @@ class Engine:
             self._judge(host, watched, poll, now, finished)
         if finished:
             self._retrieve(host, finished)
+        return any(t.job_id is not None and t.id in host.active for t in unanswered)
 
     def _judge(
         self,

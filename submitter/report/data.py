@@ -1,5 +1,6 @@
 """What a report shows, read from a project's state store: tasks, their attempts, failures'
-log tails and who runs after whom. Reads only; never contacts a host."""
+log tails and who runs after whom. Reads the store only (the command refreshes running tasks
+first)."""
 
 from __future__ import annotations
 

@@ -39,9 +39,9 @@ svg text{font-family:"DejaVu Sans",sans-serif}.tick{font-size:10px;fill:#5a6473}
 """
 
 
-def write_report(store: Store, output: Path) -> Path:
+def write_report(store: Store, output: Path, *, include_retired: bool = False) -> Path:
     """Gather what the store holds and write the page to `output`; returns its path."""
-    page = render(gather(store, FAILURES_SHOWN))
+    page = render(gather(store, FAILURES_SHOWN, include_retired=include_retired))
     output.write_text(page, encoding="utf-8")
     return output
 

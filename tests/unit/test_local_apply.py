@@ -290,3 +290,13 @@ def test_start_and_end_are_recorded_to_the_millisecond(cli, tmp_path: Path) -> N
     assert stamp.fullmatch(attempt["started"]) and stamp.fullmatch(attempt["ended"]), attempt
     ran = parse_time(attempt["ended"]) - parse_time(attempt["started"])  # type: ignore[operator]
     assert 0.3 <= ran < 2.0, ran
+
+
+def test_one_status_shows_a_detached_task_that_has_ended_as_ended(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The detaching apply may not have read the launcher's answer: the first status settles
+    the start and, in the same call, asks how the task is."""
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - name: nap\n    run: 'sleep 0.5'\n")
+    assert cli("apply", tasks, "--detach").code == 0
+    time.sleep(1.5)
+    shown = json.loads(cli("status", "--json", "-C", tmp_path).out)
+    assert [t["state"] for t in shown] == ["completed"], shown

@@ -4,6 +4,7 @@ retried one), and its pieces on synthetic data: grouping, depths, times, log tai
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -198,3 +199,40 @@ def test_durations_are_short() -> None:
         "2h07m",
         "3d04h",
     ]
+
+
+def test_the_report_asks_the_hosts_about_running_tasks_first(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A detached task that has since ended shows as ended, as `status` would show it;
+    `--offline` reads the store alone."""
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - name: nap\n    run: 'sleep 0.5'\n")
+    assert cli("apply", tasks, "--detach").code == 0
+    time.sleep(1.5)
+    offline = tmp_path / "offline.html"
+    assert cli("report", "--offline", "-C", tmp_path, "-o", offline).code == 0
+    assert _states_shown(offline.read_text()) & {"starting", "submitted", "running"}, "stale"
+    fresh = tmp_path / "fresh.html"
+    assert cli("report", "-C", tmp_path, "-o", fresh).code == 0
+    assert _states_shown(fresh.read_text()) == {"completed"}
+
+
+def test_retired_tasks_are_shown_with_all(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - name: old-name\n    run: 'true'\n")
+    assert cli("apply", tasks).code == 0
+    write(tasks, "tasks:\n  - name: new-name\n    run: 'echo changed'\n")
+    assert cli("apply", tasks).code == 0
+    page = tmp_path / "r.html"
+    assert cli("report", "-C", tmp_path, "-o", page).code == 0
+    assert "old-name" not in page.read_text()
+    assert cli("report", "--all", "-C", tmp_path, "-o", page).code == 0
+    assert "old-name" in page.read_text() and "new-name" in page.read_text()
+
+
+def _states_shown(page: str) -> set[str]:
+    """The states of the 'Tasks by state' table."""
+    table = page.split("Tasks by state", 1)[1].split("</table>", 1)[0]
+    return set(re.findall(r"</span>\s*([a-z]+)\s*</td>", table)) or set(
+        re.findall(
+            r">(pending|starting|submitted|queued|held|running|completed|failed|killed|lost|blocked)<",
+            table,
+        )
+    )
