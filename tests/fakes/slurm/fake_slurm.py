@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""A test fake of SLURM's command line tools on this machine: NOT SLURM.
+
+sbatch, squeue, scancel and sacct (symlinks to this file; it dispatches on its name) do
+exactly what submitter/schedulers/slurm.py and the packs in templates/slurm/1 use, with the
+output formats of the captured fixtures in tests/fixtures/schedulers. State lives in
+$FAKE_SLURM_DIR: `jobs/<id>.json` per job or array member, a counter under an fcntl lock.
+A job runs `bash SCRIPT` here, in a session of its own, watched by a detached runner process
+(one per sbatch) that records COMPLETED, FAILED or CANCELLED. A finished job stays in squeue
+for MIN_JOB_AGE seconds, then only sacct knows it. No resources, partitions or priorities:
+every job starts as soon as its afterok dependencies completed. The cluster suite
+(tests/cluster) stays the proof that submitter works with the real SLURM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+MIN_JOB_AGE = 1.0  # seconds a finished job is still listed by squeue
+ENDED = {"CD": "COMPLETED", "F": "FAILED", "CA": "CANCELLED"}
+STATE = Path(os.environ.get("FAKE_SLURM_DIR", "/nonexistent-fake-slurm"))
+JOBS = STATE / "jobs"
+
+
+@contextlib.contextmanager
+def locked() -> Iterator[None]:
+    with open(STATE / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def load(key: str) -> dict:
+    return json.loads((JOBS / f"{key}.json").read_text())
+
+
+def save(job: dict) -> None:
+    tmp = JOBS / f".{job['id']}.tmp"
+    tmp.write_text(json.dumps(job))
+    tmp.replace(JOBS / f"{job['id']}.json")
+
+
+def all_jobs() -> list[dict]:
+    jobs = [json.loads(p.read_text()) for p in JOBS.glob("*.json")]
+    return sorted(jobs, key=lambda j: (int(j["job"]), j["index"] if j["index"] is not None else -1))
+
+
+def directives(script: Path) -> dict[str, str]:
+    """`#SBATCH --key=value` lines up to the first command, as sbatch reads them."""
+    found: dict[str, str] = {}
+    for line in script.read_text().splitlines()[1:]:
+        if line.startswith("#SBATCH"):
+            key, _, value = line[len("#SBATCH") :].strip().partition("=")
+            found[key] = value
+        elif line.strip() and not line.startswith("#"):
+            break
+    return found
+
+
+def sbatch(args: list[str]) -> int:
+    options = dict(a.partition("=")[::2] for a in args[:-1])
+    script = Path(args[-1]).resolve()
+    options = {**directives(script), **options}
+    indices = [None]
+    if "--array" in options:
+        first, _, last = options["--array"].split("%")[0].partition("-")
+        indices = list(range(int(first), int(last or first) + 1))
+    after = options.get("--dependency", "")
+    deps = after.removeprefix("afterok:").split(":") if after else []
+    with locked():
+        JOBS.mkdir(exist_ok=True)
+        counter = STATE / "counter"
+        job = int(counter.read_text()) if counter.exists() else 1
+        counter.write_text(str(job + len(indices)))
+        for offset, index in enumerate(indices):
+            name = str(job) if index is None else f"{job}_{index}"
+            fill = {"A": str(job), "a": str(index), "j": str(job + offset)}
+            paths = {
+                k: re.sub(r"%([Aaj])", lambda m: fill[m.group(1)], options.get(k, default))
+                for k, default in (("--output", "slurm-%j.out"), ("--error", ""))
+            }
+            save({
+                "id": name, "job": job, "index": index, "job_id": job + offset,
+                "state": "PD", "exit": "0:0", "deps": deps, "script": str(script),
+                "cwd": os.getcwd(), "out": paths["--output"],
+                "err": paths["--error"] or paths["--output"], "pid": None, "ended": None,
+            })  # fmt: skip
+    keys = [str(job) if i is None else f"{job}_{i}" for i in indices]
+    with open(STATE / "runner.log", "ab") as log:  # a runner's traceback, if it has one
+        subprocess.Popen(
+            [sys.executable, os.path.realpath(__file__), "run", *keys],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+            start_new_session=True,
+        )  # fmt: skip
+    print(job if "--parsable" in options else f"Submitted batch job {job}")
+    return 0
+
+
+def matches(job: dict, ids: list[str]) -> bool:
+    return job["id"] in ids or str(job["job"]) in ids
+
+
+def dependency(job: dict) -> str:
+    """`ok` when every afterok job completed, `never` when one ended otherwise, else `wait`."""
+    upstream = [j for j in all_jobs() if matches(j, job["deps"])]
+    if any(j["state"] in ("F", "CA") for j in upstream):
+        return "never"
+    return "ok" if all(j["state"] == "CD" for j in upstream) else "wait"
+
+
+def run(keys: list[str]) -> int:
+    """The runner: starts the job (every array member at once) once its dependencies allow,
+    waits for each member and records how it ended."""
+    while (verdict := dependency(load(keys[0]))) == "wait":
+        time.sleep(0.05)
+    started: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}  # held: else subprocess reaps
+    for key in keys:
+        with locked():
+            job = load(key)
+            if job["state"] != "PD" or (STATE / "stop").exists():
+                continue
+            if verdict == "never":  # --kill-on-invalid-dep=yes
+                job.update(state="CA", ended=time.time())
+                save(job)
+                continue
+            env = dict(os.environ, SLURM_JOB_ID=str(job["job_id"]))
+            if job["index"] is not None:
+                env.update(SLURM_ARRAY_JOB_ID=str(job["job"]), SLURM_ARRAY_TASK_ID=str(job["index"]))
+            cwd = Path(job["cwd"])
+            with open(cwd / job["out"], "ab") as out, open(cwd / job["err"], "ab") as err:
+                process = subprocess.Popen(
+                    ["bash", job["script"]], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=err, start_new_session=True,
+                )  # fmt: skip
+            job.update(state="R", pid=process.pid)
+            save(job)
+            started[process.pid] = (key, process)
+    while started:
+        pid, status = os.wait()
+        if pid not in started:
+            continue
+        key = started.pop(pid)[0]
+        with locked():
+            job = load(key)
+            if job["state"] == "R":
+                code = os.waitstatus_to_exitcode(status)
+                exit_field = f"{code}:0" if code >= 0 else f"0:{-code}"
+                job.update(state="CD" if code == 0 else "F", exit=exit_field)
+            job["ended"] = job["ended"] or time.time()
+            save(job)
+    return 0
+
+
+def squeue(args: list[str]) -> int:
+    """`squeue -h -t all -o '%i %t' --jobs=...`: array members still pending as one range."""
+    ids = next(a.split("=", 1)[1] for a in args if a.startswith("--jobs=")).split(",")
+    now = time.time()
+    pending: dict[int, list[int]] = {}
+    for job in all_jobs():
+        if not matches(job, ids) or (job["ended"] and now - job["ended"] > MIN_JOB_AGE):
+            continue
+        if job["state"] == "PD" and job["index"] is not None:
+            pending.setdefault(job["job"], []).append(job["index"])
+        else:
+            print(job["id"], job["state"])
+    for array, indices in pending.items():
+        print(f"{array}_[{indices[0]}-{indices[-1]}]" if len(indices) > 1 else f"{array}_{indices[0]}", "PD")
+    return 0
+
+
+def sacct(args: list[str]) -> int:
+    """`sacct -n -P -X -o JobID,State,ExitCode -j ids`."""
+    ids = args[args.index("-j") + 1].split(",")
+    names = {"PD": "PENDING", "R": "RUNNING", **ENDED, "CA": f"CANCELLED by {os.getuid()}"}
+    for job in all_jobs():
+        if matches(job, ids):
+            print(f"{job['id']}|{names[job['state']]}|{job['exit']}")
+    return 0
+
+
+def scancel(args: list[str]) -> int:
+    """Cancels jobs, whole arrays (`123`) or single members (`123_4`): TERM to the session."""
+    with locked():
+        for job in all_jobs():
+            if not matches(job, args) or job["state"] not in ("PD", "R"):
+                continue
+            if job["pid"]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(job["pid"], signal.SIGTERM)
+            job.update(state="CA", exit="0:15", ended=time.time())
+            save(job)
+    return 0
+
+
+COMMANDS = {"sbatch": sbatch, "squeue": squeue, "sacct": sacct, "scancel": scancel, "run": run}
+
+if __name__ == "__main__":
+    name = os.path.basename(sys.argv[0])
+    if name in COMMANDS:
+        sys.exit(COMMANDS[name](sys.argv[1:]))
+    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))

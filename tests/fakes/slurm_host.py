@@ -1,0 +1,126 @@
+"""The fake SLURM of tests/fakes/slurm as a host of the engine's, and a recording transport.
+
+The engine reaches a `scheduler: slurm` host only through ssh (the transport factory wants an
+`address`); these tests give it the local transport instead, wrapped to record every script
+it runs, so the engine, the step scripts and the SLURM adapter all run for real, here.
+`python -m tests.fakes.slurm_host ARGS` is the CLI with the same transport, for tests that
+kill a client process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from submitter.config.models import HostConfig
+from submitter.paths import Transfer
+from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, Transport, TransportStats
+from submitter.transport.local import LocalTransport
+
+FAKE_BIN = Path(__file__).parent / "slurm"
+# The fake answers at once: the engine polls it this often (the config's least is 1 s).
+POLL_INTERVAL = 0.2
+
+
+def fast_poll(config: HostConfig) -> float:
+    return POLL_INTERVAL
+
+
+@dataclass
+class Recorded:
+    """What the engine ran, per host: (kind, text) with kind `script` or `command`."""
+
+    runs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def scripts(self, host: str) -> int:
+        return sum(1 for kind, _ in self.runs.get(host, []) if kind == "script")
+
+
+class RecordingTransport:
+    """A transport that records each script and command before its inner transport runs it."""
+
+    def __init__(self, inner: Transport, host: str, recorded: Recorded) -> None:
+        self.inner, self.host, self.recorded = inner, host, recorded
+        self.name = inner.name
+
+    @property
+    def stats(self) -> TransportStats:
+        return self.inner.stats
+
+    def _record(self, kind: str, text: str) -> None:
+        self.recorded.runs.setdefault(self.host, []).append((kind, text))
+
+    def run(
+        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = COMMAND_TIMEOUT
+    ) -> CommandResult:
+        self._record("command", " ".join(argv))
+        return self.inner.run(argv, stdin=stdin, timeout=timeout)
+
+    def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
+        self._record("script", script)
+        return self.inner.run_script(script, timeout=timeout)
+
+    def stream(self, script: str, args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+        self._record("stream", script)
+        return self.inner.stream(script, args)
+
+    def put(self, transfers: Sequence[Transfer]) -> None:
+        self.inner.put(transfers)
+
+    def get(self, transfers: Sequence[Transfer]) -> list[Transfer]:
+        return self.inner.get(transfers)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def local_connect(recorded: Recorded):  # type: ignore[no-untyped-def]
+    """A `connect` reaching every host without an address, whatever its scheduler, here."""
+    from submitter.transport import factory
+
+    real = factory.connect
+
+    def connect(name: str, config: HostConfig) -> Transport:
+        inner = LocalTransport() if not config.address else real(name, config)
+        return RecordingTransport(inner, name, recorded)
+
+    return connect
+
+
+def kill_jobs(state_dir: Path) -> int:
+    """End every process of this fake's state directory (runners, jobs and all they started:
+    they carry FAKE_SLURM_DIR in their environment); no runner starts a job after this."""
+    (state_dir / "stop").touch()
+    marker = f"FAKE_SLURM_DIR={state_dir}".encode()
+    killed = 0
+    for _ in range(20):
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                if int(pid) != os.getpid() and marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                    found.append(int(pid))
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        killed += len(found)
+        time.sleep(0.05)
+    return killed
+
+
+if __name__ == "__main__":
+    from submitter import engine
+    from submitter.cli import main
+    from submitter.transport import factory
+
+    engine.connect = factory.connect = local_connect(Recorded())  # type: ignore[assignment]
+    engine.default_poll_interval = fast_poll  # type: ignore[assignment]
+    sys.exit(main(sys.argv[1:]))
