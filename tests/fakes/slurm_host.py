@@ -58,7 +58,11 @@ class RecordingTransport:
         self.recorded.runs.setdefault(self.host, []).append((kind, text))
 
     def run(
-        self, argv: Sequence[str], *, stdin: str | None = None, timeout: float | None = COMMAND_TIMEOUT
+        self,
+        argv: Sequence[str],
+        *,
+        stdin: str | None = None,
+        timeout: float | None = COMMAND_TIMEOUT,
     ) -> CommandResult:
         self._record("command", " ".join(argv))
         return self.inner.run(argv, stdin=stdin, timeout=timeout)
@@ -104,7 +108,9 @@ def kill_jobs(state_dir: Path) -> int:
         found = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
             with contextlib.suppress(OSError):
-                if int(pid) != os.getpid() and marker in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                if int(pid) != os.getpid() and marker in Path(
+                    f"/proc/{pid}/environ"
+                ).read_bytes().split(b"\0"):
                     found.append(int(pid))
         if not found:
             break

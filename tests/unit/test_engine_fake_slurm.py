@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 
 from submitter import engine
 from submitter.transport import factory
-from tests.conftest import write
+from tests.conftest import count_attempts, write
 from tests.fakes.slurm_host import FAKE_BIN, Recorded, fast_poll, kill_jobs, local_connect
 
 
@@ -58,7 +61,9 @@ def _trivial(n: int) -> str:
     )
 
 
-def test_many_tasks_cost_no_more_host_scripts_than_few(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_many_tasks_cost_no_more_host_scripts_than_few(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     scripts = {}
     for n in (5, 40):
         project = tmp_path / f"p{n}"
@@ -70,3 +75,144 @@ def test_many_tasks_cost_no_more_host_scripts_than_few(cli, fake_slurm: Recorded
         scripts[n] = fake_slurm.scripts("fake")
         fake_slurm.runs.clear()
     assert scripts[40] <= scripts[5] + 2, scripts
+
+
+# The same three tasks as one job array (no walltime) or one packed job (short walltime).
+GROUPED = {"array": "", "packed": "    resources: {walltime: 60}\n"}
+PACK_HOST = ", pack_cores: 4"  # a packed job runs all three side by side
+
+
+def _counted(project: Path, n: int, body: str, kind: str) -> Path:
+    """`n` tasks `c-I` appending to runs/I at each run, then running `body`."""
+    return _tasks(
+        project,
+        "  - name: 'c-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(n))) + "}\n"
+        f"    env: {{TOP: '{project}'}}\n" + GROUPED[kind] + "    run: |\n"
+        '      mkdir -p "$TOP/runs"; echo "$$" >> "$TOP/runs/{{ i }}"\n' + body,
+        PACK_HOST,
+    )
+
+
+def _runs(project: Path) -> dict[str, int]:
+    return {p.name: len(p.read_text().split()) for p in (project / "runs").iterdir()}
+
+
+def _jobs(tmp_path: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in (tmp_path / "slurm-state" / "jobs").glob("*.json")]
+
+
+@pytest.mark.parametrize("kind", ["array", "packed"])
+def test_a_failing_member_fails_alone_and_only_it_is_retried(
+    cli, fake_slurm: Recorded, tmp_path: Path, kind: str
+) -> None:  # type: ignore[no-untyped-def]
+    body = '      if [ {{ i }} = 1 ] && [ "$(wc -l < "$TOP/runs/1")" = 1 ]; then exit 3; fi\n'
+    tasks = _counted(tmp_path, 3, body, kind)
+    first = cli("apply", tasks)
+    assert first.code == 1, first.err
+    states = {name: row["state"] for name, row in _status(cli, tmp_path).items()}
+    assert states == {"c-0": "completed", "c-1": "failed", "c-2": "completed"}
+    jobs = _jobs(tmp_path)
+    if kind == "array":
+        assert sorted(j["id"] for j in jobs) == ["1_0", "1_1", "1_2"]
+    else:
+        assert [j["id"] for j in jobs] == ["1"], "one packed job"
+    again = cli("apply", tasks)
+    assert again.code == 0, again.err
+    assert _runs(tmp_path) == {"0": 1, "1": 2, "2": 1}
+    assert all(row["state"] == "completed" for row in _status(cli, tmp_path).values())
+
+
+def _wait_for(condition, what: str, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["array", "packed"])
+def test_kill_of_one_running_member_stops_only_it(
+    cli, fake_slurm: Recorded, tmp_path: Path, kind: str
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _counted(tmp_path, 3, "      sleep 30\n", kind)
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: (tmp_path / "runs").is_dir() and len(_runs(tmp_path)) == 3, "3 running")
+    killed = cli("kill", "c-1", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    _wait_for(lambda: _status(cli, tmp_path)["c-1"]["state"] != "running", "c-1 to end")
+    time.sleep(0.5)
+    states = {name: row["state"] for name, row in _status(cli, tmp_path).items()}
+    assert states == {"c-0": "running", "c-1": "killed", "c-2": "running"}
+    running = [j for j in _jobs(tmp_path) if j["state"] == "R"]
+    assert len(running) == (2 if kind == "array" else 1)
+    for job in running:
+        os.killpg(job["pid"], 0)  # the others' sessions are alive
+
+
+def test_a_retried_task_runs_twice_and_completes(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        "  - name: flaky\n    retries: 1\n    retry_delay: 1\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    outputs: [ok.txt]\n    run: |\n"
+        '      echo run >> "$TOP/runs"\n'
+        '      [ -e "$TOP/marker" ] || { touch "$TOP/marker"; exit 1; }\n'
+        "      echo ok > ok.txt\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert (tmp_path / "runs").read_text() == "run\nrun\n"
+    assert (tmp_path / "ok.txt").read_text() == "ok\n"
+    assert count_attempts(tmp_path) == 2
+    assert len(_jobs(tmp_path)) == 2
+
+
+def test_a_detached_chain_goes_on_without_the_client(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        "  - name: first\n    outputs: [a.txt]\n    run: 'sleep 1; echo a > a.txt'\n"
+        "  - name: second\n    after: first\n    inputs: [a.txt]\n    outputs: [b.txt]\n"
+        "    run: 'cat a.txt > b.txt; echo b >> b.txt'\n",
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    second = next(j for j in _jobs(tmp_path) if j["deps"])
+    assert second["state"] == "PD", "submitted at once, waiting on afterok"
+
+    def ended() -> bool:
+        return all(j["state"] == "CD" for j in _jobs(tmp_path))
+
+    _wait_for(ended, "both jobs to complete")
+    states = {name: row["state"] for name, row in _status(cli, tmp_path).items()}
+    assert states == {"first": "completed", "second": "completed"}
+    assert (tmp_path / "b.txt").read_text() == "a\nb\n"
+
+
+def test_a_client_killed_while_starting_runs_no_task_twice(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    n = 12
+    tasks = _tasks(
+        tmp_path,
+        "  - name: 'c-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(n))) + "}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    outputs: ['out/{{{{ i }}}}.txt']\n    run: |\n"
+        '      mkdir -p "$TOP/runs" out; echo "$$" >> "$TOP/runs/{{ i }}"\n'
+        "      sleep 1; echo {{ i }} > out/{{ i }}.txt\n",
+    )
+    client = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.slurm_host", "apply", str(tasks)],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait_for(
+        lambda: (tmp_path / "runs").is_dir() and any((tmp_path / "runs").iterdir()), "a start"
+    )
+    client.kill()
+    client.wait(timeout=30)
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(n)}
+    for i in range(n):
+        assert (tmp_path / "out" / f"{i}.txt").read_text() == f"{i}\n"
+    assert all(row["state"] == "completed" for row in _status(cli, tmp_path).values())

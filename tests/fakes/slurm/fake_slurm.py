@@ -85,7 +85,7 @@ def sbatch(args: list[str]) -> int:
             name = str(job) if index is None else f"{job}_{index}"
             fill = {"A": str(job), "a": str(index), "j": str(job + offset)}
             paths = {
-                k: re.sub(r"%([Aaj])", lambda m: fill[m.group(1)], options.get(k, default))
+                k: re.sub(r"%([Aaj])", lambda m, f=fill: f[m.group(1)], options.get(k, default))
                 for k, default in (("--output", "slurm-%j.out"), ("--error", ""))
             }
             save({
@@ -134,7 +134,9 @@ def run(keys: list[str]) -> int:
                 continue
             env = dict(os.environ, SLURM_JOB_ID=str(job["job_id"]))
             if job["index"] is not None:
-                env.update(SLURM_ARRAY_JOB_ID=str(job["job"]), SLURM_ARRAY_TASK_ID=str(job["index"]))
+                env.update(
+                    SLURM_ARRAY_JOB_ID=str(job["job"]), SLURM_ARRAY_TASK_ID=str(job["index"])
+                )
             cwd = Path(job["cwd"])
             with open(cwd / job["out"], "ab") as out, open(cwd / job["err"], "ab") as err:
                 process = subprocess.Popen(
@@ -173,7 +175,12 @@ def squeue(args: list[str]) -> int:
         else:
             print(job["id"], job["state"])
     for array, indices in pending.items():
-        print(f"{array}_[{indices[0]}-{indices[-1]}]" if len(indices) > 1 else f"{array}_{indices[0]}", "PD")
+        print(
+            f"{array}_[{indices[0]}-{indices[-1]}]"
+            if len(indices) > 1
+            else f"{array}_{indices[0]}",
+            "PD",
+        )
     return 0
 
 
