@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from submitter import engine
+from submitter.schedulers.base import SiteLimits
+from submitter.schedulers.slurm import Slurm
 from submitter.transport import factory
 from tests.conftest import count_attempts, write
 from tests.fakes.slurm_host import FAKE_BIN, Recorded, fast_poll, kill_jobs, local_connect
@@ -151,7 +153,7 @@ def test_kill_of_one_running_member_stops_only_it(
 def test_a_retried_task_runs_twice_and_completes(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     tasks = _tasks(
         tmp_path,
-        "  - name: flaky\n    retries: 1\n    retry_delay: 1\n"
+        "  - name: flaky\n    retries: 1\n    retry_on: [1]\n    retry_delay: 1\n"
         f"    env: {{TOP: '{tmp_path}'}}\n    outputs: [ok.txt]\n    run: |\n"
         '      echo run >> "$TOP/runs"\n'
         '      [ -e "$TOP/marker" ] || { touch "$TOP/marker"; exit 1; }\n'
@@ -187,8 +189,28 @@ def test_a_detached_chain_goes_on_without_the_client(
     assert (tmp_path / "b.txt").read_text() == "a\nb\n"
 
 
-def test_a_client_killed_while_starting_runs_no_task_twice(
+def test_a_detached_chain_whose_first_task_fails_blocks_the_second(
     cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        "  - name: first\n    run: 'sleep 1; exit 4'\n  - name: second\n    after: first\n    run: 'true'\n",
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: all(j["state"] in ("F", "CA") for j in _jobs(tmp_path)), "both jobs to end")
+    assert sorted(j["state"] for j in _jobs(tmp_path)) == ["CA", "F"], "kill-on-invalid-dep"
+    rows = _status(cli, tmp_path)
+    assert rows["first"]["state"] == "failed"
+    assert rows["second"]["state"] == "blocked", rows["second"]
+
+
+def test_no_site_limits_from_a_host_without_scontrol_or_sinfo() -> None:
+    assert Slurm().parse_limits("NODES\nASSOC\nPARTITIONS\n") == SiteLimits()
+
+
+@pytest.mark.parametrize("host", ["", ", max_array: 1"], ids=["array", "one-job-each"])
+def test_a_client_killed_while_starting_runs_no_task_twice(
+    cli, fake_slurm: Recorded, tmp_path: Path, host: str
 ) -> None:  # type: ignore[no-untyped-def]
     n = 12
     tasks = _tasks(
@@ -197,6 +219,7 @@ def test_a_client_killed_while_starting_runs_no_task_twice(
         f"    env: {{TOP: '{tmp_path}'}}\n    outputs: ['out/{{{{ i }}}}.txt']\n    run: |\n"
         '      mkdir -p "$TOP/runs" out; echo "$$" >> "$TOP/runs/{{ i }}"\n'
         "      sleep 1; echo {{ i }} > out/{{ i }}.txt\n",
+        host,
     )
     client = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.slurm_host", "apply", str(tasks)],
