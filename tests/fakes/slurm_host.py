@@ -18,10 +18,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from submitter.config.models import HostConfig
 from submitter.paths import Transfer
-from submitter.transport.base import COMMAND_TIMEOUT, CommandResult, Transport, TransportStats
+from submitter.transport.base import CommandResult, Transport, TransportStats
 from submitter.transport.local import LocalTransport
 
 FAKE_BIN = Path(__file__).parent / "slurm"
@@ -57,19 +58,13 @@ class RecordingTransport:
     def _record(self, kind: str, text: str) -> None:
         self.recorded.runs.setdefault(self.host, []).append((kind, text))
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin: str | None = None,
-        timeout: float | None = COMMAND_TIMEOUT,
-    ) -> CommandResult:
+    def run(self, argv: Sequence[str], **options: Any) -> CommandResult:
         self._record("command", " ".join(argv))
-        return self.inner.run(argv, stdin=stdin, timeout=timeout)
+        return self.inner.run(argv, **options)
 
-    def run_script(self, script: str, *, timeout: float | None = COMMAND_TIMEOUT) -> CommandResult:
+    def run_script(self, script: str, **options: Any) -> CommandResult:
         self._record("script", script)
-        return self.inner.run_script(script, timeout=timeout)
+        return self.inner.run_script(script, **options)
 
     def stream(self, script: str, args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
         self._record("stream", script)

@@ -84,12 +84,13 @@ GROUPED = {"array": "", "packed": "    resources: {walltime: 60}\n"}
 PACK_HOST = ", pack_cores: 4"  # a packed job runs all three side by side
 
 
-def _counted(project: Path, n: int, body: str, kind: str) -> Path:
-    """`n` tasks `c-I` appending to runs/I at each run, then running `body`."""
+def _counted(project: Path, n: int, body: str, kind: str, keys: str = "") -> Path:
+    """`n` tasks `c-I` (with more task `keys`) appending to runs/I at each run, then running
+    `body`."""
     return _tasks(
         project,
         "  - name: 'c-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(n))) + "}\n"
-        f"    env: {{TOP: '{project}'}}\n" + GROUPED[kind] + "    run: |\n"
+        f"    env: {{TOP: '{project}'}}\n" + GROUPED[kind] + keys + "    run: |\n"
         '      mkdir -p "$TOP/runs"; echo "$$" >> "$TOP/runs/{{ i }}"\n' + body,
         PACK_HOST,
     )
@@ -151,17 +152,11 @@ def test_kill_of_one_running_member_stops_only_it(
 
 
 def test_a_retried_task_runs_twice_and_completes(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    tasks = _tasks(
-        tmp_path,
-        "  - name: flaky\n    retries: 1\n    retry_on: [1]\n    retry_delay: 1\n"
-        f"    env: {{TOP: '{tmp_path}'}}\n    outputs: [ok.txt]\n    run: |\n"
-        '      echo run >> "$TOP/runs"\n'
-        '      [ -e "$TOP/marker" ] || { touch "$TOP/marker"; exit 1; }\n'
-        "      echo ok > ok.txt\n",
-    )
-    result = cli("apply", tasks)
+    retrying = "    retries: 1\n    retry_on: [1]\n    retry_delay: 1\n    outputs: [ok.txt]\n"
+    fails_first = '      [ "$(wc -l < "$TOP/runs/0")" -gt 1 ] || exit 1\n      echo ok > ok.txt\n'
+    result = cli("apply", _counted(tmp_path, 1, fails_first, "array", retrying))
     assert result.code == 0, result.err
-    assert (tmp_path / "runs").read_text() == "run\nrun\n"
+    assert _runs(tmp_path) == {"0": 2}, "exactly two runs: the failed one and its retry"
     assert (tmp_path / "ok.txt").read_text() == "ok\n"
     assert count_attempts(tmp_path) == 2
     assert len(_jobs(tmp_path)) == 2
