@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from submitter import engine
-from submitter.schedulers.base import SiteLimits
+from submitter.schedulers.base import JobState, SiteLimits, find_status
 from submitter.schedulers.slurm import Slurm
 from submitter.transport import factory
 from tests.conftest import count_attempts, write
@@ -234,3 +234,33 @@ def test_a_client_killed_while_starting_runs_no_task_twice(
     for i in range(n):
         assert (tmp_path / "out" / f"{i}.txt").read_text() == f"{i}\n"
     assert all(row["state"] == "completed" for row in _status(cli, tmp_path).values())
+
+
+def test_the_fakes_answers_read_as_slurms(fake_slurm: Recorded, tmp_path: Path) -> None:
+    """The fake against the adapter's own argv and parsers: a chained array pends as one
+    range, runs, ends in squeue for a second, then only in sacct."""
+    slurm = Slurm()
+
+    def run(argv: list[str]) -> str:
+        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=True)
+        return done.stdout
+
+    write(tmp_path / "first.sh", "#!/bin/bash\nsleep 0.5\n")
+    write(tmp_path / "array.sh", "#!/bin/bash\n#SBATCH --array=0-2\nexit $SLURM_ARRAY_TASK_ID\n")
+    first = slurm.parse_job_id(run(slurm.submit_argv("first.sh")))
+    array = slurm.parse_job_id(run(slurm.submit_argv("array.sh", [first])))
+    members = [slurm.array_member(array, i) for i in range(3)]
+    queued = slurm.parse_status(run(slurm.status_argv([first, *members])))
+    assert f"{array}_[0-2]" in queued
+    assert all(find_status(queued, m).state is JobState.QUEUED for m in members)  # type: ignore[union-attr]
+    _wait_for(lambda: all(j["ended"] for j in _jobs(tmp_path)), "all to end")
+    ended = slurm.parse_status(run(slurm.status_argv(members)))
+    assert [ended[m].code for m in members] == ["CD", "F", "F"]
+    time.sleep(1.1)
+    assert slurm.parse_status(run(slurm.status_argv(members))) == {}
+    finished = slurm.parse_finished(run([*slurm.finished_argv(), ",".join(members)]))
+    assert [(finished[m].state, finished[m].exit_code) for m in members] == [
+        (JobState.DONE, 0),
+        (JobState.FAILED, 1),
+        (JobState.FAILED, 2),
+    ]

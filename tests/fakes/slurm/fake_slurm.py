@@ -93,6 +93,7 @@ def sbatch(args: list[str]) -> int:
                 "state": "PD", "exit": "0:0", "deps": deps, "script": str(script),
                 "cwd": os.getcwd(), "out": paths["--output"],
                 "err": paths["--error"] or paths["--output"], "pid": None, "ended": None,
+                "kill_on_invalid_dep": options.get("--kill-on-invalid-dep") == "yes",
             })  # fmt: skip
     keys = [str(job) if i is None else f"{job}_{i}" for i in indices]
     with open(STATE / "runner.log", "ab") as log:  # a runner's traceback, if it has one
@@ -128,9 +129,10 @@ def run(keys: list[str]) -> int:
             job = load(key)
             if job["state"] != "PD" or (STATE / "stop").exists():
                 continue
-            if verdict == "never":  # --kill-on-invalid-dep=yes
-                job.update(state="CA", ended=time.time())
-                save(job)
+            if verdict == "never":  # pends for ever, unless --kill-on-invalid-dep=yes
+                if job["kill_on_invalid_dep"]:
+                    job.update(state="CA", ended=time.time())
+                    save(job)
                 continue
             env = dict(os.environ, SLURM_JOB_ID=str(job["job_id"]))
             if job["index"] is not None:
@@ -138,11 +140,16 @@ def run(keys: list[str]) -> int:
                     SLURM_ARRAY_JOB_ID=str(job["job"]), SLURM_ARRAY_TASK_ID=str(job["index"])
                 )
             cwd = Path(job["cwd"])
-            with open(cwd / job["out"], "ab") as out, open(cwd / job["err"], "ab") as err:
-                process = subprocess.Popen(
-                    ["bash", job["script"]], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=err, start_new_session=True,
-                )  # fmt: skip
+            try:
+                with open(cwd / job["out"], "ab") as out, open(cwd / job["err"], "ab") as err:
+                    process = subprocess.Popen(
+                        ["bash", job["script"]], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                        stdout=out, stderr=err, start_new_session=True,
+                    )  # fmt: skip
+            except OSError:  # no directory for its output files: the job fails at once
+                job.update(state="F", exit="1:0", ended=time.time())
+                save(job)
+                continue
             job.update(state="R", pid=process.pid)
             save(job)
             started[process.pid] = (key, process)
@@ -175,13 +182,19 @@ def squeue(args: list[str]) -> int:
         else:
             print(job["id"], job["state"])
     for array, indices in pending.items():
-        print(
-            f"{array}_[{indices[0]}-{indices[-1]}]"
-            if len(indices) > 1
-            else f"{array}_{indices[0]}",
-            "PD",
-        )
+        print(f"{array}_[{index_ranges(indices)}]", "PD")
     return 0
+
+
+def index_ranges(indices: list[int]) -> str:
+    """`0,2-5`: sorted indices as SLURM prints an array's pending members."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 def sacct(args: list[str]) -> int:
