@@ -23,17 +23,26 @@ from tests.fakes.slurm_host import FAKE_BIN, Recorded, fast_poll, kill_jobs, loc
 
 
 @pytest.fixture
-def fake_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorded]:
-    """sbatch & co. first on PATH, their state under tmp_path, a recording local transport;
-    every process the fake started is killed at teardown."""
-    state = tmp_path / "slurm-state"
-    state.mkdir()
-    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_SLURM_DIR", str(state))
+def recorded(monkeypatch: pytest.MonkeyPatch) -> Recorded:
+    """Every host without an address reached through the local transport, recording the
+    scripts and commands run on each host."""
     recorded = Recorded()
     connect = local_connect(recorded)
     monkeypatch.setattr(engine, "connect", connect)
     monkeypatch.setattr(factory, "connect", connect)
+    return recorded
+
+
+@pytest.fixture
+def fake_slurm(
+    recorded: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Recorded]:
+    """sbatch & co. first on PATH, their state under tmp_path, polled every 0.2 s; every
+    process the fake started is killed at teardown."""
+    state = tmp_path / "slurm-state"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_DIR", str(state))
     monkeypatch.setattr(engine, "default_poll_interval", fast_poll)
     yield recorded
     kill_jobs(state)
