@@ -273,3 +273,26 @@ def test_the_fakes_answers_read_as_slurms(fake_slurm: Recorded, tmp_path: Path) 
         (JobState.FAILED, 1),
         (JobState.FAILED, 2),
     ]
+
+
+def test_kill_of_a_detached_chain_ends_both_jobs_and_a_reapply_runs_both(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        f"  - name: first\n    env: {{TOP: '{tmp_path}'}}\n"
+        '    run: \'if [ ! -e "$TOP/again" ]; then touch "$TOP/again"; sleep 30; fi\'\n'
+        "  - {name: second, after: first, run: 'true'}\n",
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: sorted(j["state"] for j in _jobs(tmp_path)) == ["PD", "R"], "R and PD")
+    killed = cli("kill", "--all", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    _wait_for(lambda: all(j["state"] == "CA" for j in _jobs(tmp_path)), "both cancelled")
+    rows = _status(cli, tmp_path)
+    assert rows["first"]["state"] == "killed"
+    # removed by the scheduler as its upstream was: blocked, as the README says
+    assert rows["second"]["state"] == "blocked", rows["second"]
+    again = cli("apply", tasks)
+    assert again.code == 0, again.err
+    assert all(r["state"] == "completed" for r in _status(cli, tmp_path).values())
