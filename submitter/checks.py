@@ -62,7 +62,7 @@ def _host_entry(host_name: str, tasks_file: Path | None) -> HostEntry:
 def check_host(entry: HostEntry, node: NodeCheck | None = None) -> list[Check]:
     config = entry.config
     checks: list[Check] = []
-    remote = config.kind != "local"
+    remote = bool(config.address)  # a batch host without one is this machine: no ssh, no copies
     try:
         transport = connect(entry.name, config)
     except HostError as exc:
@@ -106,7 +106,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
     config = entry.config
     work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     lines = ['report() { printf \'CHECK\\t%s\\t%s\\t%s\\n\' "$1" "$2" "$3"; }']
-    if config.kind != "local":
+    if config.address:
         lines.append(
             'if command -v rsync >/dev/null; then report rsync-remote 1 "$(command -v rsync)"; '
             "else report rsync-remote 0 'not found: scp copies instead'; fi"

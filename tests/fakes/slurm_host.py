@@ -1,8 +1,8 @@
 """The fake SLURM of tests/fakes/slurm as a host of the engine's, and a recording transport.
 
-The engine reaches a `scheduler: slurm` host only through ssh (the transport factory wants an
-`address`); these tests give it the local transport instead, wrapped to record every script
-it runs, so the engine, the step scripts and the SLURM adapter all run for real, here.
+A `scheduler: slurm` host without an `address` is this machine (the local transport); these
+tests wrap that transport to record every script it runs, so the engine, the step scripts
+and the SLURM adapter all run for real, here.
 `python -m tests.fakes.slurm_host ARGS` is the CLI with the same transport, for tests that
 kill a client process.
 """
@@ -23,7 +23,6 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.paths import Transfer
 from submitter.transport.base import CommandResult, Transport, TransportStats
-from submitter.transport.local import LocalTransport
 
 FAKE_BIN = Path(__file__).parent / "slurm"
 # The fake answers at once: the engine polls it this often (the config's least is 1 s).
@@ -81,14 +80,13 @@ class RecordingTransport:
 
 
 def local_connect(recorded: Recorded):  # type: ignore[no-untyped-def]
-    """A `connect` reaching every host without an address, whatever its scheduler, here."""
+    """The transport factory's `connect`, recording what each transport runs."""
     from submitter.transport import factory
 
     real = factory.connect
 
     def connect(name: str, config: HostConfig) -> Transport:
-        inner = LocalTransport() if not config.address else real(name, config)
-        return RecordingTransport(inner, name, recorded)
+        return RecordingTransport(real(name, config), name, recorded)
 
     return connect
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from submitter import engine
+from submitter.config.models import HostConfig
+from submitter.errors import HostError
 from submitter.schedulers.base import JobState, SiteLimits, find_status
 from submitter.schedulers.slurm import Slurm
 from submitter.transport import factory
@@ -296,3 +298,27 @@ def test_kill_of_a_detached_chain_ends_both_jobs_and_a_reapply_runs_both(
     again = cli("apply", tasks)
     assert again.code == 0, again.err
     assert all(r["state"] == "completed" for r in _status(cli, tmp_path).values())
+
+
+def test_a_batch_host_without_an_address_is_this_machine(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """submitter run on a cluster's login node: `scheduler: slurm` and no `address` reaches
+    this machine through the real transport factory (no ssh), and check-host says so."""
+    state = tmp_path / "slurm-state"
+    state.mkdir()
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_DIR", str(state))
+    monkeypatch.setattr(engine, "default_poll_interval", fast_poll)
+    try:
+        tasks = _tasks(tmp_path, _trivial(3))
+        assert cli("apply", tasks).code == 0
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.txt", "1.txt", "2.txt"]
+        checked = cli("check-host", "fake", "-f", tasks, "--json")
+        assert checked.code == 0, checked.out
+        names = [row["name"] for row in json.loads(checked.out)["checks"]]
+        assert "ssh key login" not in names and "command sbatch" in names, names
+    finally:
+        kill_jobs(state)
+    with pytest.raises(HostError, match="no 'address'"):
+        factory.connect("nowhere", HostConfig(scheduler="ssh"))

@@ -170,12 +170,16 @@ def run(keys: list[str]) -> int:
 
 
 def squeue(args: list[str]) -> int:
-    """`squeue -h -t all -o '%i %t' --jobs=...`: array members still pending as one range."""
-    ids = next(a.split("=", 1)[1] for a in args if a.startswith("--jobs=")).split(",")
+    """`squeue -h -t all -o '%i %t' --jobs=...`: array members still pending as one range.
+    Without --jobs (check-host's `squeue -h -u USER`): every job (one user here)."""
+    listed = [a.split("=", 1)[1] for a in args if a.startswith("--jobs=")]
+    ids = listed[0].split(",") if listed else None
     now = time.time()
     pending: dict[int, list[int]] = {}
     for job in all_jobs():
-        if not matches(job, ids) or (job["ended"] and now - job["ended"] > MIN_JOB_AGE):
+        if (ids is not None and not matches(job, ids)) or (
+            job["ended"] and now - job["ended"] > MIN_JOB_AGE
+        ):
             continue
         if job["state"] == "PD" and job["index"] is not None:
             pending.setdefault(job["job"], []).append(job["index"])
@@ -198,11 +202,12 @@ def index_ranges(indices: list[int]) -> str:
 
 
 def sacct(args: list[str]) -> int:
-    """`sacct -n -P -X -o JobID,State,ExitCode -j ids`."""
-    ids = args[args.index("-j") + 1].split(",")
+    """`sacct -n -P -X -o JobID,State,ExitCode -j ids`; without -j (check-host's accounting
+    probe, `sacct -n -X -o JobID -S now`), every job."""
+    ids = args[args.index("-j") + 1].split(",") if "-j" in args else None
     names = {"PD": "PENDING", "R": "RUNNING", **ENDED, "CA": f"CANCELLED by {os.getuid()}"}
     for job in all_jobs():
-        if matches(job, ids):
+        if ids is None or matches(job, ids):
             print(f"{job['id']}|{names[job['state']]}|{job['exit']}")
     return 0
 
