@@ -208,6 +208,7 @@ class Engine:
                 if not result.ok and host.ops.batch is not None:
                     self.progress.say(f"{host.name}: cancel said: {result.stdout.strip()}")
                 for tracked in host.active.values():
+                    tracked.cancelled = True
                     self.store.event(tracked.id, "kill", f"cancel sent for job {tracked.job_id}")
                 deadline = time.time() + max(wait, _kill_grace(host.config) + 5.0)
                 while host.active and time.time() < deadline:
@@ -987,6 +988,9 @@ class Engine:
                 state, reason, cause = overran_walltime(
                     verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
                 )
+                if tracked.cancelled and (status or {}).get("state") in (None, "running"):
+                    state, cause = TaskState.KILLED.value, Cause.KILLED
+                    reason = f"killed by the user before its wrapper could record it ({reason})"
                 finished.append((tracked, state, reason, status or {}, cause))
             elif verdict.state and verdict.state != tracked.state:
                 tracked.state = verdict.state

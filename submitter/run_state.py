@@ -68,6 +68,9 @@ class Tracked:
     patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
     number: int = 1  # of its current (or next) attempt: 2 for its first retry
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # The user's kill was sent: an end the wrapper never recorded (killed before it could
+    # trap the signal) is that kill, whatever the queue calls it.
+    cancelled: bool = False
 
 
 # a task that ended: its state, human reason, status file and structured cause

@@ -162,6 +162,23 @@ def test_kill_of_one_running_member_stops_only_it(
         os.killpg(job["pid"], 0)  # the others' sessions are alive
 
 
+def test_a_kill_that_ends_a_task_before_its_wrapper_records_it_is_still_a_kill(
+    cli, fake_slurm: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The cancel can reach a job whose wrapper has not set its traps yet (a busy node): no
+    status file, and LSF's queue says EXIT. The user killed it: it is `killed`, not `failed`."""
+    monkeypatch.setenv("FAKE_SLURM_CANCEL", "kill-as-failed")
+    tasks = _counted(tmp_path, 2, "      sleep 30\n", "array")
+    # no status file is waited for long: it cannot come
+    write(tasks, tasks.read_text().replace("pack_cores: 4", "pack_cores: 4, lost_after: 1s"))
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: (tmp_path / "runs").is_dir() and len(_runs(tmp_path)) == 2, "2 running")
+    assert cli("kill", "c-1", "-C", tmp_path).code == 0
+    shown = _status(cli, tmp_path)["c-1"]
+    assert (shown["state"], shown["attempts"][-1]["cause"]) == ("killed", "killed"), shown
+    assert shown["reason"].startswith("killed by the user"), shown
+
+
 def test_a_retried_task_runs_twice_and_completes(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     retrying = "    retries: 1\n    retry_on: [1]\n    retry_delay: 1\n    outputs: [ok.txt]\n"
     fails_first = '      [ "$(wc -l < "$TOP/runs/0")" -gt 1 ] || exit 1\n      echo ok > ok.txt\n'

@@ -213,15 +213,21 @@ def sacct(args: list[str]) -> int:
 
 
 def scancel(args: list[str]) -> int:
-    """Cancels jobs, whole arrays (`123`) or single members (`123_4`): TERM to the session."""
+    """Cancels jobs, whole arrays (`123`) or single members (`123_4`): TERM to the session.
+    FAKE_SLURM_CANCEL=kill-as-failed plays a job whose wrapper dies before it can record
+    anything (KILL, not TERM), ending FAILED as LSF's EXIT does."""
+    brutal = os.environ.get("FAKE_SLURM_CANCEL") == "kill-as-failed"
     with locked():
         for job in all_jobs():
             if not matches(job, args) or job["state"] not in ("PD", "R"):
                 continue
             if job["pid"]:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(job["pid"], signal.SIGTERM)
-            job.update(state="CA", exit="0:15", ended=time.time())
+                    os.killpg(job["pid"], signal.SIGKILL if brutal else signal.SIGTERM)
+            if brutal:
+                job.update(state="F", exit="0:9", ended=time.time())
+            else:
+                job.update(state="CA", exit="0:15", ended=time.time())
             save(job)
     return 0
 
