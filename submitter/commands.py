@@ -253,7 +253,7 @@ def report(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
     errors: dict[str, str] = {}
     if not args.offline:  # tasks still running are asked about first, as `status` does
-        active = [r for r in store.tasks(ACTIVE_STATES, include_retired=args.all)]
+        active = store.tasks(ACTIVE_STATES, include_retired=args.all)
         errors = Engine(store, Progress(quiet=True)).refresh(active)
     try:
         print(write_report(store, args.output, include_retired=args.all))

@@ -26,7 +26,7 @@ from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress, Tally
-from submitter.retry import RetryPolicy, attempt_walltime, escalated_task, resource_caps
+from submitter.retry import attempt_walltime, escalated_task, resource_caps
 from submitter.run_state import (
     FIRST_POLL_REMOTE,
     ApplyReport,
@@ -48,7 +48,13 @@ from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
 from submitter.task_files import empty_or_absent, produced, remove_tree, write_new
-from submitter.task_records import outputs_changed, records_for, series_number, spec_of
+from submitter.task_records import (
+    outputs_changed,
+    records_for,
+    retry_policy,
+    series_number,
+    spec_of,
+)
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
@@ -538,7 +544,7 @@ class Engine:
             OutputPattern(key, base, Path(local), remote)
             for key, base, local, remote in record.spec.get("output_patterns", [])
         ]
-        policy = RetryPolicy.from_record(record.spec.get("retry"))
+        policy = retry_policy(record)
         number = attempt.number if attempt else 1
         limits = Limits()  # the store keeps no host limits: the walltime uncapped
         return Tracked(

@@ -18,13 +18,12 @@ from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
 from submitter.interrupts import Interrupted
 from submitter.progress import Progress
-from submitter.retry import RetryPolicy
 from submitter.state_filter import expand
 from submitter.states import ACTIVE, FAILED, TaskState
 from submitter.store.db import Store, TaskRecord
 from submitter.store.lock import apply_running
 from submitter.tables import plain_text, print_table, rich_table
-from submitter.task_records import records_for
+from submitter.task_records import records_for, retry_policy
 from submitter.terminal import console, no_color, plain_tables
 
 COLUMNS = ("task", "id", "host", "state", "attempt", "job", "exit", "reason")
@@ -68,7 +67,7 @@ def _rows(store: Store, records: Sequence[TaskRecord]) -> list[list[str]]:
                 record.id,
                 record.host,
                 record.state,
-                f"{attempt.number} of {max_attempts(record)}" if attempt else "",
+                f"{attempt.number} of {retry_policy(record).attempts}" if attempt else "",
                 (attempt.job_id or "") if attempt else "",
                 "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
                 record.reason,
@@ -151,10 +150,6 @@ def _exit_code(records: Sequence[TaskRecord], errors: dict[str, str]) -> int:
     return EXIT_TASKS_FAILED if any(r.state in FAILED for r in records) else EXIT_OK
 
 
-def max_attempts(record: TaskRecord) -> int:
-    return RetryPolicy.from_record(record.spec.get("retry")).attempts
-
-
 def record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
     attempts = store.attempts(record.id)
     return {
@@ -166,7 +161,7 @@ def record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
         "task_dir": record.task_dir,
         "run_dir": record.run_dir,
         "attempt": attempts[-1].number if attempts else 0,  # of the latest attempt
-        "max_attempts": max_attempts(record),
+        "max_attempts": retry_policy(record).attempts,
         "attempts": [
             {
                 "number": a.number,

@@ -13,6 +13,7 @@ from submitter.errors import UsageError
 from submitter.identity import SignatureCache, file_signature, fingerprint
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask
+from submitter.retry import RetryPolicy
 from submitter.states import TaskState
 from submitter.store.db import Store, TaskRecord
 from submitter.store.host_record import host_record
@@ -54,6 +55,11 @@ def outputs_changed(
         if now != recorded:
             return f"declared output {local} changed here since the task completed"
     return None
+
+
+def retry_policy(record: TaskRecord) -> RetryPolicy:
+    """The retry policy the task was declared with, as the store keeps it."""
+    return RetryPolicy.from_record(record.spec.get("retry"))
 
 
 def series_number(record: TaskRecord | None) -> int:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from submitter.retry import RetryPolicy
 from submitter.states import FAILED
 from submitter.store.db import AttemptRecord, Store, TaskRecord
+from submitter.task_records import retry_policy
 
 TAIL_LINES = 20
 _TAIL_BYTES = 16 * 1024  # enough for 20 lines of ordinary output; a longer line is cut
@@ -156,7 +156,7 @@ def _task(record: TaskRecord, attempts: list[AttemptRecord]) -> Task:
         state=record.state,
         reason=record.reason,
         upstream=tuple(record.spec.get("upstream") or ()),
-        max_attempts=RetryPolicy.from_record(record.spec.get("retry")).attempts,
+        max_attempts=retry_policy(record).attempts,
         attempts=tuple(_attempt(a) for a in attempts),
     )
 
