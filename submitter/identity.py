@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +50,23 @@ class SignatureCache:
         return self.known.get(key) or self.added.get(key)
 
 
-def file_signature(path: Path, cache: SignatureCache | None = None) -> str:
-    """sha256 of a file's bytes, or of a directory's sorted (relative path, content) pairs."""
+def file_signature(
+    path: Path | str, cache: SignatureCache | None = None, info: os.stat_result | None = None
+) -> str:
+    """sha256 of a file's bytes, or of a directory's sorted (relative path, content) pairs;
+    `info` is the path's stat, when the caller has it already."""
     cache = cache if cache is not None else SignatureCache()
-    if path.is_dir():
+    info = info or os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
         digest = hashlib.sha256()
         for root, dirs, files in os.walk(path):
             dirs.sort()
             for name in sorted(files):
                 member = Path(root) / name
-                digest.update(str(member.relative_to(path)).encode() + b"\0")
+                digest.update(str(member.relative_to(Path(path))).encode() + b"\0")
                 digest.update(cache.file_digest(member).encode())
         return "dir:" + digest.hexdigest()
-    return cache.file_digest(path)
+    return cache.file_digest(path, info)
 
 
 def shared_signature(path: Path) -> str:

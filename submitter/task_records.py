@@ -4,9 +4,7 @@ are still those of its run, its next attempt's number, the tasks a command names
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from submitter.errors import UsageError
@@ -48,11 +46,7 @@ def outputs_changed(
             return f"declared output {local} is missing here"
         if recorded is None:
             continue
-        if stat.S_ISDIR(info.st_mode):
-            now = file_signature(Path(local), signatures)
-        else:  # most outputs: one stat, and the digest from the cache
-            now = signatures.file_digest(local, info)
-        if now != recorded:
+        if file_signature(local, signatures, info) != recorded:
             return f"declared output {local} changed here since the task completed"
     return None
 
