@@ -15,9 +15,9 @@ from typing import Any
 
 from submitter.config.models import HostConfig, Limits
 from submitter.config.project import Project
-from submitter.errors import HostError, SchedulerUnavailable
+from submitter.errors import HostError, SchedulerUnavailable, UsageError
 from submitter.exits import ExitWatch
-from submitter.grouping import Group, group_driver, plan_groups
+from submitter.grouping import Group, group_driver, plan_jobs
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running, StartResult
 from submitter.identity import SignatureCache, file_signature
 from submitter.interrupts import deferred_interrupts
@@ -64,7 +64,11 @@ from submitter.watch import judge, overran_walltime, packed_task_view
 # state store already); the scheduler's own files are kept only when they say something.
 LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
 SCHEDULER_LOGS = ("job.out", "job.err")
-STAGED = ("job.sh", "task.json")  # written here to be sent; gone once the attempt ends
+# The upstream tasks a chained task's wrapper checks before it runs (apply --detach): for
+# each, its task directory on the host and its name, a line each.
+UPSTREAM_FILE = "upstream"
+# written here to be sent; gone once the attempt ends
+STAGED = ("job.sh", "task.json", UPSTREAM_FILE)
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
 NOT_DONE = frozenset((*FAILED, TaskState.BLOCKED.value))  # ended without completing
@@ -146,6 +150,12 @@ class Engine:
         if resumed:
             self.progress.say(f"re-attached to {resumed} task(s) started earlier")
         report = ApplyReport(runs, skipped, {})
+        if runs and detach:
+            try:
+                self._refuse_what_does_not_fit()
+            except UsageError:
+                self.close()
+                raise
         if runs:
             self._run(detach=detach, all_tasks=runs + skipped)
             if not detach:
@@ -381,6 +391,7 @@ class Engine:
                 continue
             del self.waiting[tracked.id]
             tracked.after_jobs = tuple(up.job_id for up in upstream if up and up.job_id)
+            tracked.after_tasks = tuple((up.name, up.task_dir) for up in upstream if up)
             tracked.waiting_for.clear()
             tracked.reason = ""
             self.store.transition(tracked.id, TaskState.PENDING, "")
@@ -388,6 +399,52 @@ class Engine:
             host.pending.append(tracked)
             queued = True
         return queued
+
+    def _refuse_what_does_not_fit(self) -> None:
+        """With --detach every job of the run, chained steps included, goes into the queue
+        now: a run that needs more jobs on a batch host than its queue has room for is
+        refused before anything is submitted (an attached run feeds the queue as it drains)."""
+        for host in self.hosts.values():
+            scheduler = host.ops.batch
+            if scheduler is None or not (host.pending or self.waiting):
+                continue
+            try:
+                limits = self._site_limits(host, self._transport(host))
+            except HostError:
+                continue  # the run says the host cannot be reached
+            needed = self._jobs_needed(host, limits)
+            room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host))
+            if needed > room:
+                limit = host.config.max_queued
+                why = f"max_queued: {limit}" if limit else "the site's or submitter's limit"
+                raise UsageError(
+                    f"apply --detach: host {host.name} would need {needed} jobs for this run, "
+                    f"and its queue has room for {room} ({why}). Nothing was submitted: run "
+                    "without --detach (the queue is fed as it drains), or raise max_queued, "
+                    "or pack more tasks per job (max_per_job, pack_under)"
+                )
+
+    def _jobs_needed(self, host: HostRun, limits: SiteLimits) -> int:
+        """How many jobs the host's pending tasks, and the tasks chained after them on it,
+        go in: grouped as a start step groups them, wave after wave of the chain."""
+        largest = _largest_array(host, limits)
+        job_of = {t.name: t.job_id or t.id for t in host.active.values()}
+        wave = [t for t in host.pending if t.prepared is not None]
+        later = [t for t in self.waiting.values() if t.host == host.name and t.prepared]
+        needed = 0
+        while wave:
+            chains: dict[frozenset[str], list[PreparedTask]] = {}
+            for tracked in wave:
+                key = frozenset(job_of[up] for up in tracked.waiting_for)
+                chains.setdefault(key, []).append(tracked.prepared)  # type: ignore[arg-type]
+            for job in plan_jobs(list(chains.values()), host.config, limits, largest):
+                members = job.members if isinstance(job, Group) else job
+                job_of.update((m.name, f"job {needed}") for m in members)
+                needed += 1
+            wave = [t for t in later if all(up in job_of for up in t.waiting_for)]
+            taken = {t.id for t in wave}
+            later = [t for t in later if t.id not in taken]
+        return needed
 
     def _release_downstream(self, tracked: Tracked) -> None:
         """A task ended: what waited for it starts once nothing else holds it back, or is
@@ -488,15 +545,21 @@ class Engine:
         tracked.pack, tracked.script_sha256 = task.rendered.pack, task.rendered.sha256
         tracked.prepared = task
 
-    def _stage(self, host: HostRun, task: PreparedTask) -> list[Transfer]:
+    def _stage(
+        self, host: HostRun, task: PreparedTask, after_tasks: Sequence[tuple[str, str]] = ()
+    ) -> list[Transfer]:
         """Write the task's files and list what goes to the host before it starts. On this
         machine they are written straight into the task directory (nothing to send but the
-        inputs); for another host, here, to be sent."""
+        inputs); for another host, here, to be sent. A task chained after upstream tasks'
+        jobs gets the list of them (`after_tasks`: name, task directory), which its wrapper
+        checks before it runs anything."""
         local = self.local_dir(task.task_id)
         if os.path.isdir(local):  # an earlier run's: what it brought back goes
             for name in (*LOG_FILES, "status"):
                 (local / name).unlink(missing_ok=True)
         files = {"job.sh": task.rendered.job_script, "task.json": task.rendered.task_file}
+        if after_tasks:
+            files[UPSTREAM_FILE] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
         # Inputs upstream tasks make on the host are linked there, unless those tasks were
         # up to date: then their outputs are here, and the host may no longer have them.
         earlier = any(up in self.up_to_date for up in task.definition.upstream)
@@ -728,7 +791,7 @@ class Engine:
                     s
                     for t in batch
                     if t.id in chosen and t.prepared is not None
-                    for s in self._stage(host, t.prepared)
+                    for s in self._stage(host, t.prepared, t.after_tasks)
                 ]
                 transport.put(sends + drivers)
             except (HostError, OSError):
@@ -757,34 +820,34 @@ class Engine:
             return batch, []
         limits = self._site_limits(host, transport)
         self._render_for_flavor(scheduler.flavor, batch)
-        largest = min(
-            n
-            for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array)
-            if n is not None
-        )
+        largest = _largest_array(host, limits)
         by_id = {t.id: t for t in batch}
         position = {t.id: n for n, t in enumerate(batch)}
-        # every pending task was prepared in this run (Engine._ready); one that waits for
-        # jobs goes alone, with its own dependencies
-        prepared = [t.prepared for t in batch if t.prepared and not t.after_jobs]
-        single_tasks, planned = plan_groups(prepared, host.config, limits, largest)
-        units: list[tuple[int, list[Tracked], Group | None]] = [
-            (position[t.id], [t], None) for t in batch if t.after_jobs
-        ]
-        for task in single_tasks:
-            units.append((position[task.task_id], [by_id[task.task_id]], None))
-        for group in planned:
-            members = [by_id[m.task_id] for m in group.members]
-            units.append((position[members[0].id], members, group))
+        # Tasks chained after jobs (apply --detach) share a job only with tasks chained after
+        # the same submissions: the job waits for all its members' upstream jobs to end.
+        chains: dict[frozenset[str], list[PreparedTask]] = {}
+        units: list[tuple[int, list[Tracked], Group | None]] = []
+        for tracked in batch:
+            if tracked.prepared is None:
+                units.append((position[tracked.id], [tracked], None))
+                continue
+            key = frozenset(submission_of(job) for job in tracked.after_jobs)
+            chains.setdefault(key, []).append(tracked.prepared)
+        for job in plan_jobs(list(chains.values()), host.config, limits, largest):
+            if isinstance(job, Group):
+                members = [by_id[m.task_id] for m in job.members]
+                units.append((position[members[0].id], members, job))
+            else:
+                units.append((position[job[0].task_id], [by_id[job[0].task_id]], None))
         units.sort(key=lambda unit: unit[0])
         room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host))
         singles: list[Tracked] = []
         groups: list[tuple[list[Tracked], Group]] = []
-        for _, members, job in units[:room]:
-            if job is None:
+        for _, members, group in units[:room]:
+            if group is None:
                 singles.append(members[0])
             else:
-                groups.append((members, job))
+                groups.append((members, group))
         return singles, groups
 
     def _site_limits(self, host: HostRun, transport: Transport) -> SiteLimits:
@@ -839,7 +902,13 @@ class Engine:
                 tracked.state, tracked.job_id = TaskState.STARTING, None
                 host.active[tracked.id] = tracked
         starts = [
-            ArrayStart(posixpath.dirname(driver), driver, tuple(_running(t) for t in members), kind)
+            ArrayStart(
+                posixpath.dirname(driver),
+                driver,
+                tuple(_running(t) for t in members),
+                kind,
+                tuple(dict.fromkeys(job for t in members for job in t.after_jobs)),
+            )
             for members, driver, kind in arrays
         ]
         running = [_running(t) for t in singles]
@@ -1165,6 +1234,17 @@ def _retry_due(host: HostRun) -> float:
     if not host.retrying:
         return float("inf")
     return max(host.start_after, min(when for when, _ in host.retrying))
+
+
+def _largest_array(host: HostRun, limits: SiteLimits) -> int:
+    """The most tasks one job array of the host's may hold."""
+    scheduler = host.ops.batch
+    assert scheduler is not None
+    return min(
+        n
+        for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array)
+        if n is not None
+    )
 
 
 def _jobs_in_queue(host: HostRun) -> int:

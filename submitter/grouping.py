@@ -133,6 +133,22 @@ def plan_groups(
     return singles, groups
 
 
+def plan_jobs(
+    batches: Sequence[Sequence[PreparedTask]],
+    config: HostConfig,
+    limits: SiteLimits,
+    largest_array: int,
+) -> list[list[PreparedTask] | Group]:
+    """The jobs that start `batches` of tasks, each batch grouped apart (tasks chained after
+    different jobs never share one): a task alone, or a group."""
+    jobs: list[list[PreparedTask] | Group] = []
+    for batch in batches:
+        singles, groups = plan_groups(batch, config, limits, largest_array)
+        jobs += [[t] for t in singles]
+        jobs += groups
+    return jobs
+
+
 def packed_resources(group: Group) -> tuple[int, int | None, int]:
     """Cores, memory (bytes) and walltime (seconds) a packed job asks for: room for `width`
     members at once, for as many rounds as its members need, and the driver's slack."""

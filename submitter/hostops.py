@@ -284,7 +284,7 @@ class Running:
     task_dir: str
     attempt: str  # the attempt's token
     job: str | None
-    after: tuple[str, ...] = ()  # batch hosts: jobs that must complete before this one starts
+    after: tuple[str, ...] = ()  # batch hosts: jobs that must end before this one starts
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,7 @@ class ArrayStart:
     script: str
     members: tuple[Running, ...]
     kind: str = "array"  # or "packed"
+    after: tuple[str, ...] = ()  # jobs that must end before this one starts
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,7 @@ class HostOps:
             lines.append(_SUBMIT_GROUP)
         for array in arrays:
             members = " ".join(f"{q(m.attempt)} {q(m.task)} {q(m.task_dir)}" for m in array.members)
-            submit = shlex.join(self.batch.submit_argv(array.script))
+            submit = shlex.join(self.batch.submit_argv(array.script, array.after))
             given = array.script if self.batch.submit_uses_stdin() else "/dev/null"
             lines.append(
                 f"mkdir -p -- {q(array.directory)} && "

@@ -15,6 +15,7 @@ from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
 from submitter.config.project import HostEntry, Project, TaskDefinition
 from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
+from submitter.globs import glob_depth, strip_components
 from submitter.identity import SignatureCache, file_signature, shared_signature, task_id
 from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
 from submitter.render.compile import JobSpec, RenderedJob, render_job
@@ -286,15 +287,21 @@ def _links(
 
 def _reached(output: PlacedPath, wanted: PlacedPath) -> tuple[str, str] | None:
     """(output on the host, where the task reads it) when the output is the input, lies in
-    it, or holds it; None otherwise."""
-    if output.local == wanted.local:
-        return output.remote, wanted.remote
-    if wanted.local in output.local.parents:
-        inside = output.local.relative_to(wanted.local).as_posix()
-        return output.remote, f"{wanted.remote.rstrip('/')}/{inside}"
-    if output.local in wanted.local.parents:
-        inside = wanted.local.relative_to(output.local).as_posix()
-        return f"{output.remote.rstrip('/')}/{inside}", wanted.remote
+    it, or holds it; None otherwise. An output pattern (`parts/*.txt`) is known on the host
+    by the directory its matches lie in (`parts`)."""
+    made_here, made_there = output.local, output.remote
+    if output.pattern:
+        depth = glob_depth(output.declared)
+        made_here = Path(strip_components(str(made_here), depth))
+        made_there = strip_components(made_there, depth)
+    if made_here == wanted.local:
+        return made_there, wanted.remote
+    if wanted.local in made_here.parents:
+        inside = made_here.relative_to(wanted.local).as_posix()
+        return made_there, f"{wanted.remote.rstrip('/')}/{inside}"
+    if made_here in wanted.local.parents:
+        inside = wanted.local.relative_to(made_here).as_posix()
+        return f"{made_there.rstrip('/')}/{inside}", wanted.remote
     return None
 
 

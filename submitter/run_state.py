@@ -65,6 +65,7 @@ class Tracked:
     waiting_for: set[str] = field(default_factory=set)  # upstream tasks yet to complete
     upstream: tuple[str, ...] = ()  # names of the tasks it runs after
     after_jobs: tuple[str, ...] = ()  # jobs the scheduler waits for before starting it
+    after_tasks: tuple[tuple[str, str], ...] = ()  # those jobs' tasks: name, task directory
     patterns: list[OutputPattern] = field(default_factory=list)  # outputs given as globs
     number: int = 1  # of its current (or next) attempt: 2 for its first retry
     policy: RetryPolicy = field(default_factory=RetryPolicy)

@@ -35,7 +35,8 @@ _SCHEDULER_CAUSES = {
     JobState.CANCELLED: Cause.CANCELLED,
     JobState.FAILED: Cause.NONE,
 }
-_FINAL_FILE_STATES = ("completed", "failed", "killed")
+# `blocked`: a chained task's wrapper found an upstream task that did not complete.
+_FINAL_FILE_STATES = ("completed", "failed", "killed", "blocked")
 
 
 def cause_of_status_file(status_file: dict[str, Any]) -> Cause:
@@ -106,6 +107,8 @@ def judge(
                 True,
                 cause=_SCHEDULER_CAUSES[scheduler.state],
             )
+        if file_state == "blocked":
+            return Verdict(file_state, f"blocked: {reason}", True)
         return Verdict(str(file_state), reason, True, cause=cause_of_status_file(status_file or {}))
 
     if batch:

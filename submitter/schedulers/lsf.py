@@ -97,12 +97,14 @@ class Lsf(TransientErrors):
         return f"{job_id.strip()}[{index + 1}]"
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
-        """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read. `-ti` removes
-        a job whose `done()` condition can no longer be met."""
+        """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read. With `after`,
+        `ended()`: the job starts once those jobs have ended, however they ended (each task's
+        wrapper checks its own upstream tasks' status files); `-ti` removes a job whose
+        condition can never be met."""
         if not after:
             return ["bsub"]
         jobs = dict.fromkeys(scheduler_job(job) for job in after)
-        return ["bsub", "-w", " && ".join(f"done({job})" for job in jobs), "-ti"]
+        return ["bsub", "-w", " && ".join(f"ended({job})" for job in jobs), "-ti"]
 
     def submit_uses_stdin(self) -> bool:
         return True

@@ -255,12 +255,13 @@ class Pbs(TransientErrors):
         return f"{match.group(1)}[{index}]{match.group(2) or ''}"
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
-        """PBS deletes a job whose afterok dependency can no longer be met. A dependency on
-        one array member is one on the whole array: a subjob cannot be depended on."""
+        """With `after`, `afterany`: the job starts once those jobs have ended, however they
+        ended (each task's wrapper checks its own upstream tasks' status files). A dependency
+        on one array member is one on the whole array: a subjob cannot be depended on."""
         if not after:
             return ["qsub", script_path]
         jobs = ":".join(dict.fromkeys(_whole_array(scheduler_job(job)) for job in after))
-        return ["qsub", "-W", f"depend=afterok:{jobs}", script_path]
+        return ["qsub", "-W", f"depend=afterany:{jobs}", script_path]
 
     def submit_uses_stdin(self) -> bool:
         return False

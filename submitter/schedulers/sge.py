@@ -246,9 +246,8 @@ class Sge(TransientErrors):
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
         """`qsub -terse`; with `after`, `-hold_jid`: the job waits until those jobs (whole
-        arrays for array members) have ended. Grid Engine holds on their end, not their
-        success: a job after one that failed still starts, and its wrapper finds the inputs
-        missing."""
+        arrays for array members) have ended, however they ended, as on every scheduler here:
+        each task's wrapper checks its own upstream tasks' status files."""
         if not after:
             return ["qsub", "-terse", script_path]
         jobs = ",".join(dict.fromkeys(scheduler_job(job).split(".", 1)[0] for job in after))

@@ -143,13 +143,17 @@ class Slurm(TransientErrors):
         return f"{job_id}_{index}"
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
+        """With `after`, the job starts once those jobs have ended, however they ended: a
+        packed job's members end apart, and each task's wrapper checks its own upstream
+        tasks' status files. `--kill-on-invalid-dep`: a job whose dependency can never be
+        met (an unknown job) is removed rather than pending for ever."""
         if not after:
             return ["sbatch", "--parsable", script_path]
         jobs = ":".join(dict.fromkeys(scheduler_job(job) for job in after))
         return [
             "sbatch",
             "--parsable",
-            f"--dependency=afterok:{jobs}",
+            f"--dependency=afterany:{jobs}",
             "--kill-on-invalid-dep=yes",
             script_path,
         ]

@@ -186,6 +186,38 @@ trap 'submitter_on_signal 143 TERM' TERM
 trap 'submitter_on_signal 130 INT' INT
 trap 'submitter_on_signal 129 HUP' HUP
 
+# A task chained after its upstream tasks' jobs (apply --detach) starts once those jobs have
+# ended, however they ended: it runs only if each of its own upstream tasks completed, whatever
+# became of the tasks that shared their jobs. The list is the task directory, then the name,
+# of each upstream task, a line each.
+if [ -f "$SUBMITTER_TASK_DIR/upstream" ]; then
+  submitter_blocked=
+  while [ -z "$submitter_blocked" ] && IFS= read -r submitter_up_dir && IFS= read -r submitter_up_name; do
+    case $submitter_up_dir in "~/"*) submitter_up_dir=$HOME/${submitter_up_dir#"~/"} ;; esac
+    submitter_line=
+    read -r submitter_line <"$submitter_up_dir/status" 2>/dev/null
+    case $submitter_line in
+      *'"state": "completed"'*) ;;
+      *'"state": "blocked"'*'"reason": "'*)  # name the task that did not complete
+        submitter_blocked=${submitter_line#*'"reason": "'}
+        submitter_blocked=${submitter_blocked%%'", "'*}
+        submitter_blocked=${submitter_blocked//\\\"/\"}
+        submitter_blocked=${submitter_blocked//\\\\/\\} ;;
+      *'"state": "running"'*)
+        submitter_blocked="upstream task '$submitter_up_name' ended while its status said running" ;;
+      *'"state": "'*)
+        submitter_blocked=${submitter_line#*'"state": "'}
+        submitter_blocked="upstream task '$submitter_up_name' ${submitter_blocked%%'"'*}" ;;
+      *) submitter_blocked="upstream task '$submitter_up_name' ended without a status" ;;
+    esac
+  done <"$SUBMITTER_TASK_DIR/upstream"
+  if [ -n "$submitter_blocked" ]; then
+    submitter_now
+    submitter_status blocked null "$submitter_now" "$submitter_blocked"
+    exit 0
+  fi
+  rm -f -- "$SUBMITTER_TASK_DIR/upstream"
+fi
 if ! { [ -d "$SUBMITTER_RUN_DIR" ] || mkdir -p -- "$SUBMITTER_RUN_DIR"; } ||
    ! cd -- "$SUBMITTER_RUN_DIR"; then
   submitter_now

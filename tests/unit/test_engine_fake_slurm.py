@@ -220,11 +220,12 @@ def test_a_detached_chain_whose_first_task_fails_blocks_the_second(
         "  - name: first\n    run: 'sleep 1; exit 4'\n  - name: second\n    after: first\n    run: 'true'\n",
     )
     assert cli("apply", tasks, "--detach").code == 0
-    _wait_for(lambda: all(j["state"] in ("F", "CA") for j in _jobs(tmp_path)), "both jobs to end")
-    assert sorted(j["state"] for j in _jobs(tmp_path)) == ["CA", "F"], "kill-on-invalid-dep"
+    _wait_for(lambda: all(j["state"] in ("F", "CD") for j in _jobs(tmp_path)), "both jobs to end")
+    assert sorted(j["state"] for j in _jobs(tmp_path)) == ["CD", "F"], "afterany: second ran"
     rows = _status(cli, tmp_path)
     assert rows["first"]["state"] == "failed"
     assert rows["second"]["state"] == "blocked", rows["second"]
+    assert rows["second"]["reason"] == "blocked: upstream task 'first' failed"
 
 
 def test_no_site_limits_from_a_host_without_scontrol_or_sinfo() -> None:
@@ -339,3 +340,97 @@ def test_a_batch_host_without_an_address_is_this_machine(
         kill_jobs(state)
     with pytest.raises(HostError, match="no 'address'"):
         factory.connect("nowhere", HostConfig(scheduler="ssh"))
+
+
+def _chain_over_packed(project: Path, steps_keys: str = "") -> Path:
+    """gen-1..4 packed into one job (gen-2 exits 5); step-I reads gen-I's output."""
+    return _tasks(
+        project,
+        "  - name: 'gen-{{ i }}'\n    for_each: {i: [1, 2, 3, 4]}\n"
+        "    resources: {walltime: 60}\n    outputs: ['g/{{ i }}.txt']\n"
+        "    run: 'mkdir -p g; echo {{ i }} > g/{{ i }}.txt; [ {{ i }} != 2 ] || exit 5'\n"
+        "  - name: 'step-{{ i }}'\n    for_each: {i: [1, 2, 3, 4]}\n"
+        "    resources: {walltime: 60}\n"
+        "    inputs: ['g/{{ i }}.txt']\n    outputs: ['s/{{ i }}.txt']\n"
+        + steps_keys
+        + "    run: 'mkdir -p s; cat g/{{ i }}.txt > s/{{ i }}.txt'\n",
+        PACK_HOST,
+    )
+
+
+def test_a_detached_chain_over_a_packed_group_waits_for_each_task_not_its_neighbours(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    result = cli("apply", _chain_over_packed(tmp_path), "--detach")
+    assert result.code in (0, 1), result.err  # 1: it may have seen gen-2 fail
+    _wait_for(lambda: all(j["state"] not in ("PD", "R") for j in _jobs(tmp_path)), "all jobs")
+    assert len(_jobs(tmp_path)) == 2, "the steps go as one packed job, as the gens did"
+    rows = _status(cli, tmp_path)
+    states = {name: (row["state"], row["reason"]) for name, row in rows.items()}
+    assert states["gen-2"][0] == "failed"
+    assert states["step-2"] == ("blocked", "blocked: upstream task 'gen-2' failed"), states
+    for i in (1, 3, 4):
+        assert states[f"step-{i}"][0] == "completed", states
+        assert (tmp_path / "s" / f"{i}.txt").read_text() == f"{i}\n"
+    assert not (tmp_path / "s" / "2.txt").exists()
+
+
+def test_a_detached_fan_out_goes_in_few_jobs_and_completes_without_the_client(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        "  - name: root\n    outputs: [r.txt]\n    run: 'sleep 1; echo r > r.txt'\n"
+        "  - name: 'd-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(300))) + "}\n"
+        "    resources: {walltime: 60}\n    inputs: [r.txt]\n    outputs: ['d/{{ i }}.txt']\n"
+        "    run: 'mkdir -p d; cat r.txt > d/{{ i }}.txt'\n",
+        PACK_HOST + ", max_queued: 10",
+    )
+    result = cli("apply", tasks, "--detach")
+    assert result.code == 0, result.err
+    assert "not started" not in result.out + result.err
+    jobs = _jobs(tmp_path)
+    assert len(jobs) <= 5, f"{len(jobs)} jobs for one root and 300 dependents"
+    _wait_for(lambda: all(j["state"] == "CD" for j in _jobs(tmp_path)), "all jobs", 60)
+    rows = _status(cli, tmp_path)
+    assert {row["state"] for row in rows.values()} == {"completed"}
+    assert len(list((tmp_path / "d").iterdir())) == 300
+
+
+def test_a_detached_chain_beyond_the_queue_limit_is_refused_before_anything_is_submitted(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        "  - name: a\n    run: 'true'\n  - name: b\n    after: a\n    run: 'true'\n"
+        "  - name: c\n    after: b\n    run: 'true'\n",
+        ", max_queued: 2",
+    )
+    result = cli("apply", tasks, "--detach")
+    assert result.code == 2, result.out + result.err
+    assert "max_queued" in result.err and "3 jobs" in result.err, result.err
+    assert not (tmp_path / "slurm-state" / "jobs").exists() or not _jobs(tmp_path)
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["attached", "detached"])
+def test_glob_outputs_feed_a_directory_input_on_a_batch_host(
+    cli, fake_slurm: Recorded, tmp_path: Path, detach: bool
+) -> None:  # type: ignore[no-untyped-def]
+    tasks = _tasks(
+        tmp_path,
+        "  - name: split\n    outputs: ['parts/*.txt']\n"
+        "    run: 'sleep 1; mkdir -p parts; for i in 1 2 3; do echo $i > parts/$i.txt; done'\n"
+        "  - name: useall\n    inputs: [parts/]\n    outputs: [all.txt]\n"
+        "    run: 'cat parts/*.txt > all.txt'\n",
+    )
+    result = cli("apply", tasks, *(["--detach"] if detach else []))
+    assert result.code == 0, result.err
+    if detach:
+        _wait_for(lambda: all(j["state"] == "CD" for j in _jobs(tmp_path)), "both jobs")
+        assert cli("apply", tasks).code == 0
+    rows = _status(cli, tmp_path)
+    assert {name: row["state"] for name, row in rows.items()} == {
+        "split": "completed",
+        "useall": "completed",
+    }, rows
+    assert (tmp_path / "all.txt").read_text() == "1\n2\n3\n"

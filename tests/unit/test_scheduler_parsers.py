@@ -639,20 +639,20 @@ def test_dependencies_on_jobs_members_and_packed_tasks() -> None:
     assert Slurm().submit_argv("job.sh", after) == [
         "sbatch",
         "--parsable",
-        "--dependency=afterok:11:12_3:13",
+        "--dependency=afterany:11:12_3:13",
         "--kill-on-invalid-dep=yes",
         "job.sh",
     ]
     assert Pbs().submit_argv("job.sh", ["11.srv", "12[3].srv", "12[4].srv", "13/0"]) == [
         "qsub",
         "-W",
-        "depend=afterok:11.srv:12[].srv:13",
+        "depend=afterany:11.srv:12[].srv:13",
         "job.sh",
     ]
     assert Lsf().submit_argv("job.sh", ["11", "12[3]", "13/1"]) == [
         "bsub",
         "-w",
-        "done(11) && done(12[3]) && done(13)",
+        "ended(11) && ended(12[3]) && ended(13)",
         "-ti",
     ]
     assert Slurm().submit_argv("job.sh") == ["sbatch", "--parsable", "job.sh"]

@@ -8,7 +8,7 @@ $FAKE_SLURM_DIR: `jobs/<id>.json` per job or array member, a counter under an fc
 A job runs `bash SCRIPT` here, in a session of its own, watched by a detached runner process
 (one per sbatch) that records COMPLETED, FAILED or CANCELLED. A finished job stays in squeue
 for MIN_JOB_AGE seconds, then only sacct knows it. No resources, partitions or priorities:
-every job starts as soon as its afterok dependencies completed. The cluster suite
+every job starts as soon as its dependencies allow (afterok or afterany). The cluster suite
 (tests/cluster) stays the proof that submitter works with the real SLURM.
 """
 
@@ -75,7 +75,8 @@ def sbatch(args: list[str]) -> int:
         first, _, last = options["--array"].split("%")[0].partition("-")
         indices = list(range(int(first), int(last or first) + 1))
     after = options.get("--dependency", "")
-    deps = after.removeprefix("afterok:").split(":") if after else []
+    kind, _, listed = after.partition(":")
+    deps = listed.split(":") if after else []
     with locked():
         JOBS.mkdir(exist_ok=True)
         counter = STATE / "counter"
@@ -90,7 +91,7 @@ def sbatch(args: list[str]) -> int:
             }
             save({
                 "id": name, "job": job, "index": index, "job_id": job + offset,
-                "state": "PD", "exit": "0:0", "deps": deps, "script": str(script),
+                "state": "PD", "exit": "0:0", "deps": deps, "after": kind or "afterok", "script": str(script),
                 "cwd": os.getcwd(), "out": paths["--output"],
                 "err": paths["--error"] or paths["--output"], "pid": None, "ended": None,
                 "kill_on_invalid_dep": options.get("--kill-on-invalid-dep") == "yes",
@@ -111,8 +112,11 @@ def matches(job: dict, ids: list[str]) -> bool:
 
 
 def dependency(job: dict) -> str:
-    """`ok` when every afterok job completed, `never` when one ended otherwise, else `wait`."""
+    """afterok: `ok` when every job waited for completed, `never` when one ended otherwise,
+    else `wait`; afterany: `ok` when every one ended, however."""
     upstream = [j for j in all_jobs() if matches(j, job["deps"])]
+    if job.get("after", "afterok") == "afterany":
+        return "ok" if all(j["state"] in ("CD", "F", "CA", "TO") for j in upstream) else "wait"
     if any(j["state"] in ("F", "CA") for j in upstream):
         return "never"
     return "ok" if all(j["state"] == "CD" for j in upstream) else "wait"
