@@ -106,11 +106,16 @@ def _chain(fail_first: bool = False) -> list[dict[str, Any]]:
     ]
 
 
-def _chain_project(tmp_path: Path, host: dict[str, Any], fail_first: bool = False) -> Path:
+def _project(tmp_path: Path, host: dict[str, Any], tasks: list[dict[str, Any]]) -> Path:
+    """A tasks file whose tasks all run on `host`."""
     return write(
         tmp_path / "project" / "tasks.yml",
-        json.dumps({"hosts": {"h": host}, "defaults": {"host": "h"}, "tasks": _chain(fail_first)}),
+        json.dumps({"hosts": {"h": host}, "defaults": {"host": "h"}, "tasks": tasks}),
     )
+
+
+def _chain_project(tmp_path: Path, host: dict[str, Any], fail_first: bool = False) -> Path:
+    return _project(tmp_path, host, _chain(fail_first))
 
 
 def _records(cli, project: Path) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
@@ -211,16 +216,7 @@ def test_a_detached_chain_over_a_packed_group_waits_for_each_task_not_its_neighb
 ) -> None:  # type: ignore[no-untyped-def]
     """Each step depends on its own upstream task, not on the job it shared: steps 1, 3 and
     4 complete with no client running, step 2 is blocked naming gen-2."""
-    tasks = write(
-        tmp_path / "project" / "tasks.yml",
-        json.dumps(
-            {
-                "hosts": {"h": cluster_hosts[host]},
-                "defaults": {"host": "h"},
-                "tasks": _chain_over_packed(),
-            }
-        ),
-    )
+    tasks = _project(tmp_path, cluster_hosts[host], _chain_over_packed())
     project = tasks.parent
     assert cli("apply", tasks, "--detach").code in (0, 1)
     submitted = {r["name"]: r for r in _records_without_refresh(project)}
@@ -272,16 +268,7 @@ def test_glob_outputs_feed_a_directory_input(
 ) -> None:  # type: ignore[no-untyped-def]
     """As on the local host: the directory the upstream pattern's matches lie in is the
     downstream task's input, linked on the host."""
-    tasks = write(
-        tmp_path / "project" / "tasks.yml",
-        json.dumps(
-            {
-                "hosts": {"h": cluster_hosts[host]},
-                "defaults": {"host": "h"},
-                "tasks": _glob_into_directory(),
-            }
-        ),
-    )
+    tasks = _project(tmp_path, cluster_hosts[host], _glob_into_directory())
     project = tasks.parent
     first = cli("apply", tasks, *(["--detach"] if detach else []))
     assert first.code == 0, first.err
