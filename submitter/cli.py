@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from submitter import __version__
 from submitter.completion import SHELLS, autocomplete, command_parsers
@@ -17,6 +18,7 @@ from submitter.errors import (
     EXIT_INTERRUPTED,
     ConfigErrors,
     SubmitterError,
+    UsageError,
     error_document,
 )
 from submitter.state_filter import parse_states
@@ -42,8 +44,39 @@ EXAMPLES = {
 }
 
 
+class _BadArguments(Exception):
+    """Arguments refused by a command's parser (or the top one), with its message."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a refusal is raised to `main`, which says it as argparse would, and as
+    JSON too under --json, instead of exiting from inside the parse."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(self, message)
+
+
+def _asks_for_json(parser: argparse.ArgumentParser, words: Sequence[str]) -> bool:
+    """Whether `--json` (or a prefix argparse would take for it) is among the words, for a
+    command that has that option."""
+    options = parser._option_string_actions
+    if "--json" not in options:
+        return False
+    words = list(words)
+    words = words[: words.index("--")] if "--" in words else words
+    return any(
+        word.startswith("--") and [o for o in options if o.startswith(word)] == ["--json"]
+        for word in words
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="submitter",
         description="Run tasks declared in YAML on this machine, ssh hosts and SLURM/PBS/LSF clusters.",
         epilog="\n\n".join(f"{name}: {text}" for name, text in EXAMPLES.items()),
@@ -250,8 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             command_parsers(parser).get(args.command, parser).error(
                 f"unrecognized arguments: {' '.join(unknown)}"
             )
-    except SystemExit as exc:  # argparse exits 2 on bad arguments, 0 on --help
+    except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
+    except _BadArguments as exc:
+        exc.parser.print_usage(sys.stderr)
+        print(f"{exc.parser.prog}: error: {exc.message}", file=sys.stderr)
+        as_json = _asks_for_json(exc.parser, sys.argv[1:] if argv is None else argv)
+        return _json_error(as_json, UsageError(exc.message), EXIT_BAD_INPUT)
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -259,30 +297,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     from submitter.interrupts import Interrupted, stop_on_signals
 
     stop_on_signals()
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(getattr(commands, args.command.replace("-", "_"))(args))
     except ConfigErrors as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)
-        return _json_error(args, exc, exc.exit_code)
+        return _json_error(as_json, exc, exc.exit_code)
     except SubmitterError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return _json_error(args, exc, exc.exit_code)
+        return _json_error(as_json, exc, exc.exit_code)
     except KeyboardInterrupt as exc:
         print(
             "interrupted: tasks already started keep running; `submitter status` re-attaches",
             file=sys.stderr,
         )
         code = exc.exit_code if isinstance(exc, Interrupted) else EXIT_INTERRUPTED
-        return _json_error(args, exc, code)
+        return _json_error(as_json, exc, code)
     except BrokenPipeError:
         # The reader stopped early (`| head`): the rest, and the final flush, go nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
 
 
-def _json_error(args: argparse.Namespace, exc: BaseException, code: int) -> int:
+def _json_error(as_json: bool, exc: BaseException, code: int) -> int:
     """With --json, the error goes on stdout too, as the one JSON document there."""
-    if getattr(args, "json", False):
+    if as_json:
         print(json.dumps(error_document(exc, code), indent=2))
     return code

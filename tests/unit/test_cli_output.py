@@ -245,6 +245,35 @@ def test_other_commands_with_json_print_their_errors_as_json(cli, tmp_path: Path
     assert result.code == 2 and json.loads(result.out)["error"] == "bad_input"
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["status", "--state", "faild", "--json"], "did you mean 'failed'?"),
+        (["status", "--json", "--bogus"], "unrecognized arguments: --bogus"),
+        (["status", "--watch", "soon", "--json"], "expected seconds"),
+        (["apply", "tasks.yml", "--js", "-J", "0"], "expected a positive integer"),
+        (["check-host", "--json"], "the following arguments are required: host"),
+        (["setup-host", "h", "--json", "--nope"], "unrecognized arguments: --nope"),
+    ],
+)
+def test_bad_arguments_with_json_print_a_json_error(cli, argv: list[str], says: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli(*argv)
+    assert result.code == 2
+    document = json.loads(result.out)  # the one JSON document on stdout
+    assert document["error"] == "bad_input" and document["exit_code"] == 2
+    [error] = document["errors"]
+    assert says in error["message"]
+    assert (error["file"], error["line"], error["column"]) == (None, None, None)
+    assert result.err.startswith(f"usage: submitter {argv[0]} "), "stderr as without --json"
+    assert f"submitter {argv[0]}: error: " in result.err
+
+
+def test_bad_arguments_without_json_print_nothing_on_stdout(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("status", "--state", "faild").out == ""
+    logs = cli("logs", "x", "--json")  # logs has no --json: an unknown option like any other
+    assert logs.code == 2 and logs.out == "" and "unrecognized arguments: --json" in logs.err
+
+
 def test_error_documents_carry_the_exit_code_and_kind() -> None:
     host = error_document(HostError("h: ssh: connection refused"), 3)
     assert host == {
