@@ -177,11 +177,15 @@ def _flavor_check(config: HostConfig, detected: str | None) -> Check:
 def _accounting_check(probe: str, answering: str) -> str:
     """The scheduler's accounting, reported either way: without it the host still works, a
     job gone from the queue is judged by its status file alone (marked `-`: a note, not a
-    failure)."""
+    failure). When it does not answer, the row says why in the probe's own words: the first
+    line of what it wrote on stderr, trimmed."""
+    silent = f"{probe.split()[0]} exited $submitter_rc with no message"
     return (
-        f"if submitter_acct=$({probe} 2>&1); then report accounting 1 {q(answering)}; "
-        'else report accounting - "no accounting: end states guessed from status files '
-        "($(printf '%s' \"$submitter_acct\" | tr '\\n\\t' '  '))\"; fi"
+        f"if submitter_acct=$({probe} 2>&1 >/dev/null); then report accounting 1 {q(answering)}; "
+        "else submitter_rc=$?; "
+        "submitter_acct=$(printf '%s\\n' \"$submitter_acct\" | awk 'NF { $1 = $1; print; exit }'); "
+        'report accounting - "no accounting: end states guessed from status files '
+        f'(${{submitter_acct:-{silent}}})"; fi'
     )
 
 

@@ -167,8 +167,9 @@ class TransientErrors:
     # A shell command printing only what parse_limits reads the flavour from (check-host).
     flavor_command: str = ""
 
-    # check-host: a shell test that the scheduler's accounting answers, and what answers
-    # when it does; empty: the scheduler has no accounting worth asking
+    # check-host: a shell test that the scheduler's accounting answers (its stdout is dropped,
+    # its stderr says why not), and what answers when it does; empty: the scheduler has no
+    # accounting worth asking
     accounting_probe: str = ""
     accounting: str = ""
 

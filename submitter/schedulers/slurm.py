@@ -96,8 +96,8 @@ class Slurm(TransientErrors):
         "printf 'PARTITIONS\\n'; sinfo -h -o '%P %l %m' 2>/dev/null; true"
     )
     # sacct answers only where slurmdbd keeps accounting; else it says "Slurm accounting
-    # storage is disabled" (or cannot reach the database) and exits 1.
-    accounting_probe: str = "sacct -n -X -o JobID -S now >/dev/null"
+    # storage is disabled" (or cannot reach the database) on stderr and exits 1.
+    accounting_probe: str = "sacct -n -X -o JobID -S now"
     accounting: str = "slurmdbd (sacct works)"
 
     def parse_limits(self, output: str) -> SiteLimits:

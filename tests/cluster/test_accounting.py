@@ -146,6 +146,7 @@ def test_check_host_tells_whether_sacct_works(cli, tmp_path: Path, cluster_hosts
         assert result.code == 0, report
         (row,) = [c for c in report["checks"] if c["name"] == "accounting"]
         assert row["ok"] and row["detail"].startswith(detail), row
+        assert not row["detail"].endswith("()"), "sacct's own message, when it has one"
         assert bool(row["fix"]) == (host == "torque"), row
 
 
