@@ -279,6 +279,7 @@ def _show(host_name: str, checks: list[Check], as_json: bool, plain: bool = Fals
         [(c.name, shown[c.result], c.detail, c.fix) for c in checks],
         title=f"check-host {host_name}",
         plain=plain,
+        whole=("result",),
     )
 
 

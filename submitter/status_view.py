@@ -27,6 +27,8 @@ from submitter.task_records import records_for, retry_policy
 from submitter.terminal import console, no_color, plain_tables
 
 COLUMNS = ("task", "id", "host", "state", "attempt", "job", "exit", "reason")
+# kept on one line on a terminal: the task name and the reason wrap instead
+WHOLE = ("id", "host", "state", "attempt", "job", "exit")
 
 
 def status(store: Store, args: argparse.Namespace) -> int:
@@ -37,7 +39,7 @@ def status(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([record_json(store, r) for r in records], indent=2))
     else:
-        print_table(COLUMNS, _rows(store, records), plain=args.plain)
+        print_table(COLUMNS, _rows(store, records), plain=args.plain, whole=WHOLE)
     _say_errors(errors)
     return _exit_code(records, errors)
 
@@ -91,7 +93,7 @@ def _watch(store: Store, args: argparse.Namespace, states: frozenset[str] | None
         while True:
             records, errors = _current(store, args, states)
             if live is not None:
-                live.update(_table(store, records), refresh=True)
+                live.update(status_table(_rows(store, records)), refresh=True)
             else:
                 block = _block(store, records, args)
                 if block != last_block:
@@ -131,12 +133,13 @@ def _block(store: Store, records: Sequence[TaskRecord], args: argparse.Namespace
         return plain_text(COLUMNS, _rows(store, records))
     out = console()
     with out.capture() as captured:
-        out.print(_table(store, records))
+        out.print(status_table(_rows(store, records)))
     return captured.get()
 
 
-def _table(store: Store, records: Sequence[TaskRecord]) -> Table:
-    return rich_table(COLUMNS, _rows(store, records))
+def status_table(rows: Sequence[Sequence[str]]) -> Table:
+    """The table `status` draws on a terminal, from the rows `_rows` makes."""
+    return rich_table(COLUMNS, rows, whole=WHOLE)
 
 
 def _say_errors(errors: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ real CLI on a pseudo-terminal."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import select
@@ -38,11 +39,11 @@ def _applied(cli, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
 
 
 def _on_terminal(
-    tmp_path: Path, *argv: str, no_color: bool = False, timeout: float = 60
+    tmp_path: Path, *argv: str, no_color: bool = False, timeout: float = 60, columns: int = 200
 ) -> tuple[int, str]:
     """Run the CLI with stdout and stderr on a pseudo-terminal: exit code and all it wrote."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    env.update(TERM="xterm-256color", COLUMNS="200", LINES="50")
+    env.update(TERM="xterm-256color", COLUMNS=str(columns), LINES="50")
     if no_color:
         env["NO_COLOR"] = "1"
     leader, follower = os.openpty()
@@ -129,6 +130,76 @@ def test_without_no_color_a_terminal_gets_escapes_from_apply(tmp_path: Path) -> 
     code, applied = _on_terminal(tmp_path, "apply", str(tasks))
     assert code == 0 and "1 completed" in applied
     assert ESC in applied
+
+
+def _drawn(table: object, width: int = 80) -> list[str]:
+    from rich.console import Console
+
+    out = Console(file=io.StringIO(), width=width, color_system=None)
+    out.print(table)
+    return out.file.getvalue().splitlines()  # type: ignore[attr-defined]
+
+
+def _cells(lines: list[str]) -> list[list[str]]:
+    return [
+        [c.strip() for c in line.strip("│┃").split("│" if "│" in line else "┃")] for line in lines
+    ]
+
+
+ID = "d45b62af4c0671ec"
+DONE = ["align-sample-01", ID, "local", "completed", "1 of 1", "", "0", ""]
+
+
+def test_an_80_column_status_gives_no_width_to_empty_columns() -> None:
+    from submitter.status_view import status_table
+
+    lines = _drawn(status_table([DONE, [*DONE[:1], "9485b0d4c0105e2b", *DONE[2:]]]))
+    assert all(len(line) <= 80 for line in lines)
+    header, *rows = [cells for cells in _cells(lines) if len(cells) > 1]
+    assert header == ["task", "id", "host", "state", "attempt", "exit"], "no job, no reason"
+    assert rows == [
+        ["align-sample-01", ID, "local", "completed", "1 of 1", "0"],
+        ["align-sample-01", "9485b0d4c0105e2b", "local", "completed", "1 of 1", "0"],
+    ]
+
+
+def test_an_80_column_status_wraps_names_and_reasons_and_keeps_ids_whole() -> None:
+    from submitter.status_view import status_table
+
+    failed = ["merge-all", "9485b0d4c0105e2b", "hpc", "failed", "1 of 3", "4242", "4"]
+    reason = "exit code 4 (attempt 1 of 3): not retried, 4 is not in retry_on"
+    lines = _drawn(status_table([DONE, [*failed, reason]]))
+    assert all(len(line) <= 80 for line in lines)
+    assert "…" not in "".join(lines), "nothing cut"
+    body = [
+        cells
+        for cells in _cells(lines[lines.index(next(x for x in lines if "╇" in x)) :])
+        if len(cells) > 1
+    ]
+    assert [cells[1] for cells in body if cells[1]] == [ID, "9485b0d4c0105e2b"]
+    assert "".join(cells[0] for cells in body) == "align-sample-01merge-all", "wrapped, whole"
+    assert "".join(cells[-1] for cells in body).replace(" ", "") == reason.replace(" ", "")
+
+
+def test_a_table_without_rows_keeps_its_header() -> None:
+    from submitter.status_view import COLUMNS, status_table
+
+    (header,) = [c for c in _cells(_drawn(status_table([]), 200)) if len(c) > 1]
+    assert header == list(COLUMNS)
+
+
+def test_status_on_an_80_column_terminal_shows_whole_ids(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(
+        tmp_path / "tasks.yml",
+        'tasks:\n  - name: "align-sample-{{ s }}"\n    for_each: {s: ["01", "02"]}\n'
+        "    run: 'true'\n",
+    )
+    assert cli("apply", tasks).code == 0
+    ids = [t["id"] for t in json.loads(cli("status", "--json", "-C", tmp_path).out)]
+    code, shown = _on_terminal(tmp_path, "status", columns=80)
+    assert code == 0
+    assert all(task_id in shown for task_id in ids), shown
+    assert "…" not in shown and "reason" not in shown, shown
 
 
 def test_check_host_table_is_plain_on_a_pipe(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
