@@ -108,11 +108,19 @@ def _link_file(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
+def _copy_file(source: str, target: str) -> None:
+    """A file of a directory coming back; one that is the very file already (an input linked
+    into the run directory, which the task rewrote in place) is left as it is."""
+    with contextlib.suppress(shutil.SameFileError):
+        shutil.copy2(source, target)
+
+
 def _fetch(source: Path, target: Path) -> bool:
     """Bring a task's file back; False when it is not there. A file comes back as a hard link
     (no bytes copied), else as a copy: what comes back is final on the host side (a task's
     logs and outputs once it ended; a new attempt removes the old files before it starts,
-    it does not write into them). A directory is copied."""
+    it does not write into them). A directory is copied, but for the files in it that are
+    already the very file here."""
     try:
         found = source.stat()
     except (FileNotFoundError, NotADirectoryError):
@@ -120,7 +128,9 @@ def _fetch(source: Path, target: Path) -> bool:
     if stat.S_ISDIR(found.st_mode):
         if source.resolve() != target.resolve():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(source, target, dirs_exist_ok=True, symlinks=True)
+            shutil.copytree(
+                source, target, dirs_exist_ok=True, symlinks=True, copy_function=_copy_file
+            )
         return True
     try:
         if os.path.samestat(found, target.stat()):

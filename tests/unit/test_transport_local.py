@@ -112,3 +112,20 @@ def test_inputs_are_linked_not_copied(tmp_path: Path) -> None:
     )
     assert (run / "big.dat").stat().st_ino == source.stat().st_ino
     assert (run / "refs" / "a.txt").stat().st_ino == (folder / "a.txt").stat().st_ino
+
+
+def test_a_directory_output_staged_as_an_input_comes_back(tmp_path: Path) -> None:
+    """inputs [x/] and outputs [x/logs/]: the run directory's x/logs holds links to the
+    project's files, which the task may rewrite in place and add to: bringing x/logs back
+    copies what is new and leaves what is already the very file."""
+    logs = tmp_path / "project" / "x" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "run.log").write_text("first run\n")
+    run = tmp_path / "work" / "task" / "x"
+    transport = LocalTransport()
+    transport.put([Transfer(tmp_path / "project" / "x", str(run))])
+    (run / "logs" / "run.log").write_text("second run\n")  # through the link
+    (run / "logs" / "new.log").write_text("new\n")
+    assert transport.get([Transfer(logs, str(run / "logs"))]) == []
+    assert (logs / "run.log").read_text() == "second run\n"
+    assert (logs / "new.log").read_text() == "new\n"
