@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from fnmatch import fnmatchcase
 
 _GLOB_CHARACTER = re.compile(r"[*?\[]")
 
@@ -42,3 +43,28 @@ def strip_components(path: str, count: int) -> str:
     for _ in range(count):
         path = posixpath.dirname(path.rstrip("/")) if path not in ("", "/") else path
     return path
+
+
+def covers(output: str, path: str) -> bool:
+    """Whether an output (an absolute path, or an absolute pattern as the wrapper's bash
+    expands it: `*` within one directory, `**` for zero or more, a leading dot matched only
+    by a dot) names `path` or a directory that holds it."""
+    return _covers(output.strip("/").split("/"), path.strip("/").split("/"))
+
+
+def _covers(pattern: list[str], parts: list[str]) -> bool:
+    if not pattern:
+        return True  # all of the pattern matched: the path, or a directory holding it
+    if not parts:
+        return False
+    if pattern[0] == "**":
+        return _covers(pattern[1:], parts) or (
+            not parts[0].startswith(".") and _covers(pattern, parts[1:])
+        )
+    return _component(parts[0], pattern[0]) and _covers(pattern[1:], parts[1:])
+
+
+def _component(name: str, pattern: str) -> bool:
+    if not is_pattern(pattern):
+        return name == pattern
+    return fnmatchcase(name, pattern) and (pattern.startswith(".") or not name.startswith("."))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,15 +52,22 @@ class SignatureCache:
 
 
 def file_signature(
-    path: Path | str, cache: SignatureCache | None = None, info: os.stat_result | None = None
+    path: Path | str,
+    cache: SignatureCache | None = None,
+    info: os.stat_result | None = None,
+    leave_out: Callable[[str], bool] | None = None,
 ) -> str:
     """sha256 of a file's bytes, or of a directory's sorted (relative path, content) pairs;
-    `info` is the path's stat, when the caller has it already."""
+    `info` is the path's stat, when the caller has it already. In a directory, the files and
+    directories whose path `leave_out` answers True for are left out (a task's own outputs)."""
     cache = cache if cache is not None else SignatureCache()
     info = info or os.stat(path)
     if stat.S_ISDIR(info.st_mode):
         digest = hashlib.sha256()
         for root, dirs, files in os.walk(path):
+            if leave_out is not None:
+                dirs[:] = [d for d in dirs if not leave_out(os.path.join(root, d))]
+                files = [f for f in files if not leave_out(os.path.join(root, f))]
             dirs.sort()
             for name in sorted(files):
                 member = Path(root) / name

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shlex
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +15,7 @@ from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
 from submitter.config.project import HostEntry, Project, TaskDefinition
 from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
-from submitter.globs import glob_depth, strip_components
+from submitter.globs import covers, glob_depth, strip_components
 from submitter.identity import SignatureCache, file_signature, shared_signature, task_id
 from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
 from submitter.render.compile import JobSpec, RenderedJob, render_job
@@ -191,7 +191,7 @@ def prepare_task(
     # against a placeholder task directory first, then again once the id is known.
     placeholder = f"{work_dir}/<task>"
     inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
-    input_signatures = _input_signatures(definition, inputs, check_inputs, signatures)
+    input_signatures = _input_signatures(definition, inputs, outputs, check_inputs, signatures)
     # What upstream tasks produce is known by their ids (which change with anything that
     # changes their result), not by its content: the id is the same before and after they ran.
     upstream_ids = {"upstream": sorted(u.task_id for u in upstream)} if upstream else {}
@@ -348,6 +348,7 @@ def _rebased(
 def _input_signatures(
     definition: TaskDefinition,
     inputs: tuple[PlacedPath, ...],
+    outputs: tuple[PlacedPath, ...],
     check_inputs: bool,
     cache: SignatureCache | None,
 ) -> list[tuple[str, str]]:
@@ -358,7 +359,9 @@ def _input_signatures(
         elif not placed.copied:
             signatures.append((placed.declared, shared_signature(placed.local)))
         elif placed.local.exists():
-            signatures.append((placed.declared, file_signature(placed.local, cache)))
+            own = _own_outputs_in(placed.local, outputs)
+            signature = file_signature(placed.local, cache, leave_out=own)
+            signatures.append((placed.declared, signature))
         elif check_inputs:
             raise ConfigError(
                 f"task '{definition.name}': input '{placed.declared}' does not exist "
@@ -368,6 +371,25 @@ def _input_signatures(
         else:
             signatures.append((placed.declared, "missing"))
     return signatures
+
+
+def _own_outputs_in(
+    directory: Path, outputs: tuple[PlacedPath, ...]
+) -> Callable[[str], bool] | None:
+    """Which paths inside an input directory are the task's own outputs (declared paths or
+    patterns; None: no output lies there). What the task writes there is not its input, or
+    each run would change the next one's id. An output that is the directory itself is not
+    one of them: its content stays an input."""
+    inside = str(directory).rstrip("/") + "/"
+    own = []
+    for output in outputs:
+        path = str(output.local)
+        fixed = strip_components(path, glob_depth(path)) + "/"
+        if path.startswith(inside) or (output.pattern and inside.startswith(fixed)):
+            own.append(path)
+    if not own:
+        return None
+    return lambda member: any(covers(output, member) for output in own)
 
 
 def _check_limits(definition: TaskDefinition, entry: HostEntry) -> None:

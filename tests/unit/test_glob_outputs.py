@@ -69,6 +69,30 @@ def test_a_match_outside_the_patterns_directory_is_ignored(tmp_path: Path, match
     assert _pattern(tmp_path).transfer(match) is None
 
 
+@pytest.mark.parametrize(
+    ("output", "path", "covered"),
+    [
+        ("/p/x/y.txt", "/p/x/y.txt", True),
+        ("/p/x/logs", "/p/x/logs/deep/run.log", True),  # a directory: all in it
+        ("/p/x/y.txt", "/p/x/y.txt.bak", False),
+        ("/p/x/*.txt", "/p/x/a.txt", True),
+        ("/p/x/*.txt", "/p/x/sub/a.txt", False),  # `*` stays in its directory
+        ("/p/x/*.txt", "/p/x/.hidden.txt", False),  # as bash: no dotglob
+        ("/p/x/**/*.png", "/p/x/a.png", True),  # `**`: zero or more directories
+        ("/p/x/**/*.png", "/p/x/d/e/a.png", True),
+        ("/p/x/**/*.png", "/p/x/.git/a.png", False),
+        ("/p/x/**", "/p/x/d/anything", True),
+        ("/p/x/r[12].txt", "/p/x/r2.txt", True),
+        ("/p/x/r?.txt", "/p/x/r10.txt", False),
+        ("/p/x/*/out", "/p/x/a/out/f", True),  # a matched directory: all in it
+    ],
+)
+def test_what_an_output_covers(output: str, path: str, covered: bool) -> None:
+    from submitter.globs import covers
+
+    assert covers(output, path) is covered
+
+
 def _last_cause(project: Path, name: str) -> str:
     store = Store(project / ".submitter")
     try:

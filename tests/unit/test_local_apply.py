@@ -53,6 +53,36 @@ def test_outputs_appear_and_reapply_runs_nothing(cli, tmp_path: Path) -> None:  
     assert count_attempts(tmp_path) == 3, "a completed task must not run twice"
 
 
+def test_own_outputs_inside_an_input_directory_are_not_its_input(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """inputs [x/], outputs in x/ (a file, a pattern, a directory): what the task wrote there
+    does not make it run again; any other change in x/ does."""
+    write(tmp_path / "x" / "data.txt", "one\n")
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: summary\n    inputs: [x/]\n"
+        '    outputs: [x/y.txt, "x/parts/**/*.txt", x/logs/]\n'
+        "    run: |\n      cat x/data.txt > x/y.txt\n"
+        "      mkdir -p x/parts/deep x/logs\n      echo p > x/parts/deep/p.txt\n"
+        "      date +%N > x/logs/run.log\n",
+    )
+    assert cli("apply", tasks).code == 0
+    assert (tmp_path / "x" / "y.txt").read_text() == "one\n"
+    again = cli("apply", tasks, "-v")
+    assert again.code == 0, again.err
+    assert "up to date: summary" in again.err, again.err
+    assert count_attempts(tmp_path) == 1
+    assert "summary" not in cli("apply", tasks, "--plan").out.replace("plan:", "")
+
+    write(tmp_path / "x" / "data.txt", "two\n")
+    planned = cli("apply", tasks, "--plan").out
+    assert "input x/ changed" in planned, planned
+    assert cli("apply", tasks).code == 0
+    assert (tmp_path / "x" / "y.txt").read_text() == "two\n"
+    write(tmp_path / "x" / "new.txt", "added\n")  # a new file is a change as well
+    assert cli("apply", tasks).code == 0
+    assert count_attempts(tmp_path) == 3
+
+
 def test_changed_task_and_missing_output_rerun(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     tasks = _project(tmp_path)
     assert cli("apply", tasks).code == 0
