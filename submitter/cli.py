@@ -224,7 +224,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     purge.add_argument("tasks", nargs="*", metavar="TASK")
     purge.add_argument("--age", help="only tasks finished longer ago than this (e.g. 7d, 12h)")
-    purge.add_argument("--all", action="store_true", help="every finished task")
+    purge.add_argument(
+        "--all", action="store_true", help="every task not active (finished, blocked, pending)"
+    )
     purge.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
 
     completion = command("completion", "Print the shell code that completes submitter's words.")

@@ -20,7 +20,6 @@ from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
     DB_NAME,
-    FINAL_STATES,
     STATE_DIR,
     Store,
     TaskRecord,
@@ -29,7 +28,7 @@ from submitter.store.db import (
     load_signatures,
 )
 from submitter.store.lock import apply_lock
-from submitter.task_records import records_for
+from submitter.task_records import blocked_by_purged, records_for
 from submitter.units import parse_duration
 
 _FAILED = tuple(sorted(FAILED))
@@ -292,7 +291,7 @@ def purge(args: argparse.Namespace) -> int:
     if args.tasks:
         records = records_for(store, args.tasks)
     elif args.all or args.age:
-        records = store.tasks((*FINAL_STATES, "pending"))
+        records = [r for r in store.tasks() if not r.active]
     else:
         raise UsageError("name the tasks to purge, or pass --age AGE or --all")
     if args.age:
@@ -305,6 +304,9 @@ def purge(args: argparse.Namespace) -> int:
     for record in busy:
         print(f"{record.name} ({record.id}) is {record.state}: kill it first; not purged")
     records = [r for r in records if not r.active]
+    for record, upstream in blocked_by_purged(store, records):
+        print(f"{record.name} ({record.id}) is blocked by {', '.join(upstream)}: purged too")
+        records.append(record)
     errors = Engine(store, Progress(quiet=True)).purge(records)
     print(f"purged {len(records) - sum(1 for r in records if store.task(r.id))} task(s)")
     for host, error in errors.items():

@@ -4,6 +4,7 @@ are still those of its run, its next attempt's number, the tasks a command names
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -72,4 +73,29 @@ def records_for(store: Store, references: Iterable[str]) -> list[TaskRecord]:
         if record is None:
             raise UsageError(f"no task named or with an id starting with '{reference}'")
         found.append(record)
+    return found
+
+
+def blocked_by_purged(
+    store: Store, purged: Iterable[TaskRecord]
+) -> list[tuple[TaskRecord, list[str]]]:
+    """The blocked tasks that purging these would leave naming a task that is gone: those an
+    upstream task of which is purged (with no other task of its name left), each with those
+    names. They never ran; each one that goes may take its own blocked downstream along."""
+    going = {record.id: record for record in purged}
+    left = Counter(record.name for record in store.tasks() if record.id not in going)
+    gone = {record.name for record in going.values() if not left[record.name]}
+    found: list[tuple[TaskRecord, list[str]]] = []
+    blocked = [r for r in store.tasks((TaskState.BLOCKED,)) if r.id not in going]
+    while wave := [
+        (record, upstream)
+        for record in blocked
+        if record.id not in going
+        and (upstream := [name for name in record.spec.get("upstream", []) if name in gone])
+    ]:
+        for record, _ in wave:
+            going[record.id] = record
+            left[record.name] -= 1
+        gone.update(record.name for record, _ in wave if not left[record.name])
+        found += wave
     return found

@@ -114,6 +114,29 @@ def test_a_failed_upstream_blocks_downstream_until_fixed(cli, tmp_path: Path) ->
     assert all(row["state"] == "completed" for row in _status(cli, tmp_path).values())
 
 
+def test_purge_all_takes_blocked_tasks_too(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("apply", _diamond(tmp_path, split_fails=True)).code == 1
+    result = cli("purge", "--all", "-C", tmp_path)
+    assert result.code == 0, result.err
+    assert "purged 5 task(s)" in result.out
+    assert _status(cli, tmp_path) == {}, "no task left blocked by one that is gone"
+
+
+def test_a_blocked_task_is_purged_with_the_task_that_blocked_it(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = _diamond(tmp_path, split_fails=True)
+    tasks.write_text(tasks.read_text() + "  - {name: alone, run: 'true'}\n")
+    assert cli("apply", tasks).code == 1
+    ids = {name: row["id"] for name, row in _status(cli, tmp_path).items()}
+    result = cli("purge", "split", "-C", tmp_path)
+    assert result.code == 0, result.err
+    for name in ("work-1", "work-2", "work-3"):
+        assert f"{name} ({ids[name]}) is blocked by split: purged too" in result.out
+    assert f"merge ({ids['merge']}) is blocked by work-1, work-2, work-3" in result.out
+    assert "purged 5 task(s)" in result.out
+    assert list(_status(cli, tmp_path)) == ["alone"]
+    assert not (tmp_path / ".submitter" / "tasks" / ids["work-1"]).exists()
+
+
 def test_inputs_made_upstream_need_not_exist_and_ids_are_stable(tmp_path: Path) -> None:
     project = load_project(_diamond(tmp_path))
     first = {t.name: t.task_id for t in prepare_tasks(project)}
