@@ -22,13 +22,15 @@ from submitter.state_filter import expand
 from submitter.states import ACTIVE, FAILED, TaskState
 from submitter.store.db import Store, TaskRecord
 from submitter.store.lock import apply_running
-from submitter.tables import plain_text, print_table, rich_table
+from submitter.tables import plain_text, rich_table
 from submitter.task_records import records_for, retry_policy
 from submitter.terminal import console, no_color, plain_tables
 
 COLUMNS = ("task", "id", "host", "state", "attempt", "job", "exit", "reason")
 # kept on one line on a terminal: the task name and the reason wrap instead
 WHOLE = ("id", "host", "state", "attempt", "job", "exit")
+# left out, in this order, where a terminal is too narrow for names and reasons
+DROPPABLE = ("job", "attempt", "exit", "host")
 
 
 def status(store: Store, args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def status(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([record_json(store, r) for r in records], indent=2))
     else:
-        print_table(COLUMNS, _rows(store, records), plain=args.plain, whole=WHOLE)
+        sys.stdout.write(_block(store, records, args))
     _say_errors(errors)
     return _exit_code(records, errors)
 
@@ -133,13 +135,14 @@ def _block(store: Store, records: Sequence[TaskRecord], args: argparse.Namespace
         return plain_text(COLUMNS, _rows(store, records))
     out = console()
     with out.capture() as captured:
-        out.print(status_table(_rows(store, records)))
+        out.print(status_table(_rows(store, records), out.width))
     return captured.get()
 
 
-def status_table(rows: Sequence[Sequence[str]]) -> Table:
-    """The table `status` draws on a terminal, from the rows `_rows` makes."""
-    return rich_table(COLUMNS, rows, whole=WHOLE)
+def status_table(rows: Sequence[Sequence[str]], width: int | None = None) -> Table:
+    """The table `status` draws on a terminal `width` columns wide, from the rows `_rows`
+    makes."""
+    return rich_table(COLUMNS, rows, whole=WHOLE, droppable=DROPPABLE, width=width)
 
 
 def _say_errors(errors: dict[str, str]) -> None:

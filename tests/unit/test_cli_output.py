@@ -181,6 +181,27 @@ def test_an_80_column_status_wraps_names_and_reasons_and_keeps_ids_whole() -> No
     assert "".join(cells[-1] for cells in body).replace(" ", "") == reason.replace(" ", "")
 
 
+def test_a_narrow_status_leaves_out_job_attempt_and_exit_before_squeezing_names() -> None:
+    from submitter.status_view import status_table
+
+    failed = ["after-broken", "a53304c30d5f6187", "local", "blocked", "", "", ""]
+    reason = "blocked: upstream task 'broken' failed"
+    rows = [[*DONE[:5], "17501", "0", ""], [*failed, reason]]
+    lines = _drawn(status_table(rows, 80))
+    assert all(len(line) <= 80 for line in lines)
+    header = next(c for c in _cells(lines) if "task" in c)
+    assert header == ["task", "id", "host", "state", "reason"], header
+    assert "left out for width: job, attempt, exit" in "".join(lines)
+    body = [c for c in _cells(lines[lines.index(next(x for x in lines if "╇" in x)) :])]
+    names = "".join(c[0] for c in body if len(c) > 1)
+    assert names == "align-sample-01after-broken", "names whole: each fits its column"
+    wide = _drawn(status_table(rows, 160), 160)
+    assert next(c for c in _cells(wide) if "task" in c) == [
+        "task", "id", "host", "state", "attempt", "job", "exit", "reason"
+    ]  # fmt: skip
+    assert "left out" not in "".join(wide)
+
+
 def test_a_table_without_rows_keeps_its_header() -> None:
     from submitter.status_view import COLUMNS, status_table
 
