@@ -7,10 +7,11 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from submitter.config.models import MAX_RESOURCE_COUNT, Limits, Resources, Retrying
 from submitter.config.models import RETRY_CAUSES as NAMED_CAUSES
-from submitter.config.models import Limits, Resources, Retrying
 from submitter.schedulers.base import SiteLimits
 from submitter.states import Cause
+from submitter.units import MAX_DURATION, MAX_MEMORY
 
 if TYPE_CHECKING:  # prepare reads the tasks file, whose definitions hold a RetryPolicy
     from submitter.prepare import PreparedTask
@@ -27,6 +28,13 @@ DEFAULT_RETRY_ON: tuple[str | int, ...] = (
 FIRST_DELAY = 5.0  # seconds before the second attempt; doubled for each one after it
 MAX_DELAY = 300.0
 ESCALATED = ("cores", "mem", "walltime")
+# What an escalated attempt never asks past, whatever the host says: the most a tasks file
+# may declare (checked at load), so every escalated value stays a finite number.
+CEILINGS: dict[str, int] = {
+    "cores": MAX_RESOURCE_COUNT,
+    "mem": MAX_MEMORY,
+    "walltime": MAX_DURATION,
+}
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,9 @@ class RetryPolicy:
         return cause.value in RETRY_CAUSES and cause.value in self.retry_on
 
     def delay_before(self, number: int) -> float:
-        """Seconds to wait before attempt `number` (2 or more): doubling, capped."""
-        return float(min(self.delay * 2 ** max(number - 2, 0), MAX_DELAY))
+        """Seconds to wait before attempt `number` (2 or more): doubling, capped (the
+        doublings too, so that a thousandth attempt is no float overflow)."""
+        return float(min(self.delay * 2.0 ** min(max(number - 2, 0), 30), MAX_DELAY))
 
     def to_record(self) -> dict[str, Any]:
         """What the state store keeps, so `status` decides as `apply` would."""
@@ -98,16 +107,27 @@ def escalated_resources(
     declared: Resources, policy: RetryPolicy, number: int, caps: dict[str, int | None]
 ) -> Resources:
     """The resources of attempt `number`: each escalated one times factor^(number-1),
-    rounded up, no more than its cap (but never less than declared)."""
+    rounded up, no more than its cap nor its ceiling (but never less than declared)."""
     changes: dict[str, int] = {}
     for name, factor in policy.escalate.items():
         value = getattr(declared, name)
         if value is None or name not in ESCALATED:
             continue
-        grown = math.ceil(value * factor ** (number - 1))
         cap = caps.get(name)
-        changes[name] = max(value, min(grown, cap)) if cap is not None else grown
+        ceiling = CEILINGS[name] if cap is None else min(cap, CEILINGS[name])
+        changes[name] = max(value, _grown(value, factor, number - 1, ceiling))
     return declared.model_copy(update=changes) if changes else declared
+
+
+def _grown(value: int, factor: float, times: int, ceiling: int) -> int:
+    """`value` times `factor`^`times`, rounded up, at most `ceiling`. Compared in logarithms
+    first, so no factor and no number of attempts overflows; a factor that is NaN or not
+    over 1 (a state store written before factors were bounded may hold one) grows nothing."""
+    if not factor > 1 or times <= 0 or value <= 0:
+        return value
+    if value >= ceiling or math.log(value) + times * math.log(factor) >= math.log(ceiling):
+        return ceiling
+    return min(math.ceil(value * factor**times), ceiling)
 
 
 def resource_caps(limits: Limits, site: SiteLimits) -> dict[str, int | None]:

@@ -23,7 +23,7 @@ from pydantic import (
 from submitter.globs import is_pattern, pattern_problem
 from submitter.schedulers.pbs import FLAVORS as PBS_FLAVORS
 from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
-from submitter.units import parse_duration, parse_memory
+from submitter.units import abridged_repr, parse_duration, parse_memory
 
 # Hosts without a scheduler run processes; the rest come from the scheduler registry.
 SCHEDULERS: tuple[str, ...] = ("local", "ssh", *BATCH_SCHEDULERS)
@@ -81,6 +81,11 @@ Memory = Annotated[int, BeforeValidator(_memory)]
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 Count = Annotated[PositiveInt, BeforeValidator(_not_bool)]
 CountOrZero = Annotated[NonNegativeInt, BeforeValidator(_not_bool)]
+# Cores, nodes and GPUs of one task: past any machine is a slip, refused rather than carried
+# into an escalation.
+MAX_RESOURCE_COUNT = 1_000_000
+ResourceCount = Annotated[Count, Field(le=MAX_RESOURCE_COUNT)]
+ResourceCountOrZero = Annotated[CountOrZero, Field(le=MAX_RESOURCE_COUNT)]
 Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 
 
@@ -142,13 +147,13 @@ class Strict(BaseModel):
 class Resources(Strict):
     """What a task asks of the scheduler; unset fields take the defaults' values."""
 
-    cores: Count | None = None
-    nodes: Count | None = None
+    cores: ResourceCount | None = None
+    nodes: ResourceCount | None = None
     mem: Memory | None = None
     walltime: Duration | None = None
     queue: OneLine | None = None
     account: OneLine | None = None
-    gpus: CountOrZero | None = None
+    gpus: ResourceCountOrZero | None = None
 
     def overlay(self, other: Resources | None) -> Resources:
         """These resources with every field set in `other` replacing ours."""
@@ -160,11 +165,11 @@ class Resources(Strict):
 class Limits(Strict):
     """The most a single task may ask of a host; larger tasks are rejected before sending."""
 
-    cores: Count | None = None
-    nodes: Count | None = None
+    cores: ResourceCount | None = None
+    nodes: ResourceCount | None = None
     mem: Memory | None = None
     walltime: Duration | None = None
-    gpus: CountOrZero | None = None
+    gpus: ResourceCountOrZero | None = None
 
 
 class HostConfig(Strict):
@@ -272,7 +277,27 @@ def _retry_cause(value: Any) -> str | int:
 
 
 RetryCause = Annotated[str | int, BeforeValidator(_retry_cause)]
-Factor = Annotated[float, BeforeValidator(_not_bool), Field(ge=1)]
+
+# A retry asks at most this many times more than the attempt before it: past that it is a slip
+# (`1e308`), and a bound keeps every escalated value a finite number.
+MAX_FACTOR = 100
+FACTOR_FORMS = f"a factor greater than 1 and at most {MAX_FACTOR}"
+
+
+def _factor(value: Any) -> float:
+    """A finite growth factor within (1, MAX_FACTOR]; NaN, infinities and 400 digits refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {FACTOR_FORMS}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        number = float("nan")
+    if not 1 < number <= MAX_FACTOR:  # NaN compares false
+        raise ValueError(f"expected {FACTOR_FORMS}, got {abridged_repr(value)}")
+    return number
+
+
+Factor = Annotated[float, BeforeValidator(_factor)]
 
 
 class Escalate(Strict):

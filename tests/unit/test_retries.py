@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from submitter.config.models import Defaults, Limits, Resources, TaskSpec, validate_written
+from submitter.config.models import (
+    MAX_RESOURCE_COUNT,
+    Defaults,
+    Limits,
+    Resources,
+    TaskSpec,
+    validate_written,
+)
 from submitter.config.project import load_project
 from submitter.prepare import prepare_tasks
 from submitter.retry import (
@@ -22,6 +29,7 @@ from submitter.retry import (
 )
 from submitter.schedulers.base import SiteLimits
 from submitter.states import Cause
+from submitter.units import MAX_DURATION, MAX_MEMORY
 from tests.conftest import count_attempts, write
 
 GIB = 1024**3
@@ -87,6 +95,28 @@ def test_escalation_grows_per_attempt_within_caps() -> None:
     assert (third.cores, third.mem, third.walltime) == (6, 3 * GIB, 225)
     # a cap below what the task declared never takes from it
     assert escalated_resources(declared, policy, 2, {"walltime": 50}).walltime == 100
+
+
+def test_an_escalation_to_huge_values_is_capped_and_never_overflows() -> None:
+    declared = Resources(cores=2, mem=GIB, walltime=3600)
+    policy = RetryPolicy(2000, escalate={"mem": 100.0, "walltime": 100.0, "cores": 100.0})
+    far = escalated_resources(declared, policy, 2000, {})
+    assert (far.cores, far.mem, far.walltime) == (MAX_RESOURCE_COUNT, MAX_MEMORY, MAX_DURATION)
+    host = {"cores": 8, "mem": 64 * GIB, "walltime": 7200}
+    capped = escalated_resources(declared, policy, 2000, host)
+    assert (capped.cores, capped.mem, capped.walltime) == (8, 64 * GIB, 7200)
+    # the largest values a tasks file may declare, grown once more
+    largest = Resources(cores=MAX_RESOURCE_COUNT, mem=MAX_MEMORY, walltime=MAX_DURATION)
+    assert escalated_resources(largest, policy, 2, {}) == largest
+    assert RetryPolicy(5000).delay_before(5000) == MAX_DELAY
+
+
+@pytest.mark.parametrize("factor", [float("inf"), 1e308, float("nan"), -1.0, 0.0])
+def test_a_stored_factor_from_before_factors_were_bounded_raises_nothing(factor: float) -> None:
+    """A state store written before the bound may still hold one; status reads it."""
+    policy = RetryPolicy.from_record({"retries": 2, "escalate": {"mem": factor}})
+    grown = escalated_resources(Resources(mem=GIB), policy, 3, {"mem": 8 * GIB})
+    assert grown.mem in (GIB, 8 * GIB)
 
 
 def test_caps_are_the_smaller_of_the_hosts_limits_and_the_schedulers() -> None:
