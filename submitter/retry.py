@@ -25,6 +25,9 @@ DEFAULT_RETRY_ON: tuple[str | int, ...] = (
     Cause.LOST.value,
     Cause.PREEMPTED.value,
 )
+# A retry that asks more of a resource answers the failure that resource causes: escalating
+# it retries that failure too, where `retry_on` is left to its default.
+ANSWERED_BY: dict[str, str] = {"walltime": Cause.TIMEOUT.value, "mem": Cause.OUT_OF_MEMORY.value}
 FIRST_DELAY = 5.0  # seconds before the second attempt; doubled for each one after it
 MAX_DELAY = 300.0
 ESCALATED = ("cores", "mem", "walltime")
@@ -64,6 +67,15 @@ class RetryPolicy:
         doublings too, so that a thousandth attempt is no float overflow)."""
         return float(min(self.delay * 2.0 ** min(max(number - 2, 0), 30), MAX_DELAY))
 
+    def unanswered_escalations(self) -> list[tuple[str, str]]:
+        """Each escalated resource, with the cause it answers, whose cause `retry_on` leaves
+        out: that escalation would never be used."""
+        return [
+            (name, cause)
+            for name, cause in ANSWERED_BY.items()
+            if name in self.escalate and cause not in self.retry_on
+        ]
+
     def to_record(self) -> dict[str, Any]:
         """What the state store keeps, so `status` decides as `apply` would."""
         return {
@@ -93,12 +105,15 @@ def retry_policy(task: Retrying, defaults: Retrying) -> RetryPolicy:
         return getattr(defaults, key) if value is None else value
 
     escalate = pick("escalate")
+    factors = escalate.model_dump(exclude_none=True) if escalate else {}
     delay = pick("retry_delay")
     retry_on = pick("retry_on")
+    if retry_on is None:
+        retry_on = DEFAULT_RETRY_ON + tuple(c for n, c in ANSWERED_BY.items() if n in factors)
     return RetryPolicy(
         retries=pick("retries") or 0,
-        retry_on=DEFAULT_RETRY_ON if retry_on is None else tuple(retry_on),
-        escalate=escalate.model_dump(exclude_none=True) if escalate else {},
+        retry_on=tuple(retry_on),
+        escalate=factors,
         delay=float(delay) if delay else FIRST_DELAY,
     )
 

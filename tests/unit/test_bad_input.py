@@ -251,6 +251,24 @@ CASES = {
             ("beyond_a_float", "1" + "0" * 400, "1" + "0" * 29 + "..." + "0" * 5),
         ]
     },
+    "escalate_walltime_without_timeout": (
+        "tasks:\n  - name: a\n    run: echo\n    retries: 1\n    retry_on: [75]\n"
+        "    escalate: {walltime: 2}\n",
+        "5:15",
+        "task 'a': retry_on does not list timeout, yet escalate.walltime (at ",
+    ),
+    "escalate_mem_without_oom_in_defaults": (
+        "defaults:\n  retries: 1\n  retry_on: [node_fail]\n  escalate: {mem: 2}\n"
+        "tasks:\n  - {name: a, run: echo}\n  - {name: b, run: echo}\n",
+        "3:13",
+        "defaults: retry_on does not list oom, yet escalate.mem (at ",
+    ),
+    "escalate_mem_in_a_task_without_oom_in_defaults": (
+        "defaults:\n  retries: 1\n  retry_on: [node_fail]\n"
+        "tasks:\n  - {name: a, run: echo, escalate: {walltime: 2, mem: 3}}\n",
+        "3:13",
+        "task 'a': retry_on does not list oom, yet escalate.mem (at ",
+    ),
     # Sizes and durations past any machine are refused rather than overflowing later.
     "mem_beyond_any_machine": (
         "tasks:\n  - name: a\n    run: echo\n    resources: {mem: 1000000000000000G}\n",
@@ -552,3 +570,10 @@ def test_every_mistake_of_a_file_is_reported_in_one_run(cli, tmp_path: Path) -> 
         in result.err
     )
     assert f"{tasks}:10:" in result.err and "unknown variable 'knid'" in result.err
+
+
+def test_an_escalation_in_defaults_that_is_never_used_is_reported_once(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(tmp_path / "tasks.yml", CASES["escalate_mem_without_oom_in_defaults"][0])
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 2
+    assert result.err.count("retry_on does not list oom") == 1, result.err

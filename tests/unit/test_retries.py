@@ -78,6 +78,23 @@ def test_task_keys_win_over_defaults() -> None:
     assert retry_policy(nothing, Defaults()).retry_on == ()
 
 
+def test_escalating_a_resource_retries_the_failure_it_answers() -> None:
+    """More walltime is for a timeout, more memory for an out-of-memory kill: with retry_on
+    left out, escalating one retries its failure too."""
+    for escalate, cause in (({"walltime": 4}, "timeout"), ({"mem": 2}, "oom")):
+        task = validate_written(
+            TaskSpec, {"name": "a", "run": "x", "retries": 1, "escalate": escalate}
+        )
+        policy = retry_policy(task, Defaults())
+        assert policy.retry_on == (*DEFAULT_RETRY_ON, cause)
+        assert policy.retries_after(1, Cause(cause), None)
+    both = validate_written(Defaults, {"retries": 1, "escalate": {"mem": 2, "walltime": 2}})
+    task = validate_written(TaskSpec, {"name": "a", "run": "x"})
+    assert retry_policy(task, both).retry_on == (*DEFAULT_RETRY_ON, "timeout", "oom")
+    cores = validate_written(TaskSpec, {"name": "a", "run": "x", "escalate": {"cores": 2}})
+    assert retry_policy(cores, Defaults()).retry_on == DEFAULT_RETRY_ON
+
+
 def test_policy_survives_the_state_store() -> None:
     policy = RetryPolicy(2, ("oom", 137), {"mem": 2.0}, 1.0)
     assert RetryPolicy.from_record(json.loads(json.dumps(policy.to_record()))) == policy
@@ -252,6 +269,28 @@ def test_escalation_renders_the_retry_with_more_walltime_under_the_same_id(
     first, second = record["attempts"]
     assert first["cause"] == "timeout" and second["state"] == "completed"
     assert first["script_sha256"] != second["script_sha256"], "attempt 2 is rendered anew"
+    assert len((tmp_path / "count").read_text().splitlines()) == 2
+
+
+def test_a_timeout_is_retried_with_more_walltime_when_escalate_names_walltime(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """No retry_on written: `escalate: {walltime: 10}` is enough for a timeout to be retried."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "hosts:\n  local: {scheduler: local, vars: {kill_grace: 1}}\n"
+        f"tasks:\n  - name: slow\n    env: {{TOP: '{tmp_path}'}}\n"
+        "    resources: {walltime: 1s}\n    retries: 1\n    retry_delay: 1s\n"
+        "    escalate: {walltime: 10}\n    run: |\n"
+        '      echo x >> "$TOP/count"\n'
+        "      sleep 5\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert "attempt 1 of 2 failed: walltime exceeded" in result.err
+    record = _status(cli, tmp_path)["slow"]
+    first, second = record["attempts"]
+    assert (first["cause"], second["state"]) == ("timeout", "completed")
     assert len((tmp_path / "count").read_text().splitlines()) == 2
 
 
