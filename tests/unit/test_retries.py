@@ -249,49 +249,50 @@ def test_a_retry_left_by_a_detached_apply_continues_at_the_next_apply(cli, tmp_p
     assert _runs(tmp_path, "later") == 2
 
 
-def test_escalation_renders_the_retry_with_more_walltime_under_the_same_id(
-    cli, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def _timed_out_then_completed(
+    cli, tmp_path: Path, host: str, retrying: str, body: str
+) -> tuple[dict[str, Any], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Apply task `slow` (walltime 1s, one retry after 1s, `retrying` keys, then `body`) on
+    the local host (`host` keys); its two attempts, after checking that the first timed out
+    and the second completed, each counted in $TOP/count."""
     tasks = write(
         tmp_path / "tasks.yml",
-        "hosts:\n  local: {scheduler: local, limits: {walltime: 5s}, vars: {kill_grace: 1}}\n"
+        f"hosts:\n  local: {{scheduler: local, vars: {{kill_grace: 1}}{host}}}\n"
         f"tasks:\n  - name: slow\n    env: {{TOP: '{tmp_path}'}}\n"
-        "    resources: {walltime: 1s}\n    retries: 1\n    retry_on: [timeout]\n"
-        "    retry_delay: 1s\n    escalate: {walltime: 3}\n    run: |\n"
-        '      echo x >> "$TOP/count"\n'
-        '      if [ "$(wc -l < "$TOP/count")" -eq 1 ]; then sleep 30; fi\n'
-        "      sleep 1.5\n",
+        "    resources: {walltime: 1s}\n    retries: 1\n    retry_delay: 1s\n"
+        f"{retrying}    run: |\n"
+        '      echo x >> "$TOP/count"\n' + body,
     )
     result = cli("apply", tasks)
     assert result.code == 0, result.err
     assert "attempt 1 of 2 failed: walltime exceeded" in result.err
-    record = _status(cli, tmp_path)["slow"]
-    first, second = record["attempts"]
-    assert first["cause"] == "timeout" and second["state"] == "completed"
-    assert first["script_sha256"] != second["script_sha256"], "attempt 2 is rendered anew"
+    first, second = _status(cli, tmp_path)["slow"]["attempts"]
+    assert (first["cause"], second["state"]) == ("timeout", "completed")
     assert len((tmp_path / "count").read_text().splitlines()) == 2
+    return first, second
+
+
+def test_escalation_renders_the_retry_with_more_walltime_under_the_same_id(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    first, second = _timed_out_then_completed(
+        cli,
+        tmp_path,
+        ", limits: {walltime: 5s}",
+        "    retry_on: [timeout]\n    escalate: {walltime: 3}\n",
+        '      if [ "$(wc -l < "$TOP/count")" -eq 1 ]; then sleep 30; fi\n      sleep 1.5\n',
+    )
+    assert first["script_sha256"] != second["script_sha256"], "attempt 2 is rendered anew"
 
 
 def test_a_timeout_is_retried_with_more_walltime_when_escalate_names_walltime(
     cli, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """No retry_on written: `escalate: {walltime: 10}` is enough for a timeout to be retried."""
-    tasks = write(
-        tmp_path / "tasks.yml",
-        "hosts:\n  local: {scheduler: local, vars: {kill_grace: 1}}\n"
-        f"tasks:\n  - name: slow\n    env: {{TOP: '{tmp_path}'}}\n"
-        "    resources: {walltime: 1s}\n    retries: 1\n    retry_delay: 1s\n"
-        "    escalate: {walltime: 10}\n    run: |\n"
-        '      echo x >> "$TOP/count"\n'
-        "      sleep 5\n",
+    """No retry_on written: `escalate: {walltime: 10}` is enough for a timeout to be retried;
+    both attempts run the same 5 s, the second within its 10 s."""
+    _timed_out_then_completed(
+        cli, tmp_path, "", "    escalate: {walltime: 10}\n", "      sleep 5\n"
     )
-    result = cli("apply", tasks)
-    assert result.code == 0, result.err
-    assert "attempt 1 of 2 failed: walltime exceeded" in result.err
-    record = _status(cli, tmp_path)["slow"]
-    first, second = record["attempts"]
-    assert (first["cause"], second["state"]) == ("timeout", "completed")
-    assert len((tmp_path / "count").read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize("retries", [0, 2])
