@@ -179,6 +179,36 @@ def test_a_kill_that_ends_a_task_before_its_wrapper_records_it_is_still_a_kill(
     assert shown["reason"].startswith("killed by the user"), shown
 
 
+@pytest.mark.parametrize(
+    ("n", "kind", "job"),
+    [
+        (30, "array", "job array of 30 tasks (c-0 … c-29)"),
+        (30, "packed", "packed job of 30 tasks (c-0 … c-29)"),
+        (1, "array", "c-0"),
+    ],
+)
+def test_a_refused_submission_is_one_line_however_many_tasks_it_held(
+    cli,
+    fake_slurm: Recorded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    n: int,
+    kind: str,
+    job: str,
+) -> None:  # type: ignore[no-untyped-def]
+    """A busy controller refuses the first sbatch: one line says that job will be submitted
+    again (a group's, not one line per member); then every task runs once."""
+    monkeypatch.setenv("FAKE_SLURM_SBATCH_FAILS", "1")
+    result = cli("apply", _counted(tmp_path, n, "", kind))
+    assert result.code == 0, result.err
+    refused = [line for line in result.err.splitlines() if "submission failed" in line]
+    assert refused == [
+        f"{job}: submission failed, retrying in 2s: exit 1: sbatch: "
+        "error: Batch job submission failed: Socket timed out on send/recv operation"
+    ], result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(n)}
+
+
 def test_a_retried_task_runs_twice_and_completes(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     retrying = "    retries: 1\n    retry_on: [1]\n    retry_delay: 1\n    outputs: [ok.txt]\n"
     fails_first = '      [ "$(wc -l < "$TOP/runs/0")" -gt 1 ] || exit 1\n      echo ok > ok.txt\n'
