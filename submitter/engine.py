@@ -1006,8 +1006,11 @@ class Engine:
                     verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
                 )
                 if tracked.cancelled and (status or {}).get("state") in (None, "running"):
+                    # the scheduler ended it for our cancel: its own words would blame others
                     state, cause = TaskState.KILLED.value, Cause.KILLED
-                    reason = f"killed by the user before its wrapper could record it ({reason})"
+                    reason = "killed by the user before its wrapper could record it"
+                    if scheduler is not None:
+                        reason += f" (scheduler state {scheduler.code})"
                 finished.append((tracked, state, reason, status or {}, cause))
             elif verdict.state and verdict.state != tracked.state:
                 tracked.state = verdict.state
@@ -1085,7 +1088,7 @@ class Engine:
     ) -> None:
         if self._maybe_retry(host, (tracked, state, reason, status, cause)):
             return
-        reason = _with_attempt(tracked, state, reason)
+        reason = _with_attempt(tracked, state, reason, cause, _ended(status, cause)["exit_code"])
         tracked.state, tracked.reason = state, reason
         host.active.pop(tracked.id, None)
         self.store.transition(
@@ -1164,11 +1167,14 @@ def _ended(status: dict[str, Any], cause: Cause) -> dict[str, Any]:
     }
 
 
-def _with_attempt(tracked: Tracked, state: str, reason: str) -> str:
-    """A failure's reason says which attempt it was, for a task that may be retried."""
+def _with_attempt(
+    tracked: Tracked, state: str, reason: str, cause: Cause, exit_code: int | None
+) -> str:
+    """A failure's reason says which attempt it was, or why it is not retried, for a task
+    that may be retried."""
     if tracked.policy.retries == 0 or state not in FAILED:
         return reason
-    return f"{reason} (attempt {tracked.number} of {tracked.policy.attempts})"
+    return f"{reason} ({tracked.policy.attempt_note(tracked.number, cause, exit_code)})"
 
 
 def _group_label(members: list[Tracked], kind: str) -> str:

@@ -28,6 +28,13 @@ DEFAULT_RETRY_ON: tuple[str | int, ...] = (
 # A retry that asks more of a resource answers the failure that resource causes: escalating
 # it retries that failure too, where `retry_on` is left to its default.
 ANSWERED_BY: dict[str, str] = {"walltime": Cause.TIMEOUT.value, "mem": Cause.OUT_OF_MEMORY.value}
+# What ends a series whatever `retry_on` says, as a failure's reason names it.
+NEVER_RETRIED: dict[Cause, str] = {
+    Cause.KILLED: "a kill",
+    Cause.CANCELLED: "a cancellation",
+    Cause.MISSING_OUTPUT: "a missing output",
+    Cause.SUBMIT_ERROR: "a refused submission",
+}
 FIRST_DELAY = 5.0  # seconds before the second attempt; doubled for each one after it
 MAX_DELAY = 300.0
 ESCALATED = ("cores", "mem", "walltime")
@@ -61,6 +68,19 @@ class RetryPolicy:
         if cause is Cause.EXIT_CODE:
             return exit_code is not None and exit_code in self.retry_on
         return cause.value in RETRY_CAUSES and cause.value in self.retry_on
+
+    def attempt_note(self, number: int, cause: Cause, exit_code: int | None) -> str:
+        """What a failed attempt's reason adds: that it was the last one, or why it was not
+        retried though attempts were left."""
+        if number >= self.attempts or self.retries_after(number, cause, exit_code):
+            return f"attempt {number} of {self.attempts}"  # the second: a kill stopped it
+        if cause is Cause.EXIT_CODE and exit_code is not None:
+            return f"not retried: retry_on has no exit code {exit_code}"
+        if cause.value in RETRY_CAUSES:
+            return f"not retried: retry_on has no {cause.value}"
+        if cause in NEVER_RETRIED:
+            return f"not retried: {NEVER_RETRIED[cause]} is never retried"
+        return f"attempt {number} of {self.attempts}, not retried"
 
     def delay_before(self, number: int) -> float:
         """Seconds to wait before attempt `number` (2 or more): doubling, capped (the

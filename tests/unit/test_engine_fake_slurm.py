@@ -176,7 +176,23 @@ def test_a_kill_that_ends_a_task_before_its_wrapper_records_it_is_still_a_kill(
     assert cli("kill", "c-1", "-C", tmp_path).code == 0
     shown = _status(cli, tmp_path)["c-1"]
     assert (shown["state"], shown["attempts"][-1]["cause"]) == ("killed", "killed"), shown
-    assert shown["reason"].startswith("killed by the user"), shown
+    assert shown["reason"] == (
+        "killed by the user before its wrapper could record it (scheduler state F)"
+    ), shown
+
+
+def test_a_kill_of_a_job_still_queued_says_only_that_the_user_killed_it(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's CA there is the user's cancel, not one by an administrator."""
+    (tmp_path / "slurm-state" / "stop").touch()  # the fake starts no job: it stays queued
+    assert cli("apply", _counted(tmp_path, 1, "      sleep 30\n", "array"), "--detach").code == 0
+    assert cli("kill", "c-0", "-C", tmp_path).code == 0
+    shown = _status(cli, tmp_path)["c-0"]
+    assert (shown["state"], shown["attempts"][-1]["cause"]) == ("killed", "killed"), shown
+    assert shown["reason"] == (
+        "killed by the user before its wrapper could record it (scheduler state CA)"
+    ), shown
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,27 @@ def test_exit_codes_are_retried_only_when_listed() -> None:
     assert not policy.retries_after(1, Cause.MISSING_OUTPUT, 75)
 
 
+@pytest.mark.parametrize(
+    ("number", "cause", "exit_code", "note"),
+    [
+        (3, Cause.EXIT_CODE, 75, "attempt 3 of 3"),
+        (1, Cause.EXIT_CODE, 4, "not retried: retry_on has no exit code 4"),
+        (1, Cause.OUT_OF_MEMORY, None, "not retried: retry_on has no oom"),
+        (1, Cause.KILLED, None, "not retried: a kill is never retried"),
+        (1, Cause.CANCELLED, None, "not retried: a cancellation is never retried"),
+        (1, Cause.MISSING_OUTPUT, 0, "not retried: a missing output is never retried"),
+        (1, Cause.SUBMIT_ERROR, None, "not retried: a refused submission is never retried"),
+        (1, Cause.NONE, None, "attempt 1 of 3, not retried"),
+        (1, Cause.TIMEOUT, None, "attempt 1 of 3"),  # retried but for a kill meanwhile
+    ],
+)
+def test_a_failure_says_which_attempt_ended_the_series_or_why_it_was_not_retried(
+    number: int, cause: Cause, exit_code: int | None, note: str
+) -> None:
+    policy = RetryPolicy(retries=2, retry_on=("timeout", 75))
+    assert policy.attempt_note(number, cause, exit_code) == note
+
+
 def test_backoff_doubles_and_is_capped() -> None:
     policy = RetryPolicy(retries=20)
     assert [policy.delay_before(n) for n in (2, 3, 4, 5)] == [5.0, 10.0, 20.0, 40.0]
@@ -204,7 +225,7 @@ def test_an_unlisted_exit_code_is_not_retried(cli, tmp_path: Path) -> None:  # t
     assert result.code == 1
     record = _status(cli, tmp_path)["broken"]
     assert record["state"] == "failed"
-    assert record["reason"] == "exit code 3 (attempt 1 of 3)"
+    assert record["reason"] == "exit code 3 (not retried: retry_on has no exit code 3)"
     assert _runs(tmp_path, "broken") == 1
 
 
