@@ -269,6 +269,17 @@ CASES = {
         "3:13",
         "task 'a': retry_on does not list oom, yet escalate.mem (at ",
     ),
+    "after_a_number": (
+        "tasks:\n  - {name: a, run: echo}\n  - name: b\n    run: echo\n    after: 123\n",
+        "5:12",
+        "task 'b': after: expected a task name or a list of task names, got 123; quote it if "
+        'you mean the text, as "123"',
+    ),
+    "bare_input_leaving_run_dir": (
+        "tasks:\n  - name: a\n    run: echo\n    inputs: ../x.txt\n",
+        "4:13",
+        "inputs.0: '../x.txt' leaves the run directory",
+    ),
     # Sizes and durations past any machine are refused rather than overflowing later.
     "mem_beyond_any_machine": (
         "tasks:\n  - name: a\n    run: echo\n    resources: {mem: 1000000000000000G}\n",
