@@ -918,20 +918,30 @@ class Engine:
         script = host.ops.start_script(running, starts)
         result = transport.run_script(script)
         started = host.ops.parse_start(result.stdout)
+        submissions = [([t], t.name) for t in singles] + [
+            (members, _group_label(members, kind)) for members, _, kind in arrays
+        ]
         with self.store.transaction():
-            for tracked in everyone:
-                outcome = started.get(tracked.id)
-                if outcome is None:
-                    continue  # unanswered: settled by the next poll
-                self._started(host, tracked, outcome, "started")
+            for members, label in submissions:
+                again = None
+                for tracked in members:
+                    outcome = started.get(tracked.id)
+                    if outcome is not None:  # unanswered: settled by the next poll
+                        again = self._started(host, tracked, outcome, "started") or again
+                if again:  # one line for one submission, however many tasks it held
+                    self.progress.say(f"{label}: {again}")
 
-    def _started(self, host: HostRun, tracked: Tracked, outcome: StartResult, how: str) -> None:
+    def _started(
+        self, host: HostRun, tracked: Tracked, outcome: StartResult, how: str
+    ) -> str | None:
+        """Record how the start of an attempt went; the reason, if it is to be submitted
+        again after a pause."""
         if outcome.job_id is None:
             reason = f"submission failed: {outcome.error}"
-            if self._retry_submission(host, tracked, outcome.error or ""):
-                return
-            self._finish(host, tracked, "failed", reason, {}, Cause.SUBMIT_ERROR)
-            return
+            again = self._retry_submission(host, tracked, outcome.error or "")
+            if again is None:
+                self._finish(host, tracked, "failed", reason, {}, Cause.SUBMIT_ERROR)
+            return again
         tracked.job_id = outcome.job_id
         tracked.state = TaskState.RUNNING if host.ops.batch is None else TaskState.SUBMITTED
         what = "process" if host.ops.batch is None else "job"
@@ -944,16 +954,17 @@ class Engine:
             job_id=outcome.job_id,
         )
         host.active[tracked.id] = tracked
+        return None
 
-    def _retry_submission(self, host: HostRun, tracked: Tracked, error: str) -> bool:
+    def _retry_submission(self, host: HostRun, tracked: Tracked, error: str) -> str | None:
         """A scheduler that was briefly unavailable gets the same task again after a pause
-        (longer each time), rather than the task failing."""
+        (longer each time), rather than the task failing: the reason, if so."""
         tries = host.submit_retries.get(tracked.id, 0)
         batch = host.ops.batch
         if batch is None or not self.may_start or tries >= SUBMIT_RETRIES:
-            return False
+            return None
         if not batch.is_transient(error):
-            return False
+            return None
         host.submit_retries[tracked.id] = tries + 1
         delay = RETRY_DELAYS[min(tries, len(RETRY_DELAYS) - 1)]
         reason = f"submission failed, retrying in {delay:.0f}s: {error}"
@@ -966,15 +977,15 @@ class Engine:
         tracked.state, tracked.job_id = TaskState.PENDING, None
         host.pending.appendleft(tracked)
         host.start_after = max(host.start_after, time.time() + delay)
-        self.progress.say(f"{tracked.name}: {reason}")
-        return True
+        return reason
 
     def _settle(self, host: HostRun, tracked: Tracked, resolution: Resolution | None) -> None:
         """Conclude a start whose answer an earlier run (or this one) never read."""
         if resolution is None or resolution.outcome == "pending":
             return  # still being started on the host: ask again at the next poll
         if resolution.start is not None:
-            self._started(host, tracked, resolution.start, "re-attached")
+            if again := self._started(host, tracked, resolution.start, "re-attached"):
+                self.progress.say(f"{tracked.name}: {again}")
             host.next_poll = 0.0
             return
         if resolution.outcome == "stale":
@@ -1064,8 +1075,11 @@ class Engine:
                     verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
                 )
                 if tracked.cancelled and (status or {}).get("state") in (None, "running"):
+                    # the scheduler ended it for our cancel: its own words would blame others
                     state, cause = TaskState.KILLED.value, Cause.KILLED
-                    reason = f"killed by the user before its wrapper could record it ({reason})"
+                    reason = "killed by the user before its wrapper could record it"
+                    if scheduler is not None:
+                        reason += f" (scheduler state {scheduler.code})"
                 finished.append((tracked, state, reason, status or {}, cause))
             elif verdict.state and verdict.state != tracked.state:
                 tracked.state = verdict.state
@@ -1143,7 +1157,7 @@ class Engine:
     ) -> None:
         if self._maybe_retry(host, (tracked, state, reason, status, cause)):
             return
-        reason = _with_attempt(tracked, state, reason)
+        reason = _with_attempt(tracked, state, reason, cause, _ended(status, cause)["exit_code"])
         tracked.state, tracked.reason = state, reason
         host.active.pop(tracked.id, None)
         self.store.transition(
@@ -1222,11 +1236,21 @@ def _ended(status: dict[str, Any], cause: Cause) -> dict[str, Any]:
     }
 
 
-def _with_attempt(tracked: Tracked, state: str, reason: str) -> str:
-    """A failure's reason says which attempt it was, for a task that may be retried."""
+def _with_attempt(
+    tracked: Tracked, state: str, reason: str, cause: Cause, exit_code: int | None
+) -> str:
+    """A failure's reason says which attempt it was, or why it is not retried, for a task
+    that may be retried."""
     if tracked.policy.retries == 0 or state not in FAILED:
         return reason
-    return f"{reason} (attempt {tracked.number} of {tracked.policy.attempts})"
+    return f"{reason} ({tracked.policy.attempt_note(tracked.number, cause, exit_code)})"
+
+
+def _group_label(members: list[Tracked], kind: str) -> str:
+    """How a line names one job array or packed job: by its size and its first and last task."""
+    job = "packed job" if kind == "packed" else "job array"
+    names = f"{members[0].name} … {members[-1].name}" if len(members) > 1 else members[0].name
+    return f"{job} of {len(members)} task{'s' if len(members) != 1 else ''} ({names})"
 
 
 def _retry_due(host: HostRun) -> float:

@@ -14,6 +14,11 @@ MEMORY_FORMS = "a size such as 512M, 8G or 1T (units K, M, G, T; powers of 1024)
 # Schedulers read a bare number as megabytes (SLURM) or bytes (PBS): either guess would surprise.
 _NO_UNIT = "has no unit; give a unit, as 4G or 4096M"
 DURATION_FORMS = "a duration such as HH:MM:SS, D-HH:MM:SS, 90m, 2h or 30s"
+# Past any machine and any queue: larger values are slips, and refusing them here keeps every
+# later product (escalation, packing, clocks) a finite number.
+MAX_MEMORY = 1024 * _MEM_UNITS["T"]
+MAX_DURATION_DAYS = 3650
+MAX_DURATION = MAX_DURATION_DAYS * _SUFFIX_SECONDS["d"]
 
 
 def parse_memory(value: object) -> int:
@@ -28,6 +33,10 @@ def parse_memory(value: object) -> int:
     if not match.group(2) and not match.group(3):
         raise ValueError(f"{value!r} {_NO_UNIT}")
     number, unit = float(match.group(1)), match.group(2).upper()
+    if not number * _MEM_UNITS[unit] <= MAX_MEMORY:  # infinity too, from 400 digits
+        raise ValueError(
+            f"{abridged_repr(value)} is more than the largest size accepted, {format_memory(MAX_MEMORY)}"
+        )
     size = int(number * _MEM_UNITS[unit])
     if size <= 0:
         raise ValueError(f"expected a positive size, {MEMORY_FORMS}")
@@ -41,7 +50,7 @@ def parse_duration(value: str | int) -> int:
     if isinstance(value, int):
         if value <= 0:
             raise ValueError(f"expected a positive duration, {DURATION_FORMS}")
-        return value
+        return _within_bound(value, value)
     text = str(value).strip()
     clock = _CLOCK_RE.match(text)
     if clock:
@@ -57,10 +66,27 @@ def parse_duration(value: str | int) -> int:
         suffix = _SUFFIX_RE.match(text)
         if not suffix:
             raise ValueError(f"{value!r} is not {DURATION_FORMS}")
-        total = int(float(suffix.group(1)) * _SUFFIX_SECONDS[suffix.group(2).lower()])
+        seconds_float = float(suffix.group(1)) * _SUFFIX_SECONDS[suffix.group(2).lower()]
+        total = int(min(seconds_float, MAX_DURATION + 1))  # infinity too, from 400 digits
     if total <= 0:
         raise ValueError(f"expected a positive duration, {DURATION_FORMS}")
-    return total
+    return _within_bound(total, value)
+
+
+def _within_bound(seconds: int, written: str | int) -> int:
+    if seconds > MAX_DURATION:
+        raise ValueError(
+            f"{abridged_repr(written)} is longer than the longest duration accepted, "
+            f"{MAX_DURATION_DAYS} days"
+        )
+    return seconds
+
+
+def abridged_repr(written: object) -> str:
+    """A value as the user wrote it, for a message: cut short when it runs to hundreds of
+    digits."""
+    text = repr(written)
+    return text if len(text) <= 40 else f"{text[:30]}...{text[-5:]}"
 
 
 def format_clock(seconds: int) -> str:

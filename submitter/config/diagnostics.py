@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from submitter.config.yamlfile import YamlDocument
 from submitter.errors import ConfigError
+from submitter.units import abridged_repr
 
 _TYPE_WORDS = {
     "int_type": "an integer",
@@ -129,7 +130,7 @@ def _got(given: Any) -> str:
         return ", got a list"
     if isinstance(given, dict):
         return ", got a mapping"
-    return f", got {given!r}" if given is not None else ""
+    return f", got {abridged_repr(given)}" if given is not None else ""
 
 
 def _field_names(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

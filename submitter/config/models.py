@@ -23,7 +23,7 @@ from pydantic import (
 from submitter.globs import is_pattern, pattern_problem
 from submitter.schedulers.pbs import FLAVORS as PBS_FLAVORS
 from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
-from submitter.units import parse_duration, parse_memory
+from submitter.units import abridged_repr, parse_duration, parse_memory
 
 # Hosts without a scheduler run processes; the rest come from the scheduler registry.
 SCHEDULERS: tuple[str, ...] = ("local", "ssh", *BATCH_SCHEDULERS)
@@ -81,6 +81,11 @@ Memory = Annotated[int, BeforeValidator(_memory)]
 Duration = Annotated[int, BeforeValidator(parse_duration)]
 Count = Annotated[PositiveInt, BeforeValidator(_not_bool)]
 CountOrZero = Annotated[NonNegativeInt, BeforeValidator(_not_bool)]
+# Cores, nodes and GPUs of one task: past any machine is a slip, refused rather than carried
+# into an escalation.
+MAX_RESOURCE_COUNT = 1_000_000
+ResourceCount = Annotated[Count, Field(le=MAX_RESOURCE_COUNT)]
+ResourceCountOrZero = Annotated[CountOrZero, Field(le=MAX_RESOURCE_COUNT)]
 Port = Annotated[int, BeforeValidator(_not_bool), Field(ge=1, le=65535)]
 
 
@@ -135,6 +140,37 @@ InputPath = Annotated[str, AfterValidator(_stays_inside)]
 OutputPath = Annotated[str, AfterValidator(_stays_inside), AfterValidator(_well_formed_pattern)]
 
 
+def one_or_many(expected: str, *bare: type) -> BeforeValidator:
+    """A list key that also takes its one item bare (`after: index` is `after: [index]`), an
+    item being of a type in `bare` (default: text). Anything else is refused saying what the
+    key takes, `expected` ("a path or a list of paths")."""
+    kinds = bare or (str,)
+
+    def listed(value: Any) -> Any:
+        if value is None or isinstance(value, list):
+            return value
+        if isinstance(value, kinds) and not isinstance(value, bool):
+            return [value]
+        raise ValueError(f"expected {expected}, got {_given(value, text=str in kinds)}")
+
+    return BeforeValidator(listed)
+
+
+def _given(value: Any, *, text: bool) -> str:
+    """A value a message quotes back, with the way to write it as text where text is taken."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, bool):
+        return str(value).lower()
+    shown = abridged_repr(value)
+    if text and isinstance(value, int | float):
+        return f'{shown}; quote it if you mean the text, as "{shown}"'
+    return shown
+
+
+Paths = one_or_many("a path or a list of paths")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -142,13 +178,13 @@ class Strict(BaseModel):
 class Resources(Strict):
     """What a task asks of the scheduler; unset fields take the defaults' values."""
 
-    cores: Count | None = None
-    nodes: Count | None = None
+    cores: ResourceCount | None = None
+    nodes: ResourceCount | None = None
     mem: Memory | None = None
     walltime: Duration | None = None
     queue: OneLine | None = None
     account: OneLine | None = None
-    gpus: CountOrZero | None = None
+    gpus: ResourceCountOrZero | None = None
 
     def overlay(self, other: Resources | None) -> Resources:
         """These resources with every field set in `other` replacing ours."""
@@ -160,11 +196,11 @@ class Resources(Strict):
 class Limits(Strict):
     """The most a single task may ask of a host; larger tasks are rejected before sending."""
 
-    cores: Count | None = None
-    nodes: Count | None = None
+    cores: ResourceCount | None = None
+    nodes: ResourceCount | None = None
     mem: Memory | None = None
     walltime: Duration | None = None
-    gpus: CountOrZero | None = None
+    gpus: ResourceCountOrZero | None = None
 
 
 class HostConfig(Strict):
@@ -172,13 +208,15 @@ class HostConfig(Strict):
     port: Port | None = None
     identity_file: str | None = None
     known_hosts: str | None = None
-    ssh_options: list[str] = Field(default_factory=list)
+    ssh_options: Annotated[list[str], one_or_many("an ssh option or a list of ssh options")] = (
+        Field(default_factory=list)
+    )
     scheduler: SchedulerName | None = None
     pbs_flavor: PbsFlavor | None = None  # PBS hosts: pro | torque (default: detected)
     pack: str | None = None
     work_dir: str | None = None
     paths: dict[str, str] = Field(default_factory=dict)
-    shared: list[str] = Field(default_factory=list)
+    shared: Annotated[list[str], Paths] = Field(default_factory=list)
     max_running: Count | None = None
     max_array: Count | None = None  # most tasks in one job array (1: no arrays)
     max_per_job: Count | None = None  # most tasks in one packed job (1: none packed)
@@ -272,7 +310,27 @@ def _retry_cause(value: Any) -> str | int:
 
 
 RetryCause = Annotated[str | int, BeforeValidator(_retry_cause)]
-Factor = Annotated[float, BeforeValidator(_not_bool), Field(ge=1)]
+
+# A retry asks at most this many times more than the attempt before it: past that it is a slip
+# (`1e308`), and a bound keeps every escalated value a finite number.
+MAX_FACTOR = 100
+FACTOR_FORMS = f"a factor greater than 1 and at most {MAX_FACTOR}"
+
+
+def _factor(value: Any) -> float:
+    """A finite growth factor within (1, MAX_FACTOR]; NaN, infinities and 400 digits refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected {FACTOR_FORMS}")
+    try:
+        number = float(value)
+    except (ValueError, OverflowError):
+        number = float("nan")
+    if not 1 < number <= MAX_FACTOR:  # NaN compares false
+        raise ValueError(f"expected {FACTOR_FORMS}, got {abridged_repr(value)}")
+    return number
+
+
+Factor = Annotated[float, BeforeValidator(_factor)]
 
 
 class Escalate(Strict):
@@ -283,11 +341,23 @@ class Escalate(Strict):
     walltime: Factor | None = None
 
 
+RetryCauses = Annotated[
+    list[RetryCause],
+    one_or_many(
+        f"a cause or an exit code, or a list of them (causes: {', '.join(RETRY_CAUSES)}; "
+        "exit codes 1-255)",
+        str,
+        int,
+    ),
+]
+Directives = Annotated[list[OneLine], one_or_many("a directive line or a list of them")]
+
+
 class Retrying(Strict):
     """The retry keys, the same in `defaults` and in a task (the task's win)."""
 
     retries: CountOrZero | None = None
-    retry_on: list[RetryCause] | None = None
+    retry_on: RetryCauses | None = None
     retry_delay: Duration | None = None  # before the second attempt; doubled each time after
     escalate: Escalate | None = None
 
@@ -297,14 +367,9 @@ class Defaults(Retrying):
     resources: Resources | None = None
     interpreter: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
-    directives: list[OneLine] = Field(default_factory=list)
+    directives: Directives = Field(default_factory=list)
 
     _check_env = field_validator("env")(_env_names)
-
-
-def _one_or_many(value: Any) -> Any:
-    """`after: split` is `after: [split]`."""
-    return [value] if isinstance(value, str) else value
 
 
 class TaskSpec(Retrying):
@@ -314,13 +379,15 @@ class TaskSpec(Retrying):
     run: str
     host: str | None = None
     for_each: dict[str, list[Any]] | None = None
-    inputs: list[InputPath] = Field(default_factory=list)
-    outputs: list[OutputPath] = Field(default_factory=list)
+    inputs: Annotated[list[InputPath], Paths] = Field(default_factory=list)
+    outputs: Annotated[list[OutputPath], Paths] = Field(default_factory=list)
     resources: Resources | None = None
     interpreter: str | None = None
     env: dict[str, Text] = Field(default_factory=dict)
-    directives: list[OneLine] = Field(default_factory=list)
-    after: Annotated[list[TaskName], BeforeValidator(_one_or_many)] = Field(default_factory=list)
+    directives: Directives = Field(default_factory=list)
+    after: Annotated[list[TaskName], one_or_many("a task name or a list of task names")] = Field(
+        default_factory=list
+    )
 
     _check_env = field_validator("env")(_env_names)
 

@@ -20,6 +20,7 @@ from submitter.config.models import (
     HostConfig,
     HostsFile,
     Resources,
+    Retrying,
     TasksFile,
     TaskSpec,
     validate_written,
@@ -85,6 +86,7 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             raise ConfigErrors(errors) from None
         top = salvaged
 
+    errors.extend(_escalations_never_used(doc, top.defaults, Defaults(), ("defaults",), "defaults"))
     hosts = _collect_hosts([(doc, top.hosts)], tasks_file.parent)
     default_host = top.defaults.host or LOCAL_HOST
     default_host_loc = doc.locate(("defaults", "host"))
@@ -325,6 +327,10 @@ def _expand_task(
             raise ConfigErrors(
                 config_errors(exc, doc, TaskSpec, base, what=f"task '{label}'")
             ) from None
+        label = f"task '{spec.name}'"
+        unused = _escalations_never_used(doc, spec, defaults, base, label)
+        if unused:
+            raise ConfigErrors(unused)
         after = tuple(
             After(
                 pattern, locate(("after", i) if isinstance(raw.get("after"), list) else ("after",))
@@ -333,6 +339,35 @@ def _expand_task(
         )
         expanded.append(_definition(spec, defaults, default_host, where, variables, after))
     return expanded
+
+
+_FAILURES = {"timeout": "a timeout", "oom": "an out-of-memory kill"}
+
+
+def _escalations_never_used(
+    doc: YamlDocument,
+    written: Retrying,
+    defaults: Retrying,
+    base: tuple[str | int, ...],
+    what: str,
+) -> list[ConfigError]:
+    """An `escalate` of a resource whose failure `retry_on` (as written) leaves out. Checked
+    where one of the two keys is written: in `defaults` once, in a task that writes either."""
+    if written.retry_on is None and written.escalate is None:
+        return []
+
+    def where(key: str) -> tuple[str | int, ...]:
+        return (*base, key) if getattr(written, key) is not None else ("defaults", key)
+
+    return [
+        ConfigError(
+            f"{what}: retry_on does not list {cause}, yet escalate.{resource} "
+            f"(at {doc.locate((*where('escalate'), resource))}) asks more {resource} of a retry "
+            f"after {_FAILURES[cause]}: add {cause} to retry_on (a retry_on left out has it)",
+            doc.locate(where("retry_on")),
+        )
+        for resource, cause in retry_policy(written, defaults).unanswered_escalations()
+    ]
 
 
 def _label(name: Any, index: int) -> str:

@@ -229,8 +229,93 @@ CASES = {
     ),
     "escalate_factor_below_one": (
         "tasks:\n  - name: a\n    run: echo\n    escalate: {walltime: 0.5}\n",
-        4,
-        "escalate.walltime: expected a number of at least 1",
+        "4:26",
+        "escalate.walltime: expected a factor greater than 1 and at most 100, got 0.5",
+    ),
+    **{
+        f"escalate_factor_{label}": (
+            f"tasks:\n  - name: a\n    run: echo\n    escalate: {{mem: {factor}}}\n",
+            "4:21",
+            f"escalate.mem: expected a factor greater than 1 and at most 100, got {shown}",
+        )
+        for label, factor, shown in [
+            ("huge", "1e308", "1e+308"),
+            ("infinite", ".inf", "inf"),
+            ("minus_infinite", "-.inf", "-inf"),
+            ("nan", ".nan", "nan"),
+            ("nan_as_text", "nan", "'nan'"),
+            ("negative", "-2", "-2"),
+            ("zero", "0", "0"),
+            ("one", "1", "1"),
+            ("over_the_bound", "101", "101"),
+            ("beyond_a_float", "1" + "0" * 400, "1" + "0" * 29 + "..." + "0" * 5),
+        ]
+    },
+    "escalate_walltime_without_timeout": (
+        "tasks:\n  - name: a\n    run: echo\n    retries: 1\n    retry_on: [75]\n"
+        "    escalate: {walltime: 2}\n",
+        "5:15",
+        "task 'a': retry_on does not list timeout, yet escalate.walltime (at ",
+    ),
+    "escalate_mem_without_oom_in_defaults": (
+        "defaults:\n  retries: 1\n  retry_on: [node_fail]\n  escalate: {mem: 2}\n"
+        "tasks:\n  - {name: a, run: echo}\n  - {name: b, run: echo}\n",
+        "3:13",
+        "defaults: retry_on does not list oom, yet escalate.mem (at ",
+    ),
+    "escalate_mem_in_a_task_without_oom_in_defaults": (
+        "defaults:\n  retries: 1\n  retry_on: [node_fail]\n"
+        "tasks:\n  - {name: a, run: echo, escalate: {walltime: 2, mem: 3}}\n",
+        "3:13",
+        "task 'a': retry_on does not list oom, yet escalate.mem (at ",
+    ),
+    "after_a_number": (
+        "tasks:\n  - {name: a, run: echo}\n  - name: b\n    run: echo\n    after: 123\n",
+        "5:12",
+        "task 'b': after: expected a task name or a list of task names, got 123; quote it if "
+        'you mean the text, as "123"',
+    ),
+    "bare_input_leaving_run_dir": (
+        "tasks:\n  - name: a\n    run: echo\n    inputs: ../x.txt\n",
+        "4:13",
+        "inputs.0: '../x.txt' leaves the run directory",
+    ),
+    # Sizes and durations past any machine are refused rather than overflowing later.
+    "mem_beyond_any_machine": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {mem: 1000000000000000G}\n",
+        "4:22",
+        "resources.mem: '1000000000000000G' is more than the largest size accepted, 1024T",
+    ),
+    "mem_beyond_a_float": (
+        f"tasks:\n  - name: a\n    run: echo\n    resources: {{mem: 1{'0' * 400}G}}\n",
+        "4:22",
+        "is more than the largest size accepted, 1024T",
+    ),
+    "walltime_of_a_billion_hours": (
+        "tasks:\n  - name: a\n    run: echo\n    resources: {walltime: '1000000000:00:00'}\n",
+        "4:27",
+        "resources.walltime: '1000000000:00:00' is longer than the longest duration accepted, "
+        "3650 days",
+    ),
+    "walltime_beyond_a_float": (
+        f"tasks:\n  - name: a\n    run: echo\n    resources: {{walltime: 1{'0' * 400}s}}\n",
+        "4:27",
+        "is longer than the longest duration accepted, 3650 days",
+    ),
+    "walltime_seconds_beyond_a_float": (
+        f"tasks:\n  - name: a\n    run: echo\n    resources: {{walltime: 1{'0' * 400}}}\n",
+        "4:27",
+        "is longer than the longest duration accepted, 3650 days",
+    ),
+    "retry_delay_of_a_billion_hours": (
+        "tasks:\n  - name: a\n    run: echo\n    retry_delay: 1000000000h\n",
+        "4:18",
+        "retry_delay: '1000000000h' is longer than the longest duration accepted, 3650 days",
+    ),
+    "cores_beyond_any_machine": (
+        f"tasks:\n  - name: a\n    run: echo\n    resources: {{cores: 1{'0' * 400}}}\n",
+        "4:24",
+        "resources.cores: expected a number of at most 1000000",
     ),
 }
 
@@ -496,3 +581,10 @@ def test_every_mistake_of_a_file_is_reported_in_one_run(cli, tmp_path: Path) -> 
         in result.err
     )
     assert f"{tasks}:10:" in result.err and "unknown variable 'knid'" in result.err
+
+
+def test_an_escalation_in_defaults_that_is_never_used_is_reported_once(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tasks = write(tmp_path / "tasks.yml", CASES["escalate_mem_without_oom_in_defaults"][0])
+    result = cli("render", "--dry-run", tasks)
+    assert result.code == 2
+    assert result.err.count("retry_on does not list oom") == 1, result.err

@@ -176,7 +176,53 @@ def test_a_kill_that_ends_a_task_before_its_wrapper_records_it_is_still_a_kill(
     assert cli("kill", "c-1", "-C", tmp_path).code == 0
     shown = _status(cli, tmp_path)["c-1"]
     assert (shown["state"], shown["attempts"][-1]["cause"]) == ("killed", "killed"), shown
-    assert shown["reason"].startswith("killed by the user"), shown
+    assert shown["reason"] == (
+        "killed by the user before its wrapper could record it (scheduler state F)"
+    ), shown
+
+
+def test_a_kill_of_a_job_still_queued_says_only_that_the_user_killed_it(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's CA there is the user's cancel, not one by an administrator."""
+    (tmp_path / "slurm-state" / "stop").touch()  # the fake starts no job: it stays queued
+    assert cli("apply", _counted(tmp_path, 1, "      sleep 30\n", "array"), "--detach").code == 0
+    assert cli("kill", "c-0", "-C", tmp_path).code == 0
+    shown = _status(cli, tmp_path)["c-0"]
+    assert (shown["state"], shown["attempts"][-1]["cause"]) == ("killed", "killed"), shown
+    assert shown["reason"] == (
+        "killed by the user before its wrapper could record it (scheduler state CA)"
+    ), shown
+
+
+@pytest.mark.parametrize(
+    ("n", "kind", "job"),
+    [
+        (30, "array", "job array of 30 tasks (c-0 … c-29)"),
+        (30, "packed", "packed job of 30 tasks (c-0 … c-29)"),
+        (1, "array", "c-0"),
+    ],
+)
+def test_a_refused_submission_is_one_line_however_many_tasks_it_held(
+    cli,
+    fake_slurm: Recorded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    n: int,
+    kind: str,
+    job: str,
+) -> None:  # type: ignore[no-untyped-def]
+    """A busy controller refuses the first sbatch: one line says that job will be submitted
+    again (a group's, not one line per member); then every task runs once."""
+    monkeypatch.setenv("FAKE_SLURM_SBATCH_FAILS", "1")
+    result = cli("apply", _counted(tmp_path, n, "", kind))
+    assert result.code == 0, result.err
+    refused = [line for line in result.err.splitlines() if "submission failed" in line]
+    assert refused == [
+        f"{job}: submission failed, retrying in 2s: exit 1: sbatch: "
+        "error: Batch job submission failed: Socket timed out on send/recv operation"
+    ], result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(n)}
 
 
 def test_a_retried_task_runs_twice_and_completes(cli, fake_slurm: Recorded, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

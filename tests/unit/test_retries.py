@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from submitter.config.models import Defaults, Limits, Resources, TaskSpec, validate_written
+from submitter.config.models import (
+    MAX_RESOURCE_COUNT,
+    Defaults,
+    Limits,
+    Resources,
+    TaskSpec,
+    validate_written,
+)
 from submitter.config.project import load_project
 from submitter.prepare import prepare_tasks
 from submitter.retry import (
@@ -22,6 +29,7 @@ from submitter.retry import (
 )
 from submitter.schedulers.base import SiteLimits
 from submitter.states import Cause
+from submitter.units import MAX_DURATION, MAX_MEMORY
 from tests.conftest import count_attempts, write
 
 GIB = 1024**3
@@ -53,6 +61,27 @@ def test_exit_codes_are_retried_only_when_listed() -> None:
     assert not policy.retries_after(1, Cause.MISSING_OUTPUT, 75)
 
 
+@pytest.mark.parametrize(
+    ("number", "cause", "exit_code", "note"),
+    [
+        (3, Cause.EXIT_CODE, 75, "attempt 3 of 3"),
+        (1, Cause.EXIT_CODE, 4, "not retried: retry_on has no exit code 4"),
+        (1, Cause.OUT_OF_MEMORY, None, "not retried: retry_on has no oom"),
+        (1, Cause.KILLED, None, "not retried: a kill is never retried"),
+        (1, Cause.CANCELLED, None, "not retried: a cancellation is never retried"),
+        (1, Cause.MISSING_OUTPUT, 0, "not retried: a missing output is never retried"),
+        (1, Cause.SUBMIT_ERROR, None, "not retried: a refused submission is never retried"),
+        (1, Cause.NONE, None, "attempt 1 of 3, not retried"),
+        (1, Cause.TIMEOUT, None, "attempt 1 of 3"),  # retried but for a kill meanwhile
+    ],
+)
+def test_a_failure_says_which_attempt_ended_the_series_or_why_it_was_not_retried(
+    number: int, cause: Cause, exit_code: int | None, note: str
+) -> None:
+    policy = RetryPolicy(retries=2, retry_on=("timeout", 75))
+    assert policy.attempt_note(number, cause, exit_code) == note
+
+
 def test_backoff_doubles_and_is_capped() -> None:
     policy = RetryPolicy(retries=20)
     assert [policy.delay_before(n) for n in (2, 3, 4, 5)] == [5.0, 10.0, 20.0, 40.0]
@@ -68,6 +97,23 @@ def test_task_keys_win_over_defaults() -> None:
     assert retry_policy(task, defaults) == RetryPolicy(3, ("timeout",), {"mem": 2.0}, 60.0)
     nothing = validate_written(TaskSpec, {"name": "a", "run": "x", "retry_on": []})
     assert retry_policy(nothing, Defaults()).retry_on == ()
+
+
+def test_escalating_a_resource_retries_the_failure_it_answers() -> None:
+    """More walltime is for a timeout, more memory for an out-of-memory kill: with retry_on
+    left out, escalating one retries its failure too."""
+    for escalate, cause in (({"walltime": 4}, "timeout"), ({"mem": 2}, "oom")):
+        task = validate_written(
+            TaskSpec, {"name": "a", "run": "x", "retries": 1, "escalate": escalate}
+        )
+        policy = retry_policy(task, Defaults())
+        assert policy.retry_on == (*DEFAULT_RETRY_ON, cause)
+        assert policy.retries_after(1, Cause(cause), None)
+    both = validate_written(Defaults, {"retries": 1, "escalate": {"mem": 2, "walltime": 2}})
+    task = validate_written(TaskSpec, {"name": "a", "run": "x"})
+    assert retry_policy(task, both).retry_on == (*DEFAULT_RETRY_ON, "timeout", "oom")
+    cores = validate_written(TaskSpec, {"name": "a", "run": "x", "escalate": {"cores": 2}})
+    assert retry_policy(cores, Defaults()).retry_on == DEFAULT_RETRY_ON
 
 
 def test_policy_survives_the_state_store() -> None:
@@ -87,6 +133,28 @@ def test_escalation_grows_per_attempt_within_caps() -> None:
     assert (third.cores, third.mem, third.walltime) == (6, 3 * GIB, 225)
     # a cap below what the task declared never takes from it
     assert escalated_resources(declared, policy, 2, {"walltime": 50}).walltime == 100
+
+
+def test_an_escalation_to_huge_values_is_capped_and_never_overflows() -> None:
+    declared = Resources(cores=2, mem=GIB, walltime=3600)
+    policy = RetryPolicy(2000, escalate={"mem": 100.0, "walltime": 100.0, "cores": 100.0})
+    far = escalated_resources(declared, policy, 2000, {})
+    assert (far.cores, far.mem, far.walltime) == (MAX_RESOURCE_COUNT, MAX_MEMORY, MAX_DURATION)
+    host = {"cores": 8, "mem": 64 * GIB, "walltime": 7200}
+    capped = escalated_resources(declared, policy, 2000, host)
+    assert (capped.cores, capped.mem, capped.walltime) == (8, 64 * GIB, 7200)
+    # the largest values a tasks file may declare, grown once more
+    largest = Resources(cores=MAX_RESOURCE_COUNT, mem=MAX_MEMORY, walltime=MAX_DURATION)
+    assert escalated_resources(largest, policy, 2, {}) == largest
+    assert RetryPolicy(5000).delay_before(5000) == MAX_DELAY
+
+
+@pytest.mark.parametrize("factor", [float("inf"), 1e308, float("nan"), -1.0, 0.0])
+def test_a_stored_factor_from_before_factors_were_bounded_raises_nothing(factor: float) -> None:
+    """A state store written before the bound may still hold one; status reads it."""
+    policy = RetryPolicy.from_record({"retries": 2, "escalate": {"mem": factor}})
+    grown = escalated_resources(Resources(mem=GIB), policy, 3, {"mem": 8 * GIB})
+    assert grown.mem in (GIB, 8 * GIB)
 
 
 def test_caps_are_the_smaller_of_the_hosts_limits_and_the_schedulers() -> None:
@@ -157,7 +225,7 @@ def test_an_unlisted_exit_code_is_not_retried(cli, tmp_path: Path) -> None:  # t
     assert result.code == 1
     record = _status(cli, tmp_path)["broken"]
     assert record["state"] == "failed"
-    assert record["reason"] == "exit code 3 (attempt 1 of 3)"
+    assert record["reason"] == "exit code 3 (not retried: retry_on has no exit code 3)"
     assert _runs(tmp_path, "broken") == 1
 
 
@@ -202,27 +270,50 @@ def test_a_retry_left_by_a_detached_apply_continues_at_the_next_apply(cli, tmp_p
     assert _runs(tmp_path, "later") == 2
 
 
-def test_escalation_renders_the_retry_with_more_walltime_under_the_same_id(
-    cli, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def _timed_out_then_completed(
+    cli, tmp_path: Path, host: str, retrying: str, body: str
+) -> tuple[dict[str, Any], dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Apply task `slow` (walltime 1s, one retry after 1s, `retrying` keys, then `body`) on
+    the local host (`host` keys); its two attempts, after checking that the first timed out
+    and the second completed, each counted in $TOP/count."""
     tasks = write(
         tmp_path / "tasks.yml",
-        "hosts:\n  local: {scheduler: local, limits: {walltime: 5s}, vars: {kill_grace: 1}}\n"
+        f"hosts:\n  local: {{scheduler: local, vars: {{kill_grace: 1}}{host}}}\n"
         f"tasks:\n  - name: slow\n    env: {{TOP: '{tmp_path}'}}\n"
-        "    resources: {walltime: 1s}\n    retries: 1\n    retry_on: [timeout]\n"
-        "    retry_delay: 1s\n    escalate: {walltime: 3}\n    run: |\n"
-        '      echo x >> "$TOP/count"\n'
-        '      if [ "$(wc -l < "$TOP/count")" -eq 1 ]; then sleep 30; fi\n'
-        "      sleep 1.5\n",
+        "    resources: {walltime: 1s}\n    retries: 1\n    retry_delay: 1s\n"
+        f"{retrying}    run: |\n"
+        '      echo x >> "$TOP/count"\n' + body,
     )
     result = cli("apply", tasks)
     assert result.code == 0, result.err
     assert "attempt 1 of 2 failed: walltime exceeded" in result.err
-    record = _status(cli, tmp_path)["slow"]
-    first, second = record["attempts"]
-    assert first["cause"] == "timeout" and second["state"] == "completed"
-    assert first["script_sha256"] != second["script_sha256"], "attempt 2 is rendered anew"
+    first, second = _status(cli, tmp_path)["slow"]["attempts"]
+    assert (first["cause"], second["state"]) == ("timeout", "completed")
     assert len((tmp_path / "count").read_text().splitlines()) == 2
+    return first, second
+
+
+def test_escalation_renders_the_retry_with_more_walltime_under_the_same_id(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    first, second = _timed_out_then_completed(
+        cli,
+        tmp_path,
+        ", limits: {walltime: 5s}",
+        "    retry_on: [timeout]\n    escalate: {walltime: 3}\n",
+        '      if [ "$(wc -l < "$TOP/count")" -eq 1 ]; then sleep 30; fi\n      sleep 1.5\n',
+    )
+    assert first["script_sha256"] != second["script_sha256"], "attempt 2 is rendered anew"
+
+
+def test_a_timeout_is_retried_with_more_walltime_when_escalate_names_walltime(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """No retry_on written: `escalate: {walltime: 10}` is enough for a timeout to be retried;
+    both attempts run the same 5 s, the second within its 10 s."""
+    _timed_out_then_completed(
+        cli, tmp_path, "", "    escalate: {walltime: 10}\n", "      sleep 5\n"
+    )
 
 
 @pytest.mark.parametrize("retries", [0, 2])

@@ -10,6 +10,8 @@ A job runs `bash SCRIPT` here, in a session of its own, watched by a detached ru
 for MIN_JOB_AGE seconds, then only sacct knows it. No resources, partitions or priorities:
 every job starts as soon as its dependencies allow (afterok or afterany). The cluster suite
 (tests/cluster) stays the proof that submitter works with the real SLURM.
+
+Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS (sbatch).
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ def directives(script: Path) -> dict[str, str]:
 
 
 def sbatch(args: list[str]) -> int:
+    """FAKE_SLURM_SBATCH_FAILS=N: the first N calls fail as a busy slurmctld's do."""
+    if refused_as_busy(int(os.environ.get("FAKE_SLURM_SBATCH_FAILS", "0"))):
+        print(
+            "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation",
+            file=sys.stderr,
+        )
+        return 1
     options = dict(a.partition("=")[::2] for a in args[:-1])
     script = Path(args[-1]).resolve()
     options = {**directives(script), **options}
@@ -105,6 +114,19 @@ def sbatch(args: list[str]) -> int:
         )  # fmt: skip
     print(job if "--parsable" in options else f"Submitted batch job {job}")
     return 0
+
+
+def refused_as_busy(failures: int) -> bool:
+    """Whether this sbatch call is one of the first `failures` (counted in the state)."""
+    if failures <= 0:
+        return False
+    with locked():
+        counted = STATE / "sbatch-failures"
+        done = int(counted.read_text()) if counted.exists() else 0
+        if done >= failures:
+            return False
+        counted.write_text(str(done + 1))
+        return True
 
 
 def matches(job: dict, ids: list[str]) -> bool:
