@@ -36,6 +36,7 @@ from submitter.schedulers.base import (
     SiteLimits,
     TransientErrors,
     job_key,
+    largest,
     lookup_state,
     scheduler_job,
     smallest,
@@ -216,8 +217,8 @@ class Pbs(TransientErrors):
         self.flavor = flavor
 
     def parse_limits(self, output: str) -> SiteLimits:
-        """The server's array and per-user queue limits, the smallest node's cores and the
-        flavour. Behind SLURM's Torque wrapper the array limit is 1: it cannot address array
+        """The server's array and per-user queue limits, the smallest and the largest node's
+        cores and the flavour. Behind SLURM's Torque wrapper the array limit is 1: it cannot address array
         members."""
         array_sizes: list[int] = []
         queued: list[int] = []
@@ -245,6 +246,7 @@ class Pbs(TransientErrors):
             max_jobs=smallest(queued),
             node_cores=smallest(cores),
             flavor=flavor_of(version or "", wrapper),
+            max_node_cores=largest(cores),
         )
 
     def array_member(self, job_id: str, index: int) -> str:
