@@ -22,6 +22,7 @@ from submitter.schedulers.pbs import (
     Pbs,
     finished_state,
     flavor_of,
+    never_runs,
     parse_qstat_full,
     same_job,
 )
@@ -805,3 +806,21 @@ def test_openpbs_array_member_found_under_its_id() -> None:
 def test_openpbs_wrapped_comment_is_joined() -> None:
     jobs = parse_qstat_full(fixture("openpbs_qstat_xf_walltime.txt"))
     assert jobs["5.login"]["comment"].endswith("and exceeded resource walltime")
+
+
+def test_openpbs_a_job_that_can_never_run_says_why() -> None:
+    """The scheduler's `comment`: `Can Never Run: ...` never clears, nor an amount asked over
+    the site's total; `Not Running` over what is free now only waits."""
+    statuses = Pbs("pro").parse_status(fixture("openpbs_qstat_xf_cannot_run.txt"))
+    never = {job: status.cannot_start for job, status in statuses.items() if status.cannot_start}
+    assert never == {
+        "4.login": "Can Never Run: Not enough total nodes available (no node, queue or server "
+        "limit can ever fit the job)",
+        "5.login": "Can Never Run: Insufficient amount of resource: mem (R: 100gb A: 48210mb "
+        "T: 48210mb) (no node, queue or server limit can ever fit the job)",
+    }
+    busy = Pbs("pro").parse_status(fixture("openpbs_qstat_xf_busy.txt"))
+    assert {job: s.state for job, s in busy.items()} == {"11.login": Q, "0.login": Q}
+    assert not any(status.cannot_start for status in busy.values())
+    over = "Not Running: Insufficient amount of resource: ncpus (R: 12 A: 2 T: 8)"
+    assert "asks more ncpus than the site has" in never_runs(over)
