@@ -8,6 +8,7 @@ import os
 import posixpath
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,7 +59,7 @@ from submitter.task_records import (
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
-from submitter.watch import judge, overran_walltime, packed_task_view
+from submitter.watch import CANNOT_START, judge, overran_walltime, packed_task_view
 
 # What comes back of a finished task besides its outputs (its status file's content is in the
 # state store already); the scheduler's own files are kept only when they say something.
@@ -757,11 +758,19 @@ class Engine:
         host.unreachable_since, host.failures, host.retry_at = None, 0, 0.0
 
     def _host_notes(self) -> list[str]:
-        return [
+        """A host that does not answer; tasks whose jobs wait for what waiting will not
+        bring (as the last poll saw them)."""
+        troubled = [
             f"{h.name}: {h.trouble} since {_clock_of(h.unreachable_since)}"
             for h in self.hosts.values()
             if h.unreachable_since is not None and not h.error
         ]
+        stuck = [
+            f"{h.name}: {count} queued: {reason}"
+            for h in self.hosts.values()
+            for reason, count in sorted(h.stuck.items())
+        ]
+        return troubled + stuck
 
     def _start(self, host: HostRun) -> None:
         slots = host.max_running - len(host.active)
@@ -771,6 +780,7 @@ class Engine:
         transport = self._transport(host)
         try:
             self._escalate(host, transport, batch)
+            batch = self._refuse_oversized(host, transport, batch)
             singles, groups = self._jobs_to_submit(host, transport, batch)
         except HostError:
             host.pending.extendleft(reversed(batch))
@@ -1081,8 +1091,11 @@ class Engine:
                     if scheduler is not None:
                         reason += f" (scheduler state {scheduler.code})"
                 finished.append((tracked, state, reason, status or {}, cause))
-            elif verdict.state and verdict.state != tracked.state:
-                tracked.state = verdict.state
+            elif verdict.state and (verdict.state, verdict.reason) != (
+                tracked.state,
+                tracked.reason,
+            ):
+                tracked.state, tracked.reason = verdict.state, verdict.reason
                 self.store.transition(
                     tracked.id,
                     verdict.state,
@@ -1092,6 +1105,11 @@ class Engine:
                 )
         if vanished:
             self._blocked_in_queue(finished, vanished)
+        host.stuck = Counter(
+            t.reason
+            for t in watched
+            if t.state == TaskState.QUEUED and t.reason.startswith(CANNOT_START)
+        )
 
     def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
         transfers: list[Transfer] = []
@@ -1207,6 +1225,27 @@ class Engine:
                 tracked.state, tracked.reason = record.state, record.reason
                 continue
             host.pending.appendleft(tracked)
+
+    def _refuse_oversized(
+        self, host: HostRun, transport: Transport, batch: list[Tracked]
+    ) -> list[Tracked]:
+        """The tasks of `batch` that fit the largest node the scheduler says it has; one that
+        asks more cores would pend for ever: it fails here, not submitted, and says why."""
+        if host.ops.batch is None:
+            return batch
+        largest = self._site_limits(host, transport).max_node_cores
+        fitting = []
+        for tracked in batch:
+            cores = tracked.prepared.spec.resources.cores if tracked.prepared else None
+            if largest is None or cores is None or cores <= largest:
+                fitting.append(tracked)
+                continue
+            reason = (
+                f"not submitted: it asks {cores} cores and the largest node of host "
+                f"'{host.name}' has {largest} (the scheduler's site limits)"
+            )
+            self._finish(host, tracked, TaskState.FAILED, reason, {}, Cause.SUBMIT_ERROR)
+        return fitting
 
     def _escalate(self, host: HostRun, transport: Transport, batch: list[Tracked]) -> None:
         """A retry of a task with `escalate` asks more, within the host's `limits` and what

@@ -203,12 +203,12 @@ class Progress:
         if self.quiet:
             return
         summary = state_line(counted) + "".join(f" · {note}" for note in notes or [])
-        line = f"{summary} · {times}"
-        if summary == self._last_summary:
-            return
-        self._last_summary, self._last_line = summary, line
-        if self.clock() - self._printed_at >= PLAIN_EVERY:
-            self._print_plain(line)
+        if summary != self._last_summary:
+            self._last_summary, self._last_line = summary, f"{summary} · {times}"
+        # a change held back by the pause is printed once it is over, not at the next change
+        held = self._last_line != self._last_printed
+        if held and self.clock() - self._printed_at >= PLAIN_EVERY:
+            self._print_plain(self._last_line)
 
     def panel(
         self,

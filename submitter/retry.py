@@ -167,8 +167,9 @@ def _grown(value: int, factor: float, times: int, ceiling: int) -> int:
 
 def resource_caps(limits: Limits, site: SiteLimits) -> dict[str, int | None]:
     """The most an escalated attempt may ask: the host's `limits`, and what its scheduler
-    says, whichever is smaller where both say."""
-    said = {"cores": None, "mem": site.max_mem, "walltime": site.max_walltime}
+    says (the largest node's cores, the memory, the time limit), whichever is smaller where
+    both say."""
+    said = {"cores": site.max_node_cores, "mem": site.max_mem, "walltime": site.max_walltime}
     caps: dict[str, int | None] = {}
     for name, from_site in said.items():
         values = [v for v in (getattr(limits, name), from_site) if v is not None]

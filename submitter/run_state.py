@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,8 @@ class HostRun:
     submit_retries: dict[str, int] = field(default_factory=dict)
     limits: SiteLimits | None = None  # read from the scheduler at the first start step
     retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
+    # queued tasks whose jobs cannot start, by reason, as the last poll saw them
+    stuck: Counter[str] = field(default_factory=Counter)
     # processes on this machine: started and polled in-process, not by step scripts
     local_steps: LocalSteps | None = None
 

@@ -37,6 +37,8 @@ _SCHEDULER_CAUSES = {
 }
 # `blocked`: a chained task's wrapper found an upstream task that did not complete.
 _FINAL_FILE_STATES = ("completed", "failed", "killed", "blocked")
+# The reason of a queued task whose job waits for what waiting will not bring.
+CANNOT_START = "cannot start: "
 
 
 def cause_of_status_file(status_file: dict[str, Any]) -> Cause:
@@ -117,7 +119,8 @@ def judge(
                 return Verdict("running")
             if scheduler.state is JobState.HELD:
                 return Verdict("held", scheduler.code)
-            return Verdict("queued" if current in ("submitted", "queued") else current)
+            stuck = f"{CANNOT_START}{scheduler.cannot_start}" if scheduler.cannot_start else ""
+            return Verdict("queued" if current in ("submitted", "queued") else current, stuck)
         if scheduler is not None and scheduler.state in _SCHEDULER_REASONS:
             # The scheduler ended the job itself; the wrapper may not have had the chance to
             # write (SIGKILL after the grace time). Short wait for the file, then fail.

@@ -41,6 +41,23 @@ class JobStatus:
     state: JobState
     code: str  # the scheduler's own state code, shown to the user as the reason
     exit_code: int | None = None
+    # A queued job's pending reason that waiting will not clear, with what it means
+    # (`PartitionConfig (the job asks more than the partition allows)`); empty otherwise.
+    cannot_start: str = ""
+
+
+# A scheduler's pending reasons that waiting will not clear: the pattern of the reason as
+# the scheduler prints it, and what it means to the user. Each scheduler keeps its own table.
+NeverStarts = tuple[tuple[re.Pattern[str], str], ...]
+
+
+def cannot_start(table: NeverStarts, reason: str) -> str:
+    """`reason (meaning)` when `reason` starts with one of `table`'s patterns, else empty."""
+    reason = " ".join(reason.split())
+    for pattern, meaning in table:
+        if pattern.match(reason):
+            return f"{reason} ({meaning})"
+    return ""
 
 
 def lookup_state(table: Mapping[str, JobState], code: str, scheduler: str) -> JobState:
@@ -142,12 +159,21 @@ class SiteLimits:
     max_walltime: int | None = None  # seconds: the default partition's or queue's time limit
     max_mem: int | None = None  # bytes: the memory of the smallest compute node
     flavor: str | None = None  # which variant answers, for schedulers that have several (PBS)
+    max_node_cores: int | None = None  # cores of the largest compute node (no job gets more)
 
 
 def smallest(values: Sequence[int]) -> int | None:
     """The smallest positive value, None when there is none (0 and -1 mean "no limit")."""
     positive = [v for v in values if v > 0]
     return min(positive) if positive else None
+
+
+def largest(values: Sequence[int | None]) -> int | None:
+    """The largest value, None when there is none or one is unknown (None): a node whose
+    size is not known may be the largest."""
+    if not values or any(v is None for v in values):
+        return None
+    return max(v for v in values if v is not None)
 
 
 class TransientErrors:

@@ -22,6 +22,7 @@ from submitter.schedulers.base import (
     JobStatus,
     SiteLimits,
     TransientErrors,
+    largest,
     lookup_state,
     scheduler_job,
     smallest,
@@ -77,9 +78,11 @@ class Lsf(TransientErrors):
     limits_command: str = "bparams -a 2>/dev/null; bhosts -w 2>/dev/null; true"
 
     def parse_limits(self, output: str) -> SiteLimits:
-        """MAX_JOB_ARRAY_SIZE, and the smallest MAX of `bhosts -w` as the cores of a node."""
+        """MAX_JOB_ARRAY_SIZE, and the smallest and the largest MAX of `bhosts -w` as the
+        cores of a node (`-`, no limit: the largest is not known)."""
         array_sizes: list[int] = []
         slots: list[int] = []
+        sizes: list[int | None] = []
         for raw in output.splitlines():
             line = raw.strip()
             size = _ARRAY_SIZE.match(line)
@@ -88,7 +91,13 @@ class Lsf(TransientErrors):
             row = _BHOSTS_ROW.match(line)
             if row and row.group(1) != "-":
                 slots.append(int(row.group(1)))
-        return SiteLimits(max_array_size=smallest(array_sizes), node_cores=smallest(slots))
+            if row:
+                sizes.append(None if row.group(1) == "-" else int(row.group(1)))
+        return SiteLimits(
+            max_array_size=smallest(array_sizes),
+            node_cores=smallest(slots),
+            max_node_cores=largest(sizes),
+        )
 
     def array_member(self, job_id: str, index: int) -> str:
         """submitter's 0-based member `index` of array `123`: LSF's `123[index + 1]`."""

@@ -33,9 +33,12 @@ from submitter.render.shell import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
+    NeverStarts,
     SiteLimits,
     TransientErrors,
+    cannot_start,
     job_key,
+    largest,
     lookup_state,
     scheduler_job,
     smallest,
@@ -58,6 +61,16 @@ STATE_TABLE: dict[str, JobState] = {
 }
 
 _FINISHED = frozenset({"C", "F", "X"})
+
+# A queued job's `comment` (PBS Pro's scheduler writes it) that waiting will not clear.
+NEVER_STARTS: NeverStarts = (
+    (re.compile(r"Can Never Run\b"), "no node, queue or server limit can ever fit the job"),
+)
+# `Not Running: Insufficient amount of resource: ncpus (R: 3 A: 2 T: 8)`: R asked, A free
+# now, T in all. R over T never fits; R over A only waits. (A chunk larger than every node
+# but within T reads the same as a busy site: the largest node's cores refuse it earlier.)
+_INSUFFICIENT = re.compile(r"Insufficient amount of resource: (\S+) \(R: (\S+) A: \S+ T: (\S+)\)")
+_AMOUNT = re.compile(r"^(\d+)([kmgtp]?)(b|w)?$", re.IGNORECASE)
 
 # Negative Exit_status values are the execution daemon's own codes (JOB_EXEC_*); Torque and
 # PBS Pro number them differently. Any other negative value is FAILED.
@@ -216,8 +229,8 @@ class Pbs(TransientErrors):
         self.flavor = flavor
 
     def parse_limits(self, output: str) -> SiteLimits:
-        """The server's array and per-user queue limits, the smallest node's cores and the
-        flavour. Behind SLURM's Torque wrapper the array limit is 1: it cannot address array
+        """The server's array and per-user queue limits, the smallest and the largest node's
+        cores and the flavour. Behind SLURM's Torque wrapper the array limit is 1: it cannot address array
         members."""
         array_sizes: list[int] = []
         queued: list[int] = []
@@ -245,6 +258,7 @@ class Pbs(TransientErrors):
             max_jobs=smallest(queued),
             node_cores=smallest(cores),
             flavor=flavor_of(version or "", wrapper),
+            max_node_cores=largest(cores),
         )
 
     def array_member(self, job_id: str, index: int) -> str:
@@ -307,7 +321,8 @@ class Pbs(TransientErrors):
                 code = finished_code(code, exit_status)
             else:
                 state = lookup_state(STATE_TABLE, code, self.name)
-            statuses[job_id] = JobStatus(state, code, exit_status)
+            stuck = never_runs(attributes.get("comment", "")) if code == "Q" else ""
+            statuses[job_id] = JobStatus(state, code, exit_status, stuck)
         return statuses
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
@@ -315,6 +330,28 @@ class Pbs(TransientErrors):
 
     def job_key(self, job_id: str) -> str:
         return job_key(job_id)
+
+
+def never_runs(comment: str) -> str:
+    """What a queued job's comment says when the job can never run, else empty."""
+    said = cannot_start(NEVER_STARTS, comment)
+    insufficient = _INSUFFICIENT.search(comment)
+    if said or insufficient is None:
+        return said
+    resource, asked, total = insufficient.groups()
+    asked_amount, total_amount = _amount(asked), _amount(total)
+    if asked_amount is None or total_amount is None or asked_amount <= total_amount:
+        return ""
+    return f"{' '.join(comment.split())} (the job asks more {resource} than the site has)"
+
+
+def _amount(text: str) -> int | None:
+    """`8`, `100gb`, `48210mb` -> a number to compare (bytes for sizes)."""
+    match = _AMOUNT.match(text.strip())
+    if match is None:
+        return None
+    scale: int = 1024 ** "bkmgtp".index(match.group(2).lower() or "b")
+    return int(match.group(1)) * scale
 
 
 def _int_or_none(value: str | None) -> int | None:

@@ -24,6 +24,7 @@ from submitter.schedulers.base import (
     JobStatus,
     SiteLimits,
     TransientErrors,
+    largest,
     log,
     scheduler_job,
     smallest,
@@ -210,7 +211,7 @@ class Sge(TransientErrors):
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_aj_tasks, the smaller of max_u_jobs and max_jobs (0: none), and the slots of
-        the smallest host (its largest queue instance)."""
+        the smallest and of the largest host (each host's largest queue instance)."""
         limits: dict[str, int] = {}
         host_slots: dict[str, int] = {}
         for raw in output.splitlines():
@@ -225,6 +226,7 @@ class Sge(TransientErrors):
             max_array_size=smallest([limits.get("max_aj_tasks", 0)]),
             max_jobs=smallest([limits.get("max_u_jobs", 0), limits.get("max_jobs", 0)]),
             node_cores=smallest(list(host_slots.values())),
+            max_node_cores=largest(list(host_slots.values())),
         )
 
     def array_member(self, job_id: str, index: int) -> str:

@@ -12,8 +12,11 @@ from submitter.render.shell import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
+    NeverStarts,
     SiteLimits,
     TransientErrors,
+    cannot_start,
+    largest,
     lookup_state,
     scheduler_job,
     smallest,
@@ -48,6 +51,23 @@ _CODES: tuple[tuple[str, str, JobState], ...] = (
     ("DL", "DEADLINE", JobState.FAILED),  # could not finish before its --deadline
 )
 
+# squeue `%r` of a pending job that waiting will not start: what it asks is beyond what its
+# partition, QOS or association allows one job, or names what does not exist. Reasons that
+# clear as other jobs end (Resources, Priority, Dependency, AssocGrp*, QOSMax*PerUser...)
+# are not here. From SLURM's "Job Reason Codes" (squeue(1), resource_limits.html).
+NEVER_STARTS: NeverStarts = (
+    (re.compile(r"PartitionConfig\b"), "the job asks more than the partition allows"),
+    (re.compile(r"PartitionNodeLimit\b"), "the job asks more nodes than the partition has up"),
+    (re.compile(r"PartitionTimeLimit\b"), "the walltime is over the partition's time limit"),
+    (re.compile(r"ReqNodeNotAvail\b"), "a node the job needs is down, drained or reserved"),
+    (re.compile(r"QOSMax\w*PerJob\w*"), "the job asks more than its QOS allows one job"),
+    (re.compile(r"QOSMin\w*"), "the job asks less than its QOS requires"),
+    (re.compile(r"AssocMax\w*PerJob\w*"), "the job asks more than its account allows one job"),
+    (re.compile(r"BadConstraints\b"), "no node has the features the job asks for"),
+    (re.compile(r"InvalidQOS\b"), "the job's QOS does not exist or is not allowed"),
+    (re.compile(r"InvalidAccount\b"), "the job's account does not exist or is not allowed"),
+)
+
 # sacct prints the long name; statuses carry the short one, as squeue's, so that a reason
 # reads the same whichever of the two last saw the job.
 _SHORT_CODE: dict[str, str] = {long: short for short, long, _ in _CODES}
@@ -59,9 +79,10 @@ STATE_TABLE: dict[str, JobState] = {
 # `123`, `123;cluster` (sbatch --parsable) or `Submitted batch job 123 [on cluster X]`.
 _PARSABLE_ID = re.compile(r"^(\d+)(?:;\S+)?$")
 _SUBMITTED_ID = re.compile(r"^Submitted batch job (\d+)(?: on cluster \S+)?$")
-# A squeue line `ID CODE`; an id starts with a digit (`123`, `123_4`, `123_[5-9]`, `123+0`).
-# Error lines (`slurm_load_jobs error: ...`, `squeue: error: ...`) never match.
-_SQUEUE_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z_]+)$")
+# A squeue line `ID CODE REASON`; an id starts with a digit (`123`, `123_4`, `123_[5-9]`,
+# `123+0`); the reason may hold spaces (`ReqNodeNotAvail, UnavailableNodes:c1`) and is absent
+# from `%i %t` output. Error lines (`slurm_load_jobs error: ...`) never match.
+_SQUEUE_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z_]+)(?:\s+(.*))?$")
 # `MaxArraySize            = 1001` from `scontrol show config`
 _CONFIG_LINE = re.compile(r"^(MaxArraySize|MaxJobCount)\s*=\s*(\d+)\s*$", re.IGNORECASE)
 
@@ -85,12 +106,12 @@ class Slurm(TransientErrors):
 
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
-    # Sections: scontrol's limits, then after NODES the CPUs of each node group (sinfo `%c`,
-    # `4` or `4+`), then after ASSOC the user's MaxSubmitJobs when accounting answers, then
+    # Sections: scontrol's limits, then after NODES the CPUs of each kind of node (sinfo
+    # `-e %c`: `--exact` lists each size, where without it `4+` is the smallest of several), then after ASSOC the user's MaxSubmitJobs when accounting answers, then
     # after PARTITIONS each partition's name (`*`: the default), time limit and node memory.
     limits_command: str = (
         "scontrol show config 2>/dev/null | grep -iE '^(MaxArraySize|MaxJobCount)'; "
-        "printf 'NODES\\n'; sinfo -h -o '%c' 2>/dev/null; "
+        "printf 'NODES\\n'; sinfo -e -h -o '%c' 2>/dev/null; "
         "printf 'ASSOC\\n'; "
         'sacctmgr -nP show assoc user="$(id -un)" format=maxsubmitjobs 2>/dev/null; '
         "printf 'PARTITIONS\\n'; sinfo -h -o '%P %l %m' 2>/dev/null; true"
@@ -105,10 +126,12 @@ class Slurm(TransientErrors):
         1000 for SLURM's default 1001): one member fewer than the limit allows, never more.
         max_jobs: the smaller of MaxJobCount (all users' jobs) and the user's MaxSubmitJobs.
         max_walltime: the default partition's time limit (else the shortest one's); max_mem:
-        the memory of the smallest node."""
+        the memory of the smallest node. node_cores: the CPUs of the smallest node;
+        max_node_cores: of the largest (unknown where sinfo printed `N+`: at least N)."""
         section = ""
         config: dict[str, int] = {}
         cores: list[int] = []
+        sizes: list[int | None] = []
         submit: list[int] = []
         partitions: list[str] = []
         for raw in output.splitlines():
@@ -127,6 +150,7 @@ class Slurm(TransientErrors):
                 digits = re.match(r"^(\d+)\+?$", line)
                 if digits:
                     cores.append(int(digits.group(1)))
+                    sizes.append(None if line.endswith("+") else int(digits.group(1)))
             elif line.isdigit():
                 submit.append(int(line))
         array_size = config.get("maxarraysize")
@@ -137,6 +161,7 @@ class Slurm(TransientErrors):
             node_cores=smallest(cores),
             max_walltime=max_walltime,
             max_mem=max_mem,
+            max_node_cores=largest(sizes),
         )
 
     def array_member(self, job_id: str, index: int) -> str:
@@ -191,15 +216,19 @@ class Slurm(TransientErrors):
         ids = list(job_ids)
         if len(ids) == 1:
             ids = ids * 2
-        return ["squeue", "-h", "-t", "all", "-o", "%i %t", f"--jobs={','.join(ids)}"]
+        return ["squeue", "-h", "-t", "all", "-o", "%i %t %r", f"--jobs={','.join(ids)}"]
 
     def parse_status(self, output: str) -> dict[str, JobStatus]:
+        """`ID CODE REASON` lines -> statuses; a pending job whose reason waiting will not
+        clear (NEVER_STARTS) says so in `cannot_start`."""
         statuses: dict[str, JobStatus] = {}
         for raw in output.splitlines():
             match = _SQUEUE_LINE.match(raw.strip())
             if match:
-                job_id, code = match.groups()
-                statuses[job_id] = JobStatus(lookup_state(STATE_TABLE, code, self.name), code)
+                job_id, code, reason = match.groups()
+                state = lookup_state(STATE_TABLE, code, self.name)
+                stuck = cannot_start(NEVER_STARTS, reason or "") if code == "PD" else ""
+                statuses[job_id] = JobStatus(state, code, cannot_start=stuck)
         return statuses
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,61 @@ def test_members_of_a_job_array_are_retried(  # type: ignore[no-untyped-def]
         assert (record["state"], record["attempt"]) == ("completed", i + 1), record
         assert _count_lines(remote, f"{shared}/{tag}-{i}") == i + 1
     assert "_" in records["member-2"]["attempts"][0]["job_id"], "first attempt: an array member"
+
+
+def test_escalated_cores_stop_at_the_largest_node(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, remote
+) -> None:
+    """`cores: 3` escalated by 2 on nodes of 4 CPUs: the retry asks 4 (sinfo's largest node),
+    not 6, which no node could run."""
+    counter = f"{cluster_secrets['shared']}/cores-{secrets.token_hex(4)}"
+    task = {
+        "name": "wide",
+        "resources": {"cores": 3},
+        "retries": 1,
+        "retry_on": [75],
+        "retry_delay": "1s",
+        "escalate": {"cores": 2},
+        "run": f'echo "$SLURM_CPUS_PER_TASK" >> {counter}\n'
+        f'[ "$(wc -l < {counter})" -gt 1 ] || exit 75\n',
+    }
+    result = cli("apply", _tasks_file(tmp_path, cluster_hosts["slurm"], [task]))
+    assert result.code == 0, result.err
+    record = _status(cli, tmp_path)["wide"]
+    assert (record["state"], record["attempt"]) == ("completed", 2), record
+    asked = remote("slurm", f"cat '{counter}'")
+    assert asked.stdout.split() == ["3", "4"], asked
+    directive = remote(
+        "slurm", f"grep -- '^#SBATCH --cpus-per-task=' '{record['task_dir']}/job.sh'"
+    )
+    assert directive.stdout.strip() == "#SBATCH --cpus-per-task=4", directive
+
+
+def test_a_job_that_cannot_start_says_why_and_one_too_wide_is_not_submitted(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts
+) -> None:
+    """More cores than any node: refused before submission. A walltime over its partition's
+    time limit (`short`: 5 minutes): SLURM keeps the job pending (PartitionTimeLimit), and
+    `status` says it cannot start, rather than a plain `queued`."""
+    host = {**cluster_hosts["slurm"], "max_per_job": 1}
+    tasks = [
+        {"name": "too-wide", "resources": {"cores": 6}, "run": "true"},
+        {"name": "too-long", "resources": {"walltime": "10m", "queue": "short"}, "run": "true"},
+    ]
+    tasks_file = _tasks_file(tmp_path, host, tasks)
+    try:
+        assert cli("apply", tasks_file, "--detach").code in (0, 1)
+        why = "cannot start: PartitionTimeLimit (the walltime is over the partition's time limit)"
+        deadline = time.monotonic() + 90
+        while (rows := _status(cli, tmp_path))["too-long"]["reason"] != why:
+            assert time.monotonic() < deadline, rows["too-long"]
+            time.sleep(2)
+        assert rows["too-long"]["state"] == "queued"
+        assert (rows["too-wide"]["state"], rows["too-wide"]["reason"]) == (
+            "failed",
+            "not submitted: it asks 6 cores and the largest node of host 'slurm' has 4 "
+            "(the scheduler's site limits)",
+        )
+        assert rows["too-wide"]["attempts"] == [], "nothing was submitted for it"
+    finally:
+        cli("kill", "--all", "-C", tmp_path)

@@ -480,3 +480,73 @@ def test_glob_outputs_feed_a_directory_input_on_a_batch_host(
         "useall": "completed",
     }, rows
     assert (tmp_path / "all.txt").read_text() == "1\n2\n3\n"
+
+
+def _client(tasks: Path, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """An apply in a process of its own, its output in `log` (the plain progress lines)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.slurm_host", "apply", str(tasks), *args],
+            cwd=Path(__file__).parents[2],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def test_escalated_cores_stop_at_the_largest_node(
+    cli, fake_slurm: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """`cores: 3` escalated by 2 on nodes of 4 CPUs: the retry asks 4, and runs (6 would
+    pend for ever)."""
+    monkeypatch.setenv("FAKE_SLURM_NODE_CPUS", "4")
+    keys = "    resources: {cores: 3}\n    retries: 1\n    retry_on: [1]\n    retry_delay: 1\n"
+    keys += "    escalate: {cores: 2}\n"
+    fails_first = '      [ "$(wc -l < "$TOP/runs/0")" -gt 1 ] || exit 1\n'
+    client = _client(_counted(tmp_path, 1, fails_first, "array", keys), tmp_path / "apply.log")
+    try:
+        assert client.wait(timeout=60) == 0, (tmp_path / "apply.log").read_text()
+    finally:
+        client.kill()
+    assert sorted(j["cpus"] for j in _jobs(tmp_path)) == [3, 4]
+    assert _runs(tmp_path) == {"0": 2}
+    assert _status(cli, tmp_path)["c-0"]["state"] == "completed"
+
+
+def test_a_task_asking_more_cores_than_any_node_is_refused_before_submission(
+    cli, fake_slurm: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FAKE_SLURM_NODE_CPUS", "4")
+    tasks = _tasks(
+        tmp_path,
+        "  - {name: big, resources: {cores: 6}, run: 'true'}\n  - {name: small, run: 'true'}\n",
+    )
+    cli("apply", tasks, "--detach")
+    assert [j["cpus"] for j in _jobs(tmp_path)] == [1], "only the task that fits was submitted"
+    rows = _status(cli, tmp_path)
+    assert rows["big"]["state"] == "failed"
+    assert rows["big"]["reason"] == (
+        "not submitted: it asks 6 cores and the largest node of host 'fake' has 4 "
+        "(the scheduler's site limits)"
+    )
+
+
+def test_a_job_that_can_never_start_shows_why_in_status_and_on_the_live_line(
+    cli, fake_slurm: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The site does not say how large its nodes are, so the task is submitted, and pends
+    with a reason waiting will not clear: `status` and the running apply say so."""
+    monkeypatch.setenv("FAKE_SLURM_NODE_CPUS", "4")
+    monkeypatch.setenv("FAKE_SLURM_SINFO", "silent")
+    tasks = _tasks(tmp_path, "  - {name: big, resources: {cores: 6}, run: 'true'}\n")
+    log = tmp_path / "apply.log"
+    client = _client(tasks, log)
+    why = "cannot start: PartitionConfig (the job asks more than the partition allows)"
+    try:
+        _wait_for(lambda: why in log.read_text(), "the reason on the progress line", 30)
+    finally:
+        client.kill()
+        client.wait(timeout=30)
+    assert f"fake: 1 queued: {why}" in log.read_text()
+    row = _status(cli, tmp_path)["big"]
+    assert (row["state"], row["reason"]) == ("queued", why)

@@ -127,6 +127,26 @@ def test_plain_lines_only_when_counts_change_with_the_time_left() -> None:
     assert "\x1b" not in stream.getvalue()
 
 
+def test_a_change_held_back_by_the_pause_is_printed_once_the_pause_is_over() -> None:
+    """A note that comes soon after a line (a job that cannot start) is not kept back until
+    the counts change again, which they may never do."""
+    clock = FakeClock()
+    stream = io.StringIO()
+    progress = Progress(stream, clock=clock)
+    progress.update(Counter(queued=1))
+    clock.now += 1
+    progress.update(Counter(queued=1), ["hpc: 1 queued: cannot start: X"])
+    assert len(stream.getvalue().splitlines()) == 1
+    clock.now += PLAIN_EVERY
+    progress.update(Counter(queued=1), ["hpc: 1 queued: cannot start: X"])
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 2 and "· hpc: 1 queued: cannot start: X ·" in lines[1], lines
+    clock.now += PLAIN_EVERY
+    progress.update(Counter(queued=1), ["hpc: 1 queued: cannot start: X"])
+    progress.stop()
+    assert len(stream.getvalue().splitlines()) == 2
+
+
 def _apply_on_a_terminal(project: Path, env: dict[str, str]) -> tuple[int, str]:
     main, child = pty.openpty()
     process = subprocess.Popen(

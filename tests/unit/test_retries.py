@@ -164,6 +164,17 @@ def test_caps_are_the_smaller_of_the_hosts_limits_and_the_schedulers() -> None:
     assert resource_caps(Limits(), SiteLimits()) == {"cores": None, "mem": None, "walltime": None}
 
 
+def test_escalated_cores_stop_at_the_largest_node() -> None:
+    """`cores: 3` escalated by 2 on nodes of 4 CPUs asks 4, not 6 (which would pend for
+    ever); the host's `limits` cap it further where lower."""
+    site = SiteLimits(node_cores=2, max_node_cores=4)
+    caps = resource_caps(Limits(), site)
+    assert caps["cores"] == 4
+    policy = RetryPolicy(1, escalate={"cores": 2.0})
+    assert escalated_resources(Resources(cores=3), policy, 2, caps).cores == 4
+    assert resource_caps(Limits(cores=3), site)["cores"] == 3
+
+
 # --- on the local host, through the CLI --------------------------------------------------------
 # Exits with CODE on its first attempt (counted in a file beside the tasks file), then 0.
 FLAKY = """\

@@ -22,6 +22,7 @@ from submitter.schedulers.pbs import (
     Pbs,
     finished_state,
     flavor_of,
+    never_runs,
     parse_qstat_full,
     same_job,
 )
@@ -127,7 +128,7 @@ def test_slurm_argv_shapes() -> None:
     assert slurm.submit_argv("job.sh") == ["sbatch", "--parsable", "job.sh"]
     assert slurm.submit_uses_stdin() is False
     assert slurm.status_argv(["1", "2_3"]) == [
-        "squeue", "-h", "-t", "all", "-o", "%i %t", "--jobs=1,2_3",
+        "squeue", "-h", "-t", "all", "-o", "%i %t %r", "--jobs=1,2_3",
     ]  # fmt: skip
     assert slurm.cancel_argv(["1", "2_3"]) == ["scancel", "1", "2_3"]
     assert slurm.finished_argv() == [
@@ -173,6 +174,54 @@ def test_slurm_parse_job_id_without_id_raises_quoting_output(output: str) -> Non
 )
 def test_slurm_parse_status_on_captured_output(name: str, expected: dict[str, JobState]) -> None:
     assert states(Slurm().parse_status(fixture(name))) == expected
+
+
+def test_slurm_pending_reasons_that_waiting_cannot_clear_are_told() -> None:
+    """squeue `%r`: a job that can never start says why; one waiting its turn (Resources,
+    Priority, Dependency, a hold) or ended does not."""
+    statuses = Slurm().parse_status(fixture("slurm_squeue_pending_reasons.txt"))
+    never = {job: status.cannot_start for job, status in statuses.items() if status.cannot_start}
+    assert never == {
+        "2": "PartitionTimeLimit (the walltime is over the partition's time limit)",
+        "4": "ReqNodeNotAvail, UnavailableNodes:c2 (a node the job needs is down, drained or "
+        "reserved)",
+        "9": "ReqNodeNotAvail, UnavailableNodes:c2 (a node the job needs is down, drained or "
+        "reserved)",
+        "10": "PartitionNodeLimit (the job asks more nodes than the partition has up)",
+        "16": "BadConstraints (no node has the features the job asks for)",
+    }
+    assert states(statuses) == {"2": Q, "3": R, "4": Q, "6": Q, "7": Q, "9": Q, "10": Q, "16": Q}
+    ended = Slurm().parse_status(fixture("slurm_squeue_ended_reasons.txt"))
+    assert not any(status.cannot_start for status in ended.values())
+    assert states(ended) == {
+        "3": JobState.CANCELLED,
+        "18": JobState.FAILED,
+        "19": JobState.DONE,
+        "20": R,
+    }
+
+
+@pytest.mark.parametrize(
+    ("reason", "never"),
+    [
+        ("PartitionConfig", True),
+        ("QOSMaxCpuPerJobLimit", True),
+        ("QOSMaxWallDurationPerJobLimit", True),
+        ("AssocMaxNodePerJobLimit", True),
+        ("InvalidAccount", True),
+        ("InvalidQOS", True),
+        ("QOSMaxJobsPerUserLimit", False),  # clears as the user's other jobs end
+        ("AssocGrpCpuLimit", False),
+        ("Resources", False),
+        ("Priority", False),
+        ("Dependency", False),
+        ("JobHeldUser", False),
+    ],
+)
+def test_slurm_reasons_that_never_clear(reason: str, never: bool) -> None:
+    status = Slurm().parse_status(f"5 PD {reason}\n")["5"]
+    assert bool(status.cannot_start) is never
+    assert status.cannot_start.startswith(reason) or not never
 
 
 def test_slurm_parse_status_keeps_array_ids_and_skips_error_lines() -> None:
@@ -588,12 +637,26 @@ def test_lsf_shim_a_killed_pending_member_is_gone_the_others_stay() -> None:
 @pytest.mark.parametrize(
     ("scheduler", "name", "expected"),
     [
-        (Slurm(), "slurm_limits.txt", SiteLimits(1000, 10000, 4)),
-        (Slurm(), "slurm_limits_partitions.txt", SiteLimits(1000, 10000, 4, None, 2000 * 1024**2)),
-        (Pbs(), "pbs_limits_wrapper.txt", SiteLimits(1, None, 4, flavor="torque")),
-        (Pbs(), "openpbs_limits.txt", SiteLimits(10000, None, 2, flavor="pro")),
-        (Pbs(), "doc_pbs_limits_pbspro.txt", SiteLimits(2000, 500, 24)),
-        (Pbs(), "doc_pbs_limits_torque.txt", SiteLimits(500, 300, 8)),
+        (Slurm(), "slurm_limits.txt", SiteLimits(1000, 10000, 4, max_node_cores=4)),
+        (
+            Slurm(),
+            "slurm_limits_partitions.txt",
+            SiteLimits(1000, 10000, 4, None, 2000 * 1024**2, max_node_cores=4),
+        ),
+        (
+            Slurm(),
+            "slurm_limits_exact.txt",
+            SiteLimits(1000, 10000, 4, None, 2000 * 1024**2, max_node_cores=4),
+        ),
+        (
+            Pbs(),
+            "pbs_limits_wrapper.txt",
+            SiteLimits(1, None, 4, flavor="torque", max_node_cores=4),
+        ),
+        (Pbs(), "openpbs_limits.txt", SiteLimits(10000, None, 2, flavor="pro", max_node_cores=2)),
+        (Pbs(), "doc_pbs_limits_pbspro.txt", SiteLimits(2000, 500, 24, max_node_cores=36)),
+        (Pbs(), "doc_pbs_limits_torque.txt", SiteLimits(500, 300, 8, max_node_cores=16)),
+        # hostC's MAX is `-` (no limit): the largest node is not known
         (Lsf(), "doc_lsf_limits.txt", SiteLimits(5000, None, 20)),
     ],
 )
@@ -604,6 +667,14 @@ def test_site_limits(scheduler: Slurm | Pbs | Lsf, name: str, expected: SiteLimi
 def test_slurm_limits_take_the_users_max_submit_jobs_when_accounting_answers() -> None:
     output = "MaxArraySize            = 40001\nMaxJobCount = 50000\nNODES\n48\n128+\nASSOC\n300\n"
     assert Slurm().parse_limits(output) == SiteLimits(40000, 300, 48)
+
+
+def test_slurm_limits_know_the_largest_node_where_sinfo_lists_each_size() -> None:
+    """`sinfo -e` prints each size of node; `128+` (several sizes, at least 128) says nothing
+    of the largest, so nothing is capped by it."""
+    assert Slurm().parse_limits("NODES\n48\n128\n4\nASSOC\n").max_node_cores == 128
+    assert Slurm().parse_limits("NODES\n48\n128+\nASSOC\n").max_node_cores is None
+    assert "sinfo -e -h -o '%c'" in Slurm().limits_command
 
 
 @pytest.mark.parametrize("scheduler", [Slurm(), Pbs(), Lsf()])
@@ -735,3 +806,21 @@ def test_openpbs_array_member_found_under_its_id() -> None:
 def test_openpbs_wrapped_comment_is_joined() -> None:
     jobs = parse_qstat_full(fixture("openpbs_qstat_xf_walltime.txt"))
     assert jobs["5.login"]["comment"].endswith("and exceeded resource walltime")
+
+
+def test_openpbs_a_job_that_can_never_run_says_why() -> None:
+    """The scheduler's `comment`: `Can Never Run: ...` never clears, nor an amount asked over
+    the site's total; `Not Running` over what is free now only waits."""
+    statuses = Pbs("pro").parse_status(fixture("openpbs_qstat_xf_cannot_run.txt"))
+    never = {job: status.cannot_start for job, status in statuses.items() if status.cannot_start}
+    assert never == {
+        "4.login": "Can Never Run: Not enough total nodes available (no node, queue or server "
+        "limit can ever fit the job)",
+        "5.login": "Can Never Run: Insufficient amount of resource: mem (R: 100gb A: 48210mb "
+        "T: 48210mb) (no node, queue or server limit can ever fit the job)",
+    }
+    busy = Pbs("pro").parse_status(fixture("openpbs_qstat_xf_busy.txt"))
+    assert {job: s.state for job, s in busy.items()} == {"11.login": Q, "0.login": Q}
+    assert not any(status.cannot_start for status in busy.values())
+    over = "Not Running: Insufficient amount of resource: ncpus (R: 12 A: 2 T: 8)"
+    assert "asks more ncpus than the site has" in never_runs(over)

@@ -148,6 +148,6 @@ def test_status_script_asks_qacct_once_per_job_not_listed(tmp_path: Path) -> Non
 def test_cancel_and_limits() -> None:
     assert SGE.cancel_argv(["5", "4.7"]) == ["qdel", "5", "4.7"]
     assert SGE.parse_limits(fixture("sge_limits.txt")) == SiteLimits(
-        max_array_size=75000, max_jobs=None, node_cores=4
+        max_array_size=75000, max_jobs=None, node_cores=4, max_node_cores=4
     )
     assert SGE.is_transient('error: unable to contact qmaster using port 6444 on host "login"')

@@ -48,6 +48,17 @@ def test_queued_and_held_jobs_wait() -> None:
     assert _judge({"state": "running"}, JobStatus(JobState.QUEUED, "PD")).state == "running"
 
 
+def test_a_job_that_can_never_start_is_queued_with_the_schedulers_reason() -> None:
+    stuck = JobStatus(JobState.QUEUED, "PD", cannot_start="PartitionConfig (too big)")
+    verdict = _judge(None, stuck, current="submitted")
+    assert (verdict.state, verdict.reason, verdict.final) == (
+        "queued",
+        "cannot start: PartitionConfig (too big)",
+        False,
+    )
+    assert _judge(None, JobStatus(JobState.QUEUED, "PD"), current="queued").reason == ""
+
+
 def test_job_gone_without_status_gets_a_grace_period_then_is_lost() -> None:
     first = _judge(None, None, now=100.0)
     assert not first.final and first.waiting_since == 100.0

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """A test fake of SLURM's command line tools on this machine: NOT SLURM.
 
-sbatch, squeue, scancel and sacct (symlinks to this file; it dispatches on its name) do
+sbatch, squeue, scancel, sacct and sinfo (symlinks to this file; it dispatches on its name) do
 exactly what submitter/schedulers/slurm.py and the packs in templates/slurm/1 use, with the
 output formats of the captured fixtures in tests/fixtures/schedulers. State lives in
 $FAKE_SLURM_DIR: `jobs/<id>.json` per job or array member, a counter under an fcntl lock.
 A job runs `bash SCRIPT` here, in a session of its own, watched by a detached runner process
 (one per sbatch) that records COMPLETED, FAILED or CANCELLED. A finished job stays in squeue
 for MIN_JOB_AGE seconds, then only sacct knows it. No resources, partitions or priorities:
-every job starts as soon as its dependencies allow (afterok or afterany). The cluster suite
+every job starts as soon as its dependencies allow (afterok or afterany), except, with
+FAKE_SLURM_NODE_CPUS=N, one asking more than N CPUs per task: it pends for ever with the
+reason PartitionConfig (as on a SLURM whose sbatch did not refuse it), and sinfo says the
+nodes have N CPUs (unless FAKE_SLURM_SINFO=silent). The cluster suite
 (tests/cluster) stays the proof that submitter works with the real SLURM.
 
 Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS (sbatch).
@@ -31,6 +34,7 @@ from pathlib import Path
 MIN_JOB_AGE = 1.0  # seconds a finished job is still listed by squeue
 ENDED = {"CD": "COMPLETED", "F": "FAILED", "CA": "CANCELLED"}
 STATE = Path(os.environ.get("FAKE_SLURM_DIR", "/nonexistent-fake-slurm"))
+NODE_CPUS = int(os.environ.get("FAKE_SLURM_NODE_CPUS") or 0)  # 0: any job fits
 JOBS = STATE / "jobs"
 
 
@@ -104,6 +108,7 @@ def sbatch(args: list[str]) -> int:
                 "cwd": os.getcwd(), "out": paths["--output"],
                 "err": paths["--error"] or paths["--output"], "pid": None, "ended": None,
                 "kill_on_invalid_dep": options.get("--kill-on-invalid-dep") == "yes",
+                "cpus": int(options.get("--cpus-per-task") or 1), "reason": None,
             })  # fmt: skip
     keys = [str(job) if i is None else f"{job}_{i}" for i in indices]
     with open(STATE / "runner.log", "ab") as log:  # a runner's traceback, if it has one
@@ -155,6 +160,10 @@ def run(keys: list[str]) -> int:
             job = load(key)
             if job["state"] != "PD" or (STATE / "stop").exists():
                 continue
+            if NODE_CPUS and job["cpus"] > NODE_CPUS:  # larger than every node
+                job.update(reason="PartitionConfig")
+                save(job)
+                continue
             if verdict == "never":  # pends for ever, unless --kill-on-invalid-dep=yes
                 if job["kill_on_invalid_dep"]:
                     job.update(state="CA", ended=time.time())
@@ -196,8 +205,10 @@ def run(keys: list[str]) -> int:
 
 
 def squeue(args: list[str]) -> int:
-    """`squeue -h -t all -o '%i %t' --jobs=...`: array members still pending as one range.
-    Without --jobs (check-host's `squeue -h -u USER`): every job (one user here)."""
+    """`squeue -h -t all -o '%i %t %r' --jobs=...`: array members still pending as one range
+    (the reason `%r` only where the format asks it). Without --jobs (check-host's
+    `squeue -h -u USER`): every job (one user here)."""
+    form = args[args.index("-o") + 1] if "-o" in args else "%i %t"
     listed = [a.split("=", 1)[1] for a in args if a.startswith("--jobs=")]
     ids = listed[0].split(",") if listed else None
     now = time.time()
@@ -207,12 +218,24 @@ def squeue(args: list[str]) -> int:
             job["ended"] and now - job["ended"] > MIN_JOB_AGE
         ):
             continue
+        reason = job.get("reason") or ("Dependency" if job["deps"] else "None")
+        if job["state"] != "PD":
+            reason = "None"
         if job["state"] == "PD" and job["index"] is not None:
             pending.setdefault(job["job"], []).append(job["index"])
         else:
-            print(job["id"], job["state"])
+            print(job["id"], job["state"], *([reason] if "%r" in form else []))
     for array, indices in pending.items():
-        print(f"{array}_[{index_ranges(indices)}]", "PD")
+        print(f"{array}_[{index_ranges(indices)}]", "PD", *(["None"] if "%r" in form else []))
+    return 0
+
+
+def sinfo(args: list[str]) -> int:
+    """The limits command's `sinfo -e -h -o '%c'`: the nodes' CPUs, where the fake has a
+    size; nothing else (no partitions)."""
+    form = args[args.index("-o") + 1] if "-o" in args else ""
+    if form == "%c" and NODE_CPUS and os.environ.get("FAKE_SLURM_SINFO") != "silent":
+        print(NODE_CPUS)
     return 0
 
 
@@ -258,7 +281,10 @@ def scancel(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"sbatch": sbatch, "squeue": squeue, "sacct": sacct, "scancel": scancel, "run": run}
+COMMANDS = {
+    "sbatch": sbatch, "squeue": squeue, "sacct": sacct, "scancel": scancel, "sinfo": sinfo,
+    "run": run,
+}  # fmt: skip
 
 if __name__ == "__main__":
     name = os.path.basename(sys.argv[0])
