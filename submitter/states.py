@@ -38,6 +38,10 @@ FAILED: frozenset[str] = frozenset(
     s.value for s in (TaskState.FAILED, TaskState.KILLED, TaskState.LOST)
 )
 FINAL: frozenset[str] = FAILED | {TaskState.COMPLETED.value}
+# The states a wrapper's status file ends with (`lost` is the client's verdict, never written).
+STATUS_FILE_FINAL: frozenset[str] = frozenset(
+    s.value for s in (TaskState.COMPLETED, TaskState.FAILED, TaskState.KILLED)
+)
 
 
 class Cause(str, enum.Enum):
