@@ -34,9 +34,11 @@ submitter_pending=
 submitter_pending_signal=
 # Seconds between TERM and KILL when the task is stopped (host var kill_grace).
 submitter_grace=10
-# Packed with other tasks in one job, this task's walltime and a kill of this task alone are
-# the wrapper's to enforce (the scheduler knows only the job).
-submitter_watch=${SUBMITTER_PACKED:-0}
+# The scheduler rounds a walltime up to its own unit (a minute on SLURM and LSF), checks it
+# now and then, and knows only the whole job when the task is packed with others: the
+# wrapper's watchdog enforces the declared walltime in every grouping, and the scheduler's
+# limit is the safety net. Packed, a kill of this task alone is the watchdog's too.
+submitter_watch=1
 
 # The wrapper forks as little as it can (on a busy host a fork costs more than a small task):
 # builtins set variables, and no command substitution lies on the way of a task that runs.

@@ -422,3 +422,31 @@ def test_a_term_during_the_wrappers_closing_write_does_not_cut_it(
             _wait_for(left, "the rename", timeout=3)
         assert json.loads((directory / "status").read_text())["state"] == expected[0]
         assert left()
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["single", "packed"])
+def test_the_declared_walltime_is_enforced_in_every_grouping(
+    cli, fake_slurm: Recorded, tmp_path: Path, count: int
+) -> None:  # type: ignore[no-untyped-def]
+    """SLURM rounds a walltime up to the minute (and this fake enforces none): the wrapper
+    enforces the declared one, alone in its job or packed."""
+    tasks = _tasks(
+        tmp_path,
+        "  - name: 'slow-{{ i }}'\n"
+        f"    for_each: {{i: {list(range(count))}}}\n"
+        "    resources: {walltime: 2s}\n"
+        "    run: 'sleep 30'\n",
+        ", pack_cores: 2",
+    )
+    began = time.monotonic()
+    result = cli("apply", tasks)
+    took = time.monotonic() - began
+    assert result.code == 1, result.err
+    shown = _status(cli, tmp_path)
+    assert {row["reason"] for row in shown.values()} == {
+        "walltime exceeded: killed after 00:00:02 by the wrapper"
+    }, shown
+    assert {row["attempts"][-1]["cause"] for row in shown.values()} == {"timeout"}
+    (job,) = _jobs(tmp_path)
+    assert ("SUBMITTER_PACKED=1" in Path(job["script"]).read_text()) is (count > 1)
+    assert took < 10, took
