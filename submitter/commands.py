@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from submitter import plan
+from submitter import task_layout as files
 from submitter.config.project import load_project
 from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
@@ -100,11 +101,12 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     ]
     unstarted = [t for t in report.tasks if t.state == "pending"]
     for tracked in report.failed:
-        logs = store.state_dir / "tasks" / tracked.id
+        logs = files.local_copy(store.state_dir, tracked.id)
         progress.say(
             f"FAILED {tracked.name} ({tracked.id}) on {tracked.host}: {tracked.state}"
             f"{': ' + tracked.reason if tracked.reason else ''}\n"
-            f"  logs: {logs / 'stdout'}  {logs / 'stderr'}   (or: submitter logs {tracked.name})"
+            f"  logs: {logs / files.STDOUT}  {logs / files.STDERR}"
+            f"   (or: submitter logs {tracked.name})"
         )
     for tracked in report.blocked:
         progress.say(f"BLOCKED {tracked.name} ({tracked.id}): {tracked.reason}")
@@ -207,17 +209,17 @@ def logs(args: argparse.Namespace) -> int:
         from submitter.follow import follow
 
         return follow(store, record)
-    local = store.state_dir / "tasks" / record.id
+    local = files.local_copy(store.state_dir, record.id)
     if record.active:
         texts = _live_logs(store, record)
     else:
-        texts = {name: _read(local / name) for name in ("stdout", "stderr", "job.out", "job.err")}
+        texts = {name: _read(local / name) for name in files.LOG_FILES}
     print(
         f"# {record.name} ({record.id}) on {record.host}: {record.state}"
         f"{' - ' + record.reason if record.reason else ''}"
     )
     for name, text in texts.items():
-        if text or name in ("stdout", "stderr"):
+        if text or name in files.TASK_LOGS:
             print(f"--- {name}")
             sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return EXIT_OK
@@ -231,8 +233,9 @@ def _live_logs(store: Store, record: TaskRecord) -> dict[str, str]:
     transport = connect(record.host, host_config(record.spec["host_config"]))
     try:
         texts = {}
-        for name in ("stdout", "stderr"):
-            result = transport.run_script(f"cat -- {q(record.task_dir + '/' + name)} 2>/dev/null\n")
+        for name in files.TASK_LOGS:
+            path = files.on_host(record.task_dir, name)
+            result = transport.run_script(f"cat -- {q(path)} 2>/dev/null\n")
             texts[name] = result.stdout
         return texts
     finally:

@@ -49,6 +49,17 @@ from submitter.states import ACTIVE, FAILED, Cause, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
 from submitter.task_files import empty_or_absent, produced, remove_tree, write_new
+from submitter.task_layout import (
+    JOB_SCRIPT,
+    LOG_FILES,
+    SCHEDULER_LOGS,
+    STAGED,
+    STATUS,
+    TASK_FILE,
+    UPSTREAM,
+    local_copy,
+    on_host,
+)
 from submitter.task_records import (
     outputs_changed,
     records_for,
@@ -61,15 +72,6 @@ from submitter.transport.factory import connect
 from submitter.units import format_span
 from submitter.watch import CANNOT_START, judge, overran_walltime, packed_task_view
 
-# What comes back of a finished task besides its outputs (its status file's content is in the
-# state store already); the scheduler's own files are kept only when they say something.
-LOG_FILES = ("stdout", "stderr", "job.out", "job.err")
-SCHEDULER_LOGS = ("job.out", "job.err")
-# The upstream tasks a chained task's wrapper checks before it runs (apply --detach): for
-# each, its task directory on the host and its name, a line each.
-UPSTREAM_FILE = "upstream"
-# written here to be sent; gone once the attempt ends
-STAGED = ("job.sh", "task.json", UPSTREAM_FILE)
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
 NOT_DONE = frozenset((*FAILED, TaskState.BLOCKED.value))  # ended without completing
@@ -302,7 +304,7 @@ class Engine:
                 host.transport.close()
 
     def local_dir(self, task_id: str) -> Path:
-        return self.store.state_dir / "tasks" / task_id
+        return local_copy(self.store.state_dir, task_id)
 
     # preparation -------------------------------------------------------------------------
     def _with_remote_homes(
@@ -556,11 +558,11 @@ class Engine:
         checks before it runs anything."""
         local = self.local_dir(task.task_id)
         if os.path.isdir(local):  # an earlier run's: what it brought back goes
-            for name in (*LOG_FILES, "status"):
+            for name in (*LOG_FILES, STATUS):
                 (local / name).unlink(missing_ok=True)
-        files = {"job.sh": task.rendered.job_script, "task.json": task.rendered.task_file}
+        files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
         if after_tasks:
-            files[UPSTREAM_FILE] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
+            files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
         # Inputs upstream tasks make on the host are linked there, unless those tasks were
         # up to date: then their outputs are here, and the host may no longer have them.
         earlier = any(up in self.up_to_date for up in task.definition.upstream)
@@ -572,13 +574,13 @@ class Engine:
         if host.config.kind == "local":
             os.makedirs(task.task_dir, exist_ok=True)
             for name, text in files.items():
-                write_new(f"{task.task_dir}/{name}", text)
+                write_new(on_host(task.task_dir, name), text)
             return inputs
         local.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             write_new(str(local / name), text)
         return [
-            *(Transfer(local / name, f"{task.task_dir}/{name}") for name in files),
+            *(Transfer(local / name, on_host(task.task_dir, name)) for name in files),
             *inputs,
         ]
 
@@ -1118,7 +1120,7 @@ class Engine:
         for tracked, state, _, status, _ in finished:
             local = self.local_dir(tracked.id)
             for name in LOG_FILES:
-                remote = f"{tracked.task_dir}/{name}"
+                remote = on_host(tracked.task_dir, name)
                 # On this machine an empty scheduler file is seen here, and not brought back.
                 if here and name in SCHEDULER_LOGS and empty_or_absent(remote):
                     continue

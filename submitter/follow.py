@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from submitter import task_layout as files
 from submitter.errors import EXIT_OK, EXIT_TASKS_FAILED, HostError
 from submitter.store.db import Store, TaskRecord
 from submitter.transport.base import Transport
@@ -33,7 +34,7 @@ STOP_GRACE = 3.0
 
 # $1: the task directory. Lines out: `O text` (stdout), `E text` (stderr), then `END status`
 # (the final status line) or `STOP` (told to stop: standard input closed).
-FOLLOW_SCRIPT = r"""
+FOLLOW_SCRIPT = files.fill(r"""
 dir=$1
 held=('' '' '' '' '')
 # pump <fd> <tag>: every whole line appended since the last pump; a last line without its
@@ -52,10 +53,10 @@ follow_flush() {
 }
 out=0 err=0
 while :; do
-  if [ "$out" = 0 ] && [ -f "$dir/stdout" ] && exec 3<"$dir/stdout"; then out=1; fi
-  if [ "$err" = 0 ] && [ -f "$dir/stderr" ] && exec 4<"$dir/stderr"; then err=1; fi
+  if [ "$out" = 0 ] && [ -f "$dir/@STDOUT@" ] && exec 3<"$dir/@STDOUT@"; then out=1; fi
+  if [ "$err" = 0 ] && [ -f "$dir/@STDERR@" ] && exec 4<"$dir/@STDERR@"; then err=1; fi
   status=
-  if [ -f "$dir/status" ]; then IFS= read -r status <"$dir/status"; fi
+  if [ -f "$dir/@STATUS@" ]; then IFS= read -r status <"$dir/@STATUS@"; fi
   # the status is read before the files: once it is final, what they hold is all there is
   if [ "$out" = 1 ]; then follow_pump 3 O; fi
   if [ "$err" = 1 ]; then follow_pump 4 E; fi
@@ -69,7 +70,7 @@ while :; do
     follow_flush 3 O; follow_flush 4 E; printf 'STOP\n'; exit 0
   fi
 done
-"""
+""")
 
 
 @dataclass

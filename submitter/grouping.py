@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from submitter import task_layout as files
 from submitter.config.models import HostConfig
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask
@@ -170,14 +171,14 @@ def group_driver(group: Group, scratch: Path) -> Transfer:
     ident = hashlib.sha256(
         (" ".join(m.task_id for m in members) + str(time.time())).encode()
     ).hexdigest()[:12]
-    directory = posixpath.join(posixpath.dirname(first.task_dir), ".groups", ident)
+    directory = posixpath.join(posixpath.dirname(first.task_dir), files.GROUPS, ident)
     width = min(group.packing.width, len(members)) if group.packing else 1
     described = ArrayGroup(
         ident,
         f"{first.spec.job_name[:48]}+{len(members) - 1}",
         len(members),
         directory,
-        f"{directory}/members",
+        files.on_host(directory, files.MEMBERS),
         width,
     )
     if group.packing is None:
@@ -190,4 +191,4 @@ def group_driver(group: Group, scratch: Path) -> Transfer:
         text = render_packed(first.spec, first.chain, described, job_resources)
     local = scratch / f"{ident}.sh"
     local.write_text(text, encoding="utf-8")
-    return Transfer(local, f"{directory}/job.sh")
+    return Transfer(local, files.on_host(directory, files.JOB_SCRIPT))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from submitter import task_layout as files
 from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, scheduler_job
 from submitter.states import STATUS_FILE_FINAL
 
@@ -23,12 +24,10 @@ from submitter.states import STATUS_FILE_FINAL
 # (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
 _ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNORECASE)
 
-# What an earlier run of a task left in its directory, cleared before it starts again.
-LEFTOVERS = ("status", "stdout", "stderr", "job.out", "job.err", "command", ".cancel")
-
 # Every step script ignores the signals a dying client or a dropped link sends, so a start
 # that has begun is finished and recorded on the host whatever happens to the client.
-_HELPERS = r"""
+# The task directory's files are named by @NAME@ placeholders (task_layout.fill).
+_HELPERS = files.fill(r"""
 trap '' HUP INT TERM PIPE
 submitter_flat() { tr '\n\t' '  '; }
 # stamp <pid>: sets submitter_stamped to when that process started (empty: gone or a zombie),
@@ -49,7 +48,7 @@ submitter_stamp() {
 # alive <task dir> <attempt> <pid>: that attempt's wrapper is still running
 submitter_alive() {
   local verdict pid want
-  IFS=$'\t' read -r verdict pid want <"$1/.attempt-$2" 2>/dev/null
+  IFS=$'\t' read -r verdict pid want <"$1/@ATTEMPT@$2" 2>/dev/null
   submitter_stamp "$3"
   [ -n "$submitter_stamped" ] && [ "$submitter_stamped" = "$want" ]
 }
@@ -62,14 +61,14 @@ submitter_report() {
   printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$submitter_line"
 }
 # read_status <task dir>: its status, one line of JSON, into submitter_line. A final status
-# the wrapper wrote to .status.PID but could not rename into place (killed in between, its
+# the wrapper wrote to @STATUS_TEMP@PID but could not rename into place (killed in between, its
 # node gone) is the truth too, once whole (newline and all); as read_status_file does.
 submitter_read_status() {
   local temp line
   submitter_line=
-  if [ -f "$1/status" ]; then read -r submitter_line <"$1/status"; fi
+  if [ -f "$1/@STATUS@" ]; then read -r submitter_line <"$1/@STATUS@"; fi
   case $submitter_line in '' | '{"state": "running"'*) ;; *) return 0 ;; esac
-  for temp in "$1"/.status.*; do
+  for temp in "$1"/@STATUS_TEMP@*; do
     read -r line <"$temp" 2>/dev/null || continue
     case $line in
       '{"state": "completed"'* | '{"state": "failed"'* | '{"state": "killed"'* | '{"state": "blocked"'*)
@@ -86,7 +85,7 @@ submitter_clear() {
   for name in "${submitter_leftovers[@]}"; do
     if [ -e "$1/$name" ]; then found+=("$1/$name"); fi
   done
-  for name in "$1"/.status.*; do  # a final status never renamed into place
+  for name in "$1"/@STATUS_TEMP@*; do  # a final status never renamed into place
     if [ -e "$name" ]; then found+=("$name"); fi
   done
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
@@ -101,17 +100,17 @@ submitter_enter() {
 }
 # claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
 # once: the starter and a later run asking about a start it never heard of cannot both win.
-# The claim is the exclusive creation (noclobber: O_EXCL) of the file .attempt-TOKEN.
+# The claim is the exclusive creation (noclobber: O_EXCL) of the file @ATTEMPT@TOKEN.
 submitter_claim() {
   local won=0
   set -C
-  { : >"$1/.attempt-$2"; } 2>/dev/null || won=1
+  { : >"$1/@ATTEMPT@$2"; } 2>/dev/null || won=1
   set +C
   return "$won"
 }
 # record <task dir> <attempt> <line>: what the start did, kept in the claim file before it is
 # reported; one short write, so a reader sees the whole line or an empty file
-submitter_record() { printf '%s\n' "$3" >>"$1/.attempt-$2"; }
+submitter_record() { printf '%s\n' "$3" >>"$1/@ATTEMPT@$2"; }
 submitter_superseded() {
   printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
 }
@@ -121,19 +120,17 @@ submitter_resolve() {
   local record=
   if submitter_claim "$3" "$1"; then
     printf 'RESOLVE\t%s\tnever\t\n' "$2"
-  elif [ -s "$3/.attempt-$1" ] && IFS= read -r record <"$3/.attempt-$1" && [ -n "$record" ]; then
+  elif [ -s "$3/@ATTEMPT@$1" ] && IFS= read -r record <"$3/@ATTEMPT@$1" && [ -n "$record" ]; then
     printf 'RESOLVE\t%s\t%s\n' "$2" "$record"
-  elif [ -n "$(find "$3/.attempt-$1" -maxdepth 0 -mmin +5 2>/dev/null)" ]; then
+  elif [ -n "$(find "$3/@ATTEMPT@$1" -maxdepth 0 -mmin +5 2>/dev/null)" ]; then
     printf 'RESOLVE\t%s\tstale\t\n' "$2"
   else
     printf 'RESOLVE\t%s\tpending\t\n' "$2"
   fi
 }
-"""
+""")
 
-_HELPERS = _HELPERS.replace("@LEFTOVERS@", " ".join(LEFTOVERS))
-
-_LAUNCH = r"""
+_LAUNCH = files.fill(r"""
 submitter_launch() {
   submitter_enter "$2" "$3" || return
   submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
@@ -145,9 +142,9 @@ submitter_launch() {
   # bash without BASHPID, older than 4, could not tell the subshell's pid: it starts one).
   set -m
   if [ -n "${BASHPID:-}" ]; then
-    (set +m; trap - INT TERM PIPE; . ./job.sh) >job.out 2>job.err </dev/null &
+    (set +m; trap - INT TERM PIPE; . ./@JOB_SCRIPT@) >@JOB_OUT@ 2>@JOB_ERR@ </dev/null &
   else
-    (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &
+    (trap - INT TERM PIPE; exec bash @JOB_SCRIPT@ >@JOB_OUT@ 2>@JOB_ERR@ </dev/null) &
   fi
   local pid=$!
   set +m
@@ -155,19 +152,19 @@ submitter_launch() {
   submitter_record "$3" "$1" "ok	$pid	$submitter_stamped"
   printf 'START\t%s\tok\t%s\n' "$2" "$pid"
 }
-"""
+""")
 
 # What a process host's start needs: the helpers and the launch of one task.
 LAUNCH_HELPERS = _HELPERS + _LAUNCH
 
-_SUBMIT = r"""
+_SUBMIT = files.fill(r"""
 submitter_submit() {
   local attempt=$1 task=$2 dir=$3; shift 3
   submitter_enter "$task" "$dir" || return
   submitter_claim "$dir" "$attempt" || { submitter_superseded "$task" "$attempt"; return; }
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
-    out=$(trap - HUP INT TERM PIPE; "$@" <job.sh 2>&1); rc=$?
+    out=$(trap - HUP INT TERM PIPE; "$@" <@JOB_SCRIPT@ 2>&1); rc=$?
   else
     out=$(trap - HUP INT TERM PIPE; "$@" 2>&1 </dev/null); rc=$?
   fi
@@ -180,7 +177,7 @@ submitter_submit() {
     printf 'START\t%s\terror\texit %s: %s\n' "$task" "$rc" "$out"
   fi
 }
-"""
+""")
 
 # group <array|packed> <group dir> [<attempt> <task id> <task dir>]... -- <submit command...>
 # Claims every member, lists the claimed ones' directories in the members file (an empty
@@ -188,24 +185,24 @@ submitter_submit() {
 # each member's index and the submit output in its own attempt record. The submit command
 # reads the function's standard input: the driver script for LSF's `bsub < array.sh`,
 # /dev/null otherwise.
-_SUBMIT_GROUP = r"""
+_SUBMIT_GROUP = files.fill(r"""
 submitter_group() {
   local kind=$1 group=$2; shift 2
   local -a attempts=() tasks=() dirs=() indices=()
   local index=0
-  : >"$group/members.tmp"
+  : >"$group/@MEMBERS@.tmp"
   while [ "$1" != -- ]; do
     if [ -d "$3" ] && submitter_clear "$3" && submitter_claim "$3" "$1"; then
-      printf '%s\n' "$3" >>"$group/members.tmp"
+      printf '%s\n' "$3" >>"$group/@MEMBERS@.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
     else
-      printf '\n' >>"$group/members.tmp"
+      printf '\n' >>"$group/@MEMBERS@.tmp"
       printf 'START\t%s\terror\tattempt %s could not be claimed in %s\n' "$2" "$1" "$3"
     fi
     index=$((index + 1)); shift 3
   done
   shift
-  mv -f -- "$group/members.tmp" "$group/members"
+  mv -f -- "$group/@MEMBERS@.tmp" "$group/@MEMBERS@"
   [ "${#tasks[@]}" -gt 0 ] || return 0
   local out rc i
   out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1); rc=$?
@@ -220,22 +217,22 @@ submitter_group() {
     fi
   done
 }
-"""
+""")
 
-_PURGE_GROUPS = r"""
+_PURGE_GROUPS = files.fill(r"""
 submitter_purge_groups() {
   local group dir left
-  for group in "$1"/.groups/*/; do
-    [ -f "$group/members" ] || continue
+  for group in "$1"/@GROUPS@/*/; do
+    [ -f "$group/@MEMBERS@" ] || continue
     left=
     while IFS= read -r dir; do
       if [ -n "$dir" ] && [ -e "$dir" ]; then left=1; break; fi
-    done <"$group/members"
+    done <"$group/@MEMBERS@"
     [ -n "$left" ] || rm -rf -- "$group"
   done
   return 0
 }
-"""
+""")
 
 # finished <command...> -- <job id>...: runs the scheduler's accounting command (its last
 # argument: up to 100 ids, comma-separated) on the ids the status command's output
@@ -366,7 +363,7 @@ class HostOps:
         lines = [_HELPERS, _SUBMIT, f"SUBMITTER_STDIN={int(self.batch.submit_uses_stdin())}"]
         lines += [
             f"submitter_submit {q(t.attempt)} {q(t.task)} {q(t.task_dir)} "
-            + shlex.join(self.batch.submit_argv("job.sh", t.after))
+            + shlex.join(self.batch.submit_argv(files.JOB_SCRIPT, t.after))
             for t in tasks
         ]
         if arrays:
@@ -520,7 +517,9 @@ class HostOps:
             ]
             return "\n".join(lines) + "\n"
         # A task packed with others is stopped alone, by its wrapper, which looks for this file.
-        lines = [f": >{q(t.task_dir + '/.cancel')}" for t in started if is_packed(t.job)]
+        lines = [
+            f": >{q(files.on_host(t.task_dir, files.CANCEL))}" for t in started if is_packed(t.job)
+        ]
         job_ids = [t.job for t in started if t.job and not is_packed(t.job)] + list(whole_jobs)
         if job_ids:
             lines.append(f"{shlex.join(self.batch.cancel_argv(job_ids))} 2>&1")
@@ -549,13 +548,13 @@ def read_status_file(task_dir: str) -> dict[str, Any] | None:
     wrote to `.status.PID` but never renamed into place (killed in between, its node gone),
     once whole."""
     status = None
-    with contextlib.suppress(OSError), open(os.path.join(task_dir, "status")) as handle:
+    with contextlib.suppress(OSError), open(os.path.join(task_dir, files.STATUS)) as handle:
         status = parse_status(handle.readline())
     if status is not None and status.get("state") != "running":
         return status
     with contextlib.suppress(OSError), os.scandir(task_dir) as entries:
         for entry in entries:
-            if not entry.name.startswith(".status."):
+            if not entry.name.startswith(files.STATUS_TEMP):
                 continue
             with contextlib.suppress(OSError), open(entry.path) as handle:
                 line = handle.readline()

@@ -21,6 +21,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 
+from submitter import task_layout as files
 from submitter.hostops import (
     LAUNCH_HELPERS,
     HostOps,
@@ -163,7 +164,7 @@ class LocalSteps:
 def _alive(task: Running) -> bool:
     """That attempt's wrapper still runs: its pid has the start time recorded at its start."""
     try:
-        with open(os.path.join(task.task_dir, f".attempt-{task.attempt}")) as handle:
+        with open(os.path.join(task.task_dir, files.attempt_file(task.attempt))) as handle:
             fields = handle.readline().rstrip("\n").split("\t")
         with open(f"/proc/{task.job}/stat") as handle:
             stat = handle.read().rsplit(") ", 1)[1].split()

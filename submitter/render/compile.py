@@ -17,6 +17,7 @@ from submitter.errors import TemplateError
 from submitter.globs import is_pattern
 from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, Pack
 from submitter.render.shell import directive_line, directive_value, shell_quote
+from submitter.task_layout import TEMPLATE_NAMES
 from submitter.units import format_clock, format_memory, megabytes
 
 
@@ -205,6 +206,7 @@ def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
         "vars": dict(spec.host_vars),
         "pack": {"name": pack.meta.name, "version": pack.meta.version},
         "submitter": {"version": __version__},
+        "files": TEMPLATE_NAMES,
     }
 
 

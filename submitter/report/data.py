@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from submitter import task_layout as files
 from submitter.states import FAILED
 from submitter.store.db import AttemptRecord, Store, TaskRecord
 from submitter.task_records import retry_policy
@@ -139,11 +140,10 @@ def gather(store: Store, max_failures: int = 50, *, include_retired: bool = Fals
         by_task.setdefault(attempt.task_id, []).append(attempt)
     tasks = [_task(record, by_task.get(record.id, [])) for record in records]
     failed = [t for t in tasks if t.state in FAILED]
-    local = store.state_dir / "tasks"
-    failures = [
-        Failure(t, tail(local / t.id / "stdout"), tail(local / t.id / "stderr"))
-        for t in failed[:max_failures]
-    ]
+    failures = []
+    for t in failed[:max_failures]:
+        local = files.local_copy(store.state_dir, t.id)
+        failures.append(Failure(t, tail(local / files.STDOUT), tail(local / files.STDERR)))
     counts = Counter(t.state for t in tasks)
     return ReportData(store.project_dir, time.time(), tasks, failures, len(failed), counts)
 

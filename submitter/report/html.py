@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
+from submitter import task_layout as files
 from submitter.report import graph, svg
 from submitter.report.data import Failure, ReportData, Task, gather
 from submitter.states import ACTIVE
@@ -248,7 +249,7 @@ def _failure(failure: Failure, open_: bool) -> str:
     cells = " · ".join(f"<b>{k}</b> {escape(v)}" for k, v in facts if v)
     logs = "".join(
         f"<div><b>{name}</b> (last lines)<pre>{escape(text) if text else '(empty or not retrieved)'}</pre></div>"
-        for name, text in (("stdout", failure.stdout_tail), ("stderr", failure.stderr_tail))
+        for name, text in ((files.STDOUT, failure.stdout_tail), (files.STDERR, failure.stderr_tail))
     )
     return (
         f'<div class="failure"><h3>{escape(task.name)}</h3><p>{cells}</p>'
