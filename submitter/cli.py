@@ -27,7 +27,7 @@ from submitter.units import parse_duration
 EXAMPLES = {
     "apply": "example:\n  submitter apply tasks.yml            # run what is not done, wait, show progress\n"
     "  submitter apply tasks.yml -q hpc --detach -J 50",
-    "render": "example:\n  submitter render tasks.yml --dry-run -q hpc --task align-a",
+    "render": "example:\n  submitter render tasks.yml -q hpc --task align-a",
     "check-host": "example:\n  submitter check-host hpc --json\n"
     "  submitter check-host hpc --node -f tasks.yml   # one probe job on a compute node",
     "setup-host": "example:\n  submitter setup-host hpc            # key pair, install public key, check-host",
@@ -122,9 +122,8 @@ def _parser() -> argparse.ArgumentParser:
         "render", "Print each task's task file and job script without touching any host."
     )
     render.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
-    render.add_argument(
-        "--dry-run", action="store_true", help="print only (the default and only mode)"
-    )
+    # render only ever prints: --dry-run, once documented, is still accepted
+    render.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     render.add_argument("-q", "--host", dest="host", help="render for this host")
     render.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
 

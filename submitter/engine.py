@@ -62,7 +62,6 @@ from submitter.task_layout import (
 )
 from submitter.task_records import (
     outputs_changed,
-    records_for,
     retry_policy,
     series_number,
     spec_of,
@@ -1329,6 +1328,3 @@ def _kill_grace(config: HostConfig) -> float:
 
 def _clock_of(timestamp: float | None) -> str:
     return time.strftime("%H:%M:%S", time.localtime(timestamp or 0))
-
-
-__all__ = ["FINAL_STATES", "ApplyReport", "Engine", "records_for"]

@@ -14,7 +14,7 @@ from typing import Any
 from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
 from submitter.config.project import HostEntry, Project, TaskDefinition
-from submitter.errors import ConfigError, ConfigErrors, SubmitterError, TemplateError
+from submitter.errors import ConfigError, ConfigErrors, TemplateError
 from submitter.globs import covers, glob_depth, strip_components
 from submitter.identity import SignatureCache, file_signature, shared_signature, task_id
 from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
@@ -414,6 +414,3 @@ def _check_limits(definition: TaskDefinition, entry: HostEntry) -> None:
             + " (the host's 'limits')",
             definition.location,
         )
-
-
-__all__ = ["PreparedTask", "SubmitterError", "prepare_tasks"]

@@ -1,4 +1,4 @@
-"""`render --dry-run`: what would be sent, for the tasks asked for only."""
+"""`render`: what would be sent, for the tasks asked for only."""
 
 from __future__ import annotations
 
@@ -35,3 +35,14 @@ def test_render_unknown_task_is_exit_2(cli, tmp_path: Path) -> None:  # type: ig
     tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: a, run: 'echo'}\n")
     result = cli("render", tasks, "--dry-run", "--task", "b")
     assert result.code == 2 and "no task named b" in result.err
+
+
+def test_render_has_one_mode(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`render` only ever prints: `--dry-run` is still accepted, changes nothing, and is not
+    offered as an option."""
+    tasks = write(tmp_path / "tasks.yml", "tasks:\n  - {name: a, run: 'echo'}\n")
+    plain = cli("render", tasks)
+    assert plain.code == 0, plain.err
+    assert cli("render", tasks, "--dry-run").out == plain.out
+    helped = cli("render", "--help")
+    assert helped.code == 0 and "--dry-run" not in helped.out
