@@ -1,4 +1,5 @@
-"""Command line: parse arguments, call the engine, map errors to exit codes. No logic here."""
+"""Command line: parse arguments, call the command (`commands`), map errors to exit codes.
+No logic here."""
 
 from __future__ import annotations
 
@@ -78,7 +79,8 @@ def _asks_for_json(parser: argparse.ArgumentParser, words: Sequence[str]) -> boo
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="submitter",
-        description="Run tasks declared in YAML on this machine, ssh hosts and SLURM/PBS/LSF clusters.",
+        description="Run tasks declared in YAML on this machine, ssh hosts and SLURM, PBS, LSF "
+        "and Grid Engine clusters.",
         epilog="\n\n".join(f"{name}: {text}" for name, text in EXAMPLES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,4 +1,6 @@
-"""The only orchestrator: prepare -> send -> run -> watch -> retrieve, per host in batches."""
+"""Runs tasks and follows them to their end: per host, in batches, stage -> start -> poll ->
+retrieve, in pipeline order and with retries. `apply`, `status`, `logs`, `report`, `kill` and
+`purge` go through it; `check-host --node` submits its probe job on its own (node_probe)."""
 
 from __future__ import annotations
 

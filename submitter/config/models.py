@@ -1,4 +1,4 @@
-"""Pydantic models of the YAML contract (see PRODUCT.md): hosts, defaults, tasks, resources."""
+"""Pydantic models of the tasks file (README, "The YAML"): hosts, defaults, tasks, resources."""
 
 from __future__ import annotations
 
