@@ -27,9 +27,9 @@ from submitter.interrupts import deferred_interrupts
 from submitter.local_steps import LocalSteps
 from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import OutputPattern, Transfer
-from submitter.prepare import PreparedTask, needs_home, prepare_tasks
+from submitter.prepare import PreparedTask, escalated_task, needs_home, prepare_tasks
 from submitter.progress import Progress, Tally
-from submitter.retry import attempt_walltime, escalated_task, resource_caps
+from submitter.retry import attempt_walltime, resource_caps
 from submitter.run_state import (
     FIRST_POLL_REMOTE,
     ApplyReport,

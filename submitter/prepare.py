@@ -20,6 +20,7 @@ from submitter.identity import SignatureCache, file_signature, shared_signature,
 from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
 from submitter.render.compile import JobSpec, RenderedJob, render_job
 from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
+from submitter.retry import RetryPolicy, escalated_resources
 from submitter.units import format_clock, format_memory
 
 REMOTE_DEFAULT_WORK_DIR = "~/.submitter/work"
@@ -245,6 +246,16 @@ def prepare_task(
         fields,
         linked,
     )
+
+
+def escalated_task(
+    task: PreparedTask, policy: RetryPolicy, number: int, caps: dict[str, int | None]
+) -> PreparedTask:
+    """The task rendered for attempt `number`: its id stays, only what it asks changes."""
+    resources = escalated_resources(task.definition.resources, policy, number, caps)
+    if resources == task.spec.resources:
+        return task
+    return dataclasses.replace(task, spec=dataclasses.replace(task.spec, resources=resources))
 
 
 @functools.lru_cache(maxsize=64)

@@ -4,17 +4,14 @@ resources. Pure functions; the engine acts on them where an attempt ends."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from submitter.config.models import MAX_RESOURCE_COUNT, Limits, Resources, Retrying
 from submitter.config.models import RETRY_CAUSES as NAMED_CAUSES
 from submitter.schedulers.base import SiteLimits
 from submitter.states import Cause
 from submitter.units import MAX_DURATION, MAX_MEMORY
-
-if TYPE_CHECKING:  # prepare reads the tasks file, whose definitions hold a RetryPolicy
-    from submitter.prepare import PreparedTask
 
 # The causes `retry_on` may name; an integer there is an exit code of the task itself.
 RETRY_CAUSES: tuple[str, ...] = tuple(Cause(name).value for name in NAMED_CAUSES)
@@ -186,13 +183,3 @@ def attempt_walltime(
         Resources(walltime=declared), policy, number, resource_caps(limits, SiteLimits())
     )
     return asked.walltime
-
-
-def escalated_task(
-    task: PreparedTask, policy: RetryPolicy, number: int, caps: dict[str, int | None]
-) -> PreparedTask:
-    """The task rendered for attempt `number`: its id stays, only what it asks changes."""
-    resources = escalated_resources(task.definition.resources, policy, number, caps)
-    if resources == task.spec.resources:
-        return task
-    return replace(task, spec=replace(task.spec, resources=resources))

@@ -15,8 +15,8 @@ from submitter import __version__
 from submitter.config.models import Resources
 from submitter.errors import TemplateError
 from submitter.globs import is_pattern
+from submitter.quoting import directive_line, directive_value, shell_quote
 from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, Pack
-from submitter.render.shell import directive_line, directive_value, shell_quote
 from submitter.task_layout import TEMPLATE_NAMES
 from submitter.units import format_clock, format_memory, megabytes
 

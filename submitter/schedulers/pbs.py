@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.render.shell import directive_value
+from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,

@@ -17,13 +17,12 @@ from submitter.config.models import (
     validate_written,
 )
 from submitter.config.project import load_project
-from submitter.prepare import prepare_tasks
+from submitter.prepare import escalated_task, prepare_tasks
 from submitter.retry import (
     DEFAULT_RETRY_ON,
     MAX_DELAY,
     RetryPolicy,
     escalated_resources,
-    escalated_task,
     resource_caps,
     retry_policy,
 )

@@ -1,4 +1,5 @@
-"""Quoting helpers used as Jinja2 filters: every user value is data, never code."""
+"""Quoting helpers, used as the templates' filters and by the schedulers' probe directives:
+every user value is data, never code."""
 
 from __future__ import annotations
 
