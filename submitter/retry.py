@@ -114,7 +114,7 @@ class RetryPolicy:
         )
 
 
-def retry_policy(task: Retrying, defaults: Retrying) -> RetryPolicy:
+def declared_retry_policy(task: Retrying, defaults: Retrying) -> RetryPolicy:
     """The policy of a task as written, each key taken from the task, else from defaults."""
 
     def pick(key: str) -> Any:

@@ -27,7 +27,7 @@ from submitter.config.models import (
 )
 from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
-from submitter.retry import RetryPolicy, retry_policy
+from submitter.retry import RetryPolicy, declared_retry_policy
 
 LOCAL_HOST = "local"
 DEFAULT_INTERPRETER = "bash"
@@ -366,7 +366,7 @@ def _escalations_never_used(
             f"after {_FAILURES[cause]}: add {cause} to retry_on (a retry_on left out has it)",
             doc.locate(where("retry_on")),
         )
-        for resource, cause in retry_policy(written, defaults).unanswered_escalations()
+        for resource, cause in declared_retry_policy(written, defaults).unanswered_escalations()
     ]
 
 
@@ -399,5 +399,5 @@ def _definition(
         location=where,
         variables=variables,
         after=after,
-        retry=retry_policy(spec, defaults),
+        retry=declared_retry_policy(spec, defaults),
     )

@@ -22,9 +22,9 @@ from submitter.retry import (
     DEFAULT_RETRY_ON,
     MAX_DELAY,
     RetryPolicy,
+    declared_retry_policy,
     escalated_resources,
     resource_caps,
-    retry_policy,
 )
 from submitter.schedulers.base import SiteLimits
 from submitter.states import Cause
@@ -93,9 +93,9 @@ def test_task_keys_win_over_defaults() -> None:
         Defaults, {"retries": 3, "retry_on": [75], "retry_delay": "1m", "escalate": {"mem": 2}}
     )
     task = validate_written(TaskSpec, {"name": "a", "run": "x", "retry_on": ["timeout"]})
-    assert retry_policy(task, defaults) == RetryPolicy(3, ("timeout",), {"mem": 2.0}, 60.0)
+    assert declared_retry_policy(task, defaults) == RetryPolicy(3, ("timeout",), {"mem": 2.0}, 60.0)
     nothing = validate_written(TaskSpec, {"name": "a", "run": "x", "retry_on": []})
-    assert retry_policy(nothing, Defaults()).retry_on == ()
+    assert declared_retry_policy(nothing, Defaults()).retry_on == ()
 
 
 def test_escalating_a_resource_retries_the_failure_it_answers() -> None:
@@ -105,14 +105,14 @@ def test_escalating_a_resource_retries_the_failure_it_answers() -> None:
         task = validate_written(
             TaskSpec, {"name": "a", "run": "x", "retries": 1, "escalate": escalate}
         )
-        policy = retry_policy(task, Defaults())
+        policy = declared_retry_policy(task, Defaults())
         assert policy.retry_on == (*DEFAULT_RETRY_ON, cause)
         assert policy.retries_after(1, Cause(cause), None)
     both = validate_written(Defaults, {"retries": 1, "escalate": {"mem": 2, "walltime": 2}})
     task = validate_written(TaskSpec, {"name": "a", "run": "x"})
-    assert retry_policy(task, both).retry_on == (*DEFAULT_RETRY_ON, "timeout", "oom")
+    assert declared_retry_policy(task, both).retry_on == (*DEFAULT_RETRY_ON, "timeout", "oom")
     cores = validate_written(TaskSpec, {"name": "a", "run": "x", "escalate": {"cores": 2}})
-    assert retry_policy(cores, Defaults()).retry_on == DEFAULT_RETRY_ON
+    assert declared_retry_policy(cores, Defaults()).retry_on == DEFAULT_RETRY_ON
 
 
 def test_policy_survives_the_state_store() -> None:
