@@ -71,7 +71,7 @@ from submitter.task_records import (
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
-from submitter.watch import CANNOT_START, judge, overran_walltime, packed_task_view
+from submitter.verdict import CANNOT_START, judge, overran_walltime, packed_task_view
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))

@@ -1,4 +1,5 @@
-"""The watch decisions and the per-host poll parsing, on fixed inputs."""
+"""The verdict on a task (from its status file and the scheduler) and the per-host poll parsing,
+on fixed inputs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from submitter.hostops import HostOps, Running
 from submitter.local_steps import LocalSteps
 from submitter.schedulers.base import JobState, JobStatus, find_status
 from submitter.states import Cause
-from submitter.watch import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
+from submitter.verdict import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
 
 DONE = {"state": "completed", "exit_code": 0, "reason": ""}
 KILLED = {"state": "killed", "exit_code": 143, "reason": "killed by SIGTERM"}
