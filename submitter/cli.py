@@ -7,7 +7,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -86,17 +86,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"submitter {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            epilog=EXAMPLES[name],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+    for name, (help_text, add_arguments) in _COMMANDS.items():
+        add_arguments(
+            commands.add_parser(
+                name,
+                help=help_text,
+                description=help_text,
+                epilog=EXAMPLES[name],
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
         )
+    return parser
 
-    apply = command("apply", "Run every task that is not already done, and wait for it.")
+
+def _apply_arguments(apply: argparse.ArgumentParser) -> None:
     apply.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
     apply.add_argument(
         "-q", "--host", dest="host", help="host for tasks that name none (overrides defaults.host)"
@@ -120,18 +123,16 @@ def _parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="a line for every task, up-to-date ones too"
     )
 
-    render = command(
-        "render", "Print each task's task file and job script without touching any host."
-    )
+
+def _render_arguments(render: argparse.ArgumentParser) -> None:
     render.add_argument("tasks_file", type=Path, metavar="TASKS.yml")
     # render only ever prints: --dry-run, once documented, is still accepted
     render.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
     render.add_argument("-q", "--host", dest="host", help="render for this host")
     render.add_argument("--task", action="append", default=[], help="only this task (repeatable)")
 
-    check = command(
-        "check-host", "Check that a host is ready: ssh, rsync, work dir, scheduler, paths."
-    )
+
+def _check_host_arguments(check: argparse.ArgumentParser) -> None:
     check.add_argument("host")
     check.add_argument(
         "-f",
@@ -153,19 +154,17 @@ def _parser() -> argparse.ArgumentParser:
         help="with --node: give up on a probe job that has not reported after this (default 300s)",
     )
 
-    setup = command("setup-host", "Install an ssh key on a host, then check it.")
+
+def _setup_host_arguments(setup: argparse.ArgumentParser) -> None:
     setup.add_argument("host")
     setup.add_argument("-f", "--tasks-file", type=Path, help="tasks file whose hosts to use")
     setup.add_argument("--json", action="store_true")
     _plain_option(setup)
 
-    status = command("status", "Show the state of tasks (and refresh the ones still running).")
+
+def _status_arguments(status: argparse.ArgumentParser) -> None:
     status.add_argument("tasks", nargs="*", metavar="TASK")
-    status.add_argument(
-        "--all",
-        action="store_true",
-        help="also tasks no longer declared in their tasks file (renamed or changed)",
-    )
+    _retired_option(status)
     status.add_argument("--json", action="store_true")
     _plain_option(status)
     status.add_argument(
@@ -183,9 +182,10 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="refresh every SECONDS (default 2) until every shown task has ended; Ctrl-C stops",
     )
-    status.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+    _project_option(status)
 
-    logs = command("logs", "Print a task's stdout and stderr.")
+
+def _logs_arguments(logs: argparse.ArgumentParser) -> None:
     logs.add_argument("task", metavar="TASK")
     logs.add_argument(
         "-f",
@@ -193,14 +193,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print new lines as they are written, until the task ends (exit code as status)",
     )
-    logs.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+    _project_option(logs)
 
-    kill = command("kill", "Stop running tasks (scancel/qdel/bkill, or a signal).")
+
+def _kill_arguments(kill: argparse.ArgumentParser) -> None:
     kill.add_argument("tasks", nargs="*", metavar="TASK")
     kill.add_argument("--all", action="store_true", help="every active task of the project")
-    kill.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+    _project_option(kill)
 
-    report = command("report", "Write one self-contained HTML page showing how the tasks ran.")
+
+def _report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument(
         "-o",
         "--output",
@@ -208,31 +210,71 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("report.html"),
         help="where to write it (default: report.html here)",
     )
-    report.add_argument(
-        "--all",
-        action="store_true",
-        help="also tasks no longer declared in their tasks file (renamed or changed)",
-    )
+    _retired_option(report)
     report.add_argument(
         "--offline",
         action="store_true",
         help="from the local store alone: do not ask the hosts about tasks still running",
     )
-    report.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+    _project_option(report)
 
-    purge = command(
-        "purge", "Delete finished tasks: records, local copies and remote task directories."
-    )
+
+def _purge_arguments(purge: argparse.ArgumentParser) -> None:
     purge.add_argument("tasks", nargs="*", metavar="TASK")
     purge.add_argument("--age", help="only tasks finished longer ago than this (e.g. 7d, 12h)")
     purge.add_argument(
         "--all", action="store_true", help="every task not active (finished, blocked, pending)"
     )
-    purge.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+    _project_option(purge)
 
-    completion = command("completion", "Print the shell code that completes submitter's words.")
+
+def _completion_arguments(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", choices=SHELLS)
-    return parser
+
+
+# Each command: what it does (its help line) and what adds its arguments, in help order.
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "apply": ("Run every task that is not already done, and wait for it.", _apply_arguments),
+    "render": (
+        "Print each task's task file and job script without touching any host.",
+        _render_arguments,
+    ),
+    "check-host": (
+        "Check that a host is ready: ssh, rsync, work dir, scheduler, paths.",
+        _check_host_arguments,
+    ),
+    "setup-host": ("Install an ssh key on a host, then check it.", _setup_host_arguments),
+    "status": (
+        "Show the state of tasks (and refresh the ones still running).",
+        _status_arguments,
+    ),
+    "logs": ("Print a task's stdout and stderr.", _logs_arguments),
+    "kill": ("Stop running tasks (scancel/qdel/bkill, or a signal).", _kill_arguments),
+    "report": (
+        "Write one self-contained HTML page showing how the tasks ran.",
+        _report_arguments,
+    ),
+    "purge": (
+        "Delete finished tasks: records, local copies and remote task directories.",
+        _purge_arguments,
+    ),
+    "completion": (
+        "Print the shell code that completes submitter's words.",
+        _completion_arguments,
+    ),
+}
+
+
+def _project_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-C", "--project", type=Path, default=Path.cwd(), help="project directory")
+
+
+def _retired_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--all",
+        action="store_true",
+        help="also tasks no longer declared in their tasks file (renamed or changed)",
+    )
 
 
 def _plain_option(command: argparse.ArgumentParser) -> None:
