@@ -153,9 +153,8 @@ def render(args: argparse.Namespace) -> int:
         out.write(f"# task dir {task.task_dir}\n# run dir  {task.run_dir}\n")
         if task.task_dir.startswith("~"):
             out.write("# (~ is the remote home; it is resolved on the host at apply time)\n")
-        out.write(
-            f"{rule}\n--- task.json\n{task.rendered.task_file}--- job.sh\n{task.rendered.job_script}"
-        )
+        out.write(f"{rule}\n--- {files.TASK_FILE}\n{task.rendered.task_file}")
+        out.write(f"--- {files.JOB_SCRIPT}\n{task.rendered.job_script}")
     return EXIT_OK
 
 
