@@ -106,12 +106,17 @@ def test_the_scheduler_packs_literal_names_are_the_layouts() -> None:
 
 
 def test_the_step_scripts_placeholders_are_all_filled() -> None:
-    from submitter import follow, hostops
+    from submitter.follow import FOLLOW_SCRIPT
+    from submitter.hostops import ArrayStart, HostOps, Running
 
-    scripts = [hostops.LAUNCH_HELPERS, hostops._SUBMIT, hostops._SUBMIT_GROUP, follow.FOLLOW_SCRIPT]
-    scripts.append(hostops._PURGE_GROUPS)
+    task = Running("t1", "/w/t1", "token", None)
+    group = ArrayStart("/w/.groups/g", "/w/.groups/g/job.sh", (task,))
+    scripts = [FOLLOW_SCRIPT, HostOps.remove_script(["/w/t1"])]
+    for kind in ("local", "slurm"):
+        ops = HostOps.for_kind(kind)
+        scripts += [ops.start_script([task], [group] if ops.batch else []), ops.poll_script([task])]
     for script in scripts:
         assert not re.search(r"@[A-Z_]+@", script)
-    assert f'"$1/{task_layout.STATUS}"' in hostops.LAUNCH_HELPERS
+    assert f'"$1/{task_layout.STATUS}"' in scripts[-1]
     with pytest.raises(KeyError, match="@NO_SUCH@"):
         task_layout.fill('cat "$1/@NO_SUCH@"')
