@@ -1,0 +1,86 @@
+"""What every registered scheduler must come with, checked over the registry: adding a
+scheduler to `schedulers/registry.py` without its pack, captured output or goldens fails here
+(README: "Adding a scheduler")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from submitter.config.project import load_project
+from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, find_pack
+from submitter.schedulers.registry import NAMES, batch_scheduler
+
+TESTS = Path(__file__).parent.parent
+FIXTURES = TESTS / "fixtures" / "schedulers"
+GOLDEN = TESTS / "golden"
+HEADER_TEMPLATE = "header.sh.j2"
+GOLDEN_FILES = ("job.sh", "task.json", "array.sh", "packed.sh")
+
+
+def fixture_scheduler(path: Path) -> str | None:
+    """The scheduler a captured output belongs to, from its name: `<scheduler>_<command>...`,
+    or `doc_<scheduler>_...` for output copied from the scheduler's documentation; a variant
+    may prefix the name (`openpbs_qsub.txt` is PBS's)."""
+    first = path.name.removeprefix("doc_").split("_", 1)[0]
+    return next((name for name in NAMES if first.endswith(name)), None)
+
+
+def fixtures_of(scheduler: str) -> list[Path]:
+    return sorted(p for p in FIXTURES.glob("*.txt") if fixture_scheduler(p) == scheduler)
+
+
+def golden_hosts_of(scheduler: str) -> list[str]:
+    hosts = load_project(GOLDEN / "tasks.yml").hosts
+    return sorted(name for name, entry in hosts.items() if entry.config.kind == scheduler)
+
+
+def test_every_captured_output_belongs_to_a_registered_scheduler() -> None:
+    strays = [p.name for p in FIXTURES.glob("*.txt") if fixture_scheduler(p) is None]
+    assert not strays, f"name these <scheduler>_<command>...: {strays}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_registry_names_each_scheduler_by_its_own_name(name: str) -> None:
+    assert batch_scheduler(name).name == name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_its_pack_has_a_header_and_the_job_array_and_packed_templates(name: str) -> None:
+    pack = find_pack(batch_scheduler(name).default_pack, None)
+    for template in (HEADER_TEMPLATE, JOB_TEMPLATE, ARRAY_TEMPLATE, PACKED_TEMPLATE):
+        assert (pack.directory / template).is_file(), f"{pack.ident}: no {template}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_captured_output_of_it_parses(name: str) -> None:
+    """Each parser reads any of the scheduler's output without raising (what it cannot read
+    is simply absent); the submit command's output gives a job id, unless it is an error."""
+    scheduler = batch_scheduler(name)
+    fixtures = fixtures_of(name)
+    assert fixtures, f"no captured output of {name} in {FIXTURES}"
+    submit = scheduler.submit_argv("job.sh")[0]
+    for path in fixtures:
+        text = path.read_text()
+        scheduler.parse_status(text)
+        scheduler.parse_finished(text)
+        scheduler.parse_limits(text)
+        if path.name.removeprefix("doc_").split("_")[1] != submit:
+            continue
+        if "error" in path.name:
+            with pytest.raises(ValueError):
+                scheduler.parse_job_id(text)
+        else:
+            assert scheduler.parse_job_id(text), path.name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_its_renders_have_goldens(name: str) -> None:
+    """A host of tests/golden/tasks.yml uses it, and test_golden.py compares its job script,
+    task file and drivers with stored files."""
+    hosts = golden_hosts_of(name)
+    assert hosts, f"no host with scheduler: {name} in {GOLDEN / 'tasks.yml'}"
+    for host in hosts:
+        for suffix in GOLDEN_FILES:
+            assert (GOLDEN / f"{host}.{suffix}").is_file(), f"no golden {host}.{suffix}"
