@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, scheduler_job
-
-# A status query that fails only because every listed job has left the scheduler
-# (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
-_ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNORECASE)
 
 # What an earlier run of a task left in its directory, cleared before it starts again.
 LEFTOVERS = ("status", "stdout", "stderr", "job.out", "job.err", "command", ".cancel")
@@ -458,8 +453,9 @@ class HostOps:
         text = "\n".join(lines)
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a
-        # failure that yields nothing at all is treated as the query failing.
-        if scheduler_rc != "0" and not parsed and not _ALL_JOBS_GONE.search(text):
+        # failure that yields nothing at all, and does not say the jobs are gone, is treated
+        # as the query failing.
+        if scheduler_rc != "0" and not parsed and not self.batch.jobs_gone(text):
             return PollResult(
                 None, text.strip()[-500:] or f"exit {scheduler_rc}", reports, resolved
             )
