@@ -4,13 +4,18 @@ scheduler to `schedulers/registry.py` without its pack, captured output or golde
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from submitter.config.project import load_project
+from submitter.prepare import prepare_tasks
 from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, find_pack
 from submitter.schedulers.registry import NAMES, batch_scheduler
+from tests.conftest import golden_hosts
 
 TESTS = Path(__file__).parent.parent
 FIXTURES = TESTS / "fixtures" / "schedulers"
@@ -29,11 +34,6 @@ def fixture_scheduler(path: Path) -> str | None:
 
 def fixtures_of(scheduler: str) -> list[Path]:
     return sorted(p for p in FIXTURES.glob("*.txt") if fixture_scheduler(p) == scheduler)
-
-
-def golden_hosts_of(scheduler: str) -> list[str]:
-    hosts = load_project(GOLDEN / "tasks.yml").hosts
-    return sorted(name for name, entry in hosts.items() if entry.config.kind == scheduler)
 
 
 def test_every_captured_output_belongs_to_a_registered_scheduler() -> None:
@@ -79,8 +79,39 @@ def test_every_captured_output_of_it_parses(name: str) -> None:
 def test_its_renders_have_goldens(name: str) -> None:
     """A host of tests/golden/tasks.yml uses it, and test_golden.py compares its job script,
     task file and drivers with stored files."""
-    hosts = golden_hosts_of(name)
+    hosts = golden_hosts(name)
     assert hosts, f"no host with scheduler: {name} in {GOLDEN / 'tasks.yml'}"
     for host in hosts:
         for suffix in GOLDEN_FILES:
             assert (GOLDEN / f"{host}.{suffix}").is_file(), f"no golden {host}.{suffix}"
+
+
+def _job_script(tmp_path: Path, name: str) -> tuple[str, Path]:
+    """The job script of one task on a host of scheduler `name`, and its task directory."""
+    tasks = tmp_path / "tasks.yml"
+    tasks.write_text(
+        f"hosts:\n  h: {{address: a@b, scheduler: {name}, work_dir: {tmp_path / 'work'}}}\n"
+        "tasks:\n  - {name: t, host: h, run: 'true'}\n"
+    )
+    task = prepare_tasks(load_project(tasks), check_inputs=False)[0]
+    task_dir = Path(task.task_dir)
+    task_dir.mkdir(parents=True)
+    return task.rendered.job_script, task_dir
+
+
+@pytest.mark.parametrize(
+    ("name", "variable"),
+    [(name, v) for name in NAMES for v in batch_scheduler(name).job_id_variables],
+)
+def test_the_job_id_its_scheduler_sets_reaches_the_status_file(
+    tmp_path: Path, name: str, variable: str
+) -> None:
+    script, task_dir = _job_script(tmp_path, name)
+    (task_dir / "job.sh").write_text(script)
+    environment = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), variable: "4242"}
+    ran = subprocess.run(
+        ["bash", "job.sh"], cwd=task_dir, env=environment, capture_output=True, timeout=20
+    )
+    assert ran.returncode == 0, ran.stderr
+    status = json.loads((task_dir / "status").read_text())
+    assert status["state"] == "completed" and status["job_id"] == "4242"
