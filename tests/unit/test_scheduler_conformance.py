@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ruamel.yaml import YAML
 
 from submitter.config.project import load_project
 from submitter.prepare import prepare_tasks
@@ -18,6 +19,7 @@ from submitter.schedulers.registry import NAMES, batch_scheduler
 from tests.conftest import golden_hosts
 
 TESTS = Path(__file__).parent.parent
+ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures" / "schedulers"
 GOLDEN = TESTS / "golden"
 HEADER_TEMPLATE = "header.sh.j2"
@@ -115,3 +117,11 @@ def test_the_job_id_its_scheduler_sets_reaches_the_status_file(
     assert ran.returncode == 0, ran.stderr
     status = json.loads((task_dir / "status").read_text())
     assert status["state"] == "completed" and status["job_id"] == "4242"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_it_has_a_test_cluster(name: str) -> None:
+    """`docker/cluster up <name>` starts a login node (and compute nodes) running it: the
+    cluster tests' proof, which this test cannot run (no Docker here), only find."""
+    compose = YAML(typ="safe").load((ROOT / "docker" / "docker-compose.yml").read_text())
+    assert f"{name}-login" in compose["services"], f"no {name}-login in docker-compose.yml"
