@@ -6,7 +6,9 @@ remote command per step whatever the number of tasks. Every value is shell-quote
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import posixpath
 import shlex
 from collections.abc import Sequence
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, scheduler_job
+from submitter.states import STATUS_FILE_FINAL
 
 # What an earlier run of a task left in its directory, cleared before it starts again.
 LEFTOVERS = ("status", "stdout", "stderr", "job.out", "job.err", "command", ".cancel")
@@ -46,13 +49,29 @@ submitter_alive() {
   [ -n "$submitter_stamped" ] && [ "$submitter_stamped" = "$want" ]
 }
 submitter_report() {
-  local alive=- status=
+  local alive=-
   if [ -n "$4" ]; then
     if submitter_alive "$2" "$3" "$4"; then alive=1; else alive=0; fi
   fi
-  # the wrapper writes its status as one line of JSON
-  if [ -f "$2/status" ]; then read -r status <"$2/status"; fi
-  printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$status"
+  submitter_read_status "$2"
+  printf 'TASK\t%s\t%s\t%s\n' "$1" "$alive" "$submitter_line"
+}
+# read_status <task dir>: its status, one line of JSON, into submitter_line. A final status
+# the wrapper wrote to .status.PID but could not rename into place (killed in between, its
+# node gone) is the truth too, once whole (newline and all); as read_status_file does.
+submitter_read_status() {
+  local temp line
+  submitter_line=
+  if [ -f "$1/status" ]; then read -r submitter_line <"$1/status"; fi
+  case $submitter_line in '' | '{"state": "running"'*) ;; *) return 0 ;; esac
+  for temp in "$1"/.status.*; do
+    read -r line <"$temp" 2>/dev/null || continue
+    case $line in
+      '{"state": "completed"'* | '{"state": "failed"'* | '{"state": "killed"'* | '{"state": "blocked"'*)
+        submitter_line=$line; return 0 ;;
+    esac
+  done
+  return 0
 }
 submitter_leftovers=(@LEFTOVERS@)
 # clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
@@ -61,6 +80,9 @@ submitter_clear() {
   local name found=()
   for name in "${submitter_leftovers[@]}"; do
     if [ -e "$1/$name" ]; then found+=("$1/$name"); fi
+  done
+  for name in "$1"/.status.*; do  # a final status never renamed into place
+    if [ -e "$name" ]; then found+=("$name"); fi
   done
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
@@ -515,6 +537,28 @@ class HostOps:
             + _PURGE_GROUPS
             + "".join(f"submitter_purge_groups {q(w)}\n" for w in work_dirs)
         )
+
+
+def read_status_file(task_dir: str) -> dict[str, Any] | None:
+    """A task directory's status, as the poll script's `submitter_read_status` reads it: the
+    status file, or where that is absent or still says running, a final status the wrapper
+    wrote to `.status.PID` but never renamed into place (killed in between, its node gone),
+    once whole."""
+    status = None
+    with contextlib.suppress(OSError), open(os.path.join(task_dir, "status")) as handle:
+        status = parse_status(handle.readline())
+    if status is not None and status.get("state") != "running":
+        return status
+    with contextlib.suppress(OSError), os.scandir(task_dir) as entries:
+        for entry in entries:
+            if not entry.name.startswith(".status."):
+                continue
+            with contextlib.suppress(OSError), open(entry.path) as handle:
+                line = handle.readline()
+            left = parse_status(line) if line.endswith("\n") else None
+            if left is not None and left.get("state") in STATUS_FILE_FINAL:
+                return left
+    return status
 
 
 def parse_status(text: str) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from submitter.hostops import (
     Running,
     StartResult,
     TaskReport,
-    parse_status,
+    read_status_file,
 )
 
 # Fields of /proc/PID/stat after the command name; the 20th is the process's start time.
@@ -156,10 +156,7 @@ class LocalSteps:
         reports: dict[str, TaskReport] = {}
         for task in tasks:
             alive = _alive(task)
-            status = None
-            with contextlib.suppress(OSError), open(os.path.join(task.task_dir, "status")) as f:
-                status = parse_status(f.readline())
-            reports[task.task] = TaskReport(alive, status)
+            reports[task.task] = TaskReport(alive, read_status_file(task.task_dir))
         return PollResult(None, None, reports, {})
 
 

@@ -38,6 +38,11 @@ FAILED: frozenset[str] = frozenset(
     s.value for s in (TaskState.FAILED, TaskState.KILLED, TaskState.LOST)
 )
 FINAL: frozenset[str] = FAILED | {TaskState.COMPLETED.value}
+# The states a wrapper's status file ends with (`lost` is the client's verdict, never written;
+# `blocked`: a chained task's wrapper found an upstream task that did not complete).
+STATUS_FILE_FINAL: frozenset[str] = frozenset(
+    s.value for s in (TaskState.COMPLETED, TaskState.FAILED, TaskState.KILLED, TaskState.BLOCKED)
+)
 
 
 class Cause(str, enum.Enum):

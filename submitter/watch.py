@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from submitter.schedulers.base import JobState, JobStatus
-from submitter.states import Cause
+from submitter.states import STATUS_FILE_FINAL, Cause
 from submitter.units import format_clock
 
 # A job gone from the scheduler (or a dead wrapper) with no final status file yet may be
@@ -35,8 +35,6 @@ _SCHEDULER_CAUSES = {
     JobState.CANCELLED: Cause.CANCELLED,
     JobState.FAILED: Cause.NONE,
 }
-# `blocked`: a chained task's wrapper found an upstream task that did not complete.
-_FINAL_FILE_STATES = ("completed", "failed", "killed", "blocked")
 # The reason of a queued task whose job waits for what waiting will not bring.
 CANNOT_START = "cannot start: "
 
@@ -65,7 +63,7 @@ def packed_task_view(
     final status stands whatever became of the job later (a job that timed out after this
     task completed did not fail it); a running job whose task has not begun holds it queued."""
     file_state = (status_file or {}).get("state")
-    if file_state in _FINAL_FILE_STATES:
+    if file_state in STATUS_FILE_FINAL:
         return None
     if scheduler is not None and scheduler.state is JobState.RUNNING and file_state is None:
         return JobStatus(JobState.QUEUED, "waiting in its packed job")
@@ -95,7 +93,7 @@ def judge(
     """The task's new state. `scheduler` is None when the job is absent from the queue and,
     where the scheduler keeps accounting, from its records too."""
     file_state = (status_file or {}).get("state")
-    if file_state in _FINAL_FILE_STATES:
+    if file_state in STATUS_FILE_FINAL:
         reason = str((status_file or {}).get("reason") or "")
         if scheduler is not None and scheduler.state in (
             JobState.TIMEOUT,

@@ -92,11 +92,13 @@ def test_job_killed_outright_is_cancelled_from_sacct_or_lost_without_it(  # type
 def test_time_limit_the_wrapper_could_not_record_is_a_timeout_from_sacct(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, cluster_hosts, remote
 ) -> None:
-    """Killed at its time limit, the wrapper cannot say so: its status still says running."""
+    """Killed at its time limit, the wrapper cannot say so: its status still says running.
+    The wrapper's own walltime watchdog (every child of the wrapper but the command) is
+    stopped, so that SLURM's limit, its safety net, is the one that ends the job."""
     task = {
         "name": "overrun",
         "resources": {"walltime": "00:01:00"},
-        "run": _UNWRITABLE + "sleep 600\n",
+        "run": _UNWRITABLE + 'kill -STOP $(pgrep -P "$PPID" | grep -vx "$$")\nsleep 600\n',
     }
     tasks = _tasks_file(tmp_path, cluster_hosts["slurm"], [task])
     assert cli("apply", tasks, "--detach").code == 0

@@ -402,6 +402,79 @@ def test_compute_node_killed_mid_job_fails_the_task(  # type: ignore[no-untyped-
     assert not (tmp_path / "out" / "0.txt").exists()
 
 
+def test_compute_nodes_frozen_under_packed_tasks_run_each_once(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, cluster_container
+) -> None:
+    """Both compute nodes freeze (`docker pause`) for a minute under 200 packed one-second
+    tasks, a walltime of 30 s each: on the thaw, the tasks that were running find their
+    command ended and their walltime passed at once. Each ran once, all completed, and the
+    next apply runs nothing. SLURM waits for a frozen node as long as its default does
+    (SlurmdTimeout 300 s): the cluster's own 20 s would make the freeze a node failure."""
+    count = 200
+    shared = _shared_dir(cluster_secrets, "frozen-nodes")
+    (task,) = _counted(shared, count, seconds=1)
+    task["resources"] = {"cores": 1, "mem": "20M", "walltime": "30s"}
+    tasks = _tasks_file(tmp_path, cluster_hosts["slurm"], [task])
+    login = cluster_container("slurm-login")
+    nodes = [cluster_container(f"slurm-{node}") for node in ("c1", "c2")]
+    with _slurmd_timeout([login, *nodes], 300), _applying(tmp_path, tasks) as client:
+        wait_until(lambda: _started(shared) >= 20, 120, "20 tasks run")
+        paused = time.monotonic()
+        ran_before = _started(shared)
+        try:
+            for node in nodes:
+                docker("pause", node)
+            time.sleep(PAUSE)
+        finally:
+            for node in nodes:
+                docker("unpause", node)
+        thawed = time.monotonic()
+        code, took = client.wait(600)
+    said = (
+        f"nodes paused {thawed - paused:.1f} s after {ran_before} of {count} tasks began: "
+        f"apply took {took:.1f} s, ended {time.monotonic() - thawed:.1f} s after the thaw"
+    )
+    assert code == 0, client.stderr
+    assert 0 < ran_before < count, "the nodes froze while the tasks ran"
+    _assert_each_ran_once(shared, tmp_path, count)
+    _assert_completed(tmp_path, count)
+    assert all("/" in _job_id(tmp_path, i) for i in (0, count - 1)), "packed"
+    again = cli("apply", tasks)
+    assert again.code == 0 and f"{count} up to date" in again.err, again.err
+    _assert_each_ran_once(shared, tmp_path, count)
+    print(said)  # after the last `cli`, which reads what was printed
+
+
+@contextmanager
+def _slurmd_timeout(containers: list[str], seconds: int) -> Iterator[None]:
+    """SLURM's SlurmdTimeout set to `seconds` on every node (the first one runs slurmctld),
+    and set back afterwards."""
+
+    def set_to(value: str) -> None:
+        for container in containers:
+            docker(
+                "exec", container, "sed", "-i", f"s/^SlurmdTimeout=.*/SlurmdTimeout={value}/",
+                "/etc/slurm/slurm.conf",
+            )  # fmt: skip
+        docker("exec", containers[0], "scontrol", "reconfigure")
+
+    before = docker("exec", containers[0], "sh", "-c", "grep ^SlurmdTimeout= /etc/slurm/slurm.conf")
+    set_to(str(seconds))
+    try:
+        yield
+    finally:
+        set_to(before.strip().split("=", 1)[1])
+
+
+def _job_id(project: Path, index: int) -> str:
+    store = Store(project / ".submitter")
+    try:
+        record = next(r for r in store.tasks() if r.name == f"c-{index}")
+        return str(store.attempts(record.id)[-1].job_id)
+    finally:
+        store.close()
+
+
 def _control_processes(control: Path) -> list[int]:
     """The ssh processes a client started with its control sockets under `control`."""
     found = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ def _count_lines(remote, path: str) -> int:  # type: ignore[no-untyped-def]
 
 
 # packed: the task's wrapper enforces its walltime inside a packed job; single: one job of
-# its own (max_per_job 1), ended by SLURM itself at its time limit (whole minutes: about 1 min)
+# its own (max_per_job 1), where the wrapper enforces it too (SLURM's limit, whole minutes, is
+# the safety net behind it)
 @pytest.mark.parametrize("how", ["packed", "single"])
 def test_timeout_is_retried_with_escalated_walltime(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, cluster_hosts, cluster_secrets, remote, how: str
@@ -68,6 +70,40 @@ def test_timeout_is_retried_with_escalated_walltime(  # type: ignore[no-untyped-
     assert _count_lines(remote, counter) == 2, "the task ran exactly twice"
     table = cli("status", "-C", tmp_path)
     assert "2 of 2" in table.out
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["single", "packed"])
+def test_a_walltime_under_a_minute_is_enforced_alone_or_packed(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, count: int
+) -> None:
+    """`--time=00:00:20` is a minute to SLURM: the wrapper stops the task at 20 s, whether it
+    is alone in its job or packed with another."""
+    task = {
+        "name": "slow-{{ i }}",
+        "for_each": {"i": list(range(count))},
+        "resources": {"walltime": "20s"},
+        "run": "sleep 40\n",
+    }
+    result = cli("apply", _tasks_file(tmp_path, cluster_hosts["slurm"], [task]))
+    assert result.code == 1, result.err
+    records = _status(cli, tmp_path)
+    assert len(records) == count
+    jobs = {str(r["attempts"][-1]["job_id"]) for r in records.values()}
+    assert all(("/" in job) is (count > 1) for job in jobs), jobs
+    for record in records.values():
+        assert (record["state"], record["reason"]) == (
+            "failed",
+            "walltime exceeded: killed after 00:00:20 by the wrapper",
+        ), record
+        attempt = record["attempts"][-1]
+        assert attempt["cause"] == "timeout", attempt
+        ran = _seconds(attempt["ended"]) - _seconds(attempt["started"])
+        print(f"{record['name']} ({attempt['job_id']}): stopped after {ran:.1f} s")
+        assert 19.5 <= ran < 23, ran
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
 def test_members_of_a_job_array_are_retried(  # type: ignore[no-untyped-def]

@@ -34,9 +34,11 @@ submitter_pending=
 submitter_pending_signal=
 # Seconds between TERM and KILL when the task is stopped (host var kill_grace).
 submitter_grace=10
-# Packed with other tasks in one job, this task's walltime and a kill of this task alone are
-# the wrapper's to enforce (the scheduler knows only the job).
-submitter_watch=${SUBMITTER_PACKED:-0}
+# The scheduler rounds a walltime up to its own unit (a minute on SLURM and LSF), checks it
+# now and then, and knows only the whole job when the task is packed with others: the
+# wrapper's watchdog enforces the declared walltime in every grouping, and the scheduler's
+# limit is the safety net. Packed, a kill of this task alone is the watchdog's too.
+submitter_watch=1
 
 # The wrapper forks as little as it can (on a busy host a fork costs more than a small task):
 # builtins set variables, and no command substitution lies on the way of a task that runs.
@@ -146,6 +148,50 @@ submitter_match_outputs() {
   submitter_matched="{${entries[*]-}}"
 }
 
+# finish <the command's exit code>: the task's end, recorded, and the wrapper's. The command
+# has ended: from here on no signal stops the wrapper, nor the mv that may replace it (an
+# ignored signal stays ignored across exec), so that a kill or the scheduler's TERM coming
+# now cannot leave the task's end unrecorded. Stopped by the watchdog (its mark in .stopped),
+# the task ends as the watchdog's reason says, once nothing of it is left.
+submitter_finish() {
+  trap '' TERM INT HUP
+  local rc=$1 stopped=
+  if [ -e "$SUBMITTER_TASK_DIR/.stopped" ]; then
+    read -r stopped <"$SUBMITTER_TASK_DIR/.stopped"
+    submitter_stop_task
+  fi
+  submitter_child=
+  submitter_group=
+  exec 9>&-
+  submitter_now
+  submitter_end=$submitter_now
+  case $stopped in
+    walltime)
+      submitter_status failed 143 "$submitter_end" "walltime exceeded: killed after 02:00:00 by the wrapper"
+      exit 143 ;;
+    cancel)
+      submitter_status killed 143 "$submitter_end" "killed by the user"
+      exit 143 ;;
+  esac
+  if [ "$rc" -ne 0 ]; then
+    submitter_status failed "$rc" "$submitter_end" "exit code $rc"
+    exit "$rc"
+  fi
+  submitter_missing=
+  for submitter_output in ${submitter_outputs[@]+"${submitter_outputs[@]}"}; do
+    if [ ! -e "$submitter_output" ]; then
+      submitter_missing="$submitter_missing${submitter_missing:+, }$submitter_output"
+    fi
+  done
+  submitter_match_outputs
+  if [ -n "$submitter_missing" ]; then
+    submitter_status failed 0 "$submitter_end" "missing declared output: $submitter_missing"
+    exit 1
+  fi
+  submitter_status completed 0 "$submitter_end" "" "$submitter_matched"
+  exit 0
+}
+
 # TERM to the task's process group, KILL to whatever is left of it after the grace time: the
 # task's children go with it, including those that ignore TERM or were left running. Returns 1
 # when KILL was needed. Bash's own "Killed" job notice is kept out of the wrapper's stderr.
@@ -165,6 +211,22 @@ submitter_stop_task() {
   return "$killed"
 } 2>/dev/null
 
+# stop: the task stopped, saying so on stderr when KILL was needed.
+submitter_stop() {
+  if ! submitter_stop_task; then
+    printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
+  fi
+}
+
+# runs: the task's command still runs (not gone, nor a zombie its wrapper has not reaped yet).
+submitter_runs() {
+  local stat
+  kill -0 "$submitter_child" 2>/dev/null || return 1
+  read -r stat <"/proc/$submitter_child/stat" 2>/dev/null || return 0
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
 submitter_on_signal() {
   if [ -n "$submitter_starting" ]; then
     # The task's pid is not known yet: handled as soon as it is.
@@ -173,11 +235,11 @@ submitter_on_signal() {
   fi
   trap '' TERM INT HUP
   exec 9>&-
-  if ! submitter_stop_task; then
-    printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
-  fi
+  submitter_stop
   submitter_now
-  if [ -f "$SUBMITTER_TASK_DIR/.walltime" ]; then
+  local stopped=
+  if [ -f "$SUBMITTER_TASK_DIR/.stopped" ]; then read -r stopped <"$SUBMITTER_TASK_DIR/.stopped"; fi
+  if [ "$stopped" = walltime ]; then
     submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after 02:00:00 by the wrapper"
   elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
     submitter_status killed "$1" "$submitter_now" "killed by the user"
@@ -229,30 +291,12 @@ if ! { [ -d "$SUBMITTER_RUN_DIR" ] || mkdir -p -- "$SUBMITTER_RUN_DIR"; } ||
   exit 1
 fi
 submitter_status running null "" ""
-if [ -e "$SUBMITTER_TASK_DIR/.walltime" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.walltime"; fi
+if [ -e "$SUBMITTER_TASK_DIR/.stopped" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.stopped"; fi
 printf '%s' 'mkdir -p results
 echo aligned > results/hpc-slurm.bam
 ' >"$SUBMITTER_TASK_DIR/command"
 
 submitter_starting=1
-if [ "$submitter_watch" = 1 ]; then
-  # The watchdog reads a pipe only this wrapper holds open: end of file (the wrapper closed
-  # it, ended or was killed) stops it. Each second it looks for a .cancel file (a kill of this
-  # task alone) and at the walltime (7200 s); either marks why and sends the wrapper TERM.
-  exec 9> >(
-    exec >/dev/null 2>&1
-    deadline=$((SECONDS + 7200))
-    while :; do
-      read -r -t 1 _
-      [ $? -gt 128 ] || exit 0
-      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then kill -TERM "$submitter_pid"; exit 0; fi
-      if [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
-        : >"$SUBMITTER_TASK_DIR/.walltime" && kill -TERM "$submitter_pid"
-        exit 0
-      fi
-    done
-  )
-fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
 # started, and only those. Bash may print a job notice ("[1]+ Done") while job control is on,
 # in a subshell of a launcher: kept out of the wrapper's stderr.
@@ -272,31 +316,36 @@ else
   submitter_group=$submitter_child
 fi
 submitter_starting=
+if [ "$submitter_watch" = 1 ]; then
+  # The watchdog reads a pipe only this wrapper holds open: end of file (the wrapper closed
+  # it, ended or was killed) stops it. Each second it looks for a .cancel file (a kill of this
+  # task alone) and at the walltime (7200 s). Either one stops the task itself, if the
+  # task's command still runs, after marking why in .stopped: the wrapper is not signalled,
+  # so its wait for the command is never cut short, and a command that ended meanwhile (a
+  # node frozen as it ended wakes with both) is the wrapper's to record as it ended.
+  exec 9> >(
+    exec >/dev/null
+    deadline=$((SECONDS + 7200))
+    while :; do
+      read -r -t 1 _
+      [ $? -gt 128 ] || exit 0
+      if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then
+        submitter_why=cancel
+      elif [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+        submitter_why=walltime
+      else
+        continue
+      fi
+      read -r -t 0 _ && exit 0  # the wrapper closed the pipe: the task has ended
+      submitter_runs || exit 0
+      printf '%s\n' "$submitter_why" >"$SUBMITTER_TASK_DIR/.stopped"
+      submitter_stop
+      exit 0
+    done
+  )
+fi
 if [ -n "$submitter_pending" ]; then
   submitter_on_signal "$submitter_pending" "$submitter_pending_signal"
 fi
 wait "$submitter_child"
-submitter_rc=$?
-submitter_child=
-submitter_group=
-exec 9>&-
-
-submitter_now
-submitter_end=$submitter_now
-if [ "$submitter_rc" -ne 0 ]; then
-  submitter_status failed "$submitter_rc" "$submitter_end" "exit code $submitter_rc"
-  exit "$submitter_rc"
-fi
-submitter_missing=
-for submitter_output in ${submitter_outputs[@]+"${submitter_outputs[@]}"}; do
-  if [ ! -e "$submitter_output" ]; then
-    submitter_missing="$submitter_missing${submitter_missing:+, }$submitter_output"
-  fi
-done
-submitter_match_outputs
-if [ -n "$submitter_missing" ]; then
-  submitter_status failed 0 "$submitter_end" "missing declared output: $submitter_missing"
-  exit 1
-fi
-submitter_status completed 0 "$submitter_end" "" "$submitter_matched"
-exit 0
+submitter_finish "$?"

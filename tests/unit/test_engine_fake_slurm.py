@@ -4,8 +4,10 @@ suite in tests/cluster stays the proof)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -550,3 +552,112 @@ def test_a_job_that_can_never_start_shows_why_in_status_and_on_the_live_line(
     assert f"fake: 1 queued: {why}" in log.read_text()
     row = _status(cli, tmp_path)["big"]
     assert (row["state"], row["reason"]) == ("queued", why)
+
+
+def _signalled_as_it_ends(project: Path, host: str, count: int, freeze: str, thaw: str) -> Path:
+    """`count` tasks `frozen-I` (walltime 2 s) whose command runs `freeze` (with `w`, its
+    wrapper's pid), leaves a helper running `thaw` (`$0`: the wrapper's pid) and ends."""
+    return write(
+        project / "tasks.yml",
+        "hosts:\n"
+        f"  fake: {{scheduler: slurm, work_dir: '{project / 'cluster-work'}', pack_cores: 2}}\n"
+        "  here: {scheduler: local, poll_interval: 1}\n"
+        f"defaults: {{host: {host}}}\n"
+        "tasks:\n"
+        "  - name: 'frozen-{{ i }}'\n"
+        f"    for_each: {{i: {list(range(count))}}}\n"
+        "    resources: {walltime: 2}\n"
+        "    outputs: ['out/{{ i }}.txt']\n"
+        f"    env: {{TOP: '{project}'}}\n"
+        "    run: |\n"
+        '      mkdir -p "$TOP/runs" out; echo "$$" >> "$TOP/runs/{{ i }}"\n'
+        "      w=$PPID\n"
+        f"      {freeze}\n"
+        f"      setsid bash -c '{thaw}' \"$w\" </dev/null >/dev/null 2>&1 &\n"
+        "      echo done > out/{{ i }}.txt\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "count"), [("fake", 2), ("fake", 1), ("here", 1)], ids=["packed", "single", "local"]
+)
+def test_a_walltime_that_passes_after_the_command_ended_kills_nothing(
+    cli, fake_slurm: Recorded, tmp_path: Path, host: str, count: int
+) -> None:  # type: ignore[no-untyped-def]
+    """A node frozen as the command ends, played by the command: it stops its wrapper and the
+    wrapper's walltime watchdog (every child of the wrapper but itself) and ends; a helper
+    thaws the watchdog once the walltime (2 s) has passed, then the wrapper. The command
+    ended: the task completed, and the next apply runs nothing."""
+    freeze = 'kill -STOP "$w" $(pgrep -P "$w" | grep -vx "$$")'
+    thaw = 'sleep 3; kill -CONT $(pgrep -P "$0"); sleep 1.5; kill -CONT "$0"'
+    tasks = _signalled_as_it_ends(tmp_path, host, count, freeze, thaw)
+    result = cli("apply", tasks)
+    shown = _status(cli, tmp_path)
+    assert result.code == 0, (shown, result.err)
+    assert {(row["state"], row["reason"]) for row in shown.values()} == {("completed", "")}
+    if host == "fake":
+        (job,) = _jobs(tmp_path)
+        assert ("SUBMITTER_PACKED=1" in Path(job["script"]).read_text()) is (count > 1)
+    assert f"{count} up to date" in cli("apply", tasks).err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(count)}, "run once, and not again"
+    assert {p.read_text() for p in (tmp_path / "out").iterdir()} == {"done\n"}
+
+
+@pytest.mark.parametrize("code", [0, 3])
+@pytest.mark.parametrize("count", [2, 1], ids=["packed", "single"])
+def test_a_term_during_the_wrappers_closing_write_does_not_cut_it(
+    cli,
+    fake_slurm: Recorded,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    count: int,
+    code: int,
+) -> None:  # type: ignore[no-untyped-def]
+    """The wrapper is sent TERM (a kill, the scheduler) while it renames the final status into
+    place: an `mv` that takes a second, first on PATH. The status file says how the command
+    ended, and no temporary status is left behind."""
+    slow = tmp_path / "slow-bin"
+    slow.mkdir()
+    write(slow / "mv", f'#!/bin/bash\nsleep 1\nexec {shutil.which("mv")} "$@"\n').chmod(0o755)
+    monkeypatch.setenv("PATH", f"{slow}{os.pathsep}{os.environ['PATH']}")
+    tasks = _signalled_as_it_ends(tmp_path, "fake", count, ":", 'sleep 0.5; kill -TERM "$0"')
+    write(tasks, tasks.read_text() + f"      exit {code}\n")
+    cli("apply", tasks)
+    shown = _status(cli, tmp_path)
+    expected = ("completed", "") if code == 0 else ("failed", f"exit code {code}")
+    assert {(row["state"], row["reason"]) for row in shown.values()} == {expected}, shown
+    for row in shown.values():
+        directory = Path(row["task_dir"])  # the poll read the status before the mv ended
+        left = lambda d=directory: not list(d.glob(".status.*"))  # noqa: E731
+        with contextlib.suppress(AssertionError):
+            _wait_for(left, "the rename", timeout=3)
+        assert json.loads((directory / "status").read_text())["state"] == expected[0]
+        assert left()
+
+
+@pytest.mark.parametrize("count", [1, 2], ids=["single", "packed"])
+def test_the_declared_walltime_is_enforced_in_every_grouping(
+    cli, fake_slurm: Recorded, tmp_path: Path, count: int
+) -> None:  # type: ignore[no-untyped-def]
+    """SLURM rounds a walltime up to the minute (and this fake enforces none): the wrapper
+    enforces the declared one, alone in its job or packed."""
+    tasks = _tasks(
+        tmp_path,
+        "  - name: 'slow-{{ i }}'\n"
+        f"    for_each: {{i: {list(range(count))}}}\n"
+        "    resources: {walltime: 2s}\n"
+        "    run: 'sleep 30'\n",
+        ", pack_cores: 2",
+    )
+    began = time.monotonic()
+    result = cli("apply", tasks)
+    took = time.monotonic() - began
+    assert result.code == 1, result.err
+    shown = _status(cli, tmp_path)
+    assert {row["reason"] for row in shown.values()} == {
+        "walltime exceeded: killed after 00:00:02 by the wrapper"
+    }, shown
+    assert {row["attempts"][-1]["cause"] for row in shown.values()} == {"timeout"}
+    (job,) = _jobs(tmp_path)
+    assert ("SUBMITTER_PACKED=1" in Path(job["script"]).read_text()) is (count > 1)
+    assert took < 10, took

@@ -256,3 +256,25 @@ def test_a_recycled_pid_is_never_signalled_nor_taken_for_the_task(cli, tmp_path:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_final_status_an_earlier_run_left_unrenamed_is_not_the_next_runs(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """A `.status.PID` the poll would read as the truth (a wrapper killed before its rename)
+    goes with the rest of what an earlier run left, when the task starts again."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        f"tasks:\n  - name: twice\n    env: {{TOP: '{tmp_path}'}}\n"
+        "    run: 'echo x >> \"$TOP/runs\"; sleep 1; exit 3'\n",
+    )
+    assert cli("apply", tasks).code == 1
+    (first,) = _status(cli, tmp_path)
+    left = Path(first["task_dir"]) / ".status.99999"
+    left.write_text('{"state": "completed", "exit_code": 0, "reason": ""}\n')
+    again = cli("apply", tasks)
+    assert again.code == 1, again.err
+    (second,) = _status(cli, tmp_path)
+    assert (second["state"], second["reason"]) == ("failed", "exit code 3"), second
+    assert (tmp_path / "runs").read_text() == "x\nx\n"
+    assert not left.exists()

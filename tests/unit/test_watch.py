@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from submitter.hostops import HostOps, Running
+from submitter.local_steps import LocalSteps
 from submitter.schedulers.base import JobState, JobStatus
 from submitter.states import Cause
 from submitter.watch import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
@@ -285,3 +286,49 @@ def test_poll_script_asks_sacct_only_of_jobs_squeue_does_not_list(tmp_path: Path
     assert poll.scheduler is not None
     assert poll.scheduler["1"] == JobStatus(JobState.TIMEOUT, "TO", 0)
     assert poll.scheduler["5"].state is JobState.RUNNING
+
+
+# A wrapper stopped between writing its final status to `.status.PID` and renaming it into
+# place (a SIGKILL, a node that died) leaves the final status there, complete.
+_FINAL_TEMP = (
+    '{"state": "completed", "exit_code": 0, "hostname": "c1", "pid": 41, "job_id": "7", '
+    '"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:00:01Z", "reason": "", '
+    '"matched": {}}\n'
+)
+_RUNNING = '{"state": "running", "exit_code": null, "pid": 41}\n'
+
+
+def _half_written(directory: Path, status: str | None, temp: str) -> None:
+    directory.mkdir()
+    if status is not None:
+        (directory / "status").write_text(status)
+    (directory / ".status.41").write_text(temp)
+
+
+def _polled_here(kind: str, tasks: list[Running]) -> dict[str, dict | None]:  # type: ignore[type-arg]
+    """Each task's status as the poll script of a `kind` host, run here, reports it."""
+    ops = HostOps.for_kind(kind)
+    done = subprocess.run(
+        ["bash", "-c", ops.poll_script(tasks)], capture_output=True, text=True, check=False
+    )
+    return {name: report.status for name, report in ops.parse_poll(done.stdout).tasks.items()}
+
+
+def test_a_final_status_left_unrenamed_is_read_as_the_truth(tmp_path: Path) -> None:
+    _half_written(tmp_path / "only-temp", None, _FINAL_TEMP)
+    _half_written(tmp_path / "still-running", _RUNNING, _FINAL_TEMP)
+    _half_written(tmp_path / "torn", _RUNNING, _FINAL_TEMP.rstrip("\n")[:40])
+    _half_written(tmp_path / "final", '{"state": "failed", "reason": "exit code 2"}\n', _FINAL_TEMP)
+    names = ("only-temp", "still-running", "torn", "final")
+    expected = {
+        "only-temp": "completed",
+        "still-running": "completed",
+        "torn": "running",  # half a temporary file is no status: the next poll reads it whole
+        "final": "failed",  # a renamed final status stands
+    }
+    for kind in ("slurm", "ssh"):
+        tasks = [Running(n, str(tmp_path / n), "a", "7" if kind == "slurm" else "") for n in names]
+        reported = _polled_here(kind, tasks)
+        assert {n: (reported[n] or {}).get("state") for n in names} == expected, kind
+    local = LocalSteps.poll([Running(n, str(tmp_path / n), "a", "1") for n in names])
+    assert {n: (local.tasks[n].status or {}).get("state") for n in names} == expected
