@@ -23,7 +23,7 @@ from submitter.node_probe import (
 )
 from submitter.prepare import default_work_dir, resolve_home
 from submitter.run_state import default_poll_interval
-from submitter.schedulers.base import BatchScheduler, JobState, find_status
+from submitter.schedulers.base import BatchScheduler, JobState
 from submitter.shared_markers import shared_markers
 from submitter.transport.base import COMMAND_TIMEOUT, Transport
 
@@ -142,7 +142,7 @@ def _queue_state(
     """The job's state code as the scheduler prints it, and its state (None: not listed)."""
     if batch is None or job is None:
         return "finished", JobState.DONE  # ran in the foreground: no report now, none later
-    status = find_status(batch.parse_status(output), job)
+    status = batch.find_status(batch.parse_status(output), job)
     if status is None:
         return "gone", None
     return status.code, status.state

@@ -40,11 +40,10 @@ from submitter.run_state import (
     default_poll_interval,
 )
 from submitter.schedulers.base import (
+    BatchScheduler,
     SiteLimits,
-    find_status,
     is_packed,
     scheduler_job,
-    submission_of,
 )
 from submitter.schedulers.registry import batch_scheduler
 from submitter.states import ACTIVE, FAILED, Cause, TaskState
@@ -417,7 +416,7 @@ class Engine:
             except HostError:
                 continue  # the run says the host cannot be reached
             needed = self._jobs_needed(host, limits)
-            room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host))
+            room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host, scheduler))
             if needed > room:
                 limit = host.config.max_queued
                 why = f"max_queued: {limit}" if limit else "the site's or submitter's limit"
@@ -844,7 +843,7 @@ class Engine:
             if tracked.prepared is None:
                 units.append((position[tracked.id], [tracked], None))
                 continue
-            key = frozenset(submission_of(job) for job in tracked.after_jobs)
+            key = frozenset(scheduler.submission_of(job) for job in tracked.after_jobs)
             chains.setdefault(key, []).append(tracked.prepared)
         for job in plan_jobs(list(chains.values()), host.config, limits, largest):
             if isinstance(job, Group):
@@ -853,7 +852,7 @@ class Engine:
             else:
                 units.append((position[job[0].task_id], [by_id[job[0].task_id]], None))
         units.sort(key=lambda unit: unit[0])
-        room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host))
+        room = max(0, self._max_queued(host, limits) - _jobs_in_queue(host, scheduler))
         singles: list[Tracked] = []
         groups: list[tuple[list[Tracked], Group]] = []
         for _, members, group in units[:room]:
@@ -890,7 +889,7 @@ class Engine:
     def _max_queued(host: HostRun, limits: SiteLimits) -> int:
         if host.config.max_queued:
             return host.config.max_queued
-        default = batch_scheduler(host.config.kind).default_max_running
+        default = batch_scheduler(host.config.kind).default_max_queued
         return min(default, limits.max_jobs) if limits.max_jobs else default
 
     def _submit(
@@ -1064,8 +1063,8 @@ class Engine:
             report = poll.tasks.get(tracked.id)
             status = report.status if report else None
             scheduler = None
-            if poll.scheduler is not None and tracked.job_id:
-                scheduler = find_status(poll.scheduler, tracked.job_id)
+            if poll.scheduler is not None and host.ops.batch is not None and tracked.job_id:
+                scheduler = host.ops.batch.find_status(poll.scheduler, tracked.job_id)
                 if is_packed(tracked.job_id):
                     scheduler = packed_task_view(scheduler, status)
             verdict = judge(
@@ -1313,10 +1312,10 @@ def _largest_array(host: HostRun, limits: SiteLimits) -> int:
     )
 
 
-def _jobs_in_queue(host: HostRun) -> int:
+def _jobs_in_queue(host: HostRun, scheduler: BatchScheduler) -> int:
     """Scheduler jobs of this host's active tasks: a job array or packed job counts once, a
     start not yet answered as one job."""
-    jobs = {submission_of(t.job_id) if t.job_id else t.id for t in host.active.values()}
+    jobs = {scheduler.submission_of(t.job_id) if t.job_id else t.id for t in host.active.values()}
     return len(jobs)
 
 

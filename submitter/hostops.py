@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import posixpath
-import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,10 +18,6 @@ from typing import Any
 from submitter import task_layout as files
 from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, scheduler_job
 from submitter.states import STATUS_FILE_FINAL
-
-# A status query that fails only because every listed job has left the scheduler
-# (`qstat: Unknown Job Id`, `squeue: Invalid job id`, `Job <1> is not found`) answered fine.
-_ALL_JOBS_GONE = re.compile(r"unknown job|invalid job id|is not found", re.IGNORECASE)
 
 # Every step script ignores the signals a dying client or a dropped link sends, so a start
 # that has begun is finished and recorded on the host whatever happens to the client.
@@ -477,8 +472,9 @@ class HostOps:
         text = "\n".join(lines)
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a
-        # failure that yields nothing at all is treated as the query failing.
-        if scheduler_rc != "0" and not parsed and not _ALL_JOBS_GONE.search(text):
+        # failure that yields nothing at all, and does not say the jobs are gone, is treated
+        # as the query failing.
+        if scheduler_rc != "0" and not parsed and not self.batch.jobs_gone(text):
             return PollResult(
                 None, text.strip()[-500:] or f"exit {scheduler_rc}", reports, resolved
             )

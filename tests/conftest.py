@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from submitter.cli import main
+from submitter.config.project import load_project
+from submitter.schedulers.registry import NAMES
 from submitter.store.db import Store
+
+GOLDEN = Path(__file__).parent / "golden"
 
 
 @dataclass
@@ -48,6 +52,18 @@ def write(path: Path, text: str) -> Path:
 
 
 os.environ.setdefault("COLUMNS", "200")
+
+
+def golden_hosts(scheduler: str) -> list[str]:
+    """The hosts of tests/golden/tasks.yml that use `scheduler`."""
+    hosts = load_project(GOLDEN / "tasks.yml").hosts
+    return sorted(name for name, entry in hosts.items() if entry.config.kind == scheduler)
+
+
+# Every registered scheduler with each of its golden hosts: what scheduler tests run over.
+SCHEDULER_HOSTS: list[tuple[str, str]] = [
+    (name, host) for name in NAMES for host in golden_hosts(name)
+]
 
 
 def count_attempts(project: Path) -> int:

@@ -17,6 +17,9 @@ from submitter.errors import TemplateError
 from submitter.globs import is_pattern
 from submitter.quoting import directive_line, directive_value, shell_quote
 from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, Pack
+from submitter.schedulers.base import template_facts
+from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
+from submitter.schedulers.registry import batch_scheduler
 from submitter.task_layout import TEMPLATE_NAMES
 from submitter.units import format_clock, format_memory, megabytes
 
@@ -203,6 +206,11 @@ def _context(spec: JobSpec, pack: Pack) -> dict[str, Any]:
             "flavor": spec.flavor or "",
             "setup": spec.setup or "",
         },
+        # the batch scheduler's facts (`scheduler.job_id`, `scheduler.array_index`), empty on
+        # a host without one: no template needs to branch on the scheduler's name for them
+        "scheduler": template_facts(
+            batch_scheduler(spec.scheduler) if spec.scheduler in BATCH_SCHEDULERS else None
+        ),
         "vars": dict(spec.host_vars),
         "pack": {"name": pack.meta.name, "version": pack.meta.version},
         "submitter": {"version": __version__},

@@ -1,7 +1,12 @@
-"""What every scheduler module provides: argv builders, output parsers and a state table.
+"""What every scheduler module provides: argv builders, output parsers, a state table, and
+every other fact of its scheduler (job id and array syntax, its wording for transient errors
+and for jobs gone, the variables a job sees).
 
 Scheduler modules do no I/O. The engine runs the argv they build through a transport and
-hands the output back to their parsers, so every parser is tested on captured real output.
+hands the output back to their parsers. The parsers are tested on the output in
+tests/fixtures/schedulers: captured from the project's docker clusters for SLURM, PBS (OpenPBS,
+and SLURM's Torque wrapper) and Grid Engine, while LSF's are tested on LSF's documentation and
+on a test shim over SLURM only, never on a real LSF (lsf.py says why).
 """
 
 from __future__ import annotations
@@ -69,21 +74,9 @@ def lookup_state(table: Mapping[str, JobState], code: str, scheduler: str) -> Jo
     return state
 
 
-def job_key(job_id: str) -> str:
-    """The part of a job id before the first dot: `123.server` -> `123` (PBS prints server
-    suffixes inconsistently; SLURM and LSF ids have no dot, so they are their own key). A
-    Grid Engine array task, `123.4`, is its own key: the 4 is the task, not a server."""
-    job_id = job_id.strip()
-    if _GRID_ENGINE_TASK.match(job_id):
-        return job_id
-    return job_id.split(".", 1)[0]
-
-
-_GRID_ENGINE_TASK = re.compile(r"^\d+\.\d+$")
-
-
 # A task packed with others into one scheduler job is known as `<job id>/<index>`: the job,
-# and its place in the job's members file.
+# and its place in the job's members file. This is submitter's own notation, the same
+# whatever the scheduler: no scheduler prints a `/` in a job id.
 PACKED = re.compile(r"^(.+)/(\d+)$")
 
 
@@ -93,50 +86,13 @@ def scheduler_job(job_id: str) -> str:
     return packed.group(1) if packed else job_id
 
 
-def submission_of(job_id: str) -> str:
-    """What was submitted to run `job_id`: a packed task's job, an array member's array."""
-    job_id = scheduler_job(job_id)
-    member = _ARRAY_MEMBER.match(job_id.strip())
-    return f"{member.group(1)}[]" if member else job_id
-
-
 def is_packed(job_id: str | None) -> bool:
     return bool(job_id and PACKED.match(job_id))
 
 
-def find_status(statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
-    """The status of a packed task's job, else `statuses[job_id]`, or the status of the same job printed under another server name,
-    or, for an array member (`123_4`, `123[4]`), of a pending range that holds it
-    (`123_[2-9%2]`, `123[2-9]`): a queued member is never taken for a lost one."""
-    job_id = scheduler_job(job_id)
-    if job_id in statuses:
-        return statuses[job_id]
-    key = job_key(job_id)
-    same = next((s for printed, s in statuses.items() if job_key(printed) == key), None)
-    if same is not None:
-        return same
-    member = _ARRAY_MEMBER.match(job_id.strip())
-    if member is None:
-        return None
-    array, index = member.group(1), int(member.group(2) or member.group(3) or member.group(4))
-    for printed, status in statuses.items():
-        held = _ARRAY_RANGE.match(printed.strip())
-        expression = held and (held.group(2) or held.group(3) or held.group(4))
-        if held and expression and held.group(1) == array and index in _indices(expression):
-            return status
-    return None
-
-
-# An array member as SLURM (`123_4`), PBS (`123[4].server`), LSF (`123[4]`) and Grid Engine
-# (`123.4`) print it.
-_ARRAY_MEMBER = re.compile(r"^(\d+)(?:_(\d+)(?:\..*)?|\[(\d+)\](?:\..*)?|\.(\d+))$")
-# A range of members printed as one line: `123_[3-10%2]`, `123_[1,4-6]`, `123[2-9:2].server`,
-# Grid Engine's `123.3-6:1,8-10:1`.
-_ARRAY_RANGE = re.compile(r"^(\d+)(?:_\[([^\]]+)\](?:\..*)?|\[([^\]]+)\](?:\..*)?|\.(\d[\d,:-]*))$")
-
-
-def _indices(expression: str) -> range | set[int]:
-    """The member indices a range expression names (`3-10%2`, `1,4-6`, `2-9:2`, `7`)."""
+def range_indices(expression: str) -> set[int]:
+    """The member indices a range expression names (`3-10%2`, `1,4-6`, `2-9:2`, `7`): the
+    grammar SLURM, PBS, LSF and Grid Engine share for a pending range of array members."""
     members: set[int] = set()
     for part in expression.split("%", 1)[0].split(","):
         bounds, _, step = part.partition(":")
@@ -176,14 +132,25 @@ def largest(values: Sequence[int | None]) -> int | None:
     return max(v for v in values if v is not None)
 
 
-class TransientErrors:
-    """Recognises a submission the scheduler refused only because it was briefly busy or
-    unreachable; each scheduler sets `transient_errors` to its own wording. Also the
-    defaults of what a scheduler may not have: job arrays, a way to read site limits, an
-    accounting record of finished jobs."""
+NEVER = re.compile(r"(?!)")  # a pattern that matches nothing
 
-    transient_errors: re.Pattern[str] = re.compile(r"(?!)")  # matches nothing
+
+class SchedulerDefaults:
+    """What a scheduler module need not say when the default is true of its scheduler: no
+    wording for a transient failure or for jobs gone, no job arrays, no way to read site
+    limits, no accounting record of finished jobs, job ids that are their own keys and no
+    array member syntax. Each scheduler subclasses it and sets what differs."""
+
+    # A submission the scheduler refused only because it was briefly busy or unreachable.
+    transient_errors: re.Pattern[str] = NEVER
+    # A status query that failed only because every job it was asked about has left.
+    gone_errors: re.Pattern[str] = NEVER
+    # An array member's id (groups: the array's number, the member's index) and a line of
+    # pending members (groups: the array's number, a range_indices expression).
+    member_id: re.Pattern[str] = NEVER
+    pending_range: re.Pattern[str] = NEVER
     max_array_size: int = 0  # 0: no job arrays through submitter (yet)
+    first_array_index: int = 0  # the index the scheduler gives an array's first member
     # The scheduler's variant where it has several (PBS: pro or torque); None: one, or not
     # known yet (the engine sets what the site's limits say).
     flavor: str | None = None
@@ -199,6 +166,12 @@ class TransientErrors:
     accounting_probe: str = ""
     accounting: str = ""
 
+    # Inside a job: the environment variables holding its job id and, in a job array, the
+    # member's index, the first one set wins (templates read them as `scheduler.job_id` and
+    # `scheduler.array_index`, see template_facts).
+    job_id_variables: tuple[str, ...] = ()
+    array_index_variables: tuple[str, ...] = ()
+
     def parse_limits(self, output: str) -> SiteLimits:
         return SiteLimits()
 
@@ -211,20 +184,85 @@ class TransientErrors:
     def is_transient(self, output: str) -> bool:
         return bool(self.transient_errors.search(output))
 
+    def jobs_gone(self, output: str) -> bool:
+        return bool(self.gone_errors.search(output))
+
     def array_member(self, job_id: str, index: int) -> str:
         raise NotImplementedError(f"{type(self).__name__} has no job arrays")
 
+    def job_key(self, job_id: str) -> str:
+        return job_id.strip()
+
+    def member_of(self, job_id: str) -> tuple[str, int] | None:
+        member = self.member_id.match(job_id.strip())
+        return (member.group(1), int(member.group(2))) if member else None
+
+    def pending_members(self, printed: str) -> tuple[str, set[int]] | None:
+        held = self.pending_range.match(printed.strip())
+        return (held.group(1), range_indices(held.group(2))) if held else None
+
+    def submission_of(self, job_id: str) -> str:
+        """What was submitted to run `job_id`: a packed task's job, an array member's array
+        (as `<array number>[]`, a key that no other job prints)."""
+        job_id = scheduler_job(job_id)
+        member = self.member_of(job_id)
+        return f"{member[0]}[]" if member else job_id
+
+    def find_status(self, statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
+        """The status of a packed task's job, else `statuses[job_id]`, or the status of the
+        same job printed otherwise (job_key), or, for an array member, of a pending range that
+        holds it: a queued member is never taken for a lost one."""
+        job_id = scheduler_job(job_id)
+        if job_id in statuses:
+            return statuses[job_id]
+        key = self.job_key(job_id)
+        same = next((s for printed, s in statuses.items() if self.job_key(printed) == key), None)
+        if same is not None:
+            return same
+        member = self.member_of(job_id)
+        if member is None:
+            return None
+        for printed, status in statuses.items():
+            held = self.pending_members(printed)
+            if held is not None and held[0] == member[0] and member[1] in held[1]:
+                return status
+        return None
+
+
+def shell_first(variables: Sequence[str]) -> str:
+    """A shell expansion giving the first of `variables` that is set and not empty, else
+    nothing: `${A:-${B:-}}`; empty for no variables."""
+    expansion = ""
+    for name in reversed(variables):
+        expansion = f"${{{name}:-{expansion}}}"
+    return expansion
+
+
+def template_facts(scheduler: BatchScheduler | None) -> dict[str, str]:
+    """What the templates know of the host's scheduler, as `scheduler.*`: its name and the
+    shell expansions of its job id and array index (empty on a host without one)."""
+    if scheduler is None:
+        return {"name": "", "job_id": "", "array_index": ""}
+    return {
+        "name": scheduler.name,
+        "job_id": shell_first(scheduler.job_id_variables),
+        "array_index": shell_first(scheduler.array_index_variables),
+    }
+
 
 class BatchScheduler(Protocol):
-    """A batch scheduler reached by command line tools (SLURM, PBS, LSF)."""
+    """A batch scheduler reached by command line tools (SLURM, PBS, LSF, Grid Engine): what
+    the engine, the step scripts and the templates know of it, all of it here."""
 
     name: str
     default_pack: str  # the pack a host of this scheduler renders with unless it names one
     default_poll_interval: float  # seconds between polls unless the host sets poll_interval
-    default_max_running: int  # jobs at once unless the host sets max_running or -J is given
-    job_id_variable: str  # the environment variable holding the job id inside the job
+    default_max_queued: int  # jobs in the queue at once unless the host sets max_queued
     commands: tuple[str, ...]  # the commands check-host expects on the host
     probe: str  # a shell test check-host runs to see that the scheduler answers
+    job_id_variables: tuple[str, ...]  # inside a job: its id, the first one set
+    array_index_variables: tuple[str, ...]  # inside an array member: its index, likewise
+    first_array_index: int  # the index the scheduler gives an array's first member
 
     max_array_size: int  # the most members of one job array; 0 when arrays are not used
     flavor: str | None  # the variant (PBS: pro | torque); None: one, or not known yet
@@ -252,6 +290,29 @@ class BatchScheduler(Protocol):
 
     def array_member(self, job_id: str, index: int) -> str:
         """The id of member `index` of the job array `job_id`, as the status command prints it."""
+
+    def job_key(self, job_id: str) -> str:
+        """What two printings of one job id have in common (PBS: the part before the server
+        name); ids with the same key name the same job."""
+
+    def member_of(self, job_id: str) -> tuple[str, int] | None:
+        """An array member's array number and index as the scheduler numbers them (`123_4`,
+        `123[4].server`, `123.4` -> ("123", 4)); None for any other id."""
+
+    def pending_members(self, printed: str) -> tuple[str, set[int]] | None:
+        """The array number and member indices of a pending range printed as one status line
+        (`123_[3-10%2]`, `123[2-9].server`, `123.3-6:1,8-10:1`); None for any other line."""
+
+    def submission_of(self, job_id: str) -> str:
+        """What was submitted to run `job_id`: a packed task's job, an array member's array."""
+
+    def find_status(self, statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
+        """The status the poll printed for `job_id` (a packed task's job, the same job under
+        another server name, a pending range holding the member), None when not listed."""
+
+    def jobs_gone(self, output: str) -> bool:
+        """Whether a failed status query says only that the jobs it asked about have left the
+        scheduler (so it answered: none of them is queued)."""
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
         """The command that submits the job script at `script_path` (run in its directory);

@@ -20,8 +20,8 @@ from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
+    SchedulerDefaults,
     SiteLimits,
-    TransientErrors,
     largest,
     lookup_state,
     scheduler_job,
@@ -47,6 +47,9 @@ _SUBMITTED = re.compile(r"Job <(\d+)> is submitted")
 _BJOBS_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z]+)(?:\s+(-|-?\d+))?$")
 
 STATUS_FIELDS = "jobid stat exit_code"
+# An array member (`123[4]`) and members printed as one line (`123[2-9]`).
+_MEMBER = re.compile(r"^(\d+)\[(\d+)\]$")
+_PENDING = re.compile(r"^(\d+)\[([^\]]+)\]$")
 
 # `bparams -a`: `    MAX_JOB_ARRAY_SIZE = 1000`; `bhosts -w`: HOST_NAME STATUS JL/U MAX NJOBS ...
 # rows, MAX being the host's job slots (`-` for no limit).
@@ -54,24 +57,35 @@ _ARRAY_SIZE = re.compile(r"^MAX_JOB_ARRAY_SIZE\s*=\s*(\d+)\s*$")
 _BHOSTS_ROW = re.compile(r"^\S+\s+\S+\s+\S+\s+(\d+|-)\s+\d+")
 
 
-class Lsf(TransientErrors):
+class Lsf(SchedulerDefaults):
     """IBM Spectrum LSF through its command line tools; the script goes on stdin."""
 
     name: str = "lsf"
     default_pack: str = "lsf"  # its newest version
     default_poll_interval: float = 10.0
-    default_max_running: int = 200
-    job_id_variable: str = "LSB_JOBID"
+    default_max_queued: int = 200
+    # LSB_JOBID is an array member's array id; LSB_JOBINDEX its index, from 1
+    job_id_variables: tuple[str, ...] = ("LSB_JOBID",)
+    array_index_variables: tuple[str, ...] = ("LSB_JOBINDEX",)
+    first_array_index: int = 1
     commands: tuple[str, ...] = ("bsub", "bjobs", "bkill")  # check-host: present?
     # check-host: does it answer? (bjobs exits 255 when the user simply has no jobs)
     probe: str = "bjobs -noheader >/dev/null 2>&1 || bjobs 2>&1 | grep -q 'No unfinished job'"
-    # mbatchd busy or restarting: "LSF is down. Please wait ...", "Batch system not responding"
+    # mbatchd down, busy or unreachable, in LSF's default wording: "LSF is down. Please
+    # wait...", "LSF is processing your request. Please wait...", "Cannot connect to LSF.
+    # Please wait..." (lsf.conf LSB_MBD_DOWN_MSG, _BUSY_MSG, _CONNECT_FAIL_MSG), and what batch
+    # commands print while they retry: "batch system daemon not responding ... still trying",
+    # "LSF daemon (LIM) not responding ... still trying" (LSB_API_VERBOSE)
     transient_errors = re.compile(
-        r"lsf is down|batch system not responding|please wait|failed in an lsf library call"
-        r"|unable to contact slurm controller|resource temporarily unavailable|timed out",
+        r"lsf is down|lsf is processing your request|cannot connect to lsf|please wait"
+        r"|not responding|failed in an lsf library call|timed out",
         re.IGNORECASE,
     )
+    # `Job <123> is not found`
+    gone_errors = re.compile(r"is not found", re.IGNORECASE)
 
+    member_id = _MEMBER  # `123[4]`
+    pending_range = _PENDING  # `123[2-9]`
     # LSF's default MAX_JOB_ARRAY_SIZE is 1000 (indices 1-1000)
     max_array_size: int = 1000
 
@@ -103,7 +117,7 @@ class Lsf(TransientErrors):
         """submitter's 0-based member `index` of array `123`: LSF's `123[index + 1]`."""
         if not job_id.strip().isdigit():
             raise ValueError(f"not an LSF job array id: {job_id!r}")
-        return f"{job_id.strip()}[{index + 1}]"
+        return f"{job_id.strip()}[{index + self.first_array_index}]"
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
         """`bsub`, run as `bsub < job.sh` so the script's #BSUB lines are read. With `after`,

@@ -13,8 +13,8 @@ detected by `limits_command`):
 Job ids: `qsub` prints the full id (`123.server`) and parse_job_id keeps it, since qstat and
 qdel on another server need it. `qstat -f` may print the same job with a different server
 suffix (short name or FQDN), or none at all, so parse_status keys jobs exactly as printed in
-their `Job Id:` lines and callers compare ids with `same_job`, or look them up with
-`base.find_status`, both by `job_key`, the part before the first dot: `123`, `123[4]`, `123[]`.
+their `Job Id:` lines and callers look them up with `find_status`, which compares `job_key`s:
+the part before the first dot (`123`, `123[4]`, `123[]`).
 
 Job arrays: qsub prints an array's id as `123[].server`; member 4 is `123[4].server`, which
 Torque's and PBS Pro's qstat and qdel take as they are. SLURM's Torque wrapper
@@ -34,10 +34,9 @@ from submitter.schedulers.base import (
     JobState,
     JobStatus,
     NeverStarts,
+    SchedulerDefaults,
     SiteLimits,
-    TransientErrors,
     cannot_start,
-    job_key,
     largest,
     lookup_state,
     scheduler_job,
@@ -92,6 +91,9 @@ _JOB_ID_LINE = re.compile(r"^Job Id:\s*(\S+)\s*$")
 _QSUB_ID = re.compile(r"^\d+(?:\[\d*\])?(?:\.\S+)?$")
 # An array's id as qsub prints it (`123[].server`, `123.server`, `123`): number, suffix.
 _ARRAY_ID = re.compile(r"^(\d+)(?:\[\])?(\..*)?$")
+# A subjob (`123[4].server`, `123[4]`) and a range of them printed as one job (`123[2-9]`).
+_SUBJOB = re.compile(r"^(\d+)\[(\d+)\](\..*)?$")
+_PENDING = re.compile(r"^(\d+)\[([^\]]+)\](?:\..*)?$")
 _ATTRIBUTE = re.compile(r"^(\s+)([A-Za-z_][\w.]*) = ?(.*)$")
 
 # Site limits: PBS Pro `qmgr -c 'list server'` prints `\tmax_array_size = 10000` and
@@ -115,11 +117,6 @@ _STATUS_EITHER = (
     'if qstat --version 2>&1 | grep -q "pbs_version"; then exec qstat -x -f "$@"; '
     'else exec qstat -f "$@"; fi'
 )
-
-
-def same_job(a: str, b: str) -> bool:
-    """True when two PBS job ids name the same job (`123` and `123.server.example.org`)."""
-    return job_key(a) == job_key(b)
 
 
 def flavor_of(version_line: str, wrapper: bool) -> str | None:
@@ -185,7 +182,7 @@ def parse_qstat_full(output: str) -> dict[str, dict[str, str]]:
     return jobs
 
 
-class Pbs(TransientErrors):
+class Pbs(SchedulerDefaults):
     """PBS Pro (OpenPBS) and Torque through their common command line interface.
 
     `flavor`: `pro`, `torque`, or None until known (from the host's `pbs_flavor`, or
@@ -195,8 +192,15 @@ class Pbs(TransientErrors):
     name: str = "pbs"
     default_pack: str = "pbs"  # its newest version
     default_poll_interval: float = 10.0
-    default_max_running: int = 200
-    job_id_variable: str = "PBS_JOBID"
+    default_max_queued: int = 200
+    # SLURM's Torque wrapper (slurm-wlm-torque) sets only SLURM's variables; PBS Pro's array
+    # member index is PBS_ARRAY_INDEX, Torque's PBS_ARRAYID
+    job_id_variables: tuple[str, ...] = ("PBS_JOBID", "SLURM_JOB_ID")
+    array_index_variables: tuple[str, ...] = (
+        "PBS_ARRAY_INDEX",
+        "PBS_ARRAYID",
+        "SLURM_ARRAY_TASK_ID",
+    )
     commands: tuple[str, ...] = ("qsub", "qstat", "qdel")  # check-host: present?
     # check-host: does it answer? The queues, not the jobs: SLURM's Torque wrapper's plain
     # qstat exits 153 while the user has no job.
@@ -208,7 +212,11 @@ class Pbs(TransientErrors):
         r"|unable to contact slurm controller|resource temporarily unavailable",
         re.IGNORECASE,
     )
+    # `qstat: Unknown Job Id 123.server`
+    gone_errors = re.compile(r"unknown job id", re.IGNORECASE)
 
+    member_id = _SUBJOB  # `123[4].server`, `123[4]`
+    pending_range = _PENDING  # `123[2-9].server`, `123[2-9:2]`
     # PBS Pro's default max_array_size is 10000 and Torque's max_job_array_size is unset
     # (no limit); 1000 keeps one array within what most sites allow.
     max_array_size: int = 1000
@@ -329,7 +337,9 @@ class Pbs(TransientErrors):
         return ["qdel", *job_ids]
 
     def job_key(self, job_id: str) -> str:
-        return job_key(job_id)
+        """The part before the first dot: `123.server` -> `123`, `123[4].server` -> `123[4]`
+        (qstat prints the server suffix inconsistently: short, FQDN, or none)."""
+        return job_id.strip().split(".", 1)[0]
 
 
 def never_runs(comment: str) -> str:
@@ -363,10 +373,7 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-_SUBJOB = re.compile(r"^(\d+)\[\d+\](.*)$")
-
-
 def _whole_array(job_id: str) -> str:
     """`123[4].server` -> `123[].server`: the array a subjob belongs to; other ids as they are."""
     member = _SUBJOB.match(job_id)
-    return f"{member.group(1)}[]{member.group(2)}" if member else job_id
+    return f"{member.group(1)}[]{member.group(3) or ''}" if member else job_id

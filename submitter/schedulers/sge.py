@@ -22,8 +22,8 @@ from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
+    SchedulerDefaults,
     SiteLimits,
-    TransientErrors,
     largest,
     log,
     scheduler_job,
@@ -78,6 +78,9 @@ _QSTAT_LINE = re.compile(
 )
 # `123` or, for an array, `123.1-10:1`
 _QSUB_ID = re.compile(r"^(\d+)(?:\.\d+-\d+:\d+)?$")
+# An array task (`123.4`) and tasks of one array printed on one line (`123.3-6:1,8-10:1`).
+_MEMBER = re.compile(r"^(\d+)\.(\d+)$")
+_PENDING = re.compile(r"^(\d+)\.(\d[\d,:-]*)$")
 _QACCT_FIELD = re.compile(r"^(\w+)\s+(.*?)\s*$")
 # `-l h_rt=5,h_vmem=1G` in qacct's category line
 _REQUEST = re.compile(r"(?:^|[\s,])(h_rt|h_vmem)=([^\s,]+)")
@@ -185,14 +188,17 @@ def _leading_int(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-class Sge(TransientErrors):
+class Sge(SchedulerDefaults):
     """Grid Engine through qsub, qstat, qacct and qdel."""
 
     name: str = "sge"
     default_pack: str = "sge"  # its newest version
     default_poll_interval: float = 10.0
-    default_max_running: int = 200
-    job_id_variable: str = "JOB_ID"
+    default_max_queued: int = 200
+    # JOB_ID is an array task's array id; SGE_TASK_ID its index, from 1
+    job_id_variables: tuple[str, ...] = ("JOB_ID",)
+    array_index_variables: tuple[str, ...] = ("SGE_TASK_ID",)
+    first_array_index: int = 1
     commands: tuple[str, ...] = ("qsub", "qstat", "qacct", "qdel")  # check-host: present?
     probe: str = "qstat >/dev/null"  # check-host: does it answer?
     # qmaster busy, restarting or unreachable
@@ -202,6 +208,8 @@ class Sge(TransientErrors):
         re.IGNORECASE,
     )
 
+    member_id = _MEMBER  # `123.4`
+    pending_range = _PENDING  # qstat's `123.3-6:1,8-10:1`
     # Grid Engine's default max_aj_tasks is 75000; 1000 keeps one array within most sites'.
     max_array_size: int = 1000
     limits_command: str = (
@@ -234,7 +242,12 @@ class Sge(TransientErrors):
         match = _QSUB_ID.match(job_id.strip())
         if match is None:
             raise ValueError(f"not a Grid Engine job array id: {job_id!r}")
-        return f"{match.group(1)}.{index + 1}"
+        return f"{match.group(1)}.{index + self.first_array_index}"
+
+    def job_key(self, job_id: str) -> str:
+        """An array task (`123.4`) is its own key; else the job number (`123.1-10:1` -> 123)."""
+        job_id = job_id.strip()
+        return job_id if _MEMBER.match(job_id) else job_id.split(".", 1)[0]
 
     def probe_directives(self, name: str, output: str) -> list[str]:
         """A job name must not start with a digit; -j y joins stderr to `output`."""

@@ -13,8 +13,8 @@ from submitter.schedulers.base import (
     JobState,
     JobStatus,
     NeverStarts,
+    SchedulerDefaults,
     SiteLimits,
-    TransientErrors,
     cannot_start,
     largest,
     lookup_state,
@@ -83,18 +83,22 @@ _SUBMITTED_ID = re.compile(r"^Submitted batch job (\d+)(?: on cluster \S+)?$")
 # `123+0`); the reason may hold spaces (`ReqNodeNotAvail, UnavailableNodes:c1`) and is absent
 # from `%i %t` output. Error lines (`slurm_load_jobs error: ...`) never match.
 _SQUEUE_LINE = re.compile(r"^(\d\S*)\s+([A-Za-z_]+)(?:\s+(.*))?$")
+# An array member (`123_4`) and a range of pending members printed as one line (`123_[3-10%2]`).
+_MEMBER = re.compile(r"^(\d+)_(\d+)$")
+_PENDING = re.compile(r"^(\d+)_\[([^\]]+)\]$")
 # `MaxArraySize            = 1001` from `scontrol show config`
 _CONFIG_LINE = re.compile(r"^(MaxArraySize|MaxJobCount)\s*=\s*(\d+)\s*$", re.IGNORECASE)
 
 
-class Slurm(TransientErrors):
+class Slurm(SchedulerDefaults):
     """SLURM through its command line tools."""
 
     name: str = "slurm"
     default_pack: str = "slurm"  # its newest version
     default_poll_interval: float = 10.0
-    default_max_running: int = 200
-    job_id_variable: str = "SLURM_JOB_ID"
+    default_max_queued: int = 200
+    job_id_variables: tuple[str, ...] = ("SLURM_JOB_ID",)
+    array_index_variables: tuple[str, ...] = ("SLURM_ARRAY_TASK_ID",)
     commands: tuple[str, ...] = ("sbatch", "squeue", "scancel")  # check-host: present?
     probe: str = 'squeue -h -u "$(id -un)" >/dev/null'  # check-host: does it answer?
     # slurmctld busy, restarting or briefly unreachable: the same sbatch succeeds later
@@ -103,7 +107,11 @@ class Slurm(TransientErrors):
         r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open",
         re.IGNORECASE,
     )
+    # squeue on a single id slurmctld no longer knows (status_argv never asks about only one)
+    gone_errors = re.compile(r"invalid job id specified", re.IGNORECASE)
 
+    member_id = _MEMBER  # `123_4`
+    pending_range = _PENDING  # `123_[3-10%2]`, `123_[1,4-6]`
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
     # Sections: scontrol's limits, then after NODES the CPUs of each kind of node (sinfo

@@ -76,7 +76,7 @@ submitter_host=
 read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
 if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
 submitter_json submitter_host "$submitter_host"
-submitter_json submitter_job_id "${SLURM_JOB_ID:-${PBS_JOBID:-${LSB_JOBID:-}}}"
+submitter_json submitter_job_id ""
 
 # status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
 # matched, as JSON]. An end is written to a temporary file and renamed, so a reader never sees

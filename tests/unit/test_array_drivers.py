@@ -1,5 +1,5 @@
-"""The job array drivers of the SLURM, PBS and LSF packs: their directives, and what each
-member runs when started with the index variables its scheduler sets."""
+"""The job array drivers of every scheduler's pack: their directives, and what each member
+runs when started with the index variables its scheduler sets."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from submitter.config.project import load_project
 from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.render.compile import ArrayGroup, render_array
+from submitter.schedulers.registry import batch_scheduler
+from tests.conftest import SCHEDULER_HOSTS
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 
@@ -51,18 +53,20 @@ def _run(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(
-    ("host", "lines"),
-    [
-        ("hpc-slurm", ["#SBATCH --array=0-2", "#SBATCH --job-name=align+2"]),
-        (
-            "hpc-pbs",
-            ["#PBS -t 0-2", "#PBS -r n", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"],
-        ),
-        ("hpc-pbspro", ["#PBS -J 0-2", "#PBS -r y", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"]),
-        ("hpc-lsf", ["#BSUB -J align+2[1-3]", "#BSUB -n 4", "#BSUB -o /arr/%I.out"]),
-    ],
-)
+DIRECTIVES = {
+    "hpc-slurm": ["#SBATCH --array=0-2", "#SBATCH --job-name=align+2"],
+    "hpc-pbs": ["#PBS -t 0-2", "#PBS -r n", "#PBS -N align+2", "#PBS -l nodes=1:ppn=4:gpus=1"],
+    "hpc-pbspro": ["#PBS -J 0-2", "#PBS -r y", "#PBS -l select=1:ncpus=4:mem=8192MB:ngpus=1"],
+    "hpc-lsf": ["#BSUB -J align+2[1-3]", "#BSUB -n 4", "#BSUB -o /arr/%I.out"],
+    "hpc-sge": ["#$ -t 1-3", "#$ -N align+2", "#$ -o /arr/$TASK_ID.out", "#$ -pe smp 4"],
+}
+
+
+def test_every_scheduler_host_has_its_driver_directives_checked() -> None:
+    assert set(DIRECTIVES) == {host for _, host in SCHEDULER_HOSTS}
+
+
+@pytest.mark.parametrize(("host", "lines"), DIRECTIVES.items())
 def test_driver_directives(prepared: dict[str, PreparedTask], host: str, lines: list[str]) -> None:
     script = _driver(prepared[host], Path("/arr"), 3).splitlines()
     for line in lines:
@@ -72,37 +76,36 @@ def test_driver_directives(prepared: dict[str, PreparedTask], host: str, lines: 
 
 
 @pytest.mark.parametrize(
-    ("host", "index_of"),
+    ("scheduler", "host", "variable"),
     [
-        ("hpc-slurm", lambda i: {"SLURM_ARRAY_TASK_ID": str(i)}),
-        ("hpc-pbs", lambda i: {"PBS_ARRAYID": str(i)}),
-        ("hpc-pbspro", lambda i: {"PBS_ARRAY_INDEX": str(i)}),
-        # SLURM's Torque wrapper (the docker PBS cluster) sets only SLURM's variable
-        ("hpc-pbs", lambda i: {"SLURM_ARRAY_TASK_ID": str(i)}),
-        # LSF numbers members from 1: submitter's member i is LSB_JOBINDEX i + 1
-        ("hpc-lsf", lambda i: {"LSB_JOBINDEX": str(i + 1)}),
+        (name, host, variable)
+        for name, host in SCHEDULER_HOSTS
+        for variable in batch_scheduler(name).array_index_variables
     ],
 )
 def test_each_member_runs_its_own_task(
-    prepared: dict[str, PreparedTask], tmp_path: Path, host: str, index_of
-) -> None:  # type: ignore[no-untyped-def]
+    prepared: dict[str, PreparedTask], tmp_path: Path, scheduler: str, host: str, variable: str
+) -> None:
+    """Whichever of its index variables the scheduler sets (PBS: PBS Pro's, Torque's, or SLURM's
+    behind SLURM's Torque wrapper), numbered from its first index (LSF and Grid Engine: 1)."""
+    first = batch_scheduler(scheduler).first_array_index
     dirs = _members(tmp_path, 3)
     script = _driver(prepared[host], tmp_path, 3)
     for i in (0, 2):
-        result = _run(script, index_of(i))
+        result = _run(script, {variable: str(i + first)})
         assert result.returncode == 0, result.stderr
         assert (dirs[i] / "ran").read_text() == f"ran {i}\n"
-    given_up = _run(script, index_of(1))
+    given_up = _run(script, {variable: str(1 + first)})
     assert given_up.returncode == 0 and not (dirs[1] / "ran").exists()
 
 
-@pytest.mark.parametrize("host", ["hpc-pbs", "hpc-lsf"])
+@pytest.mark.parametrize("host", [host for _, host in SCHEDULER_HOSTS])
 def test_a_driver_without_an_index_runs_nothing(
     prepared: dict[str, PreparedTask], tmp_path: Path, host: str
 ) -> None:
     dirs = _members(tmp_path, 3)
     result = _run(_driver(prepared[host], tmp_path, 3), {})
-    assert result.returncode == 1 and "index" in result.stderr.lower()
+    assert result.returncode == 1 and "submitter:" in result.stderr
     assert not any((d / "ran").exists() for d in dirs)
 
 

@@ -19,7 +19,7 @@ import pytest
 from submitter import engine
 from submitter.config.models import HostConfig
 from submitter.errors import HostError
-from submitter.schedulers.base import JobState, SiteLimits, find_status
+from submitter.schedulers.base import JobState, SiteLimits
 from submitter.schedulers.slurm import Slurm
 from submitter.transport import factory
 from tests.conftest import count_attempts, write
@@ -329,7 +329,7 @@ def test_the_fakes_answers_read_as_slurms(fake_slurm: Recorded, tmp_path: Path) 
     members = [slurm.array_member(array, i) for i in range(3)]
     queued = slurm.parse_status(run(slurm.status_argv([first, *members])))
     assert f"{array}_[0-2]" in queued
-    assert all(find_status(queued, m).state is JobState.QUEUED for m in members)  # type: ignore[union-attr]
+    assert all(slurm.find_status(queued, m).state is JobState.QUEUED for m in members)  # type: ignore[union-attr]
     _wait_for(lambda: all(j["ended"] for j in _jobs(tmp_path)), "all to end")
     ended = slurm.parse_status(run(slurm.status_argv(members)))
     assert [ended[m].code for m in members] == ["CD", "F", "F"]

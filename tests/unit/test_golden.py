@@ -1,5 +1,7 @@
 """Golden renders: every pack's output for a fixed tasks file, compared with stored files.
 
+Each host of tests/golden/tasks.yml gives `<host>.job.sh` and `<host>.task.json`, and, where
+its pack submits job arrays and packed jobs, `<host>.array.sh` and `<host>.packed.sh`.
 To regenerate after an intended template change:
     SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit/test_golden.py
 then review the diff of tests/golden/ before committing.
@@ -12,31 +14,71 @@ from pathlib import Path
 
 import pytest
 
+from submitter import __version__
 from submitter.config.project import load_project
-from submitter.prepare import prepare_tasks
+from submitter.prepare import PreparedTask, prepare_tasks
+from submitter.render.compile import (
+    ArrayGroup,
+    has_array_template,
+    has_packed_template,
+    render_array,
+    render_packed,
+)
 
 GOLDEN = Path(__file__).parent.parent / "golden"
-HOSTS = ["plain", "hpc-slurm", "hpc-pbs", "hpc-pbspro", "hpc-lsf", "hpc-sge"]
+# Every host the tasks file defines (`local` always exists; no task runs there).
+HOSTS = sorted(set(load_project(GOLDEN / "tasks.yml").hosts) - {"local"})
+# The version changes with every release: task.json goldens hold this word in its place.
+_VERSION = f'"submitter_version": "{__version__}"'
+_ANY_VERSION = '"submitter_version": "(the version rendering)"'
+
+
+def golden_files(task: PreparedTask) -> dict[str, str]:
+    """What a task's pack renders, by golden file suffix: the job script, the task file and,
+    where the pack has them, the drivers of a job array of three and a packed job of three
+    run two at a time (in a fixed group directory)."""
+    files = {
+        "job.sh": task.rendered.job_script,
+        "task.json": task.rendered.task_file.replace(_VERSION, _ANY_VERSION),
+    }
+    directory = "/scratch/alice/submitter/.groups/g1"
+    chain = list(task.chain)
+    if has_array_template(chain):
+        group = ArrayGroup("g1", "align+2", 3, directory, f"{directory}/members")
+        files["array.sh"] = render_array(task.spec, chain, group)
+    if has_packed_template(chain):
+        group = ArrayGroup("g1", "align+2", 3, directory, f"{directory}/members", width=2)
+        job = task.spec.resources.model_copy(
+            update={"cores": 8, "mem": 16 * 1024**3, "walltime": 4 * 3600}
+        )
+        files["packed.sh"] = render_packed(task.spec, chain, group, job)
+    return files
 
 
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, str]:
+def prepared() -> dict[str, PreparedTask]:
     project = load_project(GOLDEN / "tasks.yml")
-    return {t.host.name: t.rendered.job_script for t in prepare_tasks(project, check_inputs=False)}
+    return {t.host.name: t for t in prepare_tasks(project, check_inputs=False)}
+
+
+@pytest.fixture(scope="module")
+def rendered(prepared: dict[str, PreparedTask]) -> dict[str, str]:
+    return {name: task.rendered.job_script for name, task in prepared.items()}
 
 
 @pytest.mark.parametrize("host", HOSTS)
-def test_job_script_matches_golden_file(rendered: dict[str, str], host: str) -> None:
-    expected_file = GOLDEN / f"{host}.job.sh"
-    if os.environ.get("SUBMITTER_REGENERATE_GOLDEN"):
-        expected_file.write_text(rendered[host])
-    assert expected_file.exists(), (
-        f"missing {expected_file}; regenerate: see this module's docstring"
-    )
-    assert rendered[host] == expected_file.read_text(), (
-        f"{host}: render differs from {expected_file}; if intended, regenerate with "
-        "SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit/test_golden.py and review the diff"
-    )
+def test_renders_match_golden_files(prepared: dict[str, PreparedTask], host: str) -> None:
+    for suffix, text in golden_files(prepared[host]).items():
+        expected_file = GOLDEN / f"{host}.{suffix}"
+        if os.environ.get("SUBMITTER_REGENERATE_GOLDEN"):
+            expected_file.write_text(text)
+        assert expected_file.exists(), (
+            f"missing {expected_file}; regenerate: see this module's docstring"
+        )
+        assert text == expected_file.read_text(), (
+            f"{host}: render differs from {expected_file}; if intended, regenerate with "
+            "SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit/test_golden.py and review the diff"
+        )
 
 
 @pytest.mark.parametrize(

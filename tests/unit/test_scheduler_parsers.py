@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from submitter.schedulers.base import JobState, JobStatus, SiteLimits, find_status, job_key
+from submitter.schedulers.base import BatchScheduler, JobState, JobStatus, SiteLimits
 from submitter.schedulers.lsf import STATE_TABLE as LSF_TABLE
 from submitter.schedulers.lsf import Lsf
 from submitter.schedulers.pbs import STATE_TABLE as PBS_TABLE
@@ -24,9 +24,9 @@ from submitter.schedulers.pbs import (
     flavor_of,
     never_runs,
     parse_qstat_full,
-    same_job,
 )
 from submitter.schedulers.registry import NAMES, batch_scheduler
+from submitter.schedulers.sge import Sge
 from submitter.schedulers.slurm import STATE_TABLE as SLURM_TABLE
 from submitter.schedulers.slurm import Slurm
 
@@ -52,11 +52,6 @@ def captured(pattern: str) -> list[str]:
 
 
 # --- registry -------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["slurm", "pbs", "lsf", "sge"])
-def test_registry_returns_scheduler_with_that_name(name: str) -> None:
-    assert batch_scheduler(name).name == name
 
 
 def test_registry_names_valid_schedulers_on_unknown_name() -> None:
@@ -455,19 +450,20 @@ def test_pbs_finished_state(exit_status: int | None, state: JobState) -> None:
 
 
 def test_pbs_job_keys() -> None:
-    assert job_key("123.server.example.org") == "123"
-    assert job_key("123") == "123"
-    assert job_key("123[4].server") == "123[4]"
-    assert Pbs().job_key("5.s") == "5"
-    assert same_job("123", "123.server")
-    assert not same_job("123.server", "1234.server")
+    pbs = Pbs()
+    assert pbs.job_key("123.server.example.org") == "123"
+    assert pbs.job_key("123") == "123"
+    assert pbs.job_key("123[4].server") == "123[4]"
+    assert pbs.job_key("5.s") == "5"
 
 
 def test_pbs_find_status_matches_across_server_names() -> None:
-    statuses = Pbs().parse_status("Job Id: 42.head.example.org\n    job_state = R\n")
-    assert find_status(statuses, "42.head") == JobStatus(R, "R")
-    assert find_status(statuses, "42.head.example.org") == JobStatus(R, "R")
-    assert find_status(statuses, "43.head") is None
+    pbs = Pbs()
+    statuses = pbs.parse_status("Job Id: 42.head.example.org\n    job_state = R\n")
+    assert pbs.find_status(statuses, "42.head") == JobStatus(R, "R")
+    assert pbs.find_status(statuses, "42.head.example.org") == JobStatus(R, "R")
+    assert pbs.find_status(statuses, "43.head") is None
+    assert pbs.find_status(statuses, "420.head") is None
 
 
 # --- LSF ------------------------------------------------------------------------------
@@ -544,31 +540,73 @@ def test_every_doc_fixture_is_listed_in_doc_fixtures_md() -> None:
 
 
 @pytest.mark.parametrize(
-    ("printed", "member", "found"),
+    ("scheduler", "printed", "member", "found"),
     [
-        ("4300_[3-10%2]", "4300_7", True),
-        ("4300_[3-10%2]", "4300_11", False),
-        ("4300_[1,4-6]", "4300_5", True),
-        ("4300_[1,4-6]", "4300_2", False),
-        ("4300_[2-9:2]", "4300_4", True),
-        ("4300_[2-9:2]", "4300_5", False),
-        ("4301_[3-10]", "4300_4", False),
-        ("2003[2-9].pbs01", "2003[4].pbs01", True),
-        ("77[1-3]", "77[3]", True),
+        (Slurm(), "4300_[3-10%2]", "4300_7", True),
+        (Slurm(), "4300_[3-10%2]", "4300_11", False),
+        (Slurm(), "4300_[1,4-6]", "4300_5", True),
+        (Slurm(), "4300_[1,4-6]", "4300_2", False),
+        (Slurm(), "4300_[2-9:2]", "4300_4", True),
+        (Slurm(), "4300_[2-9:2]", "4300_5", False),
+        (Slurm(), "4301_[3-10]", "4300_4", False),
+        (Pbs(), "2003[2-9].pbs01", "2003[4].pbs01", True),
+        (Pbs(), "2003[2-9].pbs01", "2003[4]", True),
+        (Lsf(), "77[1-3]", "77[3]", True),
+        (Lsf(), "77[1-3]", "77[4]", False),
+        (Sge(), "4.1-6:1,8-10:1", "4.9", True),
+        (Sge(), "4.1-6:1,8-10:1", "4.7", False),
     ],
 )
 def test_a_queued_array_member_is_found_in_its_pending_range(
-    printed: str, member: str, found: bool
+    scheduler: BatchScheduler, printed: str, member: str, found: bool
 ) -> None:
     status = JobStatus(JobState.QUEUED, "PD")
-    assert (find_status({printed: status}, member) is status) is found
+    assert (scheduler.find_status({printed: status}, member) is status) is found
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "member", "submission"),
+    [
+        (Slurm(), "4300_7", "4300[]"),
+        (Slurm(), "4300", "4300"),
+        (Pbs(), "2003[4].pbs01", "2003[]"),
+        (Pbs(), "2003.pbs01", "2003.pbs01"),
+        (Lsf(), "77[3]", "77[]"),
+        (Sge(), "4.3", "4[]"),
+        (Sge(), "4", "4"),
+        (Slurm(), "12/3", "12"),  # a packed task: its job
+    ],
+)
+def test_the_submission_of_an_array_member_is_its_array(
+    scheduler: BatchScheduler, member: str, submission: str
+) -> None:
+    assert scheduler.submission_of(member) == submission
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "said", "gone"),
+    [
+        ("slurm", "slurm_load_jobs error: Invalid job id specified", True),
+        ("slurm", "slurm_load_jobs error: Unable to contact slurm controller", False),
+        ("pbs", "qstat: Unknown Job Id 123.pbs01", True),
+        ("pbs", "qstat: cannot connect to server pbs01 (errno=111)", False),
+        ("lsf", "Job <12345> is not found", True),
+        ("lsf", "LSF is down. Please wait...", False),
+        ("sge", "error: can't unpack gdi request", False),
+    ],
+)
+def test_a_failed_status_query_that_says_the_jobs_are_gone(
+    scheduler: str, said: str, gone: bool
+) -> None:
+    assert batch_scheduler(scheduler).jobs_gone(said) is gone
 
 
 def test_array_members_from_a_real_squeue_listing() -> None:
     statuses = Slurm().parse_status(fixture("doc_slurm_squeue_arrays_errors.txt"))
-    assert find_status(statuses, "4300_1").state is JobState.RUNNING  # type: ignore[union-attr]
-    assert find_status(statuses, "4300_9").state is JobState.QUEUED  # type: ignore[union-attr]
-    assert find_status(statuses, "4300_11") is None
+    slurm = Slurm()
+    assert slurm.find_status(statuses, "4300_1").state is JobState.RUNNING  # type: ignore[union-attr]
+    assert slurm.find_status(statuses, "4300_9").state is JobState.QUEUED  # type: ignore[union-attr]
+    assert slurm.find_status(statuses, "4300_11") is None
 
 
 # --- job arrays of PBS and LSF --------------------------------------------------------
@@ -598,7 +636,7 @@ def test_pbs_array_member_of_a_non_array_id_raises() -> None:
 def test_pbs_wrapper_shows_a_pending_array_only_under_its_own_number() -> None:
     statuses = Pbs().parse_status(fixture("pbs_qstat_f_array_pending.txt"))
     assert states(statuses) == {"11": Q}
-    assert find_status(statuses, "11[2]") is None, "no member of it can be told apart"
+    assert Pbs().find_status(statuses, "11[2]") is None, "no member of it can be told apart"
 
 
 def test_pbs_pro_subjob_found_by_its_id() -> None:
@@ -606,7 +644,7 @@ def test_pbs_pro_subjob_found_by_its_id() -> None:
         "Job Id: 2003[4].pbs01\n    job_state = R\nJob Id: 2003[5].pbs01\n    job_state = Q\n"
     )
     member = Pbs().array_member("2003[].pbs01", 5)
-    assert find_status(statuses, member) == JobStatus(Q, "Q")
+    assert Pbs().find_status(statuses, member) == JobStatus(Q, "Q")
 
 
 def test_lsf_array_member_is_one_based() -> None:
@@ -621,7 +659,7 @@ def test_lsf_array_member_is_one_based() -> None:
 def test_lsf_shim_lists_every_array_member_on_its_own_row() -> None:
     statuses = Lsf().parse_status(fixture("lsf_bjobs_array_members.txt"))
     assert states(statuses) == {"7[1]": R, "7[2]": Q, "7[3]": Q, "7[4]": Q}
-    assert find_status(statuses, Lsf().array_member("7", 2)) == JobStatus(Q, "PEND")
+    assert Lsf().find_status(statuses, Lsf().array_member("7", 2)) == JobStatus(Q, "PEND")
 
 
 def test_lsf_shim_a_killed_pending_member_is_gone_the_others_stay() -> None:
@@ -798,7 +836,7 @@ def test_openpbs_qstat_x_f(name: str, job_id: str, expected: JobStatus) -> None:
 
 def test_openpbs_array_member_found_under_its_id() -> None:
     statuses = Pbs().parse_status(fixture("openpbs_qstat_xf_array_member.txt"))
-    assert find_status(statuses, Pbs().array_member("1[].login", 1)) == JobStatus(R, "R")
+    assert Pbs().find_status(statuses, Pbs().array_member("1[].login", 1)) == JobStatus(R, "R")
     member = parse_qstat_full(fixture("openpbs_qstat_xf_array_member.txt"))["1[1].login"]
     assert (member["array_id"], member["array_index"]) == ("1[].login", "1")
 

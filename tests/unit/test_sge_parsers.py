@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from submitter.hostops import HostOps, Running
-from submitter.schedulers.base import JobState, JobStatus, SiteLimits, find_status, job_key
+from submitter.schedulers.base import JobState, JobStatus, SiteLimits
 from submitter.schedulers.registry import batch_scheduler
 from submitter.schedulers.sge import STATE_TABLE, Sge, finished_status, parse_qacct, parse_qstat
 
@@ -61,19 +61,19 @@ def test_qstat_running_queued_and_held() -> None:
         "9": JobStatus(JobState.HELD, "hqw"),
         "10.2,3": JobStatus(JobState.QUEUED, "qw"),
     }
-    assert find_status(statuses, "10.3") == JobStatus(JobState.QUEUED, "qw")
-    assert find_status(statuses, "10.4") is None, "another member's line is not this one's"
+    assert SGE.find_status(statuses, "10.3") == JobStatus(JobState.QUEUED, "qw")
+    assert SGE.find_status(statuses, "10.4") is None, "another member's line is not this one's"
 
 
 def test_qstat_array_ranges_hold_their_members() -> None:
     statuses = parse_qstat(fixture("sge_qstat_array.txt"))
     assert list(statuses) == ["4.1-6:1,8-10:1"]
-    assert find_status(statuses, "4.5") is not None
-    assert find_status(statuses, "4.7") is None, "task 7 was qdel'ed"
+    assert SGE.find_status(statuses, "4.5") is not None
+    assert SGE.find_status(statuses, "4.7") is None, "task 7 was qdel'ed"
     running = parse_qstat(fixture("sge_qstat_array_running.txt"))
     assert running["4.1"].state is JobState.RUNNING
-    assert find_status(running, "4.9") == JobStatus(JobState.QUEUED, "qw")
-    assert job_key("4.3") == "4.3" and job_key("4.1-10:1") == "4"
+    assert SGE.find_status(running, "4.9") == JobStatus(JobState.QUEUED, "qw")
+    assert SGE.job_key("4.3") == "4.3" and SGE.job_key("4.1-10:1") == "4"
 
 
 def test_state_codes_are_case_sensitive() -> None:

@@ -121,7 +121,17 @@ def test_host_records_are_the_projects_own_shape() -> None:
         ("pbs", "qsub: cannot connect to server pbs01 (errno=111) Connection refused", True),
         ("pbs", "qsub: Unknown queue", False),
         ("lsf", "LSF is down. Please wait ...", True),
+        ("lsf", "Cannot connect to LSF. Please wait...", True),
+        ("lsf", "batch system daemon not responding ... still trying", True),
         ("lsf", "Bad user ID. Job not submitted.", False),
+        # SLURM's words, which only the test shim over SLURM ever printed: not LSF's
+        (
+            "lsf",
+            "sbatch: error: Batch job submission failed: Unable to contact slurm controller",
+            False,
+        ),
+        ("sge", 'error: unable to contact qmaster using port 6444 on host "login"', True),
+        ("sge", "Unable to run job: job rejected: the requested project does not exist.", False),
     ],
 )
 def test_transient_submission_errors(scheduler: str, output: str, transient: bool) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from submitter.hostops import HostOps, Running
 from submitter.local_steps import LocalSteps
-from submitter.schedulers.base import JobState, JobStatus, find_status
+from submitter.schedulers.base import JobState, JobStatus
 from submitter.states import Cause
 from submitter.verdict import LOST_GRACE_BATCH, LOST_GRACE_PROCESS, judge
 
@@ -247,7 +247,8 @@ def test_poll_takes_end_states_of_jobs_gone_from_squeue_from_sacct() -> None:
     assert {job: s.code for job, s in poll.scheduler.items()} == {
         "2": "F", "3": "TO", "7_2": "F", "11": "NF", "12": "CD", "13_3": "PD", "13_0": "R",
     }  # fmt: skip
-    assert find_status(poll.scheduler, "12/0") == JobStatus(JobState.DONE, "CD")
+    assert ops.batch is not None
+    assert ops.batch.find_status(poll.scheduler, "12/0") == JobStatus(JobState.DONE, "CD")
 
 
 def test_poll_without_accounting_keeps_the_queues_view() -> None:
