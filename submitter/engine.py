@@ -70,7 +70,13 @@ from submitter.task_records import (
 from submitter.transport.base import Transport
 from submitter.transport.factory import connect
 from submitter.units import format_span
-from submitter.verdict import CANNOT_START, judge, overran_walltime, packed_task_view
+from submitter.verdict import (
+    CANNOT_START,
+    ended_by_signal,
+    judge,
+    overran_walltime,
+    packed_task_view,
+)
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
@@ -1092,6 +1098,10 @@ class Engine:
                     reason = "killed by the user before its wrapper could record it"
                     if scheduler is not None:
                         reason += f" (scheduler state {scheduler.code})"
+                elif tracked.cancelled and ended_by_signal(status):
+                    # our cancel reached the task's command before its wrapper
+                    state, cause = TaskState.KILLED.value, Cause.KILLED
+                    reason = "killed by the user"
                 finished.append((tracked, state, reason, status or {}, cause))
             elif verdict.state and (verdict.state, verdict.reason) != (
                 tracked.state,

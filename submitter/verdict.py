@@ -107,6 +107,17 @@ def judge(
                 True,
                 cause=_SCHEDULER_CAUSES[scheduler.state],
             )
+        if (
+            scheduler is not None
+            and scheduler.state is JobState.CANCELLED
+            and ended_by_signal(status_file)
+        ):  # the cancel's signal reached the task's command before its wrapper
+            return Verdict(
+                "killed",
+                f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
+                True,
+                cause=Cause.CANCELLED,
+            )
         if file_state == "blocked":
             return Verdict(file_state, f"blocked: {reason}", True)
         return Verdict(str(file_state), reason, True, cause=cause_of_status_file(status_file or {}))
@@ -170,6 +181,14 @@ def _after_grace(now: float, since: float | None, grace: float, verdict: Verdict
     if now - since < grace:
         return Verdict("", waiting_since=since)
     return verdict
+
+
+def ended_by_signal(status_file: dict[str, Any] | None) -> bool:
+    """Whether the wrapper recorded a failure of a command ended by a signal (exit code 128
+    plus the signal's number: 143 for TERM, 137 for KILL)."""
+    status = status_file or {}
+    code = status.get("exit_code")
+    return status.get("state") == "failed" and isinstance(code, int) and 128 < code < 160
 
 
 def overran_walltime(

@@ -240,7 +240,7 @@ def test_torque_wrapper_is_recognised_and_alike_tasks_go_one_job_each(  # type: 
     answer = remote("torque", pbs.limits_command)
     assert answer.returncode == 0, answer.stderr
     assert pbs.parse_limits(answer.stdout) == SiteLimits(
-        max_array_size=1, node_cores=4, flavor="torque"
+        max_array_size=1, node_cores=4, max_node_cores=4, flavor="torque"
     )
     tasks = _tasks_file(
         tmp_path,

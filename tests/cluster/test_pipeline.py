@@ -150,7 +150,7 @@ def test_a_detached_chain_whose_first_step_fails_leaves_the_queue(
 ) -> None:  # type: ignore[no-untyped-def]
     tasks = _chain_project(tmp_path, cluster_hosts[host], fail_first=True)
     project = tasks.parent
-    assert cli("apply", tasks, "--detach").code == 0
+    assert cli("apply", tasks, "--detach").code in (0, 1)  # 1: it saw the first step fail
     jobs = {r["name"]: r["attempts"][0]["job_id"] for r in _records_without_refresh(project)}
     queue = {
         "slurm": "squeue -h -o %i",

@@ -183,6 +183,23 @@ def test_a_kill_that_ends_a_task_before_its_wrapper_records_it_is_still_a_kill(
     ), shown
 
 
+def test_a_kill_whose_signal_ends_the_command_before_the_wrapper_is_still_a_kill(
+    cli, fake_slurm: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A scheduler's cancel signals every process of the job: when the task's command dies
+    of it before its wrapper hears it, the wrapper records a command ended by SIGTERM. The
+    user killed it: it is `killed`, not `failed: exit code 143`."""
+    monkeypatch.setenv("FAKE_SLURM_CANCEL", "command-first")
+    # a walltime, for the wrapper's watchdog; too long to be packed: an array
+    tasks = _counted(tmp_path, 2, "      sleep 30\n", "array", "    resources: {walltime: 900}\n")
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: (tmp_path / "runs").is_dir() and len(_runs(tmp_path)) == 2, "2 running")
+    assert cli("kill", "c-1", "-C", tmp_path).code == 0
+    shown = _status(cli, tmp_path)["c-1"]
+    assert (shown["state"], shown["attempts"][-1]["cause"]) == ("killed", "killed"), shown
+    assert shown["reason"] == "killed by the user", shown
+
+
 def test_a_kill_of_a_job_still_queued_says_only_that_the_user_killed_it(
     cli, fake_slurm: Recorded, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

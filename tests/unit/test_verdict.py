@@ -44,6 +44,17 @@ def test_cancelled_job_with_killed_file_is_killed() -> None:
     assert (verdict.state, verdict.reason) == ("killed", "killed by SIGTERM")
 
 
+def test_a_command_ended_by_the_cancel_of_its_job_is_killed_not_failed() -> None:
+    """An administrator's scancel signals every process of the job: the command may die of
+    it before its wrapper hears it, which then records an exit code of 143."""
+    ended = {"state": "failed", "exit_code": 143, "reason": "exit code 143"}
+    verdict = _judge(ended, JobStatus(JobState.CANCELLED, "CA"))
+    assert (verdict.state, verdict.cause) == ("killed", Cause.CANCELLED)
+    assert verdict.reason == "cancelled by the scheduler or an administrator (CA)"
+    own = {"state": "failed", "exit_code": 3, "reason": "exit code 3"}
+    assert _judge(own, JobStatus(JobState.CANCELLED, "CA")).state == "failed", "its own exit"
+
+
 def test_queued_and_held_jobs_wait() -> None:
     assert _judge(None, JobStatus(JobState.QUEUED, "PD"), current="submitted").state == "queued"
     assert _judge(None, JobStatus(JobState.HELD, "H")).state == "held"

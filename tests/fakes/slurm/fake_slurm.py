@@ -261,15 +261,35 @@ def sacct(args: list[str]) -> int:
     return 0
 
 
+def session_members(session: int) -> list[int]:
+    """The processes of a session (a job's, started with start_new_session)."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.getsid(int(entry)) == session:
+                    members.append(int(entry))
+    return members
+
+
 def scancel(args: list[str]) -> int:
     """Cancels jobs, whole arrays (`123`) or single members (`123_4`): TERM to the session.
     FAKE_SLURM_CANCEL=kill-as-failed plays a job whose wrapper dies before it can record
-    anything (KILL, not TERM), ending FAILED as LSF's EXIT does."""
-    brutal = os.environ.get("FAKE_SLURM_CANCEL") == "kill-as-failed"
+    anything (KILL, not TERM), ending FAILED as LSF's EXIT does; =command-first plays a
+    SLURM that signals every process of the job, the task's command before its wrapper:
+    TERM to the rest of the job's session, then, a second later, to the wrapper."""
+    mode = os.environ.get("FAKE_SLURM_CANCEL", "")
+    brutal = mode == "kill-as-failed"
     with locked():
         for job in all_jobs():
             if not matches(job, args) or job["state"] not in ("PD", "R"):
                 continue
+            if job["pid"] and mode == "command-first":
+                for pid in session_members(job["pid"]):
+                    if pid != job["pid"]:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGTERM)
+                time.sleep(1.0)
             if job["pid"]:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(job["pid"], signal.SIGKILL if brutal else signal.SIGTERM)
