@@ -171,7 +171,9 @@ def test_killing_one_member_stops_only_that_member(
                 "for_each": {"i": [0, 1, 2]},
                 "outputs": ["m{{ i }}.txt"],
                 "resources": {"cores": 1, "mem": "50M", "walltime": "00:05:00"},
-                "run": "sleep 12\necho {{ i }} > m{{ i }}.txt\n",
+                # `&&`: a command whose sleep the scheduler's cancel ends does not go on to
+                # write its output (a scheduler may signal it before its wrapper)
+                "run": "sleep 12 && echo {{ i }} > m{{ i }}.txt\n",
             }
         ],
     )
