@@ -33,7 +33,7 @@ from submitter.retry import attempt_walltime, resource_caps
 from submitter.run_state import (
     FIRST_POLL_REMOTE,
     ApplyReport,
-    Finished,
+    Ending,
     HostRun,
     Tracked,
     default_max_running,
@@ -46,7 +46,7 @@ from submitter.schedulers.base import (
     scheduler_job,
 )
 from submitter.schedulers.registry import batch_scheduler
-from submitter.states import ACTIVE, FAILED, Cause, TaskState
+from submitter.states import ACTIVE, FAILED, Cause, IllegalTransition, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
 from submitter.task_files import empty_or_absent, produced, remove_tree, write_new
@@ -351,23 +351,23 @@ class Engine:
         if not tracked.waiting_for:
             return False
         self.waiting[tracked.id] = tracked
-        tracked.reason = "waiting for " + ", ".join(sorted(tracked.waiting_for))
-        self.store.transition(tracked.id, TaskState.PENDING, tracked.reason, event="waiting")
+        waiting = "waiting for " + ", ".join(sorted(tracked.waiting_for))
+        self._move(tracked, TaskState.PENDING, waiting, event="waiting")
         return True
 
-    def _blocked_in_queue(self, finished: list[Finished], vanished: list[Tracked]) -> None:
+    def _blocked_in_queue(self, finished: list[Ending], vanished: list[Tracked]) -> None:
         """Tasks whose job left the queue without a status file, because a task they were
         chained after did not complete (the scheduler removes a job whose afterok can no
         longer be met), are blocked, not lost."""
-        ended = {t.name: state for t, state, *_ in finished}
+        ended = {e.tracked.name: e.state for e in finished}
         remaining = list(vanished)
         while remaining:
             for tracked in remaining:
                 upstream = self._not_done(tracked.upstream, ended)
                 if upstream is not None:
                     reason = f"blocked: upstream task '{upstream}' {ended.get(upstream)}"
-                    finished[:] = [f for f in finished if f[0] is not tracked]
-                    finished.append((tracked, TaskState.BLOCKED, reason, {}, Cause.NONE))
+                    finished[:] = [f for f in finished if f.tracked is not tracked]
+                    finished.append(Ending(tracked, TaskState.BLOCKED, reason))
                     ended[tracked.name] = TaskState.BLOCKED
                     remaining.remove(tracked)
                     break
@@ -402,8 +402,7 @@ class Engine:
             tracked.after_jobs = tuple(up.job_id for up in upstream if up and up.job_id)
             tracked.after_tasks = tuple((up.name, up.task_dir) for up in upstream if up)
             tracked.waiting_for.clear()
-            tracked.reason = ""
-            self.store.transition(tracked.id, TaskState.PENDING, "")
+            self._move(tracked, TaskState.PENDING, "")
             self.store.event(tracked.id, "chained", f"after jobs {', '.join(tracked.after_jobs)}")
             host.pending.append(tracked)
             queued = True
@@ -470,14 +469,43 @@ class Engine:
             waiter.waiting_for.discard(tracked.name)
             if not waiter.waiting_for:
                 del self.waiting[waiter.id]
-                waiter.reason = ""
-                self.store.transition(waiter.id, TaskState.PENDING, "", event="ready")
+                self._move(waiter, TaskState.PENDING, "", event="ready")
                 self.hosts[waiter.host].pending.append(waiter)
+
+    def _move(
+        self,
+        tracked: Tracked,
+        state: TaskState | str,
+        reason: str,
+        *,
+        event: str | None = None,
+        attempt: bool = False,
+        **fields: Any,
+    ) -> None:
+        """Move a task to `state` in this run and in the store together (the store checks
+        the move against the life cycle's table); with `attempt`, its current attempt too.
+        Only `apply` moves its tasks on: a `status` or `kill` that meets a task an `apply`
+        moved meanwhile leaves the apply's move standing."""
+        try:
+            self.store.transition(
+                tracked.id,
+                state,
+                reason,
+                attempt_id=tracked.attempt_id if attempt else None,
+                event=event,
+                **fields,
+            )
+        except IllegalTransition:
+            record = None if self.may_start else self.store.task(tracked.id)
+            if record is None:
+                raise
+            tracked.state, tracked.reason = record.state, record.reason
+            return
+        tracked.state, tracked.reason = str(state), reason
 
     def _block(self, tracked: Tracked, why: str) -> None:
         self.waiting.pop(tracked.id, None)
-        tracked.state, tracked.reason = TaskState.BLOCKED, f"blocked: {why}"
-        self.store.transition(tracked.id, TaskState.BLOCKED, tracked.reason, event="blocked")
+        self._move(tracked, TaskState.BLOCKED, f"blocked: {why}", event="blocked")
         self._release_downstream(tracked)
 
     def _block_waiting(self, why: str) -> None:
@@ -961,13 +989,13 @@ class Engine:
                 self._finish(host, tracked, "failed", reason, {}, Cause.SUBMIT_ERROR)
             return again
         tracked.job_id = outcome.job_id
-        tracked.state = TaskState.RUNNING if host.ops.batch is None else TaskState.SUBMITTED
+        started = TaskState.RUNNING if host.ops.batch is None else TaskState.SUBMITTED
         what = "process" if host.ops.batch is None else "job"
-        self.store.transition(
-            tracked.id,
-            tracked.state,
+        self._move(
+            tracked,
+            started,
             f"{what} {outcome.job_id} on {host.name}",
-            attempt_id=tracked.attempt_id,
+            attempt=True,
             event=how,
             job_id=outcome.job_id,
         )
@@ -990,9 +1018,9 @@ class Engine:
             self.store.update_attempt(
                 tracked.attempt_id, state="failed", reason=reason, cause=Cause.SUBMIT_ERROR
             )
-        self.store.transition(tracked.id, TaskState.PENDING, reason, event="submit-retry")
+        self._move(tracked, TaskState.PENDING, reason, event="submit-retry")
         host.active.pop(tracked.id, None)
-        tracked.state, tracked.job_id = TaskState.PENDING, None
+        tracked.job_id = None
         host.pending.appendleft(tracked)
         host.start_after = max(host.start_after, time.time() + delay)
         return reason
@@ -1017,8 +1045,8 @@ class Engine:
             self.store.update_attempt(
                 tracked.attempt_id, state="failed", reason=reason, cause=Cause.NOT_STARTED
             )
-        tracked.state, tracked.job_id = TaskState.PENDING, None
-        self.store.transition(tracked.id, TaskState.PENDING, "", event="not-started")
+        tracked.job_id = None
+        self._move(tracked, TaskState.PENDING, "", event="not-started")
         if self.may_start and tracked.prepared is not None:
             host.pending.appendleft(tracked)
 
@@ -1046,7 +1074,7 @@ class Engine:
             raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
         if failure is not None:
             raise HostError(f"the status query failed: {failure}")
-        finished: list[Finished] = []
+        finished: list[Ending] = []
         with self.store.transaction():
             self._judge(host, watched, poll, now, finished)
         if finished:
@@ -1059,7 +1087,7 @@ class Engine:
         watched: list[Tracked],
         poll: PollResult,
         now: float,
-        finished: list[Finished],
+        finished: list[Ending],
     ) -> None:
         """Record what changed of the watched tasks; list those that ended in `finished`."""
         vanished: list[Tracked] = []
@@ -1102,19 +1130,12 @@ class Engine:
                     # our cancel reached the task's command before its wrapper
                     state, cause = TaskState.KILLED.value, Cause.KILLED
                     reason = "killed by the user"
-                finished.append((tracked, state, reason, status or {}, cause))
+                finished.append(Ending(tracked, state, reason, status or {}, cause))
             elif verdict.state and (verdict.state, verdict.reason) != (
                 tracked.state,
                 tracked.reason,
             ):
-                tracked.state, tracked.reason = verdict.state, verdict.reason
-                self.store.transition(
-                    tracked.id,
-                    verdict.state,
-                    verdict.reason,
-                    attempt_id=tracked.attempt_id,
-                    last_seen=now,
-                )
+                self._move(tracked, verdict.state, verdict.reason, attempt=True, last_seen=now)
         if vanished:
             self._blocked_in_queue(finished, vanished)
         host.stuck = Counter(
@@ -1123,11 +1144,12 @@ class Engine:
             if t.state == TaskState.QUEUED and t.reason.startswith(CANNOT_START)
         )
 
-    def _retrieve(self, host: HostRun, finished: list[Finished]) -> None:
+    def _retrieve(self, host: HostRun, finished: list[Ending]) -> None:
         transfers: list[Transfer] = []
         here = host.config.kind == "local"
         made: dict[str, tuple[list[Transfer], list[str]]] = {}
-        for tracked, state, _, status, _ in finished:
+        for ending in finished:
+            tracked = ending.tracked
             local = self.local_dir(tracked.id)
             for name in LOG_FILES:
                 remote = on_host(tracked.task_dir, name)
@@ -1135,13 +1157,15 @@ class Engine:
                 if here and name in SCHEDULER_LOGS and empty_or_absent(remote):
                     continue
                 transfers.append(Transfer(local / name, remote))
-            if state == "completed":
-                made[tracked.id] = produced(tracked, status)
+            if ending.state == "completed":
+                made[tracked.id] = produced(tracked, ending.status)
                 transfers += made[tracked.id][0]
         missing = {m.remote for m in self._transport(host).get(transfers)}
         ended: list[tuple[Tracked, str]] = []
         with self.store.transaction():  # committed before anything is tidied away
-            for tracked, state, reason, status, cause in finished:
+            for tracked, state, reason, status, cause in (
+                (e.tracked, e.state, e.reason, e.status, e.cause) for e in finished
+            ):
                 if state == "completed":
                     outputs, unmatched = made[tracked.id]
                     lost = [o.remote for o in outputs if o.remote in missing] + unmatched
@@ -1185,26 +1209,23 @@ class Engine:
         status: dict[str, Any],
         cause: Cause = Cause.NONE,
     ) -> None:
-        if self._maybe_retry(host, (tracked, state, reason, status, cause)):
+        if self._maybe_retry(host, Ending(tracked, state, reason, status, cause)):
             return
         reason = _with_attempt(tracked, state, reason, cause, _ended(status, cause)["exit_code"])
-        tracked.state, tracked.reason = state, reason
         host.active.pop(tracked.id, None)
-        self.store.transition(
-            tracked.id, state, reason, attempt_id=tracked.attempt_id, **_ended(status, cause)
-        )
+        self._move(tracked, state, reason, attempt=True, **_ended(status, cause))
         self._release_downstream(tracked)
 
     # retries -----------------------------------------------------------------------------
-    def _maybe_retry(self, host: HostRun, ending: Finished) -> bool:
+    def _maybe_retry(self, host: HostRun, ending: Ending) -> bool:
         """An attempt that ended for a cause its task's `retry_on` lists, with retries left,
         does not end the task: the task waits its backoff, then rejoins the host's pending
         queue (started with the others at the next start step). Without a start in this run
         (`status`) it stays pending, and the next `apply` continues its attempts."""
-        tracked, state, reason, status, cause = ending
-        ended = _ended(status, cause)
+        tracked, state, reason = ending.tracked, ending.state, ending.reason
+        ended = _ended(ending.status, ending.cause)
         if not self.may_retry or not tracked.policy.retries_after(
-            tracked.number, cause, ended["exit_code"]
+            tracked.number, ending.cause, ended["exit_code"]
         ):
             return False
         delay = tracked.policy.delay_before(tracked.number + 1)
@@ -1215,10 +1236,10 @@ class Engine:
         with self.store.transaction():
             if tracked.attempt_id is not None:
                 self.store.update_attempt(tracked.attempt_id, state=state, reason=reason, **ended)
-            self.store.transition(tracked.id, TaskState.PENDING, message, event="retry")
+            self._move(tracked, TaskState.PENDING, message, event="retry")
             self.store.set_next_attempt(tracked.id, tracked.number + 1)
         tracked.number += 1
-        tracked.state, tracked.reason, tracked.job_id = TaskState.PENDING, message, None
+        tracked.job_id = None
         if again:
             host.retrying.append((time.time() + delay, tracked))
         self.progress.say(f"{tracked.name}: {message}")

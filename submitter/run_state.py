@@ -74,8 +74,16 @@ class Tracked:
     cancelled: bool = False
 
 
-# a task that ended: its state, human reason, status file and structured cause
-Finished = tuple[Tracked, str, str, dict[str, Any], Cause]
+@dataclass(frozen=True, eq=False)
+class Ending:
+    """How a task's attempt ended, as a poll judged it: its state, the human reason, its
+    status file and the structured cause."""
+
+    tracked: Tracked
+    state: str
+    reason: str
+    status: dict[str, Any] = field(default_factory=dict)
+    cause: Cause = Cause.NONE
 
 
 @dataclass

@@ -45,6 +45,40 @@ STATUS_FILE_FINAL: frozenset[str] = frozenset(
 )
 
 
+_ACTIVE_STATES = frozenset(TaskState(s) for s in ACTIVE)
+_ENDED_STATES = frozenset(TaskState(s) for s in FINAL) | {TaskState.BLOCKED}
+
+# Where a task may go from each state. An attempt begins at `starting` (the store records it
+# before the host is asked) and only from `pending`; an ended task goes back to `pending` for
+# a new run or a retry. The same state again is a new reason. Anything else is a defect.
+TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
+    TaskState.PENDING: frozenset(
+        {
+            TaskState.PENDING,
+            TaskState.STARTING,
+            TaskState.BLOCKED,  # an upstream task did not complete
+            TaskState.KILLED,  # killed before it started
+            TaskState.FAILED,  # refused before submission (asks more than any node has)
+        }
+    ),
+    **{
+        state: _ACTIVE_STATES | _ENDED_STATES | {TaskState.PENDING}  # pending: a retry
+        for state in _ACTIVE_STATES
+    },
+    **{state: _ENDED_STATES | {TaskState.PENDING} for state in _ENDED_STATES},
+}
+
+
+class IllegalTransition(RuntimeError):
+    """A task moved from one state to another the life cycle does not allow."""
+
+
+def check_transition(task_id: str, current: str, new: str) -> None:
+    """Raise IllegalTransition unless a task may go from `current` to `new`."""
+    if TaskState(new) not in TRANSITIONS[TaskState(current)]:
+        raise IllegalTransition(f"task {task_id}: {current} -> {new} is not a transition")
+
+
 class Cause(str, enum.Enum):
     """Why an attempt did not complete, for retry decisions; the human reason sits beside it."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from submitter.errors import SubmitterError
-from submitter.states import ACTIVE, FINAL, TaskState
+from submitter.states import ACTIVE, FINAL, TaskState, check_transition
 
 STATE_DIR = ".submitter"
 DB_NAME = "state.db"
@@ -268,6 +268,11 @@ class Store:
         )
 
     def set_task_state(self, task_id: str, state: str, reason: str = "") -> None:
+        """Move a task to `state`, as the life cycle allows (states.TRANSITIONS): an illegal
+        move raises IllegalTransition and changes nothing."""
+        row = self._db.execute("SELECT state FROM tasks WHERE id=?", (task_id,)).fetchone()
+        if row is not None:
+            check_transition(task_id, row["state"], str(state))
         self._db.execute(
             "UPDATE tasks SET state=?, reason=?, updated=? WHERE id=?",
             (str(state), reason, time.time(), task_id),

@@ -11,6 +11,7 @@ import pytest
 from submitter.config.models import HostConfig
 from submitter.errors import SubmitterError
 from submitter.schedulers.registry import batch_scheduler
+from submitter.states import ACTIVE, TRANSITIONS, IllegalTransition, TaskState
 from submitter.store.db import MIGRATIONS, SCHEMA_VERSION, AmbiguousReference, Store
 from submitter.store.host_record import host_config, host_record
 
@@ -71,6 +72,40 @@ def test_a_transition_moves_task_attempt_and_history_together(tmp_path: Path) ->
     latest = store.latest_attempt("t1")
     assert latest is not None and (latest.state, latest.cause) == ("failed", "exit_code")
     assert [kind for _, kind, _ in store.events("t1")] == ["starting", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("path", "illegal"),
+    [
+        (["starting", "running", "completed"], "running"),  # an ended task, running again
+        ([], "submitted"),  # a job without an attempt
+        (["starting", "failed"], "queued"),
+        (["pending", "blocked"], "running"),
+    ],
+)
+def test_a_move_the_life_cycle_does_not_allow_raises_and_changes_nothing(
+    tmp_path: Path, path: list[str], illegal: str
+) -> None:
+    store = Store(tmp_path / ".submitter")
+    store.upsert_task("t1", "one", "local", "/w/t1", "/w/t1", {})
+    for state in path:
+        store.transition("t1", state, f"now {state}")
+    before = store.task("t1")
+    with pytest.raises(IllegalTransition, match=f"-> {illegal}"):
+        store.transition("t1", illegal, "no")
+    after = store.task("t1")
+    assert after is not None and before is not None
+    assert (after.state, after.reason) == (before.state, before.reason)
+
+
+def test_every_state_may_be_left_for_a_new_attempt_and_no_ended_task_starts_one() -> None:
+    """An attempt starts from pending (or, for a start left unsure, from an active state)."""
+    for state in TaskState:
+        assert TaskState.PENDING in TRANSITIONS[state], state
+        assert (TaskState.STARTING in TRANSITIONS[state]) == (state in ACTIVE_OR_PENDING), state
+
+
+ACTIVE_OR_PENDING = {TaskState.PENDING, *(TaskState(s) for s in ACTIVE)}
 
 
 def test_references_exact_first_then_a_unique_prefix(tmp_path: Path) -> None:
