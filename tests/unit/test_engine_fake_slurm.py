@@ -333,14 +333,20 @@ def test_a_client_killed_while_starting_runs_no_task_twice(
 
 def test_the_fakes_answers_read_as_slurms(fake_slurm: Recorded, tmp_path: Path) -> None:
     """The fake against the adapter's own argv and parsers: a chained array pends as one
-    range, runs, ends in squeue for a second, then only in sacct."""
+    range, runs, ends in squeue for a while, then only in sacct. The first job waits for a
+    gate file the test makes when it has seen the array pend, and squeue is told how long an
+    ended job stays listed: nothing here races the clock."""
     slurm = Slurm()
 
-    def run(argv: list[str]) -> str:
-        done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=True)
+    def run(argv: list[str], min_job_age: float = 3600.0) -> str:
+        env = dict(os.environ, FAKE_SLURM_MIN_JOB_AGE=str(min_job_age))
+        done = subprocess.run(
+            argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+        )
         return done.stdout
 
-    write(tmp_path / "first.sh", "#!/bin/bash\nsleep 0.5\n")
+    gate = tmp_path / "gate"
+    write(tmp_path / "first.sh", f"#!/bin/bash\nwhile [ ! -e '{gate}' ]; do sleep 0.02; done\n")
     write(tmp_path / "array.sh", "#!/bin/bash\n#SBATCH --array=0-2\nexit $SLURM_ARRAY_TASK_ID\n")
     first = slurm.parse_job_id(run(slurm.submit_argv("first.sh")))
     array = slurm.parse_job_id(run(slurm.submit_argv("array.sh", [first])))
@@ -348,11 +354,11 @@ def test_the_fakes_answers_read_as_slurms(fake_slurm: Recorded, tmp_path: Path) 
     queued = slurm.parse_status(run(slurm.status_argv([first, *members])))
     assert f"{array}_[0-2]" in queued
     assert all(slurm.find_status(queued, m).state is JobState.QUEUED for m in members)  # type: ignore[union-attr]
+    gate.touch()
     _wait_for(lambda: all(j["ended"] for j in _jobs(tmp_path)), "all to end")
     ended = slurm.parse_status(run(slurm.status_argv(members)))
     assert [ended[m].code for m in members] == ["CD", "F", "F"]
-    time.sleep(1.1)
-    assert slurm.parse_status(run(slurm.status_argv(members))) == {}
+    assert slurm.parse_status(run(slurm.status_argv(members), min_job_age=0)) == {}
     finished = slurm.parse_finished(run([*slurm.finished_argv(), ",".join(members)]))
     assert [(finished[m].state, finished[m].exit_code) for m in members] == [
         (JobState.DONE, 0),
