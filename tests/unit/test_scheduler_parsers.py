@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,18 +88,23 @@ SLURM_CODES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "table",
-    [SLURM_TABLE, PBS_TABLE, LSF_TABLE],
-    ids=["slurm", "pbs", "lsf"],
-)
-def test_every_state_table_entry_maps_an_upper_case_code_to_a_job_state(
-    table: dict[str, JobState],
-) -> None:
+# Grid Engine's qstat codes are looked up as written (`t` is running, `T` held); the other
+# schedulers' codes upper-cased.
+CASE_SENSITIVE_CODES = {"sge"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_state_table_entry_maps_a_code_to_a_job_state(name: str) -> None:
+    table = sys.modules[type(batch_scheduler(name)).__module__].STATE_TABLE
     assert table
     for code, state in table.items():
-        assert code == code.strip().upper()
+        assert code == code.strip()
+        assert name in CASE_SENSITIVE_CODES or code == code.upper()
         assert isinstance(state, JobState)
+
+
+def test_case_sensitive_codes_name_registered_schedulers() -> None:
+    assert set(NAMES) >= CASE_SENSITIVE_CODES
 
 
 def test_slurm_table_covers_every_short_and_long_code() -> None:
