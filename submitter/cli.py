@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from submitter import __version__
 from submitter.completion import SHELLS, autocomplete, command_parsers
@@ -24,6 +24,9 @@ from submitter.errors import (
 )
 from submitter.state_filter import parse_states
 from submitter.units import parse_duration
+
+if TYPE_CHECKING:
+    from submitter.seams import Seams
 
 EXAMPLES = {
     "apply": "example:\n  submitter apply tasks.yml            # run what is not done, wait, show progress\n"
@@ -319,7 +322,9 @@ def _duration(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, seams: Seams | None = None) -> int:
+    """The command line; `seams` (the real ones unless a test hands fakes) reach every engine
+    the command makes."""
     parser = _parser()
     autocomplete(parser)  # answers the shell's Tab and exits, before any heavy import
     try:
@@ -340,8 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from submitter import commands
     from submitter.interrupts import Interrupted, stop_on_signals
+    from submitter.seams import REAL
 
     stop_on_signals()
+    args.seams = seams if seams is not None else REAL
     as_json = bool(getattr(args, "json", False))
     try:
         return int(getattr(commands, args.command.replace("-", "_"))(args))

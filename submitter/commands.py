@@ -17,6 +17,7 @@ from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageE
 from submitter.identity import SignatureCache
 from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.progress import Progress
+from submitter.seams import Seams
 from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
@@ -48,7 +49,7 @@ def apply(args: argparse.Namespace) -> int:
     with apply_lock(state_dir):
         store = Store(state_dir)
         store.save_signatures(signatures.added)
-        report = Engine(store, progress, signatures).apply(
+        report = Engine(store, progress, signatures, seams=args.seams).apply(
             project, prepared, force=args.force, detach=args.detach, max_running=args.max_running
         )
     if args.json:
@@ -202,15 +203,15 @@ def logs(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
     record = records_for(store, [args.task])[0]
     if record.active:
-        Engine(store, Progress(quiet=True)).refresh([record])
+        Engine(store, Progress(quiet=True), seams=args.seams).refresh([record])
         record = store.task(record.id) or record
     if args.follow and record.active:
         from submitter.follow import follow
 
-        return follow(store, record)
+        return follow(store, record, seams=args.seams)
     local = files.local_copy(store.state_dir, record.id)
     if record.active:
-        texts = _live_logs(store, record)
+        texts = _live_logs(record, args.seams)
     else:
         texts = {name: _read(local / name) for name in files.LOG_FILES}
     print(
@@ -224,12 +225,11 @@ def logs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _live_logs(store: Store, record: TaskRecord) -> dict[str, str]:
+def _live_logs(record: TaskRecord, seams: Seams) -> dict[str, str]:
     from submitter.hostops import q
     from submitter.store.host_record import host_config
-    from submitter.transport.factory import connect
 
-    transport = connect(record.host, host_config(record.spec["host_config"]))
+    transport = seams.connect(record.host, host_config(record.spec["host_config"]))
     try:
         texts = {}
         for name in files.TASK_LOGS:
@@ -255,7 +255,7 @@ def report(args: argparse.Namespace) -> int:
     errors: dict[str, str] = {}
     if not args.offline:  # tasks still running are asked about first, as `status` does
         active = store.tasks(ACTIVE_STATES, include_retired=args.all)
-        errors = Engine(store, Progress(quiet=True)).refresh(active)
+        errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(active)
     try:
         print(write_report(store, args.output, include_retired=args.all))
     except OSError as exc:
@@ -279,7 +279,7 @@ def kill(args: argparse.Namespace) -> int:
     for record in records:
         if record not in targets:
             print(f"{record.name} ({record.id}) is {record.state}: nothing to kill")
-    errors = Engine(store, Progress(quiet=True)).kill(targets)
+    errors = Engine(store, Progress(quiet=True), seams=args.seams).kill(targets)
     for record in targets:
         now = store.task(record.id)
         print(f"{record.name} ({record.id}): {now.state if now else 'gone'}")
@@ -309,7 +309,7 @@ def purge(args: argparse.Namespace) -> int:
     for record, upstream in blocked_by_purged(store, records):
         print(f"{record.name} ({record.id}) is blocked by {', '.join(upstream)}: purged too")
         records.append(record)
-    errors = Engine(store, Progress(quiet=True)).purge(records)
+    errors = Engine(store, Progress(quiet=True), seams=args.seams).purge(records)
     print(f"purged {len(records) - sum(1 for r in records if store.task(r.id))} task(s)")
     for host, error in errors.items():
         print(f"host {host}: {error}", file=sys.stderr)

@@ -37,7 +37,6 @@ from submitter.run_state import (
     HostRun,
     Tracked,
     default_max_running,
-    default_poll_interval,
 )
 from submitter.schedulers.base import (
     BatchScheduler,
@@ -46,6 +45,7 @@ from submitter.schedulers.base import (
     scheduler_job,
 )
 from submitter.schedulers.registry import batch_scheduler
+from submitter.seams import REAL, Seams
 from submitter.states import ACTIVE, FAILED, Cause, IllegalTransition, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
@@ -68,7 +68,6 @@ from submitter.task_records import (
     spec_of,
 )
 from submitter.transport.base import Transport
-from submitter.transport.factory import connect
 from submitter.units import format_span
 from submitter.verdict import (
     CANNOT_START,
@@ -102,9 +101,15 @@ def _running(tracked: Tracked) -> Running:
 
 class Engine:
     def __init__(
-        self, store: Store, progress: Progress, signatures: SignatureCache | None = None
+        self,
+        store: Store,
+        progress: Progress,
+        signatures: SignatureCache | None = None,
+        *,
+        seams: Seams = REAL,
     ) -> None:
         self.store = store
+        self.seams = seams
         self.progress = progress
         self.signatures = signatures if signatures is not None else SignatureCache()
         self.hosts: dict[str, HostRun] = {}
@@ -198,8 +203,8 @@ class Engine:
             host.transport = (lent or {}).get(host.name, host.transport)
             if host.active:
                 try:
-                    if self._poll(host, time.time()):
-                        self._poll(host, time.time())
+                    if self._poll(host, self.seams.clock()):
+                        self._poll(host, self.seams.clock())
                 except HostError as exc:
                     errors[host.name] = str(exc)
             if host.name in (lent or {}):
@@ -222,7 +227,7 @@ class Engine:
             try:
                 transport = self._transport(host)
                 if any(t.job_id is None for t in host.active.values()):
-                    self._poll(host, time.time())  # settle starts an earlier run left unsure
+                    self._poll(host, self.seams.clock())  # settle starts an earlier run left unsure
                 for record in records:
                     current = self.store.task(record.id)
                     if current is not None and current.state == TaskState.PENDING:
@@ -235,10 +240,10 @@ class Engine:
                 for tracked in host.active.values():
                     tracked.cancelled = True
                     self.store.event(tracked.id, "kill", f"cancel sent for job {tracked.job_id}")
-                deadline = time.time() + max(wait, _kill_grace(host.config) + 5.0)
-                while host.active and time.time() < deadline:
+                deadline = self.seams.clock() + max(wait, _kill_grace(host.config) + 5.0)
+                while host.active and self.seams.clock() < deadline:
                     time.sleep(0.5)
-                    self._poll(host, time.time())
+                    self._poll(host, self.seams.clock())
                 for tracked in list(host.active.values()):
                     self._finish(
                         host,
@@ -625,7 +630,7 @@ class Engine:
                 config,
                 HostOps.for_kind(config.kind, config.pbs_flavor),
                 max_running=max_running or default_max_running(config),
-                poll_interval=default_poll_interval(config),
+                poll_interval=self.seams.poll_interval(config),
             )
             if config.kind == "local" and local_steps_supported():
                 self.hosts[name].local_steps = LocalSteps(self.hosts[name].ops)
@@ -666,7 +671,7 @@ class Engine:
 
     def _transport(self, host: HostRun) -> Transport:
         if host.transport is None:
-            host.transport = connect(host.name, host.config)
+            host.transport = self.seams.connect(host.name, host.config)
         return host.transport
 
     # the loop ------------------------------------------------------------------------------
@@ -675,7 +680,7 @@ class Engine:
         tally = Tally(all_tasks, ENDED)
         try:
             while True:
-                now = time.time()
+                now = self.seams.clock()
                 for host in self.hosts.values():
                     if host.error or now < host.retry_at:
                         continue
@@ -715,7 +720,7 @@ class Engine:
                     for h in busy
                     if h.local_steps is not None and (fd := h.local_steps.readable()) is not None
                 ]
-                timeout = max(0.005, min(wake - time.time(), 1.0))
+                timeout = max(0.005, min(wake - self.seams.clock(), 1.0))
                 for name, _, _ in self.exits.wait(timeout, answers):
                     host = self.hosts[name]
                     host.next_poll = min(host.next_poll, host.polled_at + EXIT_POLL_GAP)
@@ -853,7 +858,7 @@ class Engine:
         host.poll_delay = min(
             FIRST_POLL.get(host.config.kind, FIRST_POLL_REMOTE), host.poll_interval
         )
-        host.next_poll = min(host.next_poll, time.time() + host.poll_delay)
+        host.next_poll = min(host.next_poll, self.seams.clock() + host.poll_delay)
 
     def _jobs_to_submit(
         self, host: HostRun, transport: Transport, batch: list[Tracked]
@@ -1022,7 +1027,7 @@ class Engine:
         host.active.pop(tracked.id, None)
         tracked.job_id = None
         host.pending.appendleft(tracked)
-        host.start_after = max(host.start_after, time.time() + delay)
+        host.start_after = max(host.start_after, self.seams.clock() + delay)
         return reason
 
     def _settle(self, host: HostRun, tracked: Tracked, resolution: Resolution | None) -> None:
@@ -1241,7 +1246,7 @@ class Engine:
         tracked.number += 1
         tracked.job_id = None
         if again:
-            host.retrying.append((time.time() + delay, tracked))
+            host.retrying.append((self.seams.clock() + delay, tracked))
         self.progress.say(f"{tracked.name}: {message}")
         return True
 

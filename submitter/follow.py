@@ -23,6 +23,7 @@ from typing import TextIO
 
 from submitter import task_layout as files
 from submitter.errors import EXIT_OK, EXIT_TASKS_FAILED, HostError
+from submitter.seams import REAL, Seams
 from submitter.store.db import Store, TaskRecord
 from submitter.transport.base import Transport
 
@@ -87,17 +88,19 @@ def follow(
     streams: Streams | None = None,
     *,
     check_every: float = CHECK_EVERY,
+    seams: Seams = REAL,
 ) -> int:
     """Print the task's output as it comes until it ends; the task's exit code as `status`
     gives it (0 completed, 1 otherwise). Ctrl-C ends the follow, never the task."""
     from submitter.engine import Engine
     from submitter.progress import Progress
     from submitter.store.host_record import host_config
-    from submitter.transport.factory import connect
 
     streams = streams or Streams(sys.stdout, sys.stderr)
-    transport = connect(record.host, host_config(record.spec["host_config"]))
-    engine = Engine(store, Progress(quiet=True))  # one for the follow: grace periods run on
+    transport = seams.connect(record.host, host_config(record.spec["host_config"]))
+    engine = Engine(
+        store, Progress(quiet=True), seams=seams
+    )  # one for the follow: grace periods run on
     lent = {record.host: transport}
 
     def still_active() -> bool:

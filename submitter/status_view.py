@@ -54,7 +54,7 @@ def _current(
         records = records_for(store, args.tasks)
     else:
         records = store.tasks(include_retired=args.all)
-    errors = Engine(store, Progress(quiet=True)).refresh(records)
+    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(records)
     records = [store.task(r.id) or r for r in records]
     if states is not None:
         records = [r for r in records if r.state in states]

@@ -12,6 +12,7 @@ import pytest
 from submitter.cli import main
 from submitter.config.project import load_project
 from submitter.schedulers.registry import NAMES
+from submitter.seams import REAL, Seams
 from submitter.store.db import Store
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -25,10 +26,17 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def seams() -> Seams:
+    """What the `cli` fixture's engines reach the world through: a module of tests with a fake
+    host overrides this fixture."""
+    return REAL
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], seams: Seams):  # type: ignore[no-untyped-def]
     def run(*argv: str | Path) -> CliResult:
         capsys.readouterr()
-        code = main([str(a) for a in argv])
+        code = main([str(a) for a in argv], seams)
         captured = capsys.readouterr()
         return CliResult(code, captured.out, captured.err)
 

@@ -3,6 +3,7 @@ ssh connection, and the follow ends with the task."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -12,8 +13,8 @@ from typing import Any
 import pytest
 
 from submitter.follow import Streams, follow
+from submitter.seams import REAL
 from submitter.store.db import Store
-from submitter.transport import factory
 from submitter.transport.base import Transport
 from tests.cluster.conftest import wait_until
 from tests.conftest import write
@@ -34,7 +35,7 @@ class _Stamped(io.StringIO):
 
 @pytest.mark.parametrize("host", ["ssh", "slurm"])
 def test_follow_streams_lines_over_one_connection_until_the_task_ends(
-    cli, tmp_path: Path, cluster_hosts: dict[str, dict[str, Any]], monkeypatch, host: str
+    cli, tmp_path: Path, cluster_hosts: dict[str, dict[str, Any]], host: str
 ) -> None:  # type: ignore[no-untyped-def]
     run = (
         'echo "first $(date +%s.%N)"\n'
@@ -68,17 +69,16 @@ def test_follow_streams_lines_over_one_connection_until_the_task_ends(
 
     wait_until(running, 60, "the task runs")
     opened: list[Transport] = []
-    real_connect = factory.connect
 
     def counting_connect(name: str, config: Any) -> Transport:
-        transport = real_connect(name, config)
+        transport = REAL.connect(name, config)
         opened.append(transport)
         return transport
 
-    monkeypatch.setattr(factory, "connect", counting_connect)
     store = Store(tmp_path / ".submitter")
     out, err = _Stamped(), _Stamped()
-    code = follow(store, store.tasks()[0], Streams(out, err))
+    seams = dataclasses.replace(REAL, connect=counting_connect)
+    code = follow(store, store.tasks()[0], Streams(out, err), seams=seams)
 
     assert code == 0, out.getvalue() + err.getvalue()
     assert len(opened) == 1 and opened[0].stats.connections == 1, [t.stats for t in opened]

@@ -3,13 +3,15 @@
 A `scheduler: slurm` host without an `address` is this machine (the local transport); these
 tests wrap that transport to record every script it runs, so the engine, the step scripts
 and the SLURM adapter all run for real, here.
-`python -m tests.fakes.slurm_host ARGS` is the CLI with the same transport, for tests that
-kill a client process.
+Both reach the engine through its seams (`fake_seams`), handed to the CLI's `main`;
+`python -m tests.fakes.slurm_host ARGS` is the CLI with the same seams, for tests that kill a
+client process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -22,6 +24,7 @@ from typing import Any
 
 from submitter.config.models import HostConfig
 from submitter.paths import Transfer
+from submitter.seams import REAL, Seams
 from submitter.transport.base import CommandResult, Transport, TransportStats
 
 FAKE_BIN = Path(__file__).parent / "slurm"
@@ -79,16 +82,13 @@ class RecordingTransport:
         self.inner.close()
 
 
-def local_connect(recorded: Recorded):  # type: ignore[no-untyped-def]
-    """The transport factory's `connect`, recording what each transport runs."""
-    from submitter.transport import factory
-
-    real = factory.connect
+def fake_seams(recorded: Recorded) -> Seams:
+    """The real transport factory's transports, recording what each runs, polled often."""
 
     def connect(name: str, config: HostConfig) -> Transport:
-        return RecordingTransport(real(name, config), name, recorded)
+        return RecordingTransport(REAL.connect(name, config), name, recorded)
 
-    return connect
+    return dataclasses.replace(REAL, connect=connect, poll_interval=fast_poll)
 
 
 def kill_jobs(state_dir: Path) -> int:
@@ -116,10 +116,6 @@ def kill_jobs(state_dir: Path) -> int:
 
 
 if __name__ == "__main__":
-    from submitter import engine
     from submitter.cli import main
-    from submitter.transport import factory
 
-    engine.connect = factory.connect = local_connect(Recorded())  # type: ignore[assignment]
-    engine.default_poll_interval = fast_poll  # type: ignore[assignment]
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], fake_seams(Recorded())))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -467,21 +466,6 @@ def _tasks_file_here(directory: Path, monkeypatch: pytest.MonkeyPatch, text: str
     return write(directory / "tasks.yml", text)
 
 
-def test_check_host_finds_hosts_of_the_tasks_file_here(  # type: ignore[no-untyped-def]
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _tasks_file_here(
-        tmp_path,
-        monkeypatch,
-        "hosts:\n  far: {address: alice@127.0.0.1, port: 1}\ntasks:\n  - {name: a, run: echo}\n",
-    )
-    result = cli("check-host", "far", "--json")
-    assert "unknown host" not in result.err
-    report = json.loads(result.out)
-    assert report["host"] == "far"
-    assert report["ok"] is False, "nothing listens on port 1"
-
-
 @pytest.mark.parametrize("command", ["check-host", "setup-host"])
 def test_host_commands_report_a_broken_tasks_file_here(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
@@ -497,21 +481,6 @@ def test_host_commands_report_a_broken_tasks_file_here(  # type: ignore[no-untyp
         f"error: {tasks}:2:35: unknown key 'prot' in hosts.far; did you mean 'port'?" in result.err
     )
     _assert_nothing_happened(tmp_path, tasks)
-
-
-def test_host_commands_ignore_task_mistakes(  # type: ignore[no-untyped-def]
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _tasks_file_here(
-        tmp_path,
-        monkeypatch,
-        "hosts:\n  here: {scheduler: local, work_dir: WORK}\ntasks:\n  - {name: a, rnu: echo}\n".replace(
-            "WORK", str(tmp_path / "work")
-        ),
-    )
-    result = cli("check-host", "here", "--json")
-    assert result.code == 0, result.err
-    assert json.loads(result.out)["ok"] is True
 
 
 def test_render_reports_the_same_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

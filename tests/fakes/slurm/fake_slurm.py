@@ -7,7 +7,7 @@ output formats of the captured fixtures in tests/fixtures/schedulers. State live
 $FAKE_SLURM_DIR: `jobs/<id>.json` per job or array member, a counter under an fcntl lock.
 A job runs `bash SCRIPT` here, in a session of its own, watched by a detached runner process
 (one per sbatch) that records COMPLETED, FAILED or CANCELLED. A finished job stays in squeue
-for MIN_JOB_AGE seconds, then only sacct knows it. No resources, partitions or priorities:
+for MIN_JOB_AGE seconds (FAKE_SLURM_MIN_JOB_AGE, as squeue is asked), then only sacct knows it. No resources, partitions or priorities:
 every job starts as soon as its dependencies allow (afterok or afterany), except, with
 FAKE_SLURM_NODE_CPUS=N, one asking more than N CPUs per task: it pends for ever with the
 reason PartitionConfig (as on a SLURM whose sbatch did not refuse it), and sinfo says the
@@ -31,7 +31,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-MIN_JOB_AGE = 1.0  # seconds a finished job is still listed by squeue
+# seconds a finished job is still listed by squeue
+MIN_JOB_AGE = float(os.environ.get("FAKE_SLURM_MIN_JOB_AGE") or 1.0)
 ENDED = {"CD": "COMPLETED", "F": "FAILED", "CA": "CANCELLED"}
 STATE = Path(os.environ.get("FAKE_SLURM_DIR", "/nonexistent-fake-slurm"))
 NODE_CPUS = int(os.environ.get("FAKE_SLURM_NODE_CPUS") or 0)  # 0: any job fits

@@ -44,7 +44,7 @@ def _tasks_file(tmp_path: Path, scheduler: str, work_dir: Path) -> Path:
     return write(tmp_path / "tasks.yml", json.dumps(data))  # JSON is YAML
 
 
-@pytest.mark.parametrize("scheduler", ["ssh", "slurm", "pbs", "lsf"])
+@pytest.mark.parametrize("scheduler", ["ssh", *NAMES])
 def test_rendered_script_keeps_values_literal(tmp_path: Path, scheduler: str) -> None:
     project_dir = tmp_path / "project"
     work_dir = tmp_path / "work $(touch CANARY0) 'w'"

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from submitter.report.svg import STATE_COLORS
-from tests.unit.test_report import run_pipeline
+from tests.integration.test_report import run_pipeline
 
 WINDOW = (1400, 2000)
 
