@@ -552,6 +552,7 @@ def read_status_file(task_dir: str) -> dict[str, Any] | None:
         for entry in entries:
             if not entry.name.startswith(files.STATUS_TEMP):
                 continue
+            line = ""  # renamed into place since it was listed: read as nothing
             with contextlib.suppress(OSError), open(entry.path) as handle:
                 line = handle.readline()
             left = parse_status(line) if line.endswith("\n") else None
