@@ -8,15 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from submitter.config.models import HostConfig
-from submitter.hostops import HostOps
-from submitter.local_steps import LocalSteps
+from submitter.hostops import Running
 from submitter.paths import OutputPattern, Transfer
 from submitter.prepare import PreparedTask
 from submitter.retry import RetryPolicy
 from submitter.schedulers.base import SiteLimits
 from submitter.schedulers.registry import batch_scheduler
 from submitter.states import FAILED, Cause, TaskState
-from submitter.transport.base import Transport
 
 PROCESS_POLL = {"local": 0.5, "ssh": 5.0}
 BATCH_MAX_RUNNING = 100_000  # tasks at once on a batch host unless max_running or -J says
@@ -73,6 +71,16 @@ class Tracked:
     # trap the signal) is that kill, whatever the queue calls it.
     cancelled: bool = False
 
+    def ready(self, task: PreparedTask) -> None:
+        """Make the task ready to start in this run as `task` renders it. Its files are
+        written when a start step takes it, not all before the first start."""
+        self.pack, self.script_sha256 = task.rendered.pack, task.rendered.sha256
+        self.prepared = task
+
+    def as_running(self) -> Running:
+        """What the host's step scripts know of it."""
+        return Running(self.id, self.task_dir, self.token, self.job_id, self.after_jobs)
+
 
 @dataclass(frozen=True, eq=False)
 class Ending:
@@ -88,12 +96,9 @@ class Ending:
 
 @dataclass
 class HostRun:
-    """One host's share of the work, with its connection."""
+    """One host's share of the work in this run: its queue, what runs, when to look again,
+    whether it answers. Its session (session.HostSession) is the only one to change it."""
 
-    name: str
-    config: HostConfig
-    ops: HostOps
-    transport: Transport | None = None
     pending: deque[Tracked] = field(default_factory=deque)
     active: dict[str, Tracked] = field(default_factory=dict)
     max_running: int = 1
@@ -112,12 +117,11 @@ class HostRun:
     retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
     # queued tasks whose jobs cannot start, by reason, as the last poll saw them
     stuck: Counter[str] = field(default_factory=Counter)
-    # processes on this machine: started and polled in-process, not by step scripts
-    local_steps: LocalSteps | None = None
 
     @property
-    def reconnect_for(self) -> float:
-        return float(self.config.reconnect_for or RECONNECT_FOR)
+    def busy(self) -> bool:
+        """Anything left to start, watch or retry, on a host not given up on."""
+        return not self.error and bool(self.active or self.pending or self.retrying)
 
 
 @dataclass

@@ -14,8 +14,6 @@ PACKAGE = Path(submitter.__file__).parent
 MAX_FUNCTION = 60
 MAX_CLASS = 300
 STILL_OVER = {
-    "engine.py: class Engine",
-    "engine.py: def _judge",
     "prepare.py: def prepare_task",
     "verdict.py: def judge",
 }

@@ -1,0 +1,82 @@
+"""What one poll's answer means for one watched task: still where it was, moved on, or ended
+(and how), with the user's cancel taken into account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from submitter.hostops import PollResult
+from submitter.run_state import Ending, Tracked
+from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed
+from submitter.states import Cause, TaskState
+from submitter.verdict import ended_by_signal, judge, overran_walltime, packed_task_view
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A watched task as the poll saw it."""
+
+    state: str | None  # its state now, if the poll says one
+    reason: str
+    waiting_since: float | None  # since when its end is awaited (a grace period runs)
+    ending: Ending | None  # set when its attempt ended
+    vanished: bool  # gone from the queue, or ended there, without ever writing a status
+
+
+def judge_ending(
+    tracked: Tracked,
+    poll: PollResult,
+    batch: BatchScheduler | None,
+    lost_after: float | None,
+    now: float,
+) -> Seen:
+    report = poll.tasks.get(tracked.id)
+    status = report.status if report else None
+    scheduler = None
+    if poll.scheduler is not None and batch is not None and tracked.job_id:
+        scheduler = batch.find_status(poll.scheduler, tracked.job_id)
+        if is_packed(tracked.job_id):
+            scheduler = packed_task_view(scheduler, status)
+    verdict = judge(
+        status,
+        scheduler,
+        report.alive if report else None,
+        batch=batch is not None,
+        now=now,
+        waiting_since=tracked.waiting_since,
+        lost_after=lost_after,
+        current=tracked.state,
+    )
+    gone = poll.scheduler is not None and (scheduler is None or not scheduler.state.active)
+    ending = None
+    if verdict.final:
+        state, reason, cause = overran_walltime(
+            verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
+        )
+        if tracked.cancelled:
+            state, reason, cause = _after_cancel(state, reason, cause, status, scheduler)
+        ending = Ending(tracked, state, reason, status or {}, cause)
+    return Seen(
+        verdict.state, verdict.reason, verdict.waiting_since, ending, gone and status is None
+    )
+
+
+def _after_cancel(
+    state: str,
+    reason: str,
+    cause: Cause,
+    status: dict[str, Any] | None,
+    scheduler: JobStatus | None,
+) -> tuple[str, str, Cause]:
+    """How a task the user cancelled ended."""
+    if (status or {}).get("state") in (None, "running"):
+        # the scheduler ended it for our cancel: its own words would blame others
+        reason = "killed by the user before its wrapper could record it"
+        if scheduler is not None:
+            reason += f" (scheduler state {scheduler.code})"
+        return TaskState.KILLED.value, reason, Cause.KILLED
+    if ended_by_signal(status):
+        # our cancel reached the task's command before its wrapper
+        return TaskState.KILLED.value, "killed by the user", Cause.KILLED
+    return state, reason, cause

@@ -1,0 +1,371 @@
+"""A host's session: its run state, its connection and its step scripts, with the verbs the
+engine drives every host by: start, poll, retrieve, cancel, remove and close.
+
+One remote command per step, however many tasks: a start step starts a batch, a poll looks
+at every active task, a retrieval brings back every ended task's files in one copy. What
+spans hosts (the order of a pipeline, whether an ended attempt is retried) is the engine's:
+the session hands each ending to its `SessionHooks`."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from submitter import start_step
+from submitter.config.models import HostConfig
+from submitter.errors import HostError, SchedulerUnavailable
+from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
+from submitter.identity import file_signature
+from submitter.paths import Transfer
+from submitter.poll_verdict import judge_ending
+from submitter.prepare import PreparedTask
+from submitter.run_context import RunContext
+from submitter.run_state import (
+    FIRST_POLL_REMOTE,
+    Ending,
+    HostRun,
+    Tracked,
+    default_max_running,
+)
+from submitter.schedulers.base import is_packed, scheduler_job
+from submitter.states import ACTIVE, Cause, TaskState
+from submitter.task_files import produced, write_new
+from submitter.task_layout import (
+    JOB_SCRIPT,
+    LOG_FILES,
+    SCHEDULER_LOGS,
+    STAGED,
+    STATUS,
+    TASK_FILE,
+    UPSTREAM,
+    on_host,
+)
+from submitter.transport.base import Transport
+from submitter.verdict import CANNOT_START
+
+RECONNECT_FOR = 600.0  # default of the host key reconnect_for
+
+
+class SessionHooks(Protocol):
+    """What the engine does with what a session finds, across hosts."""
+
+    def finish(self, session: HostSession, ending: Ending) -> None:
+        """An attempt ended: retried, or the task ends and what waits for it may start."""
+
+    def blocked_in_queue(self, endings: list[Ending], vanished: list[Tracked]) -> None:
+        """Tasks whose jobs left the queue with no status, their upstream having failed."""
+
+
+@dataclass
+class Polled:
+    """What one poll found: the attempts that ended, and the starts it settled."""
+
+    endings: list[Ending] = field(default_factory=list)
+    settled: list[Tracked] = field(default_factory=list)
+
+
+class HostSession:
+    """A host reached through a transport: an ssh host running processes, or a batch host."""
+
+    first_poll = FIRST_POLL_REMOTE  # seconds from a start to the first look at it
+    durable_starts = True  # attempts reach the disk itself before the host is asked
+
+    def __init__(
+        self,
+        name: str,
+        config: HostConfig,
+        ctx: RunContext,
+        hooks: SessionHooks,
+        max_running: int | None = None,
+    ) -> None:
+        self.name, self.config, self.ctx, self.hooks = name, config, ctx, hooks
+        self.ops = HostOps.for_kind(config.kind, config.pbs_flavor)
+        self.transport: Transport | None = None
+        self.run = HostRun(
+            max_running=max_running or default_max_running(config),
+            poll_interval=ctx.seams.poll_interval(config),
+        )
+
+    @property
+    def reconnect_for(self) -> float:
+        return float(self.config.reconnect_for or RECONNECT_FOR)
+
+    def connection(self) -> Transport:
+        if self.transport is None:
+            self.transport = self.ctx.seams.connect(self.name, self.config)
+        return self.transport
+
+    def drop_connection(self) -> None:
+        """Close the connection: the next step makes a fresh one."""
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    # start ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        start_step.start(self)
+
+    def stage(self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]]) -> list[Transfer]:
+        """Write the task's files here and list what goes to the host before it starts. A
+        task chained after upstream tasks' jobs gets the list of them (`after_tasks`: name,
+        task directory), which its wrapper checks before it runs anything."""
+        local = self.ctx.local_dir(task.task_id)
+        if local.is_dir():  # an earlier run's: what it brought back goes
+            for name in (*LOG_FILES, STATUS):
+                (local / name).unlink(missing_ok=True)
+        files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
+        if after_tasks:
+            files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
+        return self._write_files(task, files) + self._inputs(task)
+
+    def _write_files(self, task: PreparedTask, files: dict[str, str]) -> list[Transfer]:
+        local = self.ctx.local_dir(task.task_id)
+        local.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            write_new(str(local / name), text)
+        return [Transfer(local / name, on_host(task.task_dir, name)) for name in files]
+
+    def _inputs(self, task: PreparedTask) -> list[Transfer]:
+        """Inputs upstream tasks make on the host are linked there, unless those tasks were
+        up to date: then their outputs are here, and the host may no longer have them."""
+        earlier = any(up in self.ctx.up_to_date for up in task.definition.upstream)
+        return [
+            Transfer(i.local, i.remote)
+            for i in task.inputs
+            if i.copied and (i.declared not in task.linked_inputs or (earlier and i.local.exists()))
+        ]
+
+    @property
+    def has_launcher(self) -> bool:
+        """Tasks handed to its launcher are as good as running."""
+        return False
+
+    def launch(self, running: list[Running], starts: list[ArrayStart]) -> bool:
+        """Start these without a step script, if this host can: True if so."""
+        return False
+
+    def take_launched(self) -> None:
+        """Record the starts a launcher has answered for since the last time."""
+
+    def exits_to_watch(self) -> set[int]:
+        """Process ids of this machine's wrappers whose end the engine may wait on."""
+        return set()
+
+    def readable(self) -> int | None:
+        """A file descriptor that becomes readable when the host has news."""
+        return None
+
+    # poll ----------------------------------------------------------------------------------
+    def look(self, now: float) -> bool:
+        """One poll of the active tasks and retrieval of what ended. True when it settled
+        starts an earlier run never heard answered: those have a pid or job now, but their
+        state comes with the next poll."""
+        polled = self.poll(now)
+        if polled.endings:
+            self.retrieve(polled.endings)
+        return any(t.job_id is not None and t.id in self.run.active for t in polled.settled)
+
+    def poll(self, now: float) -> Polled:
+        watched = self._watched()
+        poll, failure = self._query(watched)
+        unanswered = [t for t in watched if t.job_id is None]
+        with self.ctx.store.transaction():
+            for tracked in unanswered:
+                self._settle(tracked, poll.resolved.get(tracked.id))
+        if poll.scheduler_error is not None:
+            raise SchedulerUnavailable(f"the status query failed: {poll.scheduler_error}")
+        if failure is not None:
+            raise HostError(f"the status query failed: {failure}")
+        polled = Polled(settled=unanswered)
+        with self.ctx.store.transaction():
+            self._judge(watched, poll, now, polled.endings)
+        return polled
+
+    def _watched(self) -> list[Tracked]:
+        return list(self.run.active.values())
+
+    def _query(self, watched: list[Tracked]) -> tuple[PollResult, str | None]:
+        """What the host says of the watched tasks; what its poll script said if it failed."""
+        script = self.ops.poll_script([t.as_running() for t in watched])
+        result = self.connection().run_script(script)
+        return self.ops.parse_poll(result.stdout), None if result.ok else result.stderr.strip()
+
+    def _settle(self, tracked: Tracked, resolution: Resolution | None) -> None:
+        """Conclude a start whose answer an earlier run (or this one) never read."""
+        if resolution is None or resolution.outcome == "pending":
+            return  # still being started on the host: ask again at the next poll
+        if resolution.start is not None:
+            if again := start_step.started(self, tracked, resolution.start, "re-attached"):
+                self.ctx.progress.say(f"{tracked.name}: {again}")
+            self.run.next_poll = 0.0
+            return
+        if resolution.outcome == "stale":
+            reason = "its start on the host was interrupted; whether it ran is unknown"
+            self.finish(tracked, "lost", reason, Cause.LOST)
+            return
+        # never: the host had not started it, and now never will under that attempt
+        self.run.active.pop(tracked.id, None)
+        reason = "not started: the client stopped before the host started it"
+        if tracked.attempt_id is not None:
+            self.ctx.store.update_attempt(
+                tracked.attempt_id, state="failed", reason=reason, cause=Cause.NOT_STARTED
+            )
+        tracked.job_id = None
+        self.ctx.move(tracked, TaskState.PENDING, "", event="not-started")
+        if self.ctx.may_start and tracked.prepared is not None:
+            self.run.pending.appendleft(tracked)
+
+    def _judge(
+        self, watched: list[Tracked], poll: PollResult, now: float, finished: list[Ending]
+    ) -> None:
+        """Record what changed of the watched tasks; list those that ended in `finished`."""
+        vanished: list[Tracked] = []
+        for tracked in watched:
+            if tracked.id not in self.run.active or tracked.id not in poll.tasks:
+                continue  # settled above, or started since: judged at the next poll
+            seen = judge_ending(tracked, poll, self.ops.batch, self.config.lost_after, now)
+            tracked.waiting_since = seen.waiting_since
+            if seen.vanished and tracked.upstream:
+                vanished.append(tracked)
+            if seen.ending is not None:
+                finished.append(seen.ending)
+            elif seen.state and (seen.state, seen.reason) != (tracked.state, tracked.reason):
+                self.ctx.move(tracked, seen.state, seen.reason, attempt=True, last_seen=now)
+        if vanished:
+            self.hooks.blocked_in_queue(finished, vanished)
+        self.run.stuck = Counter(
+            t.reason
+            for t in watched
+            if t.state == TaskState.QUEUED and t.reason.startswith(CANNOT_START)
+        )
+
+    # retrieve ------------------------------------------------------------------------------
+    def retrieve(self, finished: list[Ending]) -> None:
+        """Bring back the ended tasks' logs, and the outputs of those that completed, in one
+        copy; then record how each ended (a completed task whose outputs are not all there
+        failed)."""
+        transfers: list[Transfer] = []
+        made: dict[str, tuple[list[Transfer], list[str]]] = {}
+        for ending in finished:
+            transfers += self._log_transfers(ending.tracked)
+            if ending.state == "completed":
+                made[ending.tracked.id] = produced(ending.tracked, ending.status)
+                transfers += made[ending.tracked.id][0]
+        missing = {m.remote for m in self.connection().get(transfers)}
+        ended: list[tuple[Tracked, str]] = []
+        with self.ctx.store.transaction():  # committed before anything is tidied away
+            for ending in finished:
+                tracked, state, reason, cause = (e := ending).tracked, e.state, e.reason, e.cause
+                if state == "completed":
+                    outputs, unmatched = made[tracked.id]
+                    lost = [o.remote for o in outputs if o.remote in missing] + unmatched
+                    if lost:
+                        state, cause = "failed", Cause.MISSING_OUTPUT
+                        reason = "declared output not found on the host: " + ", ".join(lost)
+                    else:
+                        self.ctx.store.set_outputs(tracked.id, self._digests(outputs))
+                self.finish(tracked, state, reason, cause, ending.status)
+                ended.append((tracked, state))
+        for tracked, state in ended:
+            self.tidy(tracked, state)
+
+    def _log_transfers(self, tracked: Tracked) -> list[Transfer]:
+        local = self.ctx.local_dir(tracked.id)
+        return [Transfer(local / name, on_host(tracked.task_dir, name)) for name in LOG_FILES]
+
+    def tidy(self, tracked: Tracked, state: str) -> None:
+        """Keep little of a finished task here: its stdout and stderr, and the scheduler's
+        files when not empty."""
+        local = self.ctx.local_dir(tracked.id)
+        for name in (*STAGED, *SCHEDULER_LOGS):
+            path = local / name
+            if name in STAGED or (path.exists() and path.stat().st_size == 0):
+                path.unlink(missing_ok=True)
+
+    def _digests(self, outputs: list[Transfer]) -> dict[str, str]:
+        """What the completed run's outputs are here, so a later change to them is seen."""
+        return {str(o.local): file_signature(o.local, self.ctx.signatures) for o in outputs}
+
+    def finish(
+        self,
+        tracked: Tracked,
+        state: str,
+        reason: str,
+        cause: Cause = Cause.NONE,
+        status: dict[str, Any] | None = None,
+    ) -> None:
+        self.hooks.finish(self, Ending(tracked, state, reason, status or {}, cause))
+
+    def release_retries(self, now: float) -> None:
+        """Retries whose backoff has passed rejoin the pending queue, ahead of the rest;
+        one killed meanwhile (`submitter kill` from another terminal) stays killed."""
+        due = [t for when, t in self.run.retrying if when <= now]
+        if not due:
+            return
+        self.run.retrying = [(when, t) for when, t in self.run.retrying if when > now]
+        for tracked in reversed(due):
+            record = self.ctx.store.task(tracked.id)
+            if record is not None and record.state != TaskState.PENDING:
+                tracked.state, tracked.reason = record.state, record.reason
+                continue
+            self.run.pending.appendleft(tracked)
+
+    # cancel, remove, close -----------------------------------------------------------------
+    def cancel(self, wait: float) -> None:
+        """Cancel every active task, wait up to `wait` seconds (at least the wrapper's grace)
+        for each to record its end, and record those that did not as killed."""
+        run, ctx = self.run, self.ctx
+        targets = [t.as_running() for t in run.active.values()]
+        cancel = self.ops.cancel_script(targets, self._packed_jobs_ending())
+        result = self.connection().run_script(cancel)
+        if not result.ok and self.ops.batch is not None:
+            ctx.progress.say(f"{self.name}: cancel said: {result.stdout.strip()}")
+        for tracked in run.active.values():
+            tracked.cancelled = True
+            ctx.store.event(tracked.id, "kill", f"cancel sent for job {tracked.job_id}")
+        deadline = ctx.seams.clock() + max(wait, _kill_grace(self.config) + 5.0)
+        while run.active and ctx.seams.clock() < deadline:
+            time.sleep(0.5)
+            self.look(ctx.seams.clock())
+        for tracked in list(run.active.values()):
+            self.finish(tracked, "killed", "killed by the user (no status file yet)", Cause.KILLED)
+
+    def _packed_jobs_ending(self) -> list[str]:
+        """The packed jobs of the tasks being cancelled that hold no other task still
+        active: nothing in them is to go on, so the jobs themselves are cancelled."""
+        active = self.run.active
+        killed = {
+            scheduler_job(t.job_id) for t in active.values() if t.job_id and is_packed(t.job_id)
+        }
+        if not killed:
+            return []
+        store = self.ctx.store
+        for record in store.tasks(sorted(ACTIVE)):
+            if record.id in active:
+                continue
+            attempt = store.latest_attempt(record.id)
+            if attempt is not None and attempt.job_id and is_packed(attempt.job_id):
+                killed.discard(scheduler_job(attempt.job_id))
+        return sorted(killed)
+
+    def remove(self, directories: list[str]) -> None:
+        """Delete task directories on the host (`purge`)."""
+        result = self.connection().run_script(HostOps.remove_script(directories))
+        if not result.ok:
+            raise HostError(
+                f"{self.name}: removing task directories failed: {result.stderr.strip()}"
+            )
+
+    def close(self) -> None:
+        self.drop_connection()
+
+
+def _kill_grace(config: HostConfig) -> float:
+    """How long the wrapper waits between TERM and KILL (the pack's `kill_grace` var)."""
+    try:
+        return float(config.vars.get("kill_grace", 10))
+    except (TypeError, ValueError):
+        return 10.0
