@@ -10,7 +10,7 @@ from pathlib import Path
 
 from submitter.check_result import Check
 from submitter.config.project import HostEntry
-from submitter.hostops import HostOps
+from submitter.host_link import HostLink
 from submitter.node_probe import (
     Probe,
     Report,
@@ -43,7 +43,7 @@ class NodeCheck:
 
 def probe_node(
     entry: HostEntry,
-    transport: Transport,
+    link: HostLink,
     home: str,
     wanted: NodeCheck,
     *,
@@ -51,7 +51,7 @@ def probe_node(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Check]:
     config = entry.config
-    batch = HostOps.for_kind(config.kind).batch
+    batch = link.ops.batch
     token = secrets.token_hex(8)
     work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     mapped = [(local, resolve_home(remote, home)) for local, remote in config.paths.items()]
@@ -69,6 +69,7 @@ def probe_node(
             setup=tuple((config.setup or "").splitlines()),
             interpreters=wanted.interpreters,
         )
+        transport = link.connection()
         return _run_probe(probe, batch, transport, wanted.timeout, config_poll(entry), clock, sleep)
 
 

@@ -15,12 +15,13 @@ from submitter.config.locations import user_config_dir
 from submitter.config.models import HostConfig
 from submitter.config.project import HostEntry, load_hosts, load_project
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, HostError, UsageError
-from submitter.hostops import HostOps, q
+from submitter.host_link import HostLink
+from submitter.hostops import q
 from submitter.prepare import default_work_dir, resolve_home
+from submitter.seams import REAL, Seams
 from submitter.shared_markers import shared_markers
 from submitter.tables import print_table
-from submitter.transport.base import COMMAND_TIMEOUT, Transport
-from submitter.transport.factory import connect
+from submitter.transport.base import COMMAND_TIMEOUT
 from submitter.transport.failures import PLUMBUM_FAILURES, host_error
 from submitter.transport.process import execute, program
 from submitter.transport.ssh import host_options, liveness_options
@@ -33,11 +34,12 @@ def run_checks(
     as_json: bool,
     node: NodeCheck | None = None,
     plain: bool = False,
+    seams: Seams = REAL,
 ) -> int:
     """Check the host (and with `node`, a compute node through one probe job): exit 0 when
     nothing failed (warnings do not fail), 3 otherwise."""
     entry = _host_entry(host_name, tasks_file)
-    checks = check_host(entry, node)
+    checks = check_host(entry, node, seams)
     _show(host_name, checks, as_json, plain)
     return EXIT_OK if all(c.ok for c in checks) else EXIT_HOST_ERROR
 
@@ -59,18 +61,19 @@ def _host_entry(host_name: str, tasks_file: Path | None) -> HostEntry:
     return hosts[host_name]
 
 
-def check_host(entry: HostEntry, node: NodeCheck | None = None) -> list[Check]:
+def check_host(entry: HostEntry, node: NodeCheck | None = None, seams: Seams = REAL) -> list[Check]:
     config = entry.config
     checks: list[Check] = []
     remote = bool(config.address)  # a batch host without one is this machine: no ssh, no copies
+    link = HostLink(entry.name, config, seams)
     try:
-        transport = connect(entry.name, config)
+        transport = link.connection()
     except HostError as exc:
         return [Check("connect", False, str(exc), "give the host an 'address'")]
     try:
         first = transport.run_script('printf "%s" "$HOME"\n')
     except HostError as exc:
-        transport.close()
+        link.close()
         return [
             Check(
                 "ssh key login",
@@ -94,15 +97,15 @@ def check_host(entry: HostEntry, node: NodeCheck | None = None) -> list[Check]:
                 )
             )
         home = first.stdout.strip()
-        checks += _remote_checks(entry, transport, home)
+        checks += _remote_checks(entry, link, home)
         if node is not None:
-            checks += _node_checks(entry, transport, home, node, checks)
+            checks += _node_checks(entry, link, home, node, checks)
     finally:
-        transport.close()
+        link.close()
     return checks
 
 
-def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Check]:
+def _remote_checks(entry: HostEntry, link: HostLink, home: str) -> list[Check]:
     config = entry.config
     work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     lines = ['report() { printf \'CHECK\\t%s\\t%s\\t%s\\n\' "$1" "$2" "$3"; }']
@@ -116,7 +119,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
         f"if mkdir -p -- {q(work_dir)} && : > {probe} && rm -f -- {probe}; "
         f"then report workdir 1 {q(work_dir)}; else report workdir 0 {q(work_dir + ' is not writable')}; fi"
     )
-    scheduler = HostOps.for_kind(config.kind, config.pbs_flavor).batch
+    scheduler = link.ops.batch
     for command in scheduler.commands if scheduler else ():
         lines.append(
             f"if command -v {command} >/dev/null; then report cmd-{command} 1 "
@@ -148,7 +151,7 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
                 f"'marker written here was read there'; else report shared:{q(shared)} 0 "
                 "'a marker written here is not visible there'; fi"
             )
-        result = transport.run_script("\n".join(lines) + "\n")
+        result = link.connection().run_script("\n".join(lines) + "\n")
     checks = _parse_checks(result.stdout, config)
     if scheduler is not None and scheduler.flavor_command:
         checks.append(_flavor_check(config, scheduler.parse_limits(result.stdout).flavor))
@@ -205,7 +208,7 @@ def _parse_checks(output: str, config: HostConfig) -> list[Check]:
 
 
 def _node_checks(
-    entry: HostEntry, transport: Transport, home: str, node: NodeCheck, checks: list[Check]
+    entry: HostEntry, link: HostLink, home: str, node: NodeCheck, checks: list[Check]
 ) -> list[Check]:
     """The probe job's rows; none submitted when the scheduler already failed a check."""
     scheduler_rows = [
@@ -220,7 +223,7 @@ def _node_checks(
                 "fix the scheduler's checks first",
             )
         ]
-    return probe_node(entry, transport, home, node)
+    return probe_node(entry, link, home, node)
 
 
 def _label(key: str) -> str:
@@ -284,13 +287,18 @@ def _show(host_name: str, checks: list[Check], as_json: bool, plain: bool = Fals
 
 
 def setup_host(
-    host_name: str, tasks_file: Path | None, *, as_json: bool, plain: bool = False
+    host_name: str,
+    tasks_file: Path | None,
+    *,
+    as_json: bool,
+    plain: bool = False,
+    seams: Seams = REAL,
 ) -> int:
     """Make a key pair if needed, install its public half on the host, then check the host."""
     entry = _host_entry(host_name, tasks_file)
     config = entry.config
     if config.kind == "local":
-        return run_checks(host_name, tasks_file, as_json=as_json, plain=plain)
+        return run_checks(host_name, tasks_file, as_json=as_json, plain=plain, seams=seams)
     key = ensure_key_pair(config)
     public = Path(str(key) + ".pub").read_text().strip()
     install = (
@@ -310,7 +318,7 @@ def setup_host(
         raise host_error(exc, str(config.address), "installing the key") from exc
     if done.returncode != 0:
         raise HostError(f"{host_name}: installing the key failed: {done.stderr.strip()}")
-    return run_checks(host_name, tasks_file, as_json=as_json, plain=plain)
+    return run_checks(host_name, tasks_file, as_json=as_json, plain=plain, seams=seams)
 
 
 def ensure_key_pair(config: HostConfig) -> Path:

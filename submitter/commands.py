@@ -17,14 +17,12 @@ from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageE
 from submitter.identity import SignatureCache
 from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.progress import Progress
-from submitter.seams import Seams
 from submitter.states import FAILED
 from submitter.store.db import (
     ACTIVE_STATES,
     DB_NAME,
     STATE_DIR,
     Store,
-    TaskRecord,
     find_state_dir,
     load_completed,
     load_signatures,
@@ -167,13 +165,15 @@ def check_host(args: argparse.Namespace) -> int:
     if args.node:
         interpreters = interpreters_of(args.tasks_file, args.host) if args.tasks_file else ()
         node = NodeCheck(interpreters, float(args.timeout))
-    return run_checks(args.host, args.tasks_file, as_json=args.json, node=node, plain=args.plain)
+    return run_checks(
+        args.host, args.tasks_file, as_json=args.json, node=node, plain=args.plain, seams=args.seams
+    )
 
 
 def setup_host(args: argparse.Namespace) -> int:
     from submitter.checks import setup_host as setup
 
-    return setup(args.host, args.tasks_file, as_json=args.json, plain=args.plain)
+    return setup(args.host, args.tasks_file, as_json=args.json, plain=args.plain, seams=args.seams)
 
 
 def completion(args: argparse.Namespace) -> int:
@@ -202,18 +202,22 @@ def status(args: argparse.Namespace) -> int:
 def logs(args: argparse.Namespace) -> int:
     store = _open_store(args.project)
     record = records_for(store, [args.task])[0]
-    if record.active:
-        Engine(store, Progress(quiet=True), seams=args.seams).refresh([record])
-        record = store.task(record.id) or record
-    if args.follow and record.active:
-        from submitter.follow import follow
+    engine = Engine(store, Progress(quiet=True), seams=args.seams)
+    try:
+        if record.active:
+            engine.refresh([record], close=False)
+            record = store.task(record.id) or record
+        if args.follow and record.active:
+            from submitter.follow import follow
 
-        return follow(store, record, seams=args.seams)
-    local = files.local_copy(store.state_dir, record.id)
-    if record.active:
-        texts = _live_logs(record, args.seams)
-    else:
-        texts = {name: _read(local / name) for name in files.LOG_FILES}
+            return follow(store, record, engine=engine)
+        if record.active:
+            texts = engine.session_for(record).read_logs(record.task_dir)
+        else:
+            local = files.local_copy(store.state_dir, record.id)
+            texts = {name: _read(local / name) for name in files.LOG_FILES}
+    finally:
+        engine.close()
     print(
         f"# {record.name} ({record.id}) on {record.host}: {record.state}"
         f"{' - ' + record.reason if record.reason else ''}"
@@ -223,22 +227,6 @@ def logs(args: argparse.Namespace) -> int:
             print(f"--- {name}")
             sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return EXIT_OK
-
-
-def _live_logs(record: TaskRecord, seams: Seams) -> dict[str, str]:
-    from submitter.hostops import q
-    from submitter.store.host_record import host_config
-
-    transport = seams.connect(record.host, host_config(record.spec["host_config"]))
-    try:
-        texts = {}
-        for name in files.TASK_LOGS:
-            path = files.on_host(record.task_dir, name)
-            result = transport.run_script(f"cat -- {q(path)} 2>/dev/null\n")
-            texts[name] = result.stdout
-        return texts
-    finally:
-        transport.close()
 
 
 def _read(path: Path) -> str:

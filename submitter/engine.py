@@ -5,7 +5,7 @@ polling, retrieving and cancelling are each session's. `apply`, `status`, `logs`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from submitter import reachability
 from submitter.classify import classify, tracked_from_record
@@ -27,7 +27,6 @@ from submitter.states import ACTIVE, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
 from submitter.task_files import remove_tree
-from submitter.transport.base import Transport
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
@@ -132,28 +131,19 @@ class Engine:
             self.store.retire_undeclared(tasks_file, {t.task_id for t in prepared})
         return runs, skipped
 
-    def refresh(
-        self,
-        records: Sequence[TaskRecord],
-        lent: Mapping[str, Transport] | None = None,
-        *,
-        close: bool = True,
-    ) -> dict[str, str]:
-        """One poll (and retrieval of what finished) for every active task: `status`. The
-        transports `lent` (by host name) are used, and left open, rather than new ones.
-        Without `close`, the engine may refresh again, its grace periods running on."""
+    def refresh(self, records: Sequence[TaskRecord], *, close: bool = True) -> dict[str, str]:
+        """One poll (and retrieval of what finished) for every active task: `status`.
+        Without `close`, the engine may refresh again, its grace periods running on and its
+        connections kept (`logs -f`)."""
         self._watch_records(records)
         errors: dict[str, str] = {}
         for session in self.sessions.values():
-            session.transport = (lent or {}).get(session.name, session.transport)
             if session.run.active:
                 try:
                     if session.look(self.ctx.seams.clock()):
                         session.look(self.ctx.seams.clock())
                 except HostError as exc:
                     errors[session.name] = str(exc)
-            if session.name in (lent or {}):
-                session.transport = None
         if close:
             self.close()
         return errors
@@ -163,7 +153,7 @@ class Engine:
         for record in records:
             if not record.active:
                 continue
-            session = self._session_for_record(record)
+            session = self.session_for(record)
             if record.id not in session.run.active:
                 session.run.active[record.id] = tracked_from_record(self.store, record)
 
@@ -197,7 +187,7 @@ class Engine:
             by_host.setdefault(record.host, []).append(record)
         for name, group in by_host.items():
             try:
-                self._session_for_record(group[0]).remove([r.task_dir for r in group])
+                self.session_for(group[0]).remove([r.task_dir for r in group])
             except HostError as exc:
                 errors[name] = str(exc)
                 continue
@@ -217,6 +207,7 @@ class Engine:
             signatures.added.clear()
         for session in self.sessions.values():
             session.close()
+        self.sessions.clear()  # closed once: a caller's close after a helper's is harmless
 
     # sessions ------------------------------------------------------------------------------
     def _session(self, name: str, config: HostConfig, max_running: int | None) -> HostSession:
@@ -225,7 +216,8 @@ class Engine:
             self.sessions[name] = kind(name, config, self.ctx, self.endings, max_running)
         return self.sessions[name]
 
-    def _session_for_record(self, record: TaskRecord) -> HostSession:
+    def session_for(self, record: TaskRecord) -> HostSession:
+        """The session of the host a stored task ran on."""
         return self._session(record.host, host_config(record.spec["host_config"]), None)
 
     def _with_remote_homes(

@@ -19,13 +19,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from submitter import task_layout as files
 from submitter.errors import EXIT_OK, EXIT_TASKS_FAILED, HostError
 from submitter.seams import REAL, Seams
 from submitter.store.db import Store, TaskRecord
 from submitter.transport.base import Transport
+
+if TYPE_CHECKING:
+    from submitter.engine import Engine
 
 # How often the client asks the host (the scheduler, the wrapper's process) whether the task
 # is still there, through the follow's own connection.
@@ -89,39 +92,37 @@ def follow(
     *,
     check_every: float = CHECK_EVERY,
     seams: Seams = REAL,
+    engine: Engine | None = None,
 ) -> int:
     """Print the task's output as it comes until it ends; the task's exit code as `status`
-    gives it (0 completed, 1 otherwise). Ctrl-C ends the follow, never the task."""
+    gives it (0 completed, 1 otherwise). Ctrl-C ends the follow, never the task. One engine
+    (`engine`, or one made here) for the whole follow: its grace periods run on, and its
+    session's connection is the follow's."""
     from submitter.engine import Engine
     from submitter.progress import Progress
-    from submitter.store.host_record import host_config
 
     streams = streams or Streams(sys.stdout, sys.stderr)
-    transport = seams.connect(record.host, host_config(record.spec["host_config"]))
-    engine = Engine(
-        store, Progress(quiet=True), seams=seams
-    )  # one for the follow: grace periods run on
-    lent = {record.host: transport}
+    engine = engine or Engine(store, Progress(quiet=True), seams=seams)
 
     def still_active() -> bool:
         current = store.task(record.id)
         if current is None or not current.active:
             return False
-        engine.refresh([current], lent, close=False)
+        engine.refresh([current], close=False)
         current = store.task(record.id)
         return current is not None and current.active
 
     try:
         _say(streams.out, f"{_headline(record)} (following; Ctrl-C stops following, not the task)")
+        transport = engine.session_for(record).connection()
         follow_stream(transport, record.task_dir, streams, still_active, check_every)
         final = store.task(record.id)
         if final is not None and final.active:
             # the loop saw the final status first: record it (retrieving the logs)
-            engine.refresh([final], lent, close=False)
+            engine.refresh([final], close=False)
             final = store.task(record.id)
     finally:
         engine.close()
-        transport.close()
     final = final or record
     _say(streams.out, _headline(final))
     return EXIT_OK if final.state == "completed" else EXIT_TASKS_FAILED

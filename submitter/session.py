@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from submitter import start_step
 from submitter.config.models import HostConfig
 from submitter.errors import HostError, SchedulerUnavailable
+from submitter.host_link import HostLink
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
 from submitter.identity import file_signature
 from submitter.paths import Transfer
@@ -43,7 +44,6 @@ from submitter.task_layout import (
     UPSTREAM,
     on_host,
 )
-from submitter.transport.base import Transport
 from submitter.verdict import CANNOT_START
 
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
@@ -67,7 +67,7 @@ class Polled:
     settled: list[Tracked] = field(default_factory=list)
 
 
-class HostSession:
+class HostSession(HostLink):
     """A host reached through a transport: an ssh host running processes, or a batch host."""
 
     first_poll = FIRST_POLL_REMOTE  # seconds from a start to the first look at it
@@ -81,9 +81,8 @@ class HostSession:
         hooks: SessionHooks,
         max_running: int | None = None,
     ) -> None:
-        self.name, self.config, self.ctx, self.hooks = name, config, ctx, hooks
-        self.ops = HostOps.for_kind(config.kind, config.pbs_flavor)
-        self.transport: Transport | None = None
+        super().__init__(name, config, ctx.seams)
+        self.ctx, self.hooks = ctx, hooks
         self.run = HostRun(
             max_running=max_running or default_max_running(config),
             poll_interval=ctx.seams.poll_interval(config),
@@ -92,17 +91,6 @@ class HostSession:
     @property
     def reconnect_for(self) -> float:
         return float(self.config.reconnect_for or RECONNECT_FOR)
-
-    def connection(self) -> Transport:
-        if self.transport is None:
-            self.transport = self.ctx.seams.connect(self.name, self.config)
-        return self.transport
-
-    def drop_connection(self) -> None:
-        """Close the connection: the next step makes a fresh one."""
-        if self.transport is not None:
-            self.transport.close()
-            self.transport = None
 
     # start ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -358,9 +346,6 @@ class HostSession:
             raise HostError(
                 f"{self.name}: removing task directories failed: {result.stderr.strip()}"
             )
-
-    def close(self) -> None:
-        self.drop_connection()
 
 
 def _kill_grace(config: HostConfig) -> float:

@@ -36,7 +36,7 @@ def test_check_host_exits_0_with_only_warnings(  # type: ignore[no-untyped-def]
 ) -> None:
     tasks = write(tmp_path / "tasks.yml", "hosts:\n  h: {address: a@b}\ntasks: []\n")
     rows = [Check("rsync on host", True, "not found", "install rsync", warning=True)]
-    monkeypatch.setattr(checks, "check_host", lambda entry, node=None: rows)
+    monkeypatch.setattr(checks, "check_host", lambda entry, node=None, seams=None: rows)
     result = cli("check-host", "h", "-f", tasks)
     assert result.code == 0
     assert "WARNING" in result.out and "install rsync" in result.out
