@@ -94,15 +94,19 @@ def check_host(entry: HostEntry, node: NodeCheck | None = None) -> list[Check]:
                 )
             )
         home = first.stdout.strip()
-        checks += _remote_checks(entry, transport, home)
+        remote_checks, flavor = _remote_checks(entry, transport, home)
+        checks += remote_checks
         if node is not None:
-            checks += _node_checks(entry, transport, home, node, checks)
+            checks += _node_checks(entry, transport, home, node, checks, flavor)
     finally:
         transport.close()
     return checks
 
 
-def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Check]:
+def _remote_checks(
+    entry: HostEntry, transport: Transport, home: str
+) -> tuple[list[Check], str | None]:
+    """The host's rows, and the scheduler's flavour: the host's pbs_flavor, else detected."""
     config = entry.config
     work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     lines = ['report() { printf \'CHECK\\t%s\\t%s\\t%s\\n\' "$1" "$2" "$3"; }']
@@ -150,9 +154,12 @@ def _remote_checks(entry: HostEntry, transport: Transport, home: str) -> list[Ch
             )
         result = transport.run_script("\n".join(lines) + "\n")
     checks = _parse_checks(result.stdout, config)
+    flavor = config.pbs_flavor
     if scheduler is not None and scheduler.flavor_command:
-        checks.append(_flavor_check(config, scheduler.parse_limits(result.stdout).flavor))
-    return checks
+        detected = scheduler.parse_limits(result.stdout).flavor
+        checks.append(_flavor_check(config, detected))
+        flavor = flavor or detected
+    return checks, flavor
 
 
 def _flavor_check(config: HostConfig, detected: str | None) -> Check:
@@ -205,7 +212,12 @@ def _parse_checks(output: str, config: HostConfig) -> list[Check]:
 
 
 def _node_checks(
-    entry: HostEntry, transport: Transport, home: str, node: NodeCheck, checks: list[Check]
+    entry: HostEntry,
+    transport: Transport,
+    home: str,
+    node: NodeCheck,
+    checks: list[Check],
+    flavor: str | None,
 ) -> list[Check]:
     """The probe job's rows; none submitted when the scheduler already failed a check."""
     scheduler_rows = [
@@ -220,7 +232,7 @@ def _node_checks(
                 "fix the scheduler's checks first",
             )
         ]
-    return probe_node(entry, transport, home, node)
+    return probe_node(entry, transport, home, node, flavor=flavor)
 
 
 def _label(key: str) -> str:

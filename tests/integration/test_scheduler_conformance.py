@@ -14,7 +14,13 @@ from ruamel.yaml import YAML
 
 from submitter.config.project import load_project
 from submitter.prepare import prepare_tasks
-from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, find_pack
+from submitter.render.packs import (
+    ARRAY_TEMPLATE,
+    HEADER_TEMPLATE,
+    JOB_TEMPLATE,
+    PACKED_TEMPLATE,
+    find_pack,
+)
 from submitter.schedulers.registry import NAMES, batch_scheduler
 from tests.conftest import golden_hosts
 
@@ -22,8 +28,7 @@ TESTS = Path(__file__).parent.parent
 ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures" / "schedulers"
 GOLDEN = TESTS / "golden"
-HEADER_TEMPLATE = "header.sh.j2"
-GOLDEN_FILES = ("job.sh", "task.json", "array.sh", "packed.sh")
+GOLDEN_FILES = ("job.sh", "task.json", "array.sh", "packed.sh", "probe.sh")
 
 
 def fixture_scheduler(path: Path) -> str | None:
@@ -80,7 +85,8 @@ def test_every_captured_output_of_it_parses(name: str) -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_its_renders_have_goldens(name: str) -> None:
     """A host of tests/golden/tasks.yml uses it, and test_golden.py compares its job script,
-    task file and drivers with stored files."""
+    task file and drivers with stored files, test_probe_job.py check-host's probe job (its
+    directives from the pack's header)."""
     hosts = golden_hosts(name)
     assert hosts, f"no host with scheduler: {name} in {GOLDEN / 'tasks.yml'}"
     for host in hosts:
