@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from submitter.check_result import Check
 from submitter.config.project import HostEntry
+from submitter.errors import TemplateError
 from submitter.host_link import HostLink
 from submitter.node_probe import (
     Probe,
@@ -18,10 +19,11 @@ from submitter.node_probe import (
     has_report,
     parse_report,
     poll_script,
+    probe_header,
     submit_script,
     targets_for,
 )
-from submitter.prepare import default_work_dir, resolve_home
+from submitter.prepare import default_work_dir, resolve_home, select_pack
 from submitter.run_state import default_poll_interval
 from submitter.schedulers.base import BatchScheduler, JobState
 from submitter.shared_markers import shared_markers
@@ -50,8 +52,11 @@ def probe_node(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[Check]:
+    """One probe job through `link`; its directives in the syntax of the scheduler's flavour
+    (PBS: pro | torque) as the host names it or check-host detected it."""
     config = entry.config
     batch = link.ops.batch
+    flavor = batch.flavor if batch is not None else None
     token = secrets.token_hex(8)
     work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     mapped = [(local, resolve_home(remote, home)) for local, remote in config.paths.items()]
@@ -69,6 +74,12 @@ def probe_node(
             setup=tuple((config.setup or "").splitlines()),
             interpreters=wanted.interpreters,
         )
+        if batch is not None:
+            try:
+                chain = select_pack(entry, Path.cwd())
+                probe = replace(probe, header=probe_header(probe, entry, chain, flavor))
+            except TemplateError as exc:
+                return [_no_header(exc)]
         transport = link.connection()
         return _run_probe(probe, batch, transport, wanted.timeout, config_poll(entry), clock, sleep)
 
@@ -115,6 +126,16 @@ def _run_probe(
         # and removed here.
         if not reported:
             transport.run_script(cancel_script(probe, batch, job))
+
+
+def _no_header(error: TemplateError) -> Check:
+    return Check(
+        "probe job",
+        False,
+        f"not submitted: {error}",
+        "the probe's directives come from the pack's header.sh.j2 (the directive lines of one "
+        "job, which its job.sh.j2 includes): give the host's pack one, or use the built-in pack",
+    )
 
 
 def _submitted(output: str, batch: BatchScheduler | None) -> tuple[str | None, Check | None]:

@@ -97,7 +97,10 @@ def check_host(entry: HostEntry, node: NodeCheck | None = None, seams: Seams = R
                 )
             )
         home = first.stdout.strip()
-        checks += _remote_checks(entry, link, home)
+        remote_checks, flavor = _remote_checks(entry, link, home)
+        checks += remote_checks
+        if link.ops.batch is not None and link.ops.batch.flavor is None:
+            link.ops.batch.flavor = flavor
         if node is not None:
             checks += _node_checks(entry, link, home, node, checks)
     finally:
@@ -105,7 +108,8 @@ def check_host(entry: HostEntry, node: NodeCheck | None = None, seams: Seams = R
     return checks
 
 
-def _remote_checks(entry: HostEntry, link: HostLink, home: str) -> list[Check]:
+def _remote_checks(entry: HostEntry, link: HostLink, home: str) -> tuple[list[Check], str | None]:
+    """The host's rows, and the scheduler's flavour: the host's pbs_flavor, else detected."""
     config = entry.config
     work_dir = resolve_home(default_work_dir(config, Path.cwd()), home)
     lines = ['report() { printf \'CHECK\\t%s\\t%s\\t%s\\n\' "$1" "$2" "$3"; }']
@@ -153,9 +157,12 @@ def _remote_checks(entry: HostEntry, link: HostLink, home: str) -> list[Check]:
             )
         result = link.connection().run_script("\n".join(lines) + "\n")
     checks = _parse_checks(result.stdout, config)
+    flavor = config.pbs_flavor
     if scheduler is not None and scheduler.flavor_command:
-        checks.append(_flavor_check(config, scheduler.parse_limits(result.stdout).flavor))
-    return checks
+        detected = scheduler.parse_limits(result.stdout).flavor
+        checks.append(_flavor_check(config, detected))
+        flavor = flavor or detected
+    return checks, flavor
 
 
 def _flavor_check(config: HostConfig, detected: str | None) -> Check:

@@ -13,10 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from submitter.check_result import Check
+from submitter.config.models import Resources
+from submitter.config.project import HostEntry
 from submitter.hostops import q
+from submitter.render.compile import JobSpec, render_header
+from submitter.render.packs import Pack
 from submitter.schedulers.base import BatchScheduler
 
 MARKER = ".submitter-node-"  # + token: written before the job, read by it, removed after
+# What the probe job asks the scheduler for: it runs for seconds, and a small, short job is
+# one a busy scheduler fits in early (10 minutes leave room for a slow setup).
+PROBE_RESOURCES = Resources(cores=1, nodes=1, walltime=600)
 
 # Runs on the node. Its report goes to a temporary file renamed at the end, so the login
 # node never reads half a report.
@@ -84,6 +91,7 @@ class Probe:
     login_markers: tuple[str, ...]  # written on the login node before submitting
     setup: tuple[str, ...]
     interpreters: tuple[str, ...]
+    header: str = ""  # the scheduler's directive lines (probe_header); none without one
 
     @property
     def name(self) -> str:
@@ -115,11 +123,33 @@ def interpreter_command(interpreter: str) -> str:
     return words[0] if words else interpreter
 
 
-def job_script(probe: Probe, batch: BatchScheduler | None) -> str:
-    """The probe job: header lines for the scheduler, the values as bash data, the body."""
-    lines = ["#!/bin/bash"]
-    if batch is not None:
-        lines += batch.probe_directives(probe.name, f"{probe.directory}/job.out")
+def probe_header(probe: Probe, host: HostEntry, chain: Sequence[Pack], flavor: str | None) -> str:
+    """The probe job's directives from the host's pack header, as a task's are: its name, its
+    output and error in the probe's directory, PROBE_RESOURCES and the host's vars (a site's
+    account). TemplateError when the pack has no header or it does not render."""
+    spec = JobSpec(
+        task_id=probe.token,
+        name=probe.name,
+        host_name=host.name,
+        scheduler=host.config.kind,
+        command="",
+        interpreter=(),
+        env={},
+        resources=PROBE_RESOURCES,
+        directives=(),
+        task_dir=probe.directory,
+        run_dir=probe.directory,
+        outputs=(),
+        setup=host.config.setup,
+        host_vars=host.config.vars,
+        flavor=flavor,
+    )
+    return render_header(spec, chain, f"{probe.directory}/job.out", f"{probe.directory}/job.err")
+
+
+def job_script(probe: Probe) -> str:
+    """The probe job: the scheduler's directives, the values as bash data, the body."""
+    lines = ["#!/bin/bash", *probe.header.splitlines()]
     lines += [
         f"submitter_probe={q(probe.directory)}",
         f"submitter_token={q(probe.token)}",
@@ -147,7 +177,7 @@ def submit_script(probe: Probe, batch: BatchScheduler | None) -> str:
     lines = [
         f"mkdir -p -- {directory} || {{ printf 'SUBMIT\\t1\\tcannot create %s\\n' {directory}; exit 0; }}",
         f"cd -- {directory} || exit 0",
-        f"printf '%s' {q(job_script(probe, batch))} >probe.sh",
+        f"printf '%s' {q(job_script(probe))} >probe.sh",
         f"mkdir -p -- {q(probe.targets[0].path)} 2>/dev/null",
         *(
             f"printf '%s' {q(probe.token)} >{q(marker)} 2>/dev/null"

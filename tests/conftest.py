@@ -62,6 +62,21 @@ def write(path: Path, text: str) -> Path:
 os.environ.setdefault("COLUMNS", "200")
 
 
+def matches_golden(name: str, text: str) -> None:
+    """`text` is what tests/golden/<name> holds; with SUBMITTER_REGENERATE_GOLDEN=1 it is
+    written there first (then review the diff of tests/golden/ before committing)."""
+    expected = GOLDEN / name
+    if os.environ.get("SUBMITTER_REGENERATE_GOLDEN"):
+        expected.write_text(text)
+    assert expected.exists(), (
+        f"missing {expected}; regenerate: SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit"
+    )
+    assert text == expected.read_text(), (
+        f"{name}: differs from {expected}; if intended, regenerate with "
+        "SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit and review the diff"
+    )
+
+
 def golden_hosts(scheduler: str) -> list[str]:
     """The hosts of tests/golden/tasks.yml that use `scheduler`."""
     hosts = load_project(GOLDEN / "tasks.yml").hosts

@@ -16,7 +16,13 @@ from submitter.config.models import Resources
 from submitter.errors import TemplateError
 from submitter.globs import is_pattern
 from submitter.quoting import directive_line, directive_value, shell_quote
-from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, Pack
+from submitter.render.packs import (
+    ARRAY_TEMPLATE,
+    HEADER_TEMPLATE,
+    JOB_TEMPLATE,
+    PACKED_TEMPLATE,
+    Pack,
+)
 from submitter.schedulers.base import template_facts
 from submitter.schedulers.registry import NAMES as BATCH_SCHEDULERS
 from submitter.schedulers.registry import batch_scheduler
@@ -111,6 +117,15 @@ def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> d
         "members": group.members_file,
     }
     return context
+
+
+def render_header(spec: JobSpec, chain: Sequence[Pack], job_out: str, job_err: str) -> str:
+    """The pack's scheduler directives for a job of `spec` alone, its standard output and
+    error to `job_out` and `job_err`: what the job, array and packed templates set before
+    they include the header."""
+    context = _context(spec, chain[0])
+    context.update(job_name=spec.job_name, job_out=job_out, job_err=job_err)
+    return _render(HEADER_TEMPLATE, context, list(chain))
 
 
 def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:

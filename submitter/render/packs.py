@@ -17,6 +17,9 @@ from submitter.schedulers.registry import batch_scheduler
 
 PACK_FILE = "pack.yml"
 JOB_TEMPLATE = "job.sh.j2"
+# a batch pack's directives for one job: included by its job, array and packed templates, and
+# rendered alone for check-host's probe job
+HEADER_TEMPLATE = "header.sh.j2"
 ARRAY_TEMPLATE = "array.sh.j2"  # optional: a pack that has it can submit tasks as job arrays
 PACKED_TEMPLATE = "packed.sh.j2"  # optional: ... and several short tasks in one job
 DEFAULT_PACK_FOR = {

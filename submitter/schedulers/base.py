@@ -322,10 +322,6 @@ class BatchScheduler(Protocol):
     def submit_uses_stdin(self) -> bool:
         """True when the script goes on standard input (LSF's `bsub < job.sh`)."""
 
-    def probe_directives(self, name: str, output: str) -> list[str]:
-        """The header lines of check-host's one-job node probe: its name, and its standard
-        output and error both to the file `output` (never mailed, never in a default place)."""
-
     def parse_job_id(self, output: str) -> str:
         """The job id from the submit command's standard output; ValueError if absent."""
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -131,14 +130,6 @@ class Lsf(SchedulerDefaults):
 
     def submit_uses_stdin(self) -> bool:
         return True
-
-    def probe_directives(self, name: str, output: str) -> list[str]:
-        return [
-            f"#BSUB -J {directive_value(name)}",
-            "#BSUB -rn",
-            f"#BSUB -o {directive_value(output)}",
-            f"#BSUB -e {directive_value(output)}",
-        ]
 
     def parse_job_id(self, output: str) -> str:
         """The id in `Job <123> is submitted to queue <normal>.`; other lines are skipped."""

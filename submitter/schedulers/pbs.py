@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -287,14 +286,6 @@ class Pbs(SchedulerDefaults):
 
     def submit_uses_stdin(self) -> bool:
         return False
-
-    def probe_directives(self, name: str, output: str) -> list[str]:
-        return [
-            f"#PBS -N {directive_value(name[:15])}",
-            "#PBS -r n",
-            f"#PBS -o {directive_value(output)}",
-            f"#PBS -e {directive_value(output + '.err')}",
-        ]
 
     def parse_job_id(self, output: str) -> str:
         """The line qsub prints (`123.server`, `123`, `123[].server`), kept whole.

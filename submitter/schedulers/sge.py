@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -248,16 +247,6 @@ class Sge(SchedulerDefaults):
         """An array task (`123.4`) is its own key; else the job number (`123.1-10:1` -> 123)."""
         job_id = job_id.strip()
         return job_id if _MEMBER.match(job_id) else job_id.split(".", 1)[0]
-
-    def probe_directives(self, name: str, output: str) -> list[str]:
-        """A job name must not start with a digit; -j y joins stderr to `output`."""
-        return [
-            f"#$ -N {directive_value('p' + name)}",
-            "#$ -S /bin/bash",
-            "#$ -r n",
-            "#$ -j y",
-            f"#$ -o {directive_value(output)}",
-        ]
 
     def submit_argv(self, script_path: str, after: Sequence[str] = ()) -> list[str]:
         """`qsub -terse`; with `after`, `-hold_jid`: the job waits until those jobs (whole

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from submitter.quoting import directive_value
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -193,14 +192,6 @@ class Slurm(SchedulerDefaults):
 
     def submit_uses_stdin(self) -> bool:
         return False
-
-    def probe_directives(self, name: str, output: str) -> list[str]:
-        return [
-            f"#SBATCH --job-name={directive_value(name)}",
-            "#SBATCH --ntasks=1",
-            "#SBATCH --no-requeue",
-            f"#SBATCH --output={directive_value(output)}",
-        ]
 
     def parse_job_id(self, output: str) -> str:
         """The job id; warning lines are skipped and a `;cluster` suffix is dropped."""

@@ -9,7 +9,7 @@
 #PBS -o /scratch/alice/submitter/.groups/g1/array.out
 #PBS -e /scratch/alice/submitter/.groups/g1/array.err
 #PBS -t 0-2
-# submitter job array g1: 3 tasks (pack pbs@1.3)
+# submitter job array g1: 3 tasks (pack pbs@1.4)
 # Member i runs the task whose directory is line i+1 of the members file; an empty line is a
 # member whose start was given up. PBS Pro sets PBS_ARRAY_INDEX, Torque PBS_ARRAYID, and
 # SLURM's Torque wrapper (slurm-wlm-torque) only SLURM_ARRAY_TASK_ID.

@@ -8,7 +8,7 @@
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/7858a7f051a64b82/job.out
 #PBS -e /scratch/alice/submitter/7858a7f051a64b82/job.err
-# submitter task 7858a7f051a64b82 (pack pbs@1.3)
+# submitter task 7858a7f051a64b82 (pack pbs@1.4)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 # This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own

@@ -8,7 +8,7 @@
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/.groups/g1/job.out
 #PBS -e /scratch/alice/submitter/.groups/g1/job.err
-# submitter packed job g1: 3 tasks, 2 at a time (pack pbs@1.3)
+# submitter packed job g1: 3 tasks, 2 at a time (pack pbs@1.4)
 # --- submitter packed job: runs the tasks listed in the members file, a few at a time ---
 # Each member is an ordinary task wrapper (job.sh in its task directory). With
 # SUBMITTER_PACKED=1 the wrapper itself enforces the task's walltime (02:00:00)

@@ -7,7 +7,7 @@
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/316d9d4db330d3fa/job.out
 #PBS -e /scratch/alice/submitter/316d9d4db330d3fa/job.err
-# submitter task 316d9d4db330d3fa (pack pbs@1.3)
+# submitter task 316d9d4db330d3fa (pack pbs@1.4)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 # This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own

@@ -4,6 +4,7 @@ machine (a `local` host runs the probe job in the foreground, as an ssh host doe
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from submitter.node_probe import Probe, interpreter_command, targets_for
 from submitter.schedulers.slurm import Slurm
 from submitter.transport.base import CommandResult, TransportStats
 from tests.conftest import write
+from tests.fakes.slurm_host import FAKE_BIN, kill_jobs
 
 
 def test_a_missing_rsync_is_a_warning_with_its_fix_and_does_not_fail() -> None:
@@ -156,3 +158,30 @@ def test_a_probe_that_never_starts_times_out_and_is_cancelled() -> None:
     assert "did not start within 10 s (still PD)" in rows[0].detail and rows[0].fix
     assert "scancel 4242" in host.scripts[-1] and "rm -rf" in host.scripts[-1]
     assert len(host.scripts) == 1 + 6 + 1, "one submit, a poll every 2 s, one clean-up"
+
+
+def test_the_probe_job_asks_the_scheduler_what_the_pack_header_says(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the fake SLURM (tests/fakes/slurm, not SLURM): sbatch reads the probe's
+    #SBATCH lines, rendered from the slurm pack's header, and runs it."""
+    state, home = tmp_path / "slurm-state", tmp_path / "home"
+    state.mkdir()
+    home.mkdir()
+    monkeypatch.setenv("PATH", f"{FAKE_BIN}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_DIR", str(state))
+    monkeypatch.setenv("HOME", str(home))
+    host = {"scheduler": "slurm", "work_dir": str(tmp_path / "work")}
+    task = {"name": "a", "host": "h", "run": "true"}
+    tasks = write(tmp_path / "tasks.yml", json.dumps({"hosts": {"h": host}, "tasks": [task]}))
+    try:
+        result = cli("check-host", "h", "-f", tasks, "--node", "--timeout", "60", "--json")
+    finally:
+        kill_jobs(state)
+    rows = _rows(result)
+    assert result.code == 0, result.out
+    assert rows["ran on"]["detail"].endswith("(job 1)")
+    job = json.loads((state / "jobs" / "1.json").read_text())
+    assert job["cpus"] == 1
+    assert job["out"] == f"{job['cwd']}/job.out" and job["err"] == f"{job['cwd']}/job.err"
+    assert not list(home.glob(".submitter-probe-*")), "the probe removed itself"

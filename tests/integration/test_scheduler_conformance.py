@@ -14,7 +14,13 @@ from ruamel.yaml import YAML
 
 from submitter.config.project import load_project
 from submitter.prepare import prepare_tasks
-from submitter.render.packs import ARRAY_TEMPLATE, JOB_TEMPLATE, PACKED_TEMPLATE, find_pack
+from submitter.render.packs import (
+    ARRAY_TEMPLATE,
+    HEADER_TEMPLATE,
+    JOB_TEMPLATE,
+    PACKED_TEMPLATE,
+    find_pack,
+)
 from submitter.schedulers.registry import NAMES, batch_scheduler
 from tests.conftest import golden_hosts
 
@@ -22,8 +28,13 @@ TESTS = Path(__file__).parent.parent
 ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures" / "schedulers"
 GOLDEN = TESTS / "golden"
-HEADER_TEMPLATE = "header.sh.j2"
-GOLDEN_FILES = ("job.sh", "task.json", "array.sh", "packed.sh")
+# Compared with what is made now by tests/unit: test_golden.py (the renders),
+# test_probe_job.py (check-host's probe job), test_step_scripts_golden.py (the step scripts).
+GOLDEN_FILES = (
+    *("job.sh", "task.json", "array.sh", "packed.sh"),
+    "probe.sh",
+    *("start.sh", "poll.sh", "cancel.sh"),
+)
 
 
 def fixture_scheduler(path: Path) -> str | None:
@@ -78,9 +89,10 @@ def test_every_captured_output_of_it_parses(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_its_renders_have_goldens(name: str) -> None:
-    """A host of tests/golden/tasks.yml uses it, and test_golden.py compares its job script,
-    task file and drivers with stored files."""
+def test_its_renders_probe_and_step_scripts_have_goldens(name: str) -> None:
+    """A host of tests/golden/tasks.yml uses it, and tests/unit compares with stored files
+    its job script, task file and drivers, check-host's probe job (its directives from the
+    pack's header), and the scripts that start, poll and cancel its jobs."""
     hosts = golden_hosts(name)
     assert hosts, f"no host with scheduler: {name} in {GOLDEN / 'tasks.yml'}"
     for host in hosts:

@@ -3,13 +3,12 @@
 Each host of tests/golden/tasks.yml gives `<host>.job.sh` and `<host>.task.json`, and, where
 its pack submits job arrays and packed jobs, `<host>.array.sh` and `<host>.packed.sh`.
 To regenerate after an intended template change:
-    SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit/test_golden.py
+    SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit
 then review the diff of tests/golden/ before committing.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from submitter.render.compile import (
     render_array,
     render_packed,
 )
+from tests.conftest import matches_golden
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 # Every host the tasks file defines (`local` always exists; no task runs there).
@@ -69,16 +69,7 @@ def rendered(prepared: dict[str, PreparedTask]) -> dict[str, str]:
 @pytest.mark.parametrize("host", HOSTS)
 def test_renders_match_golden_files(prepared: dict[str, PreparedTask], host: str) -> None:
     for suffix, text in golden_files(prepared[host]).items():
-        expected_file = GOLDEN / f"{host}.{suffix}"
-        if os.environ.get("SUBMITTER_REGENERATE_GOLDEN"):
-            expected_file.write_text(text)
-        assert expected_file.exists(), (
-            f"missing {expected_file}; regenerate: see this module's docstring"
-        )
-        assert text == expected_file.read_text(), (
-            f"{host}: render differs from {expected_file}; if intended, regenerate with "
-            "SUBMITTER_REGENERATE_GOLDEN=1 pytest tests/unit/test_golden.py and review the diff"
-        )
+        matches_golden(f"{host}.{suffix}", text)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,15 @@
+rm -rf -- /scratch/alice/submitter/t1 /scratch/alice/submitter/t2 /scratch/alice/submitter/t3 /scratch/alice/submitter/t4 /scratch/alice/submitter/t5 /scratch/alice/submitter/t6 /scratch/alice/submitter/t7
+
+submitter_purge_groups() {
+  local group dir left
+  for group in "$1"/.groups/*/; do
+    [ -f "$group/members" ] || continue
+    left=
+    while IFS= read -r dir; do
+      if [ -n "$dir" ] && [ -e "$dir" ]; then left=1; break; fi
+    done <"$group/members"
+    [ -n "$left" ] || rm -rf -- "$group"
+  done
+  return 0
+}
+submitter_purge_groups /scratch/alice/submitter
