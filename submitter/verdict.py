@@ -94,68 +94,9 @@ def judge(
     where the scheduler keeps accounting, from its records too."""
     file_state = (status_file or {}).get("state")
     if file_state in STATUS_FILE_FINAL:
-        reason = str((status_file or {}).get("reason") or "")
-        if scheduler is not None and scheduler.state in (
-            JobState.TIMEOUT,
-            JobState.OUT_OF_MEMORY,
-            JobState.NODE_FAIL,
-            JobState.PREEMPTED,
-        ):
-            return Verdict(
-                "failed",
-                f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
-                True,
-                cause=_SCHEDULER_CAUSES[scheduler.state],
-            )
-        if (
-            scheduler is not None
-            and scheduler.state is JobState.CANCELLED
-            and ended_by_signal(status_file)
-        ):  # the cancel's signal reached the task's command before its wrapper
-            return Verdict(
-                "killed",
-                f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
-                True,
-                cause=Cause.CANCELLED,
-            )
-        if file_state == "blocked":
-            return Verdict(file_state, f"blocked: {reason}", True)
-        return Verdict(str(file_state), reason, True, cause=cause_of_status_file(status_file or {}))
-
+        return _by_status_file(status_file or {}, scheduler)
     if batch:
-        if scheduler is not None and scheduler.state.active:
-            if scheduler.state is JobState.RUNNING or file_state == "running":
-                return Verdict("running")
-            if scheduler.state is JobState.HELD:
-                return Verdict("held", scheduler.code)
-            stuck = f"{CANNOT_START}{scheduler.cannot_start}" if scheduler.cannot_start else ""
-            return Verdict("queued" if current in ("submitted", "queued") else current, stuck)
-        if scheduler is not None and scheduler.state in _SCHEDULER_REASONS:
-            # The scheduler ended the job itself; the wrapper may not have had the chance to
-            # write (SIGKILL after the grace time). Short wait for the file, then fail.
-            return _after_grace(
-                now,
-                waiting_since,
-                10.0 if lost_after is None else min(10.0, lost_after),
-                Verdict(
-                    "killed" if scheduler.state is JobState.CANCELLED else "failed",
-                    f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
-                    True,
-                    cause=_SCHEDULER_CAUSES[scheduler.state],
-                ),
-            )
-        return _after_grace(
-            now,
-            waiting_since,
-            LOST_GRACE_BATCH if lost_after is None else lost_after,
-            Verdict(
-                "lost",
-                f"the job left the scheduler {_unfinished(file_state)}",
-                True,
-                cause=Cause.LOST,
-            ),
-        )
-
+        return _by_queue(scheduler, file_state, now, waiting_since, current, lost_after)
     if alive:
         return Verdict("running")
     return _after_grace(
@@ -164,6 +105,79 @@ def judge(
         LOST_GRACE_PROCESS if lost_after is None else lost_after,
         Verdict(
             "lost", f"the task's process ended {_unfinished(file_state)}", True, cause=Cause.LOST
+        ),
+    )
+
+
+def _by_status_file(status_file: dict[str, Any], scheduler: JobStatus | None) -> Verdict:
+    """A final status file is the truth, unless the scheduler says it ended the job itself."""
+    reason = str(status_file.get("reason") or "")
+    if scheduler is not None and scheduler.state in (
+        JobState.TIMEOUT,
+        JobState.OUT_OF_MEMORY,
+        JobState.NODE_FAIL,
+        JobState.PREEMPTED,
+    ):
+        return Verdict(
+            "failed",
+            f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
+            True,
+            cause=_SCHEDULER_CAUSES[scheduler.state],
+        )
+    if (
+        scheduler is not None
+        and scheduler.state is JobState.CANCELLED
+        and ended_by_signal(status_file)
+    ):  # the cancel's signal reached the task's command before its wrapper
+        return Verdict(
+            "killed",
+            f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
+            True,
+            cause=Cause.CANCELLED,
+        )
+    file_state = str(status_file.get("state"))
+    if file_state == "blocked":
+        return Verdict(file_state, f"blocked: {reason}", True)
+    return Verdict(file_state, reason, True, cause=cause_of_status_file(status_file))
+
+
+def _by_queue(
+    scheduler: JobStatus | None,
+    file_state: Any,
+    now: float,
+    waiting_since: float | None,
+    current: str,
+    lost_after: float | None,
+) -> Verdict:
+    """A batch task without a final status: the queue's view, with a grace period for a
+    status file still on its way."""
+    if scheduler is not None and scheduler.state.active:
+        if scheduler.state is JobState.RUNNING or file_state == "running":
+            return Verdict("running")
+        if scheduler.state is JobState.HELD:
+            return Verdict("held", scheduler.code)
+        stuck = f"{CANNOT_START}{scheduler.cannot_start}" if scheduler.cannot_start else ""
+        return Verdict("queued" if current in ("submitted", "queued") else current, stuck)
+    if scheduler is not None and scheduler.state in _SCHEDULER_REASONS:
+        # The scheduler ended the job itself; the wrapper may not have had the chance to
+        # write (SIGKILL after the grace time). Short wait for the file, then fail.
+        return _after_grace(
+            now,
+            waiting_since,
+            10.0 if lost_after is None else min(10.0, lost_after),
+            Verdict(
+                "killed" if scheduler.state is JobState.CANCELLED else "failed",
+                f"{_SCHEDULER_REASONS[scheduler.state]} ({scheduler.code})",
+                True,
+                cause=_SCHEDULER_CAUSES[scheduler.state],
+            ),
+        )
+    return _after_grace(
+        now,
+        waiting_since,
+        LOST_GRACE_BATCH if lost_after is None else lost_after,
+        Verdict(
+            "lost", f"the job left the scheduler {_unfinished(file_state)}", True, cause=Cause.LOST
         ),
     )
 

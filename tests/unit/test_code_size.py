@@ -15,7 +15,6 @@ MAX_FUNCTION = 60
 MAX_CLASS = 300
 STILL_OVER = {
     "prepare.py: def prepare_task",
-    "verdict.py: def judge",
 }
 
 
