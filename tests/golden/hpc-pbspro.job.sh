@@ -317,16 +317,19 @@ if [ "$submitter_watch" = 1 ]; then
   # task alone) and at the walltime (7200 s). Either one stops the task itself, if the
   # task's command still runs, after marking why in .stopped: the wrapper is not signalled,
   # so its wait for the command is never cut short, and a command that ended meanwhile (a
-  # node frozen as it ended wakes with both) is the wrapper's to record as it ended.
+  # node frozen as it ended wakes with both) is the wrapper's to record as it ended. The
+  # walltime is counted in seconds the node ran, a tick each: a node frozen (a paused VM or
+  # container) for longer than the walltime does not kill, on the thaw, what it had stopped.
   exec 9> >(
     exec >/dev/null
-    deadline=$((SECONDS + 7200))
+    ticks=0
     while :; do
       read -r -t 1 _
       [ $? -gt 128 ] || exit 0
+      ticks=$((ticks + 1))
       if [ -e "$SUBMITTER_TASK_DIR/.cancel" ]; then
         submitter_why=cancel
-      elif [ 7200 -gt 0 ] && [ "$SECONDS" -ge "$deadline" ]; then
+      elif [ 7200 -gt 0 ] && [ "$ticks" -ge 7200 ]; then
         submitter_why=walltime
       else
         continue

@@ -238,3 +238,36 @@ def test_what_a_finished_task_left_running_ends_with_it(
     assert done.returncode == 0, done.stderr
     assert _record(cli, tmp_path, "leaver")["state"] == "completed"
     assert _survivors(tmp_path, marker) == []
+
+
+def test_a_task_frozen_longer_than_its_walltime_completes_on_the_thaw(
+    tmp_path: Path, marker: str
+) -> None:
+    """A node frozen (its processes stopped, as `docker pause` does) for longer than the
+    walltime, mid-command: the frozen time is not the task's. On the thaw its command runs
+    its last seconds and completes; the watchdog counts the seconds the node ran."""
+    tasks = _tasks(tmp_path, "thawed", "sleep 1\nsleep 1\nsleep 1", walltime="00:00:06")
+    began = time.monotonic()
+    apply = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        while not any(" sleep 1" in p for p in _processes_of(tmp_path, marker)):
+            assert time.monotonic() - began < 20, "the task never started"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        frozen = [int(p.split(":", 1)[0]) for p in _processes_of(tmp_path, marker)]
+        for pid in frozen:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        time.sleep(8)
+        for pid in frozen:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGCONT)
+        _, err = apply.communicate(timeout=40)
+    finally:
+        apply.kill()
+    assert apply.returncode == 0, err
