@@ -95,6 +95,7 @@ def fill_synthetic(project: Path) -> None:
                 started="2024-01-01T00:00:00Z",
                 ended="2024-01-01T00:00:01Z",
             )
+        store.save_signatures(signatures.added)  # as apply keeps its outputs' digests
     store.close()
 
 
