@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 
 from submitter.config.project import load_project
-from submitter.engine import Engine
 from submitter.identity import SignatureCache, file_signature
 from submitter.prepare import prepare_tasks
 from submitter.states import TaskState
 from submitter.store.db import STATE_DIR, Store
+from submitter.task_records import spec_of
 
 SUBMITTER = [sys.executable, "-m", "submitter"]
 STEPS = ("plan", "render", "store", "replan", "reapply", "status")
@@ -76,7 +76,8 @@ def fill_synthetic(project: Path) -> None:
     (project / "out").mkdir(exist_ok=True)
     with store.transaction():
         for task in prepared:
-            store.upsert_task(*Engine._record_fields(task), tasks_file)  # as apply does
+            record = (task.task_id, task.name, task.host.name, task.task_dir, task.run_dir)
+            store.upsert_task(*record, spec_of(task), tasks_file)  # as apply records it
             store.set_next_attempt(task.task_id, 1)
             attempt, _ = store.start_attempt(task.task_id, task.host.name, "local@1", "0" * 64)
             store.update_attempt(attempt, job_id=str(100000 + len(task.task_id)))
