@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from submitter import plan
 from submitter import task_layout as files
@@ -41,7 +43,12 @@ def apply(args: argparse.Namespace) -> int:
     signatures = SignatureCache(load_signatures(state_dir))
     # every check before anything is written or contacted (but rendering the tasks that
     # completed earlier: most stay up to date; one run again is rendered when it starts)
-    prepared = prepare_tasks(project, signatures=signatures, done=load_completed(state_dir))
+    prepared = prepare_tasks(
+        project,
+        signatures=signatures,
+        done=load_completed(state_dir),
+        rendering="check" if args.plan else "keep",
+    )
     if args.plan:
         return _print_plan(prepared, state_dir, args, signatures)
     with apply_lock(state_dir):
@@ -141,20 +148,34 @@ def render(args: argparse.Namespace) -> int:
             )
         only = set(args.task)
     signatures = SignatureCache(load_signatures(project.directory / STATE_DIR))
-    prepared = prepare_tasks(project, check_inputs=False, signatures=signatures, only=only)
-    out = sys.stdout
-    for task in prepared:
-        rule = "=" * 78
-        out.write(
-            f"{rule}\n# task {task.name}  id {task.task_id}  host {task.host.name} "
-            f"({task.kind})  pack {task.rendered.pack}  sha256 {task.rendered.sha256[:16]}\n"
-        )
-        out.write(f"# task dir {task.task_dir}\n# run dir  {task.run_dir}\n")
-        if task.task_dir.startswith("~"):
-            out.write("# (~ is the remote home; it is resolved on the host at apply time)\n")
-        out.write(f"{rule}\n--- {files.TASK_FILE}\n{task.rendered.task_file}")
-        out.write(f"--- {files.JOB_SCRIPT}\n{task.rendered.job_script}")
+    prepared = prepare_tasks(
+        project, check_inputs=False, signatures=signatures, only=only, rendering="later"
+    )
+    # Rendered one task at a time into a file that spills to disk (100,000 tasks print more
+    # than a GB), shown once every task rendered: a template error prints nothing.
+    with tempfile.SpooledTemporaryFile(_RENDER_IN_MEMORY, mode="w+", encoding="utf-8") as out:
+        for task in prepared:
+            _write_rendered(out, task)
+        out.seek(0)
+        shutil.copyfileobj(out, sys.stdout)
     return EXIT_OK
+
+
+_RENDER_IN_MEMORY = 32 << 20  # bytes of `render` output kept in memory before spilling
+
+
+def _write_rendered(out: IO[str], task: PreparedTask) -> None:
+    rendered = task.render()
+    rule = "=" * 78
+    out.write(
+        f"{rule}\n# task {task.name}  id {task.task_id}  host {task.host.name} "
+        f"({task.kind})  pack {rendered.pack}  sha256 {rendered.sha256[:16]}\n"
+    )
+    out.write(f"# task dir {task.task_dir}\n# run dir  {task.run_dir}\n")
+    if task.task_dir.startswith("~"):
+        out.write("# (~ is the remote home; it is resolved on the host at apply time)\n")
+    out.write(f"{rule}\n--- {files.TASK_FILE}\n{rendered.task_file}")
+    out.write(f"--- {files.JOB_SCRIPT}\n{rendered.job_script}")
 
 
 def check_host(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
@@ -24,6 +24,8 @@ from submitter.retry import RetryPolicy, escalated_resources
 from submitter.units import format_clock, format_memory
 
 REMOTE_DEFAULT_WORK_DIR = "~/.submitter/work"
+
+Rendering = Literal["keep", "check", "later"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class PreparedTask:
     def rendered(self) -> RenderedJob:
         """The task's files from its pack, rendered when first asked for (prepare_tasks asks
         at once, but for tasks that completed earlier: one found up to date never is)."""
+        return self.render()
+
+    def render(self) -> RenderedJob:
+        """The task's files rendered anew, not kept: for a caller that needs them once."""
         return render_job(self.spec, list(self.chain))
 
     @property
@@ -107,10 +113,13 @@ def prepare_tasks(
     signatures: SignatureCache | None = None,
     only: set[str] | None = None,
     done: Collection[str] = (),
+    rendering: Rendering = "keep",
 ) -> list[PreparedTask]:
     """Prepare every task (or those named in `only`), collecting all errors before raising
     (nothing is half-done). Tasks whose id is in `done` (completed earlier) are rendered
-    only if they are used: re-applying thousands of finished tasks renders none of them."""
+    only if they are used: re-applying thousands of finished tasks renders none of them.
+    `rendering`: "keep" the others' files (to send them), only "check" that they render (a
+    plan: 100,000 job scripts take more than a GB), or leave it to the caller ("later")."""
     homes = homes or {}
     signatures = signatures if signatures is not None else SignatureCache()
     chains: dict[str, list[Pack]] = {}
@@ -139,7 +148,11 @@ def prepare_tasks(
                 upstream=[prepared[up] for up in definition.upstream],
             )
             if task.task_id not in done and (only is None or name in only):
-                task.rendered  # noqa: B018 (template errors now, before anything is written)
+                # template errors now, before anything is written
+                if rendering == "keep":
+                    task.rendered  # noqa: B018
+                elif rendering == "check":
+                    task.render()
             prepared[name] = task
         except ConfigError as exc:
             errors.append(exc)

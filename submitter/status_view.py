@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import signal
 import sys
@@ -18,9 +19,10 @@ from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
 from submitter.interrupts import Interrupted
 from submitter.progress import Progress
+from submitter.retry import RetryPolicy
 from submitter.state_filter import expand
 from submitter.states import ACTIVE, FAILED, TaskState
-from submitter.store.db import Store, TaskRecord
+from submitter.store.db import AttemptRecord, Store, TaskRecord
 from submitter.store.lock import apply_running
 from submitter.tables import plain_text, rich_table
 from submitter.task_records import records_for, retry_policy
@@ -39,7 +41,7 @@ def status(store: Store, args: argparse.Namespace) -> int:
         return _watch(store, args, states)
     records, errors = _current(store, args, states)
     if args.json:
-        print(json.dumps([record_json(store, r) for r in records], indent=2))
+        print(json.dumps(_documents(store, records), indent=2))
     else:
         sys.stdout.write(_block(store, records, args))
     _say_errors(errors)
@@ -55,7 +57,8 @@ def _current(
     else:
         records = store.tasks(include_retired=args.all)
     errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(records)
-    records = [store.task(r.id) or r for r in records]
+    polled = store.tasks_by_id([r.id for r in records if r.active])  # the poll moves no other
+    records = [polled.get(r.id, r) for r in records]
     if states is not None:
         records = [r for r in records if r.state in states]
     return records, errors
@@ -63,21 +66,38 @@ def _current(
 
 def _rows(store: Store, records: Sequence[TaskRecord]) -> list[list[str]]:
     rows = []
+    attempts = store.attempts_of([r.id for r in records])
+    allowed = _attempts_allowed(store, records)
     for record in records:
-        attempt = store.latest_attempt(record.id)
+        attempt = attempts[record.id][-1] if attempts[record.id] else None
         rows.append(
             [
                 record.name,
                 record.id,
                 record.host,
                 record.state,
-                f"{attempt.number} of {retry_policy(record).attempts}" if attempt else "",
+                f"{attempt.number} of {allowed[record.id]}" if attempt else "",
                 (attempt.job_id or "") if attempt else "",
                 "" if not attempt or attempt.exit_code is None else str(attempt.exit_code),
                 record.reason,
             ]
         )
     return rows
+
+
+def _attempts_allowed(store: Store, records: Sequence[TaskRecord]) -> dict[str, int]:
+    """How many attempts each task may make, from the retry policy its record keeps; read
+    for all at once, each policy parsed once (thousands of tasks share a handful)."""
+    policies = store.retry_records([r.id for r in records])
+    return {
+        r.id: _attempts_of(policies[r.id]) if r.id in policies else retry_policy(r).attempts
+        for r in records
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _attempts_of(policy: str | None) -> int:
+    return RetryPolicy.from_record(json.loads(policy) if policy else None).attempts
 
 
 def _watch(store: Store, args: argparse.Namespace, states: frozenset[str] | None) -> int:
@@ -130,7 +150,7 @@ def _settled(store: Store, records: Sequence[TaskRecord]) -> bool:
 
 def _block(store: Store, records: Sequence[TaskRecord], args: argparse.Namespace) -> str:
     if args.json:  # one line per change: JSON Lines
-        return json.dumps([record_json(store, r) for r in records]) + "\n"
+        return json.dumps(_documents(store, records)) + "\n"
     if plain_tables(args.plain):
         return plain_text(COLUMNS, _rows(store, records))
     out = console()
@@ -156,8 +176,16 @@ def _exit_code(records: Sequence[TaskRecord], errors: dict[str, str]) -> int:
     return EXIT_TASKS_FAILED if any(r.state in FAILED for r in records) else EXIT_OK
 
 
-def record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
-    attempts = store.attempts(record.id)
+def _documents(store: Store, records: Sequence[TaskRecord]) -> list[dict[str, Any]]:
+    """What `status --json` says of each task, its attempts and policy read for all at once."""
+    attempts = store.attempts_of([r.id for r in records])
+    allowed = _attempts_allowed(store, records)
+    return [record_json(r, attempts[r.id], allowed[r.id]) for r in records]
+
+
+def record_json(
+    record: TaskRecord, attempts: Sequence[AttemptRecord], max_attempts: int
+) -> dict[str, Any]:
     return {
         "name": record.name,
         "id": record.id,
@@ -167,7 +195,7 @@ def record_json(store: Store, record: TaskRecord) -> dict[str, Any]:
         "task_dir": record.task_dir,
         "run_dir": record.run_dir,
         "attempt": attempts[-1].number if attempts else 0,  # of the latest attempt
-        "max_attempts": retry_policy(record).attempts,
+        "max_attempts": max_attempts,
         "attempts": [
             {
                 "number": a.number,

@@ -392,9 +392,15 @@ class TaskSpec(Retrying):
     _check_env = field_validator("env")(_env_names)
 
 
+# The most tasks one tasks file declares unless its `max_tasks` allows more: past it, a
+# `for_each` product is more likely a slip (a list given twice) than a plan.
+DEFAULT_MAX_TASKS = 1_000_000
+
+
 class TasksFile(Strict):
     """The top level of a tasks file. Tasks are validated one by one after expansion."""
 
+    max_tasks: Count = DEFAULT_MAX_TASKS
     hosts: dict[str, HostConfig] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     tasks: list[dict[str, Any]]

@@ -25,6 +25,7 @@ from submitter.config.models import (
     TaskSpec,
     validate_written,
 )
+from submitter.config.task_cap import check_task_count
 from submitter.config.yamlfile import YamlDocument, load_yaml, to_plain
 from submitter.errors import ConfigError, ConfigErrors, Location
 from submitter.retry import RetryPolicy, declared_retry_policy
@@ -86,6 +87,10 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             raise ConfigErrors(errors) from None
         top = salvaged
 
+    try:
+        check_task_count(doc, doc.root.get("tasks") or [], top.max_tasks)
+    except ConfigError as exc:
+        raise ConfigErrors([*errors, exc]) from None
     errors.extend(_escalations_never_used(doc, top.defaults, Defaults(), ("defaults",), "defaults"))
     hosts = _collect_hosts([(doc, top.hosts)], tasks_file.parent)
     default_host = top.defaults.host or LOCAL_HOST
@@ -213,11 +218,12 @@ def _salvage(doc: YamlDocument) -> TasksFile | None:
     defaults = plain.get("defaults")
     host = defaults.get("host") if isinstance(defaults, dict) else None
     kept = {"host": host} if isinstance(host, str) else {}
+    salvaged = {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")}
+    cap = plain.get("max_tasks")
+    if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
+        salvaged["max_tasks"] = cap
     try:
-        return validate_written(
-            TasksFile,
-            {"hosts": plain.get("hosts") or {}, "defaults": kept, "tasks": plain.get("tasks")},
-        )
+        return validate_written(TasksFile, salvaged)
     except ValidationError:
         return None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +15,7 @@ from submitter.config.models import Resources
 from submitter.errors import TemplateError
 from submitter.globs import is_pattern
 from submitter.quoting import directive_line, directive_value, shell_quote
+from submitter.render.json_text import indented_json
 from submitter.render.packs import (
     ARRAY_TEMPLATE,
     HEADER_TEMPLATE,
@@ -131,7 +131,7 @@ def render_header(spec: JobSpec, chain: Sequence[Pack], job_out: str, job_err: s
 def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
     pack = chain[0]
     script = _render(JOB_TEMPLATE, _context(spec, pack), chain)
-    task_file = json.dumps(_task_document(spec, pack), indent=2, sort_keys=True) + "\n"
+    task_file = indented_json(_task_document(spec, pack)) + "\n"
     digest = hashlib.sha256((script + "\0" + task_file).encode()).hexdigest()
     return RenderedJob(script, task_file, pack.ident, digest)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import secrets
@@ -113,7 +114,7 @@ class TaskRecord:
     spec_json: str  # read through `spec`: most reads of many records never look at it
     created: float
     updated: float
-    outputs: dict[str, str]  # local output path -> its digest when the task completed
+    outputs_json: str  # read through `outputs`, as `spec_json`
     tasks_file: str
     retired: bool  # no longer declared in its tasks file
     next_attempt: int  # the number its next attempt gets: above 1 while a retry waits
@@ -125,6 +126,11 @@ class TaskRecord:
     @cached_property
     def spec(self) -> dict[str, Any]:
         return dict(json.loads(self.spec_json))
+
+    @cached_property
+    def outputs(self) -> dict[str, str]:
+        """Local output path -> its digest when the task completed."""
+        return dict(json.loads(self.outputs_json))
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,14 @@ class AttemptRecord:
     cause: str
     token: str
     number: int  # 1 for a task's first attempt, k for its (k-1)th retry
+
+
+# The tasks table's columns in TaskRecord's field order.
+_TASK_COLUMNS = (
+    "id, name, host, state, reason, task_dir, run_dir, spec, created, updated, outputs, "
+    "tasks_file, retired, next_attempt"
+)
+_ATTEMPT_COLUMNS = ", ".join(field.name for field in dataclasses.fields(AttemptRecord))
 
 
 class AmbiguousReference(SubmitterError):
@@ -297,8 +311,8 @@ class Store:
         return len(stale)
 
     def task(self, task_id: str) -> TaskRecord | None:
-        row = self._db.execute("SELECT * FROM tasks WHERE id=?", (task_id,)).fetchone()
-        return _task(row) if row else None
+        rows = self._plain(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
+        return _task(rows[0]) if rows else None
 
     def tasks_by_id(self, ids: Sequence[str]) -> dict[str, TaskRecord]:
         """The records of these tasks that exist, by id, read in a few queries (not one each)."""
@@ -312,19 +326,15 @@ class Store:
     def _tasks_where(self, column: str, values: Sequence[str]) -> list[TaskRecord]:
         """The records whose `column` (id or name) is one of `values`, in a few queries."""
         found: list[TaskRecord] = []
-        unique = list(dict.fromkeys(values))
-        for begin in range(0, len(unique), _IDS_PER_QUERY):
-            chunk = unique[begin : begin + _IDS_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            found += map(
-                _task, self._db.execute(f"SELECT * FROM tasks WHERE {column} IN ({marks})", chunk)
-            )
+        for chunk, marks in _chunks(list(dict.fromkeys(values))):
+            query = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {column} IN ({marks})"
+            found += map(_task, self._plain(query, chunk))
         return found
 
     def tasks(
         self, states: Sequence[str] | None = None, *, include_retired: bool = True
     ) -> list[TaskRecord]:
-        query = "SELECT * FROM tasks"
+        query = f"SELECT {_TASK_COLUMNS} FROM tasks"
         clauses: list[str] = []
         values: list[Any] = []
         if states:
@@ -334,29 +344,32 @@ class Store:
             clauses.append("retired=0")
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        rows = self._db.execute(query + " ORDER BY created, name", tuple(values))
-        return [_task(row) for row in rows]
+        return [_task(row) for row in self._plain(query + " ORDER BY created, name", values)]
 
     def resolve(self, reference: str) -> TaskRecord | None:
         """The task named `reference`, else with that id, else the one whose id starts with
         it. Several tasks of one name: the newest current one. Several id prefixes: refused."""
-        named = self._db.execute(
-            "SELECT * FROM tasks WHERE name=? ORDER BY retired, updated DESC", (reference,)
-        ).fetchone()
-        if named is not None:
-            return _task(named)
+        named = self._plain(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE name=? ORDER BY retired, updated DESC",
+            (reference,),
+        )
+        if named:
+            return _task(named[0])
         exact = self.task(reference)
         if exact is not None:
             return exact
         if not reference:
             return None
-        rows = self._db.execute(
-            "SELECT * FROM tasks WHERE substr(id, 1, ?)=? ORDER BY name",
+        rows = self._plain(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE substr(id, 1, ?)=? ORDER BY name",
             (len(reference), reference),
-        ).fetchall()
+        )
         if len(rows) > 1:
             raise AmbiguousReference(reference, [_task(r) for r in rows])
         return _task(rows[0]) if rows else None
+
+    def _plain(self, query: str, values: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return plain_rows(self._db, query, values)
 
     def vacuum(self) -> None:
         """Give the space of deleted records back to the filesystem."""
@@ -434,6 +447,28 @@ class Store:
         rows = self._db.execute("SELECT * FROM attempts WHERE task_id=? ORDER BY id", (task_id,))
         return [AttemptRecord(**dict(row)) for row in rows]
 
+    def attempts_of(self, task_ids: Sequence[str]) -> dict[str, list[AttemptRecord]]:
+        """The attempts of each of these tasks in the order recorded, read in a few queries."""
+        found: dict[str, list[AttemptRecord]] = {task_id: [] for task_id in task_ids}
+        for chunk, marks in _chunks(list(found)):
+            query = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id IN ({marks})"
+            for row in self._plain(query + " ORDER BY id", chunk):
+                attempt = AttemptRecord(*row)  # the columns are in the record's field order
+                found[attempt.task_id].append(attempt)
+        return found
+
+    def retry_records(self, task_ids: Sequence[str]) -> dict[str, str | None]:
+        """Each of these tasks' retry policy as its spec keeps it (JSON text, None if none),
+        taken out by SQLite rather than by parsing every spec here."""
+        found: dict[str, str | None] = {}
+        for chunk, marks in _chunks(list(dict.fromkeys(task_ids))):
+            query = f"SELECT id, json_extract(spec, '$.retry') FROM tasks WHERE id IN ({marks})"
+            try:
+                found.update(self._plain(query, chunk))
+            except sqlite3.OperationalError:  # an SQLite built without its JSON functions
+                found.update((r.id, _retry_text(r.spec)) for r in self._tasks_where("id", chunk))
+        return found
+
     def all_attempts(self) -> list[AttemptRecord]:
         """Every attempt of every task, in the order they were recorded: one query."""
         rows = self._db.execute("SELECT * FROM attempts ORDER BY id")
@@ -497,9 +532,30 @@ def load_completed(state_dir: Path) -> set[str]:
     return {task_id for (task_id,) in rows}
 
 
-def _task(row: sqlite3.Row) -> TaskRecord:
-    data = dict(row)
-    data["spec_json"] = data.pop("spec")
-    data["outputs"] = json.loads(data["outputs"])
-    data["retired"] = bool(data["retired"])
-    return TaskRecord(**data)
+def plain_rows(db: sqlite3.Connection, query: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of a query as plain tuples (a `sqlite3.Row` costs more to read)."""
+    cursor = db.cursor()
+    cursor.row_factory = None
+    return cursor.execute(query, tuple(values)).fetchall()
+
+
+def _chunks(values: list[str]) -> Iterator[tuple[list[str], str]]:
+    """`values` in chunks one statement may take, each with its `?,?,...` placeholders."""
+    for begin in range(0, len(values), _IDS_PER_QUERY):
+        chunk = values[begin : begin + _IDS_PER_QUERY]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def _retry_text(spec: dict[str, Any]) -> str | None:
+    retry = spec.get("retry")
+    return None if retry is None else json.dumps(retry)
+
+
+def _task(row: tuple[Any, ...]) -> TaskRecord:
+    """A record from a row of _TASK_COLUMNS."""
+    (id_, name, host, state, reason, task_dir, run_dir, spec, created, updated, outputs) = row[:11]
+    tasks_file, retired, next_attempt = row[11:]
+    return TaskRecord(
+        id_, name, host, state, reason, task_dir, run_dir, spec, created, updated, outputs,
+        tasks_file, bool(retired), next_attempt,
+    )  # fmt: skip

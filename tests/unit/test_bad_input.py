@@ -316,6 +316,17 @@ CASES = {
         "4:24",
         "resources.cores: expected a number of at most 1000000",
     ),
+    "for_each_over_max_tasks": (
+        "max_tasks: 5\ntasks:\n  - name: 'a-{{ i }}-{{ j }}'\n    for_each: {i: [1, 2, 3], j: [x, y]}\n"
+        "    run: echo\n",
+        "4:15",
+        "task 'a-{{ i }}-{{ j }}': for_each makes 6 tasks (3 x 2), more than max_tasks: 5",
+    ),
+    "max_tasks_not_a_count": (
+        "max_tasks: many\ntasks:\n  - {name: a, run: echo}\n",
+        "1:12",
+        "max_tasks: expected an integer, got 'many'",
+    ),
 }
 
 

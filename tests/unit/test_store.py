@@ -171,3 +171,20 @@ def test_host_records_are_the_projects_own_shape() -> None:
 )
 def test_transient_submission_errors(scheduler: str, output: str, transient: bool) -> None:
     assert batch_scheduler(scheduler).is_transient(output) is transient
+
+
+def test_the_attempts_and_retry_records_of_many_tasks_are_read_together(tmp_path: Path) -> None:
+    store = Store(tmp_path / ".submitter")
+    retry = {"retries": 2, "retry_on": ["timeout"]}
+    store.upsert_task("a1", "a", "local", "/w/a1", "/w/a1", {"retry": retry, "outputs": []})
+    store.upsert_task("b2", "b", "local", "/w/b2", "/w/b2", {"outputs": []})
+    first, _ = store.start_attempt("a1", "local", "p@1", "0")
+    store.start_attempt("b2", "local", "p@1", "0")
+    second, _ = store.start_attempt("a1", "local", "p@1", "0", number=2)
+    attempts = store.attempts_of(["a1", "b2", "none"])
+    assert [a.id for a in attempts["a1"]] == [first, second]
+    assert [a.task_id for a in attempts["b2"]] == ["b2"]
+    assert attempts["none"] == []
+    records = store.retry_records(["a1", "b2"])
+    assert json.loads(records["a1"] or "") == retry
+    assert records["b2"] is None
