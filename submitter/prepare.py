@@ -185,43 +185,18 @@ def prepare_task(
     signatures: SignatureCache | None = None,
     upstream: Sequence[PreparedTask] = (),
 ) -> PreparedTask:
-    host = entry.config
-    if home is not None:
-        host = host.model_copy(
-            update={"paths": {k: resolve_home(v, home) for k, v in host.paths.items()}}
-        )
+    host = _with_home(entry.config, home)
     where = definition.location
     _check_limits(definition, entry)
     mapper = PathMapper(host, all_shared=host.kind == "local")
     work_dir = resolve_home(default_work_dir(host, project_dir), home)
-    try:
-        interpreter = _split_command(definition.interpreter)
-    except ValueError as exc:
-        raise ConfigError(f"task '{definition.name}': interpreter: {exc}", where) from None
-    if not interpreter:
-        raise ConfigError(f"task '{definition.name}': interpreter must not be empty", where)
-
+    interpreter = _interpreter(definition)
     # The id cannot depend on where the task runs on the host, so place paths provisionally
     # against a placeholder task directory first, then again once the id is known.
     placeholder = f"{work_dir}/<task>"
     inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
     input_signatures = _input_signatures(definition, inputs, outputs, check_inputs, signatures)
-    # What upstream tasks produce is known by their ids (which change with anything that
-    # changes their result), not by its content: the id is the same before and after they ran.
-    upstream_ids = {"upstream": sorted(u.task_id for u in upstream)} if upstream else {}
-    fields = {
-        **upstream_ids,
-        "name": definition.name,
-        "command": definition.run,
-        "interpreter": list(interpreter),
-        "env": definition.env,
-        "resources": definition.resources.model_dump(exclude_none=True),
-        "directives": list(definition.directives),
-        "host": entry.name,
-        "setup": host.setup,
-        "inputs": input_signatures,
-        "outputs": list(definition.outputs),
-    }
+    fields = _identity_fields(definition, entry.name, host, interpreter, input_signatures, upstream)
     identity = task_id(fields)
     task_dir = f"{work_dir.rstrip('/')}/{identity}"
     run_dir = mapper.run_dir(project_dir, task_dir)
@@ -247,18 +222,59 @@ def prepare_task(
         flavor=host.pbs_flavor,
     )
     return PreparedTask(
-        definition,
-        entry,
-        identity,
-        task_dir,
-        run_dir,
-        inputs,
-        outputs,
-        spec,
-        tuple(chain),
-        fields,
-        linked,
+        definition, entry, identity, task_dir, run_dir, inputs, outputs, spec, tuple(chain),
+        fields, linked,
+    )  # fmt: skip
+
+
+def _with_home(host: HostConfig, home: str | None) -> HostConfig:
+    """The host's path mapping with `~` resolved to its home directory, once known."""
+    if home is None:
+        return host
+    return host.model_copy(
+        update={"paths": {k: resolve_home(v, home) for k, v in host.paths.items()}}
     )
+
+
+def _interpreter(definition: TaskDefinition) -> tuple[str, ...]:
+    try:
+        interpreter = _split_command(definition.interpreter)
+    except ValueError as exc:
+        raise ConfigError(
+            f"task '{definition.name}': interpreter: {exc}", definition.location
+        ) from None
+    if not interpreter:
+        raise ConfigError(
+            f"task '{definition.name}': interpreter must not be empty", definition.location
+        )
+    return interpreter
+
+
+def _identity_fields(
+    definition: TaskDefinition,
+    host_name: str,
+    host: HostConfig,
+    interpreter: tuple[str, ...],
+    input_signatures: Any,
+    upstream: Sequence[PreparedTask],
+) -> dict[str, Any]:
+    """What a task's id is made of. What upstream tasks produce is known by their ids (which
+    change with anything that changes their result), not by its content: the id is the same
+    before and after they ran."""
+    upstream_ids = {"upstream": sorted(u.task_id for u in upstream)} if upstream else {}
+    return {
+        **upstream_ids,
+        "name": definition.name,
+        "command": definition.run,
+        "interpreter": list(interpreter),
+        "env": definition.env,
+        "resources": definition.resources.model_dump(exclude_none=True),
+        "directives": list(definition.directives),
+        "host": host_name,
+        "setup": host.setup,
+        "inputs": input_signatures,
+        "outputs": list(definition.outputs),
+    }
 
 
 def escalated_task(
