@@ -3,6 +3,8 @@
 Prints, in one run:
   - submitter's wall time from `apply` to every output back on this machine,
   - the scheduler jobs, ssh connections and remote commands/copies it used (`apply --json`),
+  - slurmctld's own count of the RPCs the user made during the run (`sdiag`), per minute, and
+    the ssh logins the login node's sshd accepted (its log),
   - the floor: the same N jobs submitted with plain `sbatch` on the login node and waited
     for (`--floor jobs`, one job per task, as a user without submitter would), or the same
     N commands packed by hand into as many sbatch jobs as submitter used (`--floor packed`).
@@ -40,6 +42,31 @@ def start_cluster() -> dict[str, object]:
     return dict(entry["hosts"]["docker-slurm"])
 
 
+def login_container() -> str:
+    """The docker container of the cluster's login node (slurmctld and sshd run there)."""
+    names = subprocess.run(
+        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return next(n for n in names if n.startswith("submitter-test") and "slurm-login" in n)
+
+
+def rpcs_by_user(container: str, user: str = "alice") -> int:
+    """How many remote procedure calls slurmctld has served `user` since it started, by its
+    own counters (`sdiag`, section "statistics by user")."""
+    out = subprocess.run(
+        ["docker", "exec", container, "sdiag"], capture_output=True, text=True, check=True
+    ).stdout
+    by_user = out.split("statistics by user", 1)[-1]
+    found = re.search(rf"^\s*{re.escape(user)}\s*\(\s*\d+\)\s*count:(\d+)", by_user, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def ssh_logins(container: str, user: str = "alice") -> int:
+    """ssh logins the login node's sshd has accepted for `user`, by its own log."""
+    done = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+    return (done.stdout + done.stderr).count(f"Accepted publickey for {user}")
+
+
 def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="submitter-bench-") as tmp:
         project = Path(tmp)
@@ -59,6 +86,8 @@ def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, o
             ],
         }
         (project / "tasks.yml").write_text(json.dumps(tasks))
+        login = login_container()
+        rpcs, logins = rpcs_by_user(login), ssh_logins(login)
         began = time.monotonic()
         done = subprocess.run(
             [sys.executable, "-m", "submitter", "apply", "tasks.yml", "--json"],
@@ -68,6 +97,7 @@ def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, o
             check=False,
         )
         elapsed = time.monotonic() - began
+        rpcs, logins = rpcs_by_user(login) - rpcs, ssh_logins(login) - logins
         if done.returncode != 0:
             raise SystemExit(f"apply failed ({done.returncode}): {done.stderr[-2000:]}")
         outputs = len(list((project / "out").glob("*.txt")))
@@ -75,7 +105,14 @@ def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, o
         stats = report["transport"]["slurm"]
         # an array member's id is ARRAY_INDEX, a packed task's JOB/INDEX: count the jobs
         jobs = {re.split(r"[_/]", str(t["job_id"]))[0] for t in report["tasks"] if t["job_id"]}
-        return {"seconds": elapsed, "outputs": outputs, "jobs": len(jobs), **stats}
+        return {
+            "seconds": elapsed,
+            "outputs": outputs,
+            "jobs": len(jobs),
+            "rpcs": rpcs,
+            "logins": logins,
+            **stats,
+        }
 
 
 def run_plain_sbatch(host: dict[str, object], count: int, jobs: int) -> float:
@@ -142,6 +179,12 @@ def main() -> None:
         f"{ours['outputs']} outputs back here"
     )
     print(f"  scheduler jobs used: {ours['jobs']} for {args.tasks} tasks")
+    minutes = float(str(ours["seconds"])) / 60
+    print(
+        f"  slurmctld RPCs by the user (sdiag): {ours['rpcs']}, "
+        f"{int(str(ours['rpcs'])) / minutes:.0f} per minute; ssh logins accepted by the "
+        f"login node's sshd: {ours['logins']}"
+    )
     print(
         f"  ssh connections: {ours['connections']}, remote commands: {ours['commands']}, "
         f"file copies (rsync runs): {ours['transfers']} moving {ours['files']} files"
