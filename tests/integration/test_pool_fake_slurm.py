@@ -137,3 +137,21 @@ def test_a_pool_job_cancelled_mid_way_leaves_its_untaken_tasks_to_the_others(
     assert cli("apply", tasks).code == 0
     runs = _runs(tmp_path)
     assert runs == {str(i): 2 if f"p-{i}" in killed else 1 for i in range(12)}
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_kill_of_every_task_of_a_pool_ends_those_no_job_took_as_killed(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """One CPU free: one job, running the first task; the kill cancels the job, and the three
+    tasks it never took are killed too, not put back to run."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "1")
+    tasks = _pool(tmp_path, 4, 300, "      sleep 30\n")
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: (tmp_path / "runs").is_dir() and len(_runs(tmp_path)) == 1, "one running")
+    killed = cli("kill", "--all", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    rows = _status(cli, tmp_path)
+    assert {row["state"] for row in rows.values()} == {"killed"}, rows
+    assert [j["state"] for j in _jobs(tmp_path)] == ["CA"]
+    assert len(_runs(tmp_path)) == 1
