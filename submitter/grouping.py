@@ -1,8 +1,10 @@
-"""Which tasks of one start step share a scheduler job, and the drivers of those jobs.
+"""Which tasks of one start step share scheduler jobs, and the drivers of those jobs.
 
 Alike tasks (same pack, resources, directives and host vars) go together in one of two ways:
-- short ones, by their walltime, are **packed**: one job runs many of them, several side by
-  side within the job's cores, and asks for a walltime that fits them all;
+- short ones, by their walltime, go in a **pool**: its members file is a queue that several
+  jobs take members from as they run (`width` at once each), each for as long as its time
+  covers a member's walltime; how many jobs, and how wide, is decided by the cores the
+  scheduler says are free (`size_pool`);
 - the rest go as one **job array**, each member a job of its own to the scheduler.
 """
 
@@ -38,22 +40,26 @@ PACKED_SLACK = 60  # seconds a packed job asks for beyond its members' walltimes
 
 @dataclass(frozen=True)
 class Packing:
-    """How alike short tasks share jobs: `width` at once, at most `per_job` in one job."""
+    """How alike short tasks share jobs: `width` at once, at most `per_job` in one job
+    (`rounds` of `width` at their declared walltimes fit the longest packed walltime)."""
 
     width: int
     per_job: int
+    rounds: int = 1
 
 
 @dataclass(frozen=True)
 class Group:
-    """Tasks submitted as one job: a job array, or a packed job (`packing` set)."""
+    """Tasks submitted together: a job array, or a pool (`packing` set) taken by `jobs`
+    jobs."""
 
     members: list[PreparedTask]
     packing: Packing | None = None
+    jobs: int = 1
 
     @property
     def kind(self) -> str:
-        return "array" if self.packing is None else "packed"
+        return "array" if self.packing is None else "pool"
 
 
 def alike_key(task: PreparedTask | None) -> str | None:
@@ -94,7 +100,29 @@ def packing_of(task: PreparedTask, config: HostConfig, limits: SiteLimits) -> Pa
     width = max(1, job_cores // cores)
     rounds = max(1, ((config.pack_walltime or PACK_WALLTIME) - PACKED_SLACK) // walltime)
     per_job = min(most, width * rounds)
-    return Packing(min(width, per_job), per_job) if per_job > 1 else None
+    if per_job < 2:
+        return None
+    return Packing(min(width, per_job), per_job, max(1, math.ceil(per_job / width)))
+
+
+def size_pool(group: Group, free_cores: int | None, room: int) -> Group:
+    """`group`'s pool shaped by the cluster: with `free_cores` known, as many jobs as there
+    are free slots for its members (a lane each where the queue has `room`, else wider jobs),
+    so that small jobs start soon and take the work among them as they run; not known, as
+    many as its members fill at `per_job` each. Never more jobs than `room` or members."""
+    packing = group.packing
+    assert packing is not None
+    size = len(group.members)
+    if free_cores is None:
+        jobs, width = math.ceil(size / packing.per_job), packing.width
+    else:
+        cores = group.members[0].spec.resources.cores or 1
+        lanes = max(1, min(size, free_cores // cores))
+        jobs = max(1, min(lanes, room))
+        width = min(packing.width, math.ceil(lanes / jobs))
+    jobs = max(1, min(jobs, room, size))
+    width = max(1, min(width, math.ceil(size / jobs)))
+    return Group(group.members, Packing(width, packing.per_job, packing.rounds), jobs)
 
 
 def plan_groups(
@@ -117,7 +145,10 @@ def plan_groups(
     groups: list[Group] = []
     for members in alike.values():
         packing = packing_of(members[0], config, limits)
-        size = packing.per_job if packing else largest_array
+        if packing is not None and len(members) > 1:
+            groups.append(Group(members, packing))  # one pool: size_pool decides its jobs
+            continue
+        size = largest_array
         if size < 2 or len(members) < 2:
             singles += members
             continue
@@ -151,21 +182,22 @@ def plan_jobs(
 
 
 def packed_resources(group: Group) -> tuple[int, int | None, int]:
-    """Cores, memory (bytes) and walltime (seconds) a packed job asks for: room for `width`
-    members at once, for as many rounds as its members need, and the driver's slack."""
+    """Cores, memory (bytes) and walltime (seconds) each job of a pool asks for: room for
+    `width` members at once, for as many rounds as its share of the members needs at their
+    declared walltimes (at most `rounds`), and the driver's slack."""
     assert group.packing is not None
     resources = group.members[0].spec.resources
     width = min(group.packing.width, len(group.members))
-    rounds = math.ceil(len(group.members) / width)
-    walltime = rounds * (resources.walltime or 0) + PACKED_SLACK
+    share = math.ceil(len(group.members) / (width * group.jobs))
+    walltime = min(share, group.packing.rounds) * (resources.walltime or 0) + PACKED_SLACK
     mem = resources.mem * width if resources.mem else None
     return (resources.cores or 1) * width, mem, walltime
 
 
 def group_driver(group: Group, scratch: Path) -> Transfer:
-    """The driver of one job array or packed job, rendered into `scratch`, and where it goes
-    on the host: `<work_dir>/.groups/<id>/job.sh`, beside the `members` file the start step
-    writes."""
+    """The driver of one job array or pool, rendered into `scratch`, and where it goes on
+    the host: `<work_dir>/.groups/<id>/job.sh`, beside the `members` file the start step
+    writes (a pool's jobs all run this one driver)."""
     members = group.members
     first = members[0]
     ident = hashlib.sha256(
@@ -180,6 +212,8 @@ def group_driver(group: Group, scratch: Path) -> Transfer:
         directory,
         files.on_host(directory, files.MEMBERS),
         width,
+        PACKED_SLACK,
+        files.on_host(directory, files.POOL_HINT),
     )
     if group.packing is None:
         text = render_array(first.spec, first.chain, described)

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from submitter import task_layout as files
-from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed, scheduler_job
+from submitter.schedulers.base import (
+    BatchScheduler,
+    JobStatus,
+    is_packed,
+    pool_id,
+    scheduler_jobs,
+)
 from submitter.states import STATUS_FILE_FINAL
 
 # Every step script ignores the signals a dying client or a dropped link sends, so a start
@@ -174,16 +180,16 @@ submitter_submit() {
 }
 """)
 
-# group <array|packed> <group dir> [<attempt> <task id> <task dir>]... -- <submit command...>
+# group <array|pool> <group dir> <jobs> <stdin> [<attempt> <task id> <task dir>]... -- <submit...>
 # Claims every member, lists the claimed ones' directories in the members file (an empty
-# line for one that cannot start), submits the job array or packed job once, and records
-# each member's index and the submit output in its own attempt record. The submit command
-# reads the function's standard input: the driver script for LSF's `bsub < array.sh`,
-# /dev/null otherwise.
+# line for one that cannot start), submits the job array once, or the pool's driver <jobs>
+# times, and records each member's index and the submit outputs (\x1f between two) in its
+# own attempt record. The submit command reads <stdin>: the driver script for LSF's
+# `bsub < array.sh`, /dev/null otherwise.
 _SUBMIT_GROUP = files.fill(r"""
 submitter_group() {
-  local kind=$1 group=$2; shift 2
-  local -a attempts=() tasks=() dirs=() indices=()
+  local kind=$1 group=$2 jobs=$3 given=$4; shift 4
+  local -a attempts=() tasks=() dirs=() indices=() outs=()
   local index=0
   : >"$group/@MEMBERS@.tmp"
   while [ "$1" != -- ]; do
@@ -199,16 +205,20 @@ submitter_group() {
   shift
   mv -f -- "$group/@MEMBERS@.tmp" "$group/@MEMBERS@"
   [ "${#tasks[@]}" -gt 0 ] || return 0
-  local out rc i
-  out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1); rc=$?
-  out=$(printf '%s' "$out" | submitter_flat)
+  local out rc n error= joined i
+  for ((n = 0; n < jobs; n++)); do
+    out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1 <"$given"); rc=$?
+    out=$(printf '%s' "$out" | submitter_flat)
+    if [ "$rc" -eq 0 ]; then outs+=("$out"); else error="exit $rc: $out"; fi
+  done
+  joined=$(IFS=$'\x1f'; printf '%s' "${outs[*]}")
   for i in "${!tasks[@]}"; do
-    if [ "$rc" -eq 0 ]; then
-      submitter_record "${dirs[$i]}" "${attempts[$i]}" "$kind	${indices[$i]}	$out"
-      printf 'START\t%s\t%s\t%s\t%s\n' "${tasks[$i]}" "$kind" "${indices[$i]}" "$out"
+    if [ "${#outs[@]}" -gt 0 ]; then
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "$kind	${indices[$i]}	$joined"
+      printf 'START\t%s\t%s\t%s\t%s\n' "${tasks[$i]}" "$kind" "${indices[$i]}" "$joined"
     else
-      submitter_record "${dirs[$i]}" "${attempts[$i]}" "error	exit $rc: $out"
-      printf 'START\t%s\terror\texit %s: %s\n' "${tasks[$i]}" "$rc" "$out"
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "error	$error"
+      printf 'START\t%s\terror\t%s\n' "${tasks[$i]}" "$error"
     fi
   done
 }
@@ -258,6 +268,8 @@ submitter_finished() {
 }
 """
 
+_FREE_END = "printf '\\nFREE-END\\t%s\\n' \"$?\""
+
 _SIGNAL = r"""
 # signal <task dir> <attempt> <pid>: TERM to the wrapper's process group, only if that pid
 # is still the task's wrapper (never a process that took over a recycled pid)
@@ -268,6 +280,9 @@ submitter_signal() {
   return 0
 }
 """
+
+
+GROUPED = ("array", "pool", "packed")  # how a grouped task's start is answered
 
 
 @dataclass(frozen=True)
@@ -309,8 +324,9 @@ class ArrayStart:
     directory: str
     script: str
     members: tuple[Running, ...]
-    kind: str = "array"  # or "packed"
+    kind: str = "array"  # or "pool"
     after: tuple[str, ...] = ()  # jobs that must end before this one starts
+    jobs: int = 1  # a pool's: how many jobs take its members
 
 
 @dataclass(frozen=True)
@@ -319,6 +335,7 @@ class PollResult:
     scheduler_error: str | None
     tasks: dict[str, TaskReport]
     resolved: dict[str, Resolution]
+    free_cores: int | None = None  # asked for: what the scheduler says is free
 
 
 def q(value: str) -> str:
@@ -368,9 +385,8 @@ class HostOps:
             submit = shlex.join(self.batch.submit_argv(array.script, array.after))
             given = array.script if self.batch.submit_uses_stdin() else "/dev/null"
             lines.append(
-                f"mkdir -p -- {q(array.directory)} && "
-                f"submitter_group {array.kind} {q(array.directory)} {members} -- {submit} "
-                f"<{q(given)}"
+                f"mkdir -p -- {q(array.directory)} && submitter_group {array.kind} "
+                f"{q(array.directory)} {array.jobs} {q(given)} {members} -- {submit}"
             )
         return "\n".join(lines) + "\n"
 
@@ -383,33 +399,42 @@ class HostOps:
         return results
 
     def _start_result(self, verdict: str, detail: str) -> StartResult:
-        if verdict not in ("ok", "array", "packed"):
+        if verdict not in GROUPED and verdict != "ok":
             return StartResult(None, detail.strip() or "submission failed")
         if self.batch is None:
             return StartResult(detail.split("\t", 1)[0].strip(), None)
-        if verdict in ("array", "packed"):
-            index, _, output = detail.partition("\t")
-            try:
-                job = self.batch.parse_job_id(output)
-                if verdict == "packed":
-                    return StartResult(f"{job}/{int(index)}", None)
-                return StartResult(self.batch.array_member(job, int(index)), None)
-            except ValueError as exc:
-                return StartResult(None, str(exc))
         try:
+            if verdict in GROUPED:
+                return StartResult(self._member_id(verdict, detail), None)
             return StartResult(self.batch.parse_job_id(detail), None)
         except ValueError as exc:
             return StartResult(None, str(exc))
 
+    def _member_id(self, verdict: str, detail: str) -> str:
+        """A grouped task's job id from its index and the submit output (a pool's: each of
+        its jobs' output, \x1f between two)."""
+        assert self.batch is not None
+        index, _, output = detail.partition("\t")
+        if verdict == "pool":
+            jobs = [self.batch.parse_job_id(out) for out in output.split("\x1f")]
+            return pool_id(jobs, int(index))
+        job = self.batch.parse_job_id(output)
+        if verdict == "packed":  # a packed job started by an earlier version
+            return f"{job}/{int(index)}"
+        return self.batch.array_member(job, int(index))
+
     # poll ------------------------------------------------------------------------------
-    def poll_script(self, tasks: Sequence[Running]) -> str:
+    def poll_script(self, tasks: Sequence[Running], free: bool = False) -> str:
         """One script reporting the scheduler's view of all jobs and every task's status file,
-        and settling every start whose answer the client never read (tasks without a job)."""
+        and settling every start whose answer the client never read (tasks without a job);
+        with `free`, what the scheduler says is free (to size the next start's pools)."""
         lines = [_HELPERS]
+        if free and self.batch is not None and self.batch.free_command:
+            lines += ["printf 'FREE-BEGIN\\n'", self.batch.free_command, _FREE_END]
         for t in tasks:
             if t.job is None:
                 lines.append(f"submitter_resolve {q(t.attempt)} {q(t.task)} {q(t.task_dir)}")
-        job_ids = list(dict.fromkeys(scheduler_job(t.job) for t in tasks if t.job))
+        job_ids = list(dict.fromkeys(j for t in tasks if t.job for j in scheduler_jobs(t.job)))
         if self.batch is not None and job_ids:
             lines += self._scheduler_lines(self.batch, job_ids)
         for t in tasks:
@@ -451,7 +476,7 @@ class HostOps:
             if line.startswith("RESOLVE\t") and inside is None:
                 parts = (line + "\t").split("\t", 3)
                 resolved[parts[1]] = self._resolution(parts[2], parts[3].rstrip("\t"))
-            elif line in ("SCHED-BEGIN", "DONE-BEGIN"):
+            elif line in ("SCHED-BEGIN", "DONE-BEGIN", "FREE-BEGIN"):
                 inside = line.split("-", 1)[0]
                 sections[inside] = ([], None)
             elif inside is not None and line.startswith(f"{inside}-END\t"):
@@ -466,9 +491,10 @@ class HostOps:
                     reports[task] = TaskReport(
                         None if alive == "-" else alive == "1", parse_status(status)
                     )
+        free = self._free(sections.get("FREE"))
         lines, scheduler_rc = sections.get("SCHED", ([], None))
         if self.batch is None or scheduler_rc is None:
-            return PollResult(None, None, reports, resolved)
+            return PollResult(None, None, reports, resolved, free)
         text = "\n".join(lines)
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a
@@ -476,11 +502,16 @@ class HostOps:
         # as the query failing.
         if scheduler_rc != "0" and not parsed and not self.batch.jobs_gone(text):
             return PollResult(
-                None, text.strip()[-500:] or f"exit {scheduler_rc}", reports, resolved
+                None, text.strip()[-500:] or f"exit {scheduler_rc}", reports, resolved, free
             )
         finished = self._finished(sections.get("DONE"))
         merged = {**(finished or {}), **parsed}  # the queue's view first while it has one
-        return PollResult(merged, None, reports, resolved)
+        return PollResult(merged, None, reports, resolved, free)
+
+    def _free(self, section: tuple[list[str], str | None] | None) -> int | None:
+        if self.batch is None or section is None or section[1] is None:
+            return None
+        return self.batch.parse_free("\n".join(section[0]))
 
     def _finished(
         self, section: tuple[list[str], str | None] | None
@@ -494,7 +525,7 @@ class HostOps:
         return finished if rc == "0" or finished else None
 
     def _resolution(self, verdict: str, detail: str) -> Resolution:
-        if verdict in ("ok", "error", "array", "packed"):
+        if verdict in ("ok", "error", *GROUPED):
             start = self._start_result(verdict, detail)
             return Resolution("started" if start.job_id else "failed", start)
         return Resolution(verdict if verdict in ("never", "stale") else "pending")

@@ -10,6 +10,7 @@ from submitter.errors import HostError, UsageError
 from submitter.grouping import Group
 from submitter.run_context import RunContext
 from submitter.run_state import Ending, Tracked
+from submitter.schedulers.base import scheduler_jobs
 from submitter.session import HostSession
 from submitter.start_step import jobs_in_queue, largest_array, max_queued, plan_chained, site_limits
 from submitter.states import ACTIVE, FAILED, TaskState
@@ -115,7 +116,12 @@ class Pipeline:
             ):
                 continue
             del self.waiting[tracked.id]
-            tracked.after_jobs = tuple(up.job_id for up in upstream if up and up.job_id)
+            # after a pool member: after all of its pool's jobs (any of them may run it)
+            tracked.after_jobs = tuple(
+                dict.fromkeys(
+                    job for up in upstream if up and up.job_id for job in scheduler_jobs(up.job_id)
+                )
+            )
             tracked.after_tasks = tuple((up.name, up.task_dir) for up in upstream if up)
             tracked.waiting_for.clear()
             self.ctx.move(tracked, TaskState.PENDING, "")

@@ -8,7 +8,7 @@ from typing import Any
 
 from submitter.hostops import PollResult
 from submitter.run_state import Ending, Tracked
-from submitter.schedulers.base import BatchScheduler, JobStatus, is_packed
+from submitter.schedulers.base import BatchScheduler, JobState, JobStatus, is_packed, pool_jobs
 from submitter.states import Cause, TaskState
 from submitter.verdict import ended_by_signal, judge, overran_walltime, packed_task_view
 
@@ -22,6 +22,7 @@ class Seen:
     waiting_since: float | None  # since when its end is awaited (a grace period runs)
     ending: Ending | None  # set when its attempt ended
     vanished: bool  # gone from the queue, or ended there, without ever writing a status
+    unstarted: bool = False  # a pool member no job took, and none of its jobs is left to
 
 
 def judge_ending(
@@ -35,7 +36,14 @@ def judge_ending(
     status = report.status if report else None
     scheduler = None
     if poll.scheduler is not None and batch is not None and tracked.job_id:
-        scheduler = batch.find_status(poll.scheduler, tracked.job_id)
+        pool = pool_jobs(tracked.job_id)
+        if pool is not None and not (status or {}).get("job_id"):
+            scheduler = _pool_view(batch, poll.scheduler, pool)
+            if scheduler is None:
+                return Seen(None, "", None, None, False, unstarted=True)
+        else:
+            job = str((status or {}).get("job_id") or "") if pool is not None else ""
+            scheduler = batch.find_status(poll.scheduler, job or tracked.job_id)
         if is_packed(tracked.job_id):
             scheduler = packed_task_view(scheduler, status)
     verdict = judge(
@@ -60,6 +68,21 @@ def judge_ending(
     return Seen(
         verdict.state, verdict.reason, verdict.waiting_since, ending, gone and status is None
     )
+
+
+def _pool_view(
+    batch: BatchScheduler, statuses: dict[str, JobStatus], jobs: list[str]
+) -> JobStatus | None:
+    """What the scheduler says of a pool member no job has taken yet: queued while one of
+    the pool's jobs runs or waits to; None when none is left that could take it."""
+    views = [batch.find_status(statuses, job) for job in jobs]
+    active = [v for v in views if v is not None and v.state.active]
+    if not active:
+        return None
+    running = [v for v in active if v.state is JobState.RUNNING]
+    if running:
+        return JobStatus(JobState.QUEUED, "waiting in its pool")
+    return next((v for v in active if v.state is not JobState.HELD), active[0])
 
 
 def _after_cancel(

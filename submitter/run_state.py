@@ -70,6 +70,8 @@ class Tracked:
     # The user's kill was sent: an end the wrapper never recorded (killed before it could
     # trap the signal) is that kill, whatever the queue calls it.
     cancelled: bool = False
+    # Pools in a row whose jobs all ended having taken none of their members, this among them.
+    idle_pools: int = 0
 
     def ready(self, task: PreparedTask) -> None:
         """Make the task ready to start in this run as `task` renders it. Its files are
@@ -114,6 +116,8 @@ class HostRun:
     start_after: float = 0.0  # after a transient submission error: pause the starts
     submit_retries: dict[str, int] = field(default_factory=dict)
     limits: SiteLimits | None = None  # read from the scheduler at the first start step
+    free_cores: int | None = None  # what the scheduler last said is free (pools' size)
+    pools_taken: set[str] = field(default_factory=set)  # pools a job took a member of
     retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
     # queued tasks whose jobs cannot start, by reason, as the last poll saw them
     stuck: Counter[str] = field(default_factory=Counter)

@@ -8,6 +8,7 @@ the session hands each ending to its `SessionHooks`."""
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -31,8 +32,9 @@ from submitter.run_state import (
     Tracked,
     default_max_running,
 )
-from submitter.schedulers.base import is_packed, scheduler_job
+from submitter.schedulers.base import is_packed, is_pool, pool_of, scheduler_jobs
 from submitter.states import ACTIVE, Cause, TaskState
+from submitter.store.db import Store
 from submitter.task_files import produced, write_new
 from submitter.task_layout import (
     JOB_SCRIPT,
@@ -47,6 +49,7 @@ from submitter.task_layout import (
 from submitter.verdict import CANNOT_START
 
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
+IDLE_POOLS = 3  # pools in a row that took nothing: their tasks fail (a driver that fails)
 
 
 class SessionHooks(Protocol):
@@ -177,9 +180,12 @@ class HostSession(HostLink):
 
     def _query(self, watched: list[Tracked]) -> tuple[PollResult, str | None]:
         """What the host says of the watched tasks; what its poll script said if it failed."""
-        script = self.ops.poll_script([t.as_running() for t in watched])
+        script = self.ops.poll_script([t.as_running() for t in watched], bool(self.run.pending))
         result = self.connection().run_script(script)
-        return self.ops.parse_poll(result.stdout), None if result.ok else result.stderr.strip()
+        poll = self.ops.parse_poll(result.stdout)
+        if poll.free_cores is not None:
+            self.run.free_cores = poll.free_cores
+        return poll, None if result.ok else result.stderr.strip()
 
     def _settle(self, tracked: Tracked, resolution: Resolution | None) -> None:
         """Conclude a start whose answer an earlier run (or this one) never read."""
@@ -195,8 +201,27 @@ class HostSession(HostLink):
             self.finish(tracked, "lost", reason, Cause.LOST)
             return
         # never: the host had not started it, and now never will under that attempt
+        self._not_started(tracked, "not started: the client stopped before the host started it")
+
+    def _unstarted(self, tracked: Tracked) -> None:
+        """A pool member none of the pool's jobs took, with none of them left: it never ran,
+        so it goes back to pending for the next start (killed, if the user killed it)."""
+        if tracked.cancelled:
+            self.finish(tracked, "killed", "killed by the user before it started", Cause.KILLED)
+            return
+        pool = pool_of(tracked.job_id or "")
+        tracked.idle_pools = 0 if pool in self.run.pools_taken else tracked.idle_pools + 1
+        if tracked.idle_pools >= IDLE_POOLS:
+            reason = (
+                f"not started: the jobs of {IDLE_POOLS} pools in a row ended without taking "
+                f"any task (see job.err in {posixpath.dirname(tracked.task_dir)}/.groups)"
+            )
+            self.finish(tracked, "failed", reason, Cause.SUBMIT_ERROR)
+            return
+        self._not_started(tracked, "not started: its pool's jobs ended before one took it")
+
+    def _not_started(self, tracked: Tracked, reason: str) -> None:
         self.run.active.pop(tracked.id, None)
-        reason = "not started: the client stopped before the host started it"
         if tracked.attempt_id is not None:
             self.ctx.store.update_attempt(
                 tracked.attempt_id, state="failed", reason=reason, cause=Cause.NOT_STARTED
@@ -214,7 +239,13 @@ class HostSession(HostLink):
         for tracked in watched:
             if tracked.id not in self.run.active or tracked.id not in poll.tasks:
                 continue  # settled above, or started since: judged at the next poll
+            pool = tracked.job_id or ""
+            if is_pool(pool) and (poll.tasks[tracked.id].status or {}).get("job_id"):
+                self.run.pools_taken.add(pool_of(pool))
             seen = judge_ending(tracked, poll, self.ops.batch, self.config.lost_after, now)
+            if seen.unstarted:
+                self._unstarted(tracked)
+                continue
             tracked.waiting_since = seen.waiting_since
             if seen.vanished and tracked.upstream:
                 vanished.append(tracked)
@@ -307,7 +338,7 @@ class HostSession(HostLink):
         for each to record its end, and record those that did not as killed."""
         run, ctx = self.run, self.ctx
         targets = [t.as_running() for t in run.active.values()]
-        cancel = self.ops.cancel_script(targets, self._packed_jobs_ending())
+        cancel = self.ops.cancel_script(targets, packed_jobs_ending(run.active, ctx.store))
         result = self.connection().run_script(cancel)
         if not result.ok and self.ops.batch is not None:
             ctx.progress.say(f"{self.name}: cancel said: {result.stdout.strip()}")
@@ -320,24 +351,6 @@ class HostSession(HostLink):
             self.look(ctx.seams.clock())
         for tracked in list(run.active.values()):
             self.finish(tracked, "killed", "killed by the user (no status file yet)", Cause.KILLED)
-
-    def _packed_jobs_ending(self) -> list[str]:
-        """The packed jobs of the tasks being cancelled that hold no other task still
-        active: nothing in them is to go on, so the jobs themselves are cancelled."""
-        active = self.run.active
-        killed = {
-            scheduler_job(t.job_id) for t in active.values() if t.job_id and is_packed(t.job_id)
-        }
-        if not killed:
-            return []
-        store = self.ctx.store
-        for record in store.tasks(sorted(ACTIVE)):
-            if record.id in active:
-                continue
-            attempt = store.latest_attempt(record.id)
-            if attempt is not None and attempt.job_id and is_packed(attempt.job_id):
-                killed.discard(scheduler_job(attempt.job_id))
-        return sorted(killed)
 
     def remove(self, directories: list[str]) -> None:
         """Delete task directories on the host (`purge`)."""
@@ -354,3 +367,24 @@ def _kill_grace(config: HostConfig) -> float:
         return float(config.vars.get("kill_grace", 10))
     except (TypeError, ValueError):
         return 10.0
+
+
+def packed_jobs_ending(active: dict[str, Tracked], store: Store) -> list[str]:
+    """The packed jobs (and pools' jobs) of the `active` tasks being cancelled that hold no
+    other task still active: nothing in them is to go on, so the jobs themselves are
+    cancelled."""
+    killed = {
+        job
+        for t in active.values()
+        if t.job_id and is_packed(t.job_id)
+        for job in scheduler_jobs(t.job_id)
+    }
+    if not killed:
+        return []
+    for record in store.tasks(sorted(ACTIVE)):
+        if record.id in active:
+            continue
+        attempt = store.latest_attempt(record.id)
+        if attempt is not None and attempt.job_id and is_packed(attempt.job_id):
+            killed.difference_update(scheduler_jobs(attempt.job_id))
+    return sorted(killed)

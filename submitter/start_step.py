@@ -17,7 +17,7 @@ from typing import Protocol
 
 from submitter.config.models import HostConfig
 from submitter.errors import HostError
-from submitter.grouping import Group, group_driver, plan_jobs
+from submitter.grouping import Group, group_driver, plan_jobs, size_pool
 from submitter.hostops import ArrayStart, HostOps, Running, StartResult
 from submitter.interrupts import deferred_interrupts
 from submitter.paths import Transfer
@@ -25,7 +25,7 @@ from submitter.prepare import PreparedTask, escalated_task
 from submitter.retry import resource_caps
 from submitter.run_context import RunContext
 from submitter.run_state import HostRun, Tracked
-from submitter.schedulers.base import BatchScheduler, SiteLimits
+from submitter.schedulers.base import BatchScheduler, SiteLimits, scheduler_jobs
 from submitter.schedulers.registry import batch_scheduler
 from submitter.states import Cause, TaskState
 from submitter.transport.base import Transport
@@ -34,6 +34,7 @@ RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a hos
 SUBMIT_RETRIES = 5  # transient submission errors, each after a longer pause
 
 Submission = tuple[list[Tracked], Group]  # the members of one job array or packed job
+_FREE = "SUBMITTER-FREE"  # after the site's limits: what the scheduler says is free
 
 
 class StartingHost(Protocol):
@@ -97,7 +98,7 @@ def start(host: StartingHost) -> None:
             run.pending.extendleft(reversed([t for t in batch if t.id in chosen]))
             raise
     arrays = [
-        (members, driver.remote, group.kind)
+        (members, driver.remote, group)
         for (members, group), driver in zip(groups, drivers, strict=True)
     ]
     with deferred_interrupts():
@@ -137,11 +138,16 @@ def jobs_to_submit(
     room = max(0, max_queued(host, limits) - jobs_in_queue(host.run, scheduler))
     singles: list[Tracked] = []
     groups: list[Submission] = []
-    for _, members, group in units[:room]:
+    for _, members, group in units:
+        if room <= 0:
+            break
         if group is None:
             singles.append(members[0])
         else:
+            if group.packing is not None:
+                group = size_pool(group, host.run.free_cores, room)
             groups.append((members, group))
+        room -= group.jobs if group is not None else 1
     return singles, groups
 
 
@@ -168,8 +174,13 @@ def site_limits(host: StartingHost) -> SiteLimits:
     if run.limits is None:
         run.limits = SiteLimits()
         if scheduler is not None and scheduler.limits_command:
-            result = host.connection().run_script(scheduler.limits_command + "\n")
-            run.limits = scheduler.parse_limits(result.stdout)
+            free = f"printf '\\n{_FREE}\\n'; {scheduler.free_command}\n"
+            script = scheduler.limits_command + "\n" + (free if scheduler.free_command else "")
+            result = host.connection().run_script(script)
+            limits, _, free_output = result.stdout.partition(f"\n{_FREE}\n")
+            run.limits = scheduler.parse_limits(limits)
+            if scheduler.free_command and run.free_cores is None:
+                run.free_cores = scheduler.parse_free(free_output)
             if scheduler.flavor is None:
                 scheduler.flavor = run.limits.flavor
     return run.limits
@@ -196,7 +207,11 @@ def largest_array(host: StartingHost, limits: SiteLimits) -> int:
 def jobs_in_queue(run: HostRun, scheduler: BatchScheduler) -> int:
     """Scheduler jobs of this host's active tasks: a job array or packed job counts once, a
     start not yet answered as one job."""
-    jobs = {scheduler.submission_of(t.job_id) if t.job_id else t.id for t in run.active.values()}
+    jobs = {
+        scheduler.submission_of(job) if t.job_id else t.id
+        for t in run.active.values()
+        for job in (scheduler_jobs(t.job_id) if t.job_id else [t.id])
+    }
     return len(jobs)
 
 
@@ -247,7 +262,7 @@ def _refuse_oversized(host: StartingHost, batch: list[Tracked]) -> list[Tracked]
 
 
 def _submit(
-    host: StartingHost, singles: list[Tracked], arrays: list[tuple[list[Tracked], str, str]]
+    host: StartingHost, singles: list[Tracked], arrays: list[tuple[list[Tracked], str, Group]]
 ) -> None:
     """Record every attempt, then start them all, single jobs and job arrays, in one
     remote step."""
@@ -267,10 +282,11 @@ def _submit(
             posixpath.dirname(driver),
             driver,
             tuple(t.as_running() for t in members),
-            kind,
+            group.kind,
             tuple(dict.fromkeys(job for t in members for job in t.after_jobs)),
+            group.jobs,
         )
-        for members, driver, kind in arrays
+        for members, driver, group in arrays
     ]
     running = [t.as_running() for t in singles]
     if host.launch(running, starts):
@@ -278,7 +294,7 @@ def _submit(
     result = host.connection().run_script(host.ops.start_script(running, starts))
     started_now = host.ops.parse_start(result.stdout)
     submissions = [([t], t.name) for t in singles] + [
-        (members, _group_label(members, kind)) for members, _, kind in arrays
+        (members, _group_label(members, group)) for members, _, group in arrays
     ]
     with store.transaction():
         for members, label in submissions:
@@ -339,8 +355,11 @@ def _retry_submission(host: StartingHost, tracked: Tracked, error: str) -> str |
     return reason
 
 
-def _group_label(members: list[Tracked], kind: str) -> str:
-    """How a line names one job array or packed job: by its size and its first and last task."""
-    job = "packed job" if kind == "packed" else "job array"
+def _group_label(members: list[Tracked], group: Group) -> str:
+    """How a line names one job array or pool: by its size, its first and last task and, for
+    a pool, its jobs."""
+    tasks = f"{len(members)} task{'s' if len(members) != 1 else ''}"
     names = f"{members[0].name} … {members[-1].name}" if len(members) > 1 else members[0].name
-    return f"{job} of {len(members)} task{'s' if len(members) != 1 else ''} ({names})"
+    if group.packing is None:
+        return f"job array of {tasks} ({names})"
+    return f"pool of {tasks} in {group.jobs} job{'s' if group.jobs != 1 else ''} ({names})"

@@ -39,6 +39,7 @@ ATTEMPT = ".attempt-"  # + the attempt's token: the start's claim, then what the
 # driver (JOB_SCRIPT) and the list of its members' task directories, a line each.
 GROUPS = ".groups"
 MEMBERS = "members"
+POOL_HINT = "next"  # a pool's: the place after its last member taken (a hint, not the truth)
 
 # Here, on the client: `<state dir>/tasks/<task id>/` keeps what came back of a task.
 LOCAL_TASKS = "tasks"

@@ -78,7 +78,9 @@ class ArrayGroup:
     size: int
     directory: str  # on the host
     members_file: str
-    width: int = 1  # packed jobs: how many members run at once
+    width: int = 1  # pool jobs: how many members each runs at once (its lanes)
+    slack: int = 0  # pool jobs: seconds of a job's walltime no member may start in
+    hint: str = ""  # pool jobs: the file its lanes share the place of the last claim in
 
 
 def has_array_template(chain: Sequence[Pack]) -> bool:
@@ -115,6 +117,8 @@ def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> d
         "width": group.width,
         "dir": group.directory,
         "members": group.members_file,
+        "slack": group.slack,
+        "hint": group.hint,
     }
     return context
 

@@ -87,7 +87,62 @@ def scheduler_job(job_id: str) -> str:
 
 
 def is_packed(job_id: str | None) -> bool:
+    """A task sharing its job with others: packed, or in a pool."""
     return bool(job_id and PACKED.match(job_id))
+
+
+# A task of a pool (alike short tasks that several jobs take, one at a time, as they run) is
+# known as `pool:<jobs>/<index>`: the pool's jobs, comma-separated (a run of numeric ids as
+# `first..last`), and its place in the pool's members file. Which job runs it is decided on
+# the host, when one claims it; its status file then names that job.
+POOL = "pool:"
+
+
+def pool_id(jobs: Sequence[str], index: int) -> str:
+    """The job id of member `index` of the pool run by `jobs`."""
+    parts: list[str] = []
+    run: list[int] = []
+    for job in [*jobs, ""]:
+        if job.isdigit() and (not run or int(job) == run[-1] + 1):
+            run.append(int(job))
+            continue
+        if run:
+            parts.append(f"{run[0]}..{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [int(job)] if job.isdigit() else []
+        if job and not job.isdigit():
+            parts.append(job)
+    return f"{POOL}{','.join(parts)}/{index}"
+
+
+def pool_jobs(job_id: str | None) -> list[str] | None:
+    """The jobs of a pool member's pool; None for any other job id."""
+    if not job_id or not job_id.startswith(POOL):
+        return None
+    listed = job_id[len(POOL) :].rpartition("/")[0]
+    jobs: list[str] = []
+    for part in listed.split(","):
+        first, dots, last = part.partition("..")
+        if dots and first.isdigit() and last.isdigit():
+            jobs += [str(n) for n in range(int(first), int(last) + 1)]
+        elif part:
+            jobs.append(part)
+    return jobs
+
+
+def is_pool(job_id: str | None) -> bool:
+    return bool(job_id and job_id.startswith(POOL))
+
+
+def pool_of(job_id: str) -> str:
+    """What names a pool member's pool: its job id without the member's index."""
+    return job_id.rpartition("/")[0]
+
+
+def scheduler_jobs(job_id: str) -> list[str]:
+    """The ids the scheduler knows for a task's job: a pool's jobs, a packed task's job, or
+    `job_id` itself."""
+    pool = pool_jobs(job_id)
+    return pool if pool is not None else [scheduler_job(job_id)]
 
 
 def range_indices(expression: str) -> set[int]:
@@ -159,6 +214,9 @@ class SchedulerDefaults:
     limits_command: str = ""
     # A shell command printing only what parse_limits reads the flavour from (check-host).
     flavor_command: str = ""
+    # A shell command printing what parse_free reads the cores free now from (each poll,
+    # to size pools); empty: not known, pools are sized as packed jobs are.
+    free_command: str = ""
 
     # check-host: a shell test that the scheduler's accounting answers (its stdout is dropped,
     # its stderr says why not), and what answers when it does; empty: the scheduler has no
@@ -174,6 +232,9 @@ class SchedulerDefaults:
 
     def parse_limits(self, output: str) -> SiteLimits:
         return SiteLimits()
+
+    def parse_free(self, output: str) -> int | None:
+        return None
 
     def finished_argv(self) -> list[str]:
         return []
@@ -272,6 +333,11 @@ class BatchScheduler(Protocol):
 
     def parse_limits(self, output: str) -> SiteLimits:
         """The limits `limits_command` printed (tolerant: what it cannot read is None)."""
+
+    free_command: str  # prints what parse_free reads the free cores from; empty: none
+
+    def parse_free(self, output: str) -> int | None:
+        """The cores free now, from what `free_command` printed; None when not known."""
 
     accounting_probe: str  # check-host: a shell test that accounting answers; empty: none
     accounting: str  # check-host: what answers when accounting_probe succeeds

@@ -113,6 +113,8 @@ class Slurm(SchedulerDefaults):
     pending_range = _PENDING  # `123_[3-10%2]`, `123_[1,4-6]`
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
+    # The CPUs of every partition as allocated/idle/other/total, a line each.
+    free_command: str = "sinfo -h -o '%C' 2>/dev/null"
     # Sections: scontrol's limits, then after NODES the CPUs of each kind of node (sinfo
     # `-e %c`: `--exact` lists each size, where without it `4+` is the smallest of several), then after ASSOC the user's MaxSubmitJobs when accounting answers, then
     # after PARTITIONS each partition's name (`*`: the default), time limit and node memory.
@@ -127,6 +129,16 @@ class Slurm(SchedulerDefaults):
     # storage is disabled" (or cannot reach the database) on stderr and exits 1.
     accounting_probe: str = "sacct -n -X -o JobID -S now"
     accounting: str = "slurmdbd (sacct works)"
+
+    def parse_free(self, output: str) -> int | None:
+        """The idle CPUs of `sinfo -h -o '%C'` (allocated/idle/other/total), summed over its
+        lines; None when it printed none."""
+        idle = [
+            int(f[1])
+            for f in (line.strip().split("/") for line in output.splitlines())
+            if len(f) == 4 and f[1].isdigit()
+        ]
+        return sum(idle) if idle else None
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_array_size: MaxArraySize - 1, the highest index SLURM accepts (as the default

@@ -102,7 +102,7 @@ submitter_resolve() {
 
 submitter_resolve t2-attempt t2 /scratch/alice/submitter/t2
 printf 'SCHED-BEGIN\n'
-bjobs -noheader -o 'jobid stat exit_code' 4241 '4243[1]' '4243[2]' 4244 4245 2>&1
+bjobs -noheader -o 'jobid stat exit_code' 4241 '4243[1]' '4243[2]' 4246 4247 4248 4245 2>&1
 printf '\nSCHED-END\t%s\n' "$?"
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt ''
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt ''

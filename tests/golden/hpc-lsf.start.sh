@@ -128,8 +128,8 @@ submitter_submit t2-attempt t2 /scratch/alice/submitter/t2 bsub
 submitter_submit t7-attempt t7 /scratch/alice/submitter/t7 bsub -w 'ended(4241) && ended(4243[1])' -ti
 
 submitter_group() {
-  local kind=$1 group=$2; shift 2
-  local -a attempts=() tasks=() dirs=() indices=()
+  local kind=$1 group=$2 jobs=$3 given=$4; shift 4
+  local -a attempts=() tasks=() dirs=() indices=() outs=()
   local index=0
   : >"$group/members.tmp"
   while [ "$1" != -- ]; do
@@ -145,20 +145,24 @@ submitter_group() {
   shift
   mv -f -- "$group/members.tmp" "$group/members"
   [ "${#tasks[@]}" -gt 0 ] || return 0
-  local out rc i
-  out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1); rc=$?
-  out=$(printf '%s' "$out" | submitter_flat)
+  local out rc n error= joined i
+  for ((n = 0; n < jobs; n++)); do
+    out=$(cd -- "$group" && trap - HUP INT TERM PIPE; "$@" 2>&1 <"$given"); rc=$?
+    out=$(printf '%s' "$out" | submitter_flat)
+    if [ "$rc" -eq 0 ]; then outs+=("$out"); else error="exit $rc: $out"; fi
+  done
+  joined=$(IFS=$'\x1f'; printf '%s' "${outs[*]}")
   for i in "${!tasks[@]}"; do
-    if [ "$rc" -eq 0 ]; then
-      submitter_record "${dirs[$i]}" "${attempts[$i]}" "$kind	${indices[$i]}	$out"
-      printf 'START\t%s\t%s\t%s\t%s\n' "${tasks[$i]}" "$kind" "${indices[$i]}" "$out"
+    if [ "${#outs[@]}" -gt 0 ]; then
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "$kind	${indices[$i]}	$joined"
+      printf 'START\t%s\t%s\t%s\t%s\n' "${tasks[$i]}" "$kind" "${indices[$i]}" "$joined"
     else
-      submitter_record "${dirs[$i]}" "${attempts[$i]}" "error	exit $rc: $out"
-      printf 'START\t%s\terror\texit %s: %s\n' "${tasks[$i]}" "$rc" "$out"
+      submitter_record "${dirs[$i]}" "${attempts[$i]}" "error	$error"
+      printf 'START\t%s\terror\t%s\n' "${tasks[$i]}" "$error"
     fi
   done
 }
 
-mkdir -p -- /scratch/alice/submitter/.groups/g1 && submitter_group array /scratch/alice/submitter/.groups/g1 t3-attempt t3 /scratch/alice/submitter/t3 t4-attempt t4 /scratch/alice/submitter/t4 -- bsub </scratch/alice/submitter/.groups/g1/array.sh
-mkdir -p -- /scratch/alice/submitter/.groups/g2 && submitter_group packed /scratch/alice/submitter/.groups/g2 t5-attempt t5 /scratch/alice/submitter/t5 t6-attempt t6 /scratch/alice/submitter/t6 -- bsub </scratch/alice/submitter/.groups/g2/packed.sh
+mkdir -p -- /scratch/alice/submitter/.groups/g1 && submitter_group array /scratch/alice/submitter/.groups/g1 1 /scratch/alice/submitter/.groups/g1/array.sh t3-attempt t3 /scratch/alice/submitter/t3 t4-attempt t4 /scratch/alice/submitter/t4 -- bsub
+mkdir -p -- /scratch/alice/submitter/.groups/g2 && submitter_group pool /scratch/alice/submitter/.groups/g2 3 /scratch/alice/submitter/.groups/g2/packed.sh t5-attempt t5 /scratch/alice/submitter/t5 t6-attempt t6 /scratch/alice/submitter/t6 -- bsub
 }

@@ -8,50 +8,102 @@
 #PBS -q normal
 #PBS -o /scratch/alice/submitter/.groups/g1/job.out
 #PBS -e /scratch/alice/submitter/.groups/g1/job.err
-# submitter packed job g1: 3 tasks, 2 at a time (pack pbs@1.4)
-# --- submitter packed job: runs the tasks listed in the members file, a few at a time ---
-# Each member is an ordinary task wrapper (job.sh in its task directory). With
-# SUBMITTER_PACKED=1 the wrapper itself enforces the task's walltime (02:00:00)
-# and stops its task alone when a .cancel file appears in its directory.
+# submitter pool job g1: a pool of 3 tasks, 2 at a time in each of its jobs (pack pbs@1.4)
+# --- submitter pool job: takes its members from the pool's queue as long as its time allows ---
+# The members file is the queue of a pool that several jobs share. Each of this job's
+# 2 lanes takes the next member no job took yet, runs it, and goes on while
+# what is left of the job's time covers a member's walltime (02:00:00):
+# how much a job does is decided by how long its members really run. A job that starts when
+# nothing is left ends at once. Each member is an ordinary task wrapper (job.sh in its task
+# directory). With SUBMITTER_PACKED=1 the wrapper itself enforces the task's walltime and stops
+# its task alone when a .cancel file appears in its directory.
 export SUBMITTER_PACKED=1
 submitter_width=2
-submitter_running=0
+submitter_needs=7200
+# The last second a member may start at: the job's walltime less the driver's slack.
+submitter_deadline=$((SECONDS + 14400 - 60))
+submitter_job="${PBS_JOBID:-${SLURM_JOB_ID:-}}"
+submitter_hint=/scratch/alice/submitter/.groups/g1/next
 submitter_stopping=
-# The job being ended (cancelled, or at its time limit): start no more members; the running
-# ones are signalled by the scheduler and write their own status.
+mapfile -t submitter_members </scratch/alice/submitter/.groups/g1/members
+submitter_count=${#submitter_members[@]}
+# The job being ended (cancelled, or at its time limit): no lane takes another member; the
+# running ones are signalled by the scheduler and write their own status.
 trap 'submitter_stopping=1' TERM INT HUP
 
-submitter_skip() {
-  local tmp="$1/.status.$$"
-  printf '{"state": "killed", "exit_code": null, "hostname": "%s", "start": "", "end": "%s", "reason": "killed by the user before it started"}\n' \
-    "$(uname -n)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp" && mv -f -- "$tmp" "$1/status"
+# claim <task dir>: this job takes the member, and only one job ever does: the exclusive
+# creation (noclobber: O_EXCL) of its status file, saying which job runs it. The member's
+# wrapper then writes its own status over it.
+submitter_claim() {
+  local won=0
+  set -C
+  { printf '{"state": "running", "job_id": "%s", "reason": "claimed"}\n' "$submitter_job" \
+      >"$1/status"; } 2>/dev/null || won=1
+  set +C
+  return "$won"
 }
 
-while IFS= read -r submitter_dir; do
-  [ -z "$submitter_stopping" ] || break
-  # an empty line: a member whose start was given up
-  [ -n "$submitter_dir" ] || continue
-  while [ "$submitter_running" -ge "$submitter_width" ] && [ -z "$submitter_stopping" ]; do
-    wait -n
-    [ -n "$submitter_stopping" ] || submitter_running=$((submitter_running - 1))
+submitter_skip() {
+  local tmp="$1/.status.$BASHPID"
+  printf '{"state": "killed", "exit_code": null, "hostname": "%s", "job_id": "%s", "start": "", "end": "%s", "reason": "killed by the user before it started"}\n' \
+    "$(uname -n)" "$submitter_job" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp" && mv -f -- "$tmp" "$1/status"
+}
+
+# next: the next member this lane takes, into submitter_dir (empty: none left). The hint (the
+# place after the last member taken, shared by every lane of every job, read without a
+# lock) only skips what is surely taken; the claim is the truth.
+submitter_next() {
+  local hint=
+  read -r hint 2>/dev/null <"$submitter_hint"
+  case $hint in '' | *[!0-9]*) ;; *) [ "$hint" -le "$submitter_index" ] || submitter_index=$hint ;; esac
+  while [ "$submitter_index" -lt "$submitter_count" ]; do
+    submitter_dir=${submitter_members[submitter_index]}
+    submitter_index=$((submitter_index + 1))
+    if [ -n "$submitter_dir" ] && [ ! -e "$submitter_dir/status" ] &&
+       submitter_claim "$submitter_dir"; then
+      printf '%s\n' "$submitter_index" >"$submitter_hint"
+      return 0
+    fi
   done
-  [ -z "$submitter_stopping" ] || break
-  if [ -e "$submitter_dir/.cancel" ]; then
-    submitter_skip "$submitter_dir"
-    continue
-  fi
-  (cd -- "$submitter_dir" && exec bash job.sh >job.out 2>job.err) &
-  submitter_running=$((submitter_running + 1))
-done </scratch/alice/submitter/.groups/g1/members
-while [ -n "$(jobs -rp)" ]; do wait; done
-# The job fails when one of its tasks did not complete, as the scheduler's accounting then
-# shows; each task's own status stands whatever the job's is (tasks chained after it wait for
-# its end and check their own upstream tasks).
+  submitter_dir=
+}
+
+# lane: runs members one after another; fails when one of them did not complete.
+submitter_lane() {
+  local failed=0 line
+  submitter_index=0
+  trap 'submitter_stopping=1' TERM INT HUP
+  while [ -z "$submitter_stopping" ] && [ $((SECONDS + submitter_needs)) -le "$submitter_deadline" ]; do
+    submitter_next
+    [ -n "$submitter_dir" ] || break
+    if [ -e "$submitter_dir/.cancel" ]; then
+      submitter_skip "$submitter_dir"
+      continue
+    fi
+    (cd -- "$submitter_dir" && exec bash job.sh >job.out 2>job.err)
+    line=
+    read -r line <"$submitter_dir/status" 2>/dev/null
+    case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac
+  done
+  return "$failed"
+}
+
+submitter_lanes=()
+for ((submitter_i = 0; submitter_i < submitter_width; submitter_i++)); do
+  submitter_lane &
+  submitter_lanes+=("$!")
+done
+# The job fails when one of the tasks it ran did not complete, as the scheduler's accounting
+# then shows; each task's own status stands whatever the job's is.
 submitter_failed=0
-while IFS= read -r submitter_dir; do
-  [ -n "$submitter_dir" ] || continue
-  submitter_line=
-  read -r submitter_line <"$submitter_dir/status" 2>/dev/null
-  case $submitter_line in *'"state": "completed"'*) ;; *) submitter_failed=1 ;; esac
-done </scratch/alice/submitter/.groups/g1/members
+for submitter_pid in "${submitter_lanes[@]}"; do
+  while :; do
+    wait "$submitter_pid"
+    submitter_rc=$?
+    # a signal cut the wait short: the lane goes on to its member's end
+    if [ "$submitter_rc" -gt 128 ] && kill -0 "$submitter_pid" 2>/dev/null; then continue; fi
+    break
+  done
+  [ "$submitter_rc" -eq 0 ] || submitter_failed=1
+done
 exit "$submitter_failed"

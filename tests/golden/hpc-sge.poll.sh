@@ -114,7 +114,7 @@ for id in "$@"; do
   printf '"'"'SUBMITTER-QACCT %s\n'"'"' "$job"
   qacct -j "$job" 2>&1
 done
-exit 0' submitter-sge-status 4241 4243.1 4243.2 4244 4245 2>&1
+exit 0' submitter-sge-status 4241 4243.1 4243.2 4246 4247 4248 4245 2>&1
 printf '\nSCHED-END\t%s\n' "$?"
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt ''
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt ''

@@ -100,6 +100,9 @@ submitter_resolve() {
   fi
 }
 
+printf 'FREE-BEGIN\n'
+sinfo -h -o '%C' 2>/dev/null
+printf '\nFREE-END\t%s\n' "$?"
 submitter_resolve t2-attempt t2 /scratch/alice/submitter/t2
 
 submitter_finished() {
@@ -125,11 +128,11 @@ submitter_finished() {
   printf '\nDONE-END\t%s\n' "$rc"
 }
 
-submitter_out=$(squeue -h -t all -o '%i %t %r' --jobs=4241,4243_0,4243_1,4244,4245 2>&1); submitter_rc=$?
+submitter_out=$(squeue -h -t all -o '%i %t %r' --jobs=4241,4243_0,4243_1,4246,4247,4248,4245 2>&1); submitter_rc=$?
 printf 'SCHED-BEGIN\n%s\nSCHED-END\t%s\n' "$submitter_out" "$submitter_rc"
 if [ "$submitter_rc" = 0 ]; then
   printf 'DONE-BEGIN\n'
-  submitter_finished sacct -n -P -X -o JobID,State,ExitCode -j -- 4241 4243_0 4243_1 4244 4245
+  submitter_finished sacct -n -P -X -o JobID,State,ExitCode -j -- 4241 4243_0 4243_1 4246 4247 4248 4245
 fi
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt ''
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt ''

@@ -219,7 +219,7 @@ def test_a_kill_of_a_job_still_queued_says_only_that_the_user_killed_it(
     ("n", "kind", "job"),
     [
         (30, "array", "job array of 30 tasks (c-0 … c-29)"),
-        (30, "packed", "packed job of 30 tasks (c-0 … c-29)"),
+        (30, "packed", "pool of 30 tasks in 1 job (c-0 … c-29)"),
         (1, "array", "c-0"),
     ],
 )

@@ -16,6 +16,7 @@ from submitter.grouping import (
     packed_resources,
     packing_of,
     plan_groups,
+    size_pool,
 )
 from submitter.prepare import PreparedTask, prepare_tasks
 from submitter.schedulers.base import SiteLimits
@@ -41,15 +42,23 @@ def _scan(n: int, walltime: str | None, **resources: Any) -> dict[str, Any]:
     }
 
 
-def test_short_tasks_are_packed_into_equally_full_jobs(tmp_path: Path) -> None:
+def test_short_tasks_go_in_one_pool_whose_jobs_are_sized_by_what_is_free(tmp_path: Path) -> None:
     tasks = _prepared(tmp_path, [_scan(150, "00:01:00")])
     singles, groups = plan_groups(tasks, HostConfig(), SiteLimits(node_cores=4), 1000)
-    assert singles == []
-    assert [len(g.members) for g in groups] == [75, 75]
-    assert all(g.kind == "packed" and g.packing and g.packing.width == 4 for g in groups)
-    cores, mem, walltime = packed_resources(groups[0])
+    assert singles == [] and [len(g.members) for g in groups] == [150]
+    assert groups[0].kind == "pool" and groups[0].packing and groups[0].packing.width == 4
+    unknown = size_pool(groups[0], None, 200)
+    assert (unknown.jobs, unknown.packing and unknown.packing.width) == (2, 4), "as packed"
+    cores, mem, walltime = packed_resources(unknown)
     assert cores == 4 and mem is None
     assert walltime == 19 * 60 + 60, "19 rounds of 1 min each, and the driver's minute"
+    few = size_pool(groups[0], 4, 200)
+    assert (few.jobs, few.packing and few.packing.width) == (4, 1), "a lane a free core"
+    assert packed_resources(few) == (1, None, 25 * 60 + 60), "at most 25 rounds a job"
+    many = size_pool(groups[0], 64, 10)
+    assert (many.jobs, many.packing and many.packing.width) == (10, 4), "wider: queue room"
+    assert packed_resources(many) == (4, None, 4 * 60 + 60), "150 tasks over 40 lanes"
+    assert size_pool(groups[0], 0, 200).jobs == 1, "nothing free: one job waits"
 
 
 def test_long_or_open_ended_tasks_go_as_arrays(tmp_path: Path) -> None:
@@ -105,6 +114,7 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
     members.insert(2, "")
     group_dir = Path(driver.remote).parent
     text = text.replace(str(group_dir / "members"), str(tmp_path / "members"))
+    text = text.replace(str(group_dir / "next"), str(tmp_path / "next"))
     (tmp_path / "members").write_text("\n".join(members) + "\n")
     (tmp_path / "driver.sh").write_text(text)
     done = subprocess.run(["bash", str(tmp_path / "driver.sh")], check=False, timeout=30)
@@ -115,7 +125,7 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
         assert max(int(x) for x in (directory / "peers").read_text().split()) <= 2
     skipped = json.loads((tmp_path / "run" / "m3" / "status").read_text())
     assert skipped["state"] == "killed" and not (tmp_path / "run" / "m3" / "runs").exists()
-    assert Group(groups[0].members, groups[0].packing).kind == "packed"
+    assert Group(groups[0].members, groups[0].packing).kind == "pool"
 
 
 def test_purge_removes_a_group_directory_once_none_of_its_members_is_left(tmp_path: Path) -> None:

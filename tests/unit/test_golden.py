@@ -35,7 +35,7 @@ _ANY_VERSION = '"submitter_version": "(the version rendering)"'
 
 def golden_files(task: PreparedTask) -> dict[str, str]:
     """What a task's pack renders, by golden file suffix: the job script, the task file and,
-    where the pack has them, the drivers of a job array of three and a packed job of three
+    where the pack has them, the drivers of a job array of three and a pool of three
     run two at a time (in a fixed group directory)."""
     files = {
         "job.sh": task.rendered.job_script,
@@ -47,7 +47,9 @@ def golden_files(task: PreparedTask) -> dict[str, str]:
         group = ArrayGroup("g1", "align+2", 3, directory, f"{directory}/members")
         files["array.sh"] = render_array(task.spec, chain, group)
     if has_packed_template(chain):
-        group = ArrayGroup("g1", "align+2", 3, directory, f"{directory}/members", width=2)
+        group = ArrayGroup(
+            "g1", "align+2", 3, directory, f"{directory}/members", 2, 60, f"{directory}/next"
+        )
         job = task.spec.resources.model_copy(
             update={"cores": 8, "mem": 16 * 1024**3, "walltime": 4 * 3600}
         )

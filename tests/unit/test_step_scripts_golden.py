@@ -30,7 +30,7 @@ def task(name: str, job: str | None = None, after: tuple[str, ...] = ()) -> Runn
 
 def job_ids(ops: HostOps) -> dict[str, str]:
     """What each task's start answered: on a batch host a job id, the members of one job array
-    (its ids as the scheduler writes them) and of one packed job; on a process host a pid."""
+    (its ids as the scheduler writes them) and of one pool; on a process host a pid."""
     if ops.batch is None:
         return {f"t{i}": str(4240 + i) for i in range(1, 8)}
     member = ops.batch.array_member
@@ -39,34 +39,39 @@ def job_ids(ops: HostOps) -> dict[str, str]:
         "t2": "4242",
         "t3": member("4243", 0),
         "t4": member("4243", 1),
-        "t5": "4244/0",
-        "t6": "4244/1",
+        "t5": "pool:4246..4248/0",
+        "t6": "pool:4246..4248/1",
         "t7": "4245",
     }
 
 
 def start_script(ops: HostOps) -> str:
-    """Two single tasks, a job array of two, a packed job of two, and a task chained after the
-    first single task and a member of the array (a process host starts the single ones)."""
+    """Two single tasks, a job array of two, a pool of two taken by three jobs, and a task
+    chained after the first single task and a member of the array (a process host starts the
+    single ones)."""
     jobs = job_ids(ops)
     singles = [task("t1"), task("t2"), task("t7", after=(jobs["t1"], jobs["t3"]))]
     groups = [
         ArrayStart(f"{GROUPS}/g1", f"{GROUPS}/g1/array.sh", (task("t3"), task("t4")), "array"),
-        ArrayStart(f"{GROUPS}/g2", f"{GROUPS}/g2/packed.sh", (task("t5"), task("t6")), "packed"),
+        ArrayStart(
+            f"{GROUPS}/g2", f"{GROUPS}/g2/packed.sh", (task("t5"), task("t6")), "pool", jobs=3
+        ),
     ]
     return ops.start_script(singles, groups if ops.batch is not None else ())
 
 
 def poll_script(ops: HostOps) -> str:
-    """Every task started but the second, whose start's answer was never read."""
+    """Every task started but the second, whose start's answer was never read; with tasks
+    pending, what is free is asked too."""
     jobs = job_ids(ops)
-    return ops.poll_script([task(t, None if t == "t2" else job) for t, job in jobs.items()])
+    watched = [task(t, None if t == "t2" else job) for t, job in jobs.items()]
+    return ops.poll_script(watched, free=True)
 
 
 def cancel_script(ops: HostOps) -> str:
-    """Every task, and the packed job as a whole: none of its members goes on."""
+    """Every task, and the pool's jobs as a whole: none of its members goes on."""
     started = [task(t, job) for t, job in job_ids(ops).items()]
-    return ops.cancel_script(started, ("4244",) if ops.batch is not None else ())
+    return ops.cancel_script(started, ("4246", "4247", "4248") if ops.batch is not None else ())
 
 
 @pytest.mark.parametrize("host", HOSTS)

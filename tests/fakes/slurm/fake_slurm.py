@@ -14,7 +14,8 @@ reason PartitionConfig (as on a SLURM whose sbatch did not refuse it), and sinfo
 nodes have N CPUs (unless FAKE_SLURM_SINFO=silent). The cluster suite
 (tests/cluster) stays the proof that submitter works with the real SLURM.
 
-Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS (sbatch).
+Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS (sbatch),
+FAKE_SLURM_CPUS (sinfo); in the state directory: hold-<job> (run).
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ MIN_JOB_AGE = float(os.environ.get("FAKE_SLURM_MIN_JOB_AGE") or 1.0)
 ENDED = {"CD": "COMPLETED", "F": "FAILED", "CA": "CANCELLED"}
 STATE = Path(os.environ.get("FAKE_SLURM_DIR", "/nonexistent-fake-slurm"))
 NODE_CPUS = int(os.environ.get("FAKE_SLURM_NODE_CPUS") or 0)  # 0: any job fits
+# The cluster's CPUs as `sinfo -o %C` counts them (idle: those no running job holds); 0: sinfo
+# prints nothing for %C. Every job still starts at once, whatever it asks.
+CPUS = int(os.environ.get("FAKE_SLURM_CPUS") or 0)
 JOBS = STATE / "jobs"
 
 
@@ -150,10 +154,16 @@ def dependency(job: dict) -> str:
     return "ok" if all(j["state"] == "CD" for j in upstream) else "wait"
 
 
+def held(key: str) -> bool:
+    """A job waits while the file `hold-<job>` is in the state (a test's way to start it
+    late)."""
+    return (STATE / f"hold-{load(key)['job']}").exists() and not (STATE / "stop").exists()
+
+
 def run(keys: list[str]) -> int:
     """The runner: starts the job (every array member at once) once its dependencies allow,
     waits for each member and records how it ended."""
-    while (verdict := dependency(load(keys[0]))) == "wait":
+    while (verdict := dependency(load(keys[0]))) == "wait" or held(keys[0]):
         time.sleep(0.05)
     started: dict[int, tuple[str, subprocess.Popen[bytes]]] = {}  # held: else subprocess reaps
     for key in keys:
@@ -233,10 +243,14 @@ def squeue(args: list[str]) -> int:
 
 def sinfo(args: list[str]) -> int:
     """The limits command's `sinfo -e -h -o '%c'`: the nodes' CPUs, where the fake has a
-    size; nothing else (no partitions)."""
+    size; `sinfo -h -o '%C'`: allocated/idle/other/total CPUs, where it has FAKE_SLURM_CPUS;
+    nothing else (no partitions)."""
     form = args[args.index("-o") + 1] if "-o" in args else ""
     if form == "%c" and NODE_CPUS and os.environ.get("FAKE_SLURM_SINFO") != "silent":
         print(NODE_CPUS)
+    if form == "%C" and CPUS:
+        busy = sum(j["cpus"] for j in all_jobs() if j["state"] == "R") if JOBS.is_dir() else 0
+        print(f"{busy}/{max(0, CPUS - busy)}/0/{CPUS}")
     return 0
 
 

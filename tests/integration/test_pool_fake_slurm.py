@@ -1,0 +1,157 @@
+"""Pools on the fake SLURM of tests/fakes/slurm: alike short tasks whose jobs take them one
+at a time as they run, as many jobs as the fake's `sinfo -o %C` says CPUs are free."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_engine_fake_slurm import (  # noqa: F401 (fixtures)
+    _client,
+    _jobs,
+    _runs,
+    _status,
+    _tasks,
+    _wait_for,
+    fake_slurm,
+    recorded,
+    seams,
+)
+
+
+def _pool(project: Path, n: int, walltime: int, body: str = "", host: str = "") -> Path:
+    """`n` tasks `p-I` declaring `walltime` seconds, each appending to runs/I when it runs."""
+    return _tasks(
+        project,
+        "  - name: 'p-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(n))) + "}\n"
+        f"    env: {{TOP: '{project}'}}\n    resources: {{walltime: {walltime}}}\n"
+        "    run: |\n"
+        '      mkdir -p "$TOP/runs"; echo "$$" >> "$TOP/runs/{{ i }}"\n' + body,
+        host,
+    )
+
+
+def _ran_by(project: Path) -> Counter[str]:
+    """How many tasks each job ran, by the job id in their status files."""
+    work = project / "cluster-work"
+    found = Counter[str]()
+    for status in work.glob("*/status"):
+        line = status.read_text()
+        if line.endswith("\n"):  # else being claimed, as this reads it
+            found[json.loads(line)["job_id"]] += 1
+    return found
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_of_200_short_tasks_is_taken_by_its_jobs_as_they_run(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """4 CPUs free: 4 jobs of one lane; each task declares 5 minutes and runs in an instant,
+    so the jobs take them all in seconds, each as many as it got to."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "4")
+    began = time.monotonic()
+    result = cli("apply", _pool(tmp_path, 200, 300))
+    took = time.monotonic() - began
+    assert result.code == 0, result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(200)}, "each task ran once"
+    jobs = _jobs(tmp_path)
+    assert len(jobs) == 4 and all(j["cpus"] == 1 for j in jobs)
+    shares = _ran_by(tmp_path)
+    assert set(shares) <= {str(j["job_id"]) for j in jobs} and sum(shares.values()) == 200
+    assert took < 60, f"{took:.0f} s: a declared walltime made a job wait"
+    assert all(r["state"] == "completed" for r in _status(cli, tmp_path).values())
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_job_that_starts_late_finds_nothing_and_ends_at_once(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    state = tmp_path / "slurm-state"
+    (state / "hold-2").touch()  # the pool's second job waits
+    result = cli("apply", _pool(tmp_path, 20, 300))
+    assert result.code == 0, result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(20)}
+    assert _ran_by(tmp_path) == {"1": 20}
+    (state / "hold-2").unlink()
+    began = time.monotonic()
+    _wait_for(lambda: {j["id"]: j["state"] for j in _jobs(tmp_path)}["2"] == "CD", "job 2")
+    assert time.monotonic() - began < 10
+    assert _runs(tmp_path) == {str(i): 1 for i in range(20)}
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_job_takes_a_task_only_while_its_time_covers_the_tasks_walltime(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Jobs of 2 minutes (the driver keeps one for its slack) and tasks declaring one: each
+    job runs one task and ends; what no job took goes back to pending and the next start
+    makes a new pool of it, until every task ran, once."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    tasks = _pool(tmp_path, 6, 60, "      sleep 1.2\n", ", pack_cores: 2, pack_walltime: 120")
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(6)}
+    assert len(_jobs(tmp_path)) == 6 and set(_ran_by(tmp_path).values()) == {1}
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_client_killed_mid_run_then_applied_again_runs_each_pool_task_once(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    tasks = _pool(tmp_path, 40, 300, "      sleep 0.1\n")
+    client = _client(tasks, tmp_path / "apply.log")
+    _wait_for(lambda: len(list((tmp_path / "runs").glob("*"))) >= 5, "a few runs")
+    client.kill()
+    client.wait(timeout=30)
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert _runs(tmp_path) == {str(i): 1 for i in range(40)}
+    assert all(r["state"] == "completed" for r in _status(cli, tmp_path).values())
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_job_cancelled_mid_way_leaves_its_untaken_tasks_to_the_others(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """scancel of one of two jobs: the task it was running is killed (reported as today)
+    and runs again at the next apply; the others ran once, by the job left."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    tasks = _pool(tmp_path, 12, 300, "      sleep 0.5\n")
+    client = _client(tasks, tmp_path / "apply.log")
+    try:
+        _wait_for(lambda: _ran_by(tmp_path)["1"] >= 2, "job 1 took two tasks")
+        subprocess.run(["scancel", "1"], check=True)
+        assert client.wait(timeout=60) == 1, (tmp_path / "apply.log").read_text()
+    finally:
+        client.kill()
+    rows = _status(cli, tmp_path)
+    killed = [name for name, row in rows.items() if row["state"] != "completed"]
+    assert len(killed) == 1 and rows[killed[0]]["state"] == "killed", rows
+    assert cli("apply", tasks).code == 0
+    runs = _runs(tmp_path)
+    assert runs == {str(i): 2 if f"p-{i}" in killed else 1 for i in range(12)}
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_kill_of_every_task_of_a_pool_ends_those_no_job_took_as_killed(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """One CPU free: one job, running the first task; the kill cancels the job, and the three
+    tasks it never took are killed too, not put back to run."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "1")
+    tasks = _pool(tmp_path, 4, 300, "      sleep 30\n")
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: (tmp_path / "runs").is_dir() and len(_runs(tmp_path)) == 1, "one running")
+    killed = cli("kill", "--all", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    rows = _status(cli, tmp_path)
+    assert {row["state"] for row in rows.values()} == {"killed"}, rows
+    assert [j["state"] for j in _jobs(tmp_path)] == ["CA"]
+    assert len(_runs(tmp_path)) == 1

@@ -1,0 +1,70 @@
+"""A pool member's job id, what its start answers, and how a poll judges it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from submitter.hostops import HostOps, PollResult, TaskReport
+from submitter.poll_verdict import judge_ending
+from submitter.run_state import Tracked
+from submitter.schedulers.base import (
+    JobState,
+    JobStatus,
+    is_packed,
+    pool_id,
+    pool_jobs,
+    scheduler_jobs,
+)
+from submitter.schedulers.slurm import Slurm
+
+
+@pytest.mark.parametrize(
+    ("jobs", "written"),
+    [
+        (["101", "102", "103", "109"], "pool:101..103,109/7"),
+        (["5"], "pool:5/7"),
+        (["7.pbs", "8.pbs"], "pool:7.pbs,8.pbs/7"),
+    ],
+)
+def test_a_pool_member_is_known_by_its_pools_jobs_and_its_index(
+    jobs: list[str], written: str
+) -> None:
+    assert pool_id(jobs, 7) == written
+    assert pool_jobs(written) == jobs == scheduler_jobs(written)
+    assert is_packed(written) and pool_jobs("123/4") is None and scheduler_jobs("123/4") == ["123"]
+
+
+def test_the_idle_cpus_of_every_partition_are_free() -> None:
+    assert Slurm().parse_free("10/6/0/16\n0/4/0/4\n") == 10
+    assert Slurm().parse_free("") is None
+
+
+def test_a_pool_start_answers_each_member_with_all_the_pools_jobs() -> None:
+    ops = HostOps.for_kind("slurm")
+    started = ops.parse_start("START\tt1\tpool\t3\t41\x1f42\x1f43\n")
+    assert started["t1"].job_id == "pool:41..43/3"
+
+
+def _seen(status: dict[str, Any] | None, queue: dict[str, JobStatus]):  # type: ignore[no-untyped-def]
+    tracked = Tracked("t", "t", "h", "/w/t", [], state="queued", job_id="pool:41..42/0")
+    poll = PollResult(queue, None, {"t": TaskReport(None, status)}, {})
+    return judge_ending(tracked, poll, Slurm(), None, 100.0)
+
+
+def test_a_pool_member_no_job_took_waits_while_a_job_of_its_pool_may_take_it() -> None:
+    running = JobStatus(JobState.RUNNING, "R")
+    done = JobStatus(JobState.DONE, "CD")
+    assert _seen(None, {"41": running, "42": done}).state == "queued"
+    assert _seen(None, {"41": JobStatus(JobState.QUEUED, "PD")}).state == "queued"
+    gone = _seen(None, {"41": done})
+    assert gone.unstarted and gone.ending is None, "never ran: back to pending"
+
+
+def test_a_pool_member_a_job_took_is_judged_by_that_job() -> None:
+    claimed = {"state": "running", "job_id": "42", "reason": "claimed"}
+    running = JobStatus(JobState.RUNNING, "R")
+    assert _seen(claimed, {"41": JobStatus(JobState.DONE, "CD"), "42": running}).state == "running"
+    lost = _seen(claimed, {"41": running})  # its job left without a final status
+    assert not lost.unstarted and lost.waiting_since == 100.0, "lost after the grace"
