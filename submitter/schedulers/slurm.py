@@ -130,7 +130,9 @@ class Slurm(SchedulerDefaults):
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_array_size: MaxArraySize - 1, the highest index SLURM accepts (as the default
-        1000 for SLURM's default 1001): one member fewer than the limit allows, never more.
+        1000 for SLURM's default 1001): one member fewer than the limit allows, never more;
+        and no more than the user's MaxSubmitJobs, against which each member counts as a job
+        (a larger array is refused outright).
         max_jobs: the smaller of MaxJobCount (all users' jobs) and the user's MaxSubmitJobs.
         max_walltime: the default partition's time limit (else the shortest one's); max_mem:
         the memory of the smallest node. node_cores: the CPUs of the smallest node;
@@ -163,7 +165,7 @@ class Slurm(SchedulerDefaults):
         array_size = config.get("maxarraysize")
         max_walltime, max_mem = _partition_limits(partitions)
         return SiteLimits(
-            max_array_size=array_size - 1 if array_size else None,
+            max_array_size=_array_size(array_size, submit),
             max_jobs=smallest([*submit, *[v for k, v in config.items() if k == "maxjobcount"]]),
             node_cores=smallest(cores),
             max_walltime=max_walltime,
@@ -257,6 +259,15 @@ class Slurm(SchedulerDefaults):
             exit_code = None if state.active else _sacct_exit_code(exit_field)
             statuses[job_id] = JobStatus(state, _SHORT_CODE.get(code, code), exit_code)
         return statuses
+
+
+def _array_size(max_array_size: int | None, max_submit_jobs: list[int]) -> int | None:
+    """The most members of one array: MaxArraySize - 1 (0 where it is 1: no arrays) and no
+    more than MaxSubmitJobs (0 or less there: no limit)."""
+    sizes = [n for n in max_submit_jobs if n > 0]
+    if max_array_size:
+        sizes.append(max_array_size - 1)
+    return min(sizes, default=None)
 
 
 def _partition_limits(lines: list[str]) -> tuple[int | None, int | None]:
