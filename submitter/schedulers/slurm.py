@@ -100,10 +100,13 @@ class Slurm(SchedulerDefaults):
     array_index_variables: tuple[str, ...] = ("SLURM_ARRAY_TASK_ID",)
     commands: tuple[str, ...] = ("sbatch", "squeue", "scancel")  # check-host: present?
     probe: str = 'squeue -h -u "$(id -un)" >/dev/null'  # check-host: does it answer?
-    # slurmctld busy, restarting or briefly unreachable: the same sbatch succeeds later
+    # slurmctld busy, restarting or briefly unreachable, or the user's jobs already queued at
+    # a submit limit of the association or QOS (AssocMaxSubmitJobLimit,
+    # QOSMaxSubmitJobPerUserLimit, AssocGrpSubmitJobsLimit...): the same sbatch succeeds later
     transient_errors = re.compile(
         r"socket timed out|resource temporarily unavailable|unable to contact slurm controller"
-        r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open",
+        r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open"
+        r"|\b(?:Assoc|QOS)\w*SubmitJobs?\w*Limit\b",
         re.IGNORECASE,
     )
     # squeue on a single id slurmctld no longer knows (status_argv never asks about only one)

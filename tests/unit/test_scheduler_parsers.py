@@ -694,6 +694,20 @@ def test_slurm_arrays_hold_no_more_members_than_the_users_max_submit_jobs() -> N
     assert Slurm().parse_limits("MaxArraySize = 11\nASSOC\n0\n").max_array_size == 10
 
 
+def test_slurm_submissions_over_the_users_submit_limit_are_tried_again_later() -> None:
+    """Refused for the jobs already queued (MaxSubmitJobs of the association or the QOS): the
+    same sbatch succeeds once some have left. Refused for the job's own size or time: never."""
+    assert Slurm().is_transient(fixture("slurm_sbatch_error_assoc_limit.stderr.txt"))
+    assert Slurm().is_transient("sbatch: error: QOSMaxSubmitJobPerUserLimit\n")
+    assert Slurm().is_transient("sbatch: error: AssocGrpSubmitJobsLimit\n")
+    over_walltime = (
+        "sbatch: error: AssocMaxWallDurationPerJobLimit\nsbatch: error: Batch job submission "
+        "failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time "
+        "limits)\n"
+    )
+    assert not Slurm().is_transient(over_walltime)
+
+
 def test_slurm_limits_know_the_largest_node_where_sinfo_lists_each_size() -> None:
     """`sinfo -e` prints each size of node; `128+` (several sizes, at least 128) says nothing
     of the largest, so nothing is capped by it."""
