@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from submitter.schedulers.slurm import Slurm
 from tests.cluster.conftest import _ssh
-from tests.cluster.test_faults import _applying, _shared_dir
+from tests.cluster.test_faults import BackgroundApply, _applying, _shared_dir
 from tests.conftest import count_attempts, write
 
 COUNT = 1000
@@ -24,6 +26,10 @@ MAX_SUBMIT_JOBS = 20  # alice's association limit on the slurm-limits cluster
 MAX_ARRAY_SIZE = 10  # MaxArraySize: indices 0-9
 # What SLURM says when a submission or a job is over a QOS or association limit
 LIMIT_WORDS = re.compile(r"QOS|AssocMax|violates|submit limit|MaxSubmit", re.IGNORECASE)
+
+
+def host_key(host: dict[str, Any]) -> Path:
+    return Path(host["identity_file"])
 
 
 class QueueSampler:
@@ -38,9 +44,7 @@ class QueueSampler:
 
     def _sample(self) -> None:
         while not self.stopped.wait(1.0):
-            out = _ssh(
-                self.host["port"], Path(self.host["identity_file"]), "squeue -r -h -u alice -o %i"
-            )
+            out = _ssh(self.host["port"], host_key(self.host), "squeue -r -h -u alice -o %i")
             if out.returncode == 0:
                 self.samples.append(len(out.stdout.split()))
 
@@ -64,7 +68,7 @@ def _most_at_once(host: dict[str, Any], since: str) -> int:
     that has not, `Unknown`, sorts after every time)."""
     out = _ssh(
         host["port"],
-        Path(host["identity_file"]),
+        host_key(host),
         f"sacct -n -P -X -u alice -S {since} -o JobID,Submit,End",
         timeout=60,
     )
@@ -72,6 +76,17 @@ def _most_at_once(host: dict[str, Any], since: str) -> int:
     spans = [tuple(line.split("|")[1:]) for line in out.stdout.splitlines() if line.strip()]
     assert len(spans) >= COUNT // 100, out.stdout[:2000]
     return max(sum(1 for submit, end in spans if submit <= at < end) for at, _ in spans)
+
+
+def _wait_unrefused(client: BackgroundApply, timeout: float) -> tuple[int, float]:
+    """apply's exit code and how long it ran; stopped at the first refusal or limit error it
+    reports (a refused submission is retried after a pause: waiting on would only be slow)."""
+    deadline = time.monotonic() + timeout
+    while client.process.poll() is None:
+        assert not LIMIT_WORDS.search(client.stderr), client.stderr[-4000:]
+        assert time.monotonic() < deadline, f"apply still running:\n{client.stderr[-4000:]}"
+        time.sleep(1)
+    return client.wait(0)
 
 
 def _tasks(project: Path, host: dict[str, Any], shared: Path, walltime: str) -> Path:
@@ -109,11 +124,15 @@ def test_a_thousand_tasks_within_max_array_size_and_max_submit_jobs(  # type: ig
     cli, tmp_path: Path, slurm_limits_host, cluster_secrets, walltime: str, kind: str
 ) -> None:
     host = slurm_limits_host
+    limits = Slurm().parse_limits(_ssh(host["port"], host_key(host), Slurm.limits_command).stdout)
+    assert (limits.max_array_size, limits.max_jobs) == (MAX_ARRAY_SIZE - 1, MAX_SUBMIT_JOBS), (
+        "the cluster's image is not this checkout's (built by another checkout meanwhile?)"
+    )
     shared = _shared_dir(cluster_secrets, f"limits-{kind}")
     tasks = _tasks(tmp_path, host, shared, walltime)
-    since = _ssh(host["port"], Path(host["identity_file"]), "date +%Y-%m-%dT%H:%M:%S").stdout
+    since = _ssh(host["port"], host_key(host), "date +%Y-%m-%dT%H:%M:%S").stdout
     with QueueSampler(host) as queue, _applying(tmp_path, tasks) as client:
-        code, took = client.wait(timeout=1800)
+        code, took = _wait_unrefused(client, timeout=1800)
     assert code == 0, client.stderr[-4000:]
     assert not LIMIT_WORDS.search(client.stderr), client.stderr[-4000:]
 
