@@ -116,6 +116,8 @@ class Slurm(SchedulerDefaults):
     pending_range = _PENDING  # `123_[3-10%2]`, `123_[1,4-6]`
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
+    # MaxSubmitJobs counts each member; `squeue -r` lists each
+    array_members_queued: bool = True
     # Sections: scontrol's limits, then after NODES the CPUs of each kind of node (sinfo
     # `-e %c`: `--exact` lists each size, where without it `4+` is the smallest of several), then after ASSOC the user's MaxSubmitJobs when accounting answers, then
     # after PARTITIONS each partition's name (`*`: the default), time limit and node memory.
