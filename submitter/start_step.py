@@ -139,16 +139,27 @@ def jobs_to_submit(
     singles: list[Tracked] = []
     groups: list[Submission] = []
     for _, members, group in units:
-        if room <= 0:
+        if group is not None and group.packing is not None and room > 0:
+            group = size_pool(group, host.run.free_cores, room)
+        places = queue_places(scheduler, group)
+        if places > room:
             break
+        room -= places
         if group is None:
             singles.append(members[0])
         else:
-            if group.packing is not None:
-                group = size_pool(group, host.run.free_cores, room)
             groups.append((members, group))
-        room -= group.jobs if group is not None else 1
     return singles, groups
+
+
+def queue_places(scheduler: BatchScheduler, group: Group | None) -> int:
+    """The places in the queue limit a submission takes: a job array's members each where
+    the scheduler counts them apart, else one; a pool one for each of its jobs."""
+    if group is None:
+        return 1
+    if group.kind == "array" and scheduler.array_members_queued:
+        return len(group.members)
+    return group.jobs
 
 
 def plan_chained(
@@ -194,21 +205,24 @@ def max_queued(host: StartingHost, limits: SiteLimits) -> int:
 
 
 def largest_array(host: StartingHost, limits: SiteLimits) -> int:
-    """The most tasks one job array of the host's may hold."""
+    """The most tasks one job array of the host's may hold: where each member takes a place
+    in the queue limit, no more than it (a larger array would never fit)."""
     scheduler = host.ops.batch
     assert scheduler is not None
+    queued = max_queued(host, limits) if scheduler.array_members_queued else None
     return min(
         n
-        for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array)
+        for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array, queued)
         if n is not None
     )
 
 
 def jobs_in_queue(run: HostRun, scheduler: BatchScheduler) -> int:
-    """Scheduler jobs of this host's active tasks: a job array or packed job counts once, a
-    start not yet answered as one job."""
+    """Places this host's active tasks take in the queue limit: a packed job or each of a
+    pool's jobs once, a job array once or each member (queued_job_of), a start not yet
+    answered as one job."""
     jobs = {
-        scheduler.submission_of(job) if t.job_id else t.id
+        scheduler.queued_job_of(job) if t.job_id else t.id
         for t in run.active.values()
         for job in (scheduler_jobs(t.job_id) if t.job_id else [t.id])
     }

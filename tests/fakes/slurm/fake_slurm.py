@@ -14,8 +14,9 @@ reason PartitionConfig (as on a SLURM whose sbatch did not refuse it), and sinfo
 nodes have N CPUs (unless FAKE_SLURM_SINFO=silent). The cluster suite
 (tests/cluster) stays the proof that submitter works with the real SLURM.
 
-Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS (sbatch),
-FAKE_SLURM_CPUS (sinfo); in the state directory: hold-<job> (run).
+Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS and
+FAKE_SLURM_MAX_SUBMIT_JOBS (sbatch), FAKE_SLURM_CPUS (sinfo); in the state directory:
+hold-<job> (run).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ NODE_CPUS = int(os.environ.get("FAKE_SLURM_NODE_CPUS") or 0)  # 0: any job fits
 # prints nothing for %C. Every job still starts at once, whatever it asks.
 CPUS = int(os.environ.get("FAKE_SLURM_CPUS") or 0)
 JOBS = STATE / "jobs"
+# the user's MaxSubmitJobs: jobs pending or running at once, each array member one; 0: none
+MAX_SUBMIT_JOBS = int(os.environ.get("FAKE_SLURM_MAX_SUBMIT_JOBS") or 0)
 
 
 @contextlib.contextmanager
@@ -78,7 +81,9 @@ def directives(script: Path) -> dict[str, str]:
 
 
 def sbatch(args: list[str]) -> int:
-    """FAKE_SLURM_SBATCH_FAILS=N: the first N calls fail as a busy slurmctld's do."""
+    """FAKE_SLURM_SBATCH_FAILS=N: the first N calls fail as a busy slurmctld's do.
+    FAKE_SLURM_MAX_SUBMIT_JOBS=N: a submission that would make more than N jobs pending or
+    running (each array member one) is refused as SLURM's association limit refuses it."""
     if refused_as_busy(int(os.environ.get("FAKE_SLURM_SBATCH_FAILS", "0"))):
         print(
             "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation",
@@ -97,6 +102,14 @@ def sbatch(args: list[str]) -> int:
     deps = listed.split(":") if after else []
     with locked():
         JOBS.mkdir(exist_ok=True)
+        if over_submit_limit(len(indices)):
+            print(
+                "sbatch: error: AssocMaxSubmitJobLimit\nsbatch: error: Batch job submission "
+                "failed: Job violates accounting/QOS policy (job submit limit, user's size "
+                "and/or time limits)",
+                file=sys.stderr,
+            )
+            return 1
         counter = STATE / "counter"
         job = int(counter.read_text()) if counter.exists() else 1
         counter.write_text(str(job + len(indices)))
@@ -124,6 +137,11 @@ def sbatch(args: list[str]) -> int:
         )  # fmt: skip
     print(job if "--parsable" in options else f"Submitted batch job {job}")
     return 0
+
+
+def over_submit_limit(adding: int) -> bool:
+    active = sum(1 for job in all_jobs() if job["state"] in ("PD", "R"))
+    return 0 < MAX_SUBMIT_JOBS < active + adding
 
 
 def refused_as_busy(failures: int) -> bool:
