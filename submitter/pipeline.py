@@ -183,7 +183,7 @@ class Pipeline:
                 largest,
             ):
                 group = job if isinstance(job, Group) else None
-                members = group.members if group else job
+                members = job.members if isinstance(job, Group) else job
                 job_of.update((m.name, f"job {needed}") for m in members)
                 needed += queue_places(scheduler, group)
             wave = [t for t in later if all(up in job_of for up in t.waiting_for)]
