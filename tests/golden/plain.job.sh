@@ -1,5 +1,5 @@
 #!/bin/bash
-# submitter task 50d0d78c08bc3341 (pack wrapper@1.7)
+# submitter task 50d0d78c08bc3341 (pack wrapper@1.8)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 # This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own
