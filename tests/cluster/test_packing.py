@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from submitter.schedulers.base import is_pool, pool_of, scheduler_jobs
 from tests.cluster.test_arrays import _states
 from tests.conftest import count_attempts, write
 
@@ -80,10 +81,10 @@ def test_short_tasks_share_jobs_and_keep_their_own_outcomes(  # type: ignore[no-
     assert result.code == 1, result.err  # p-5 and w-1 fail
     states = _states(cli, tmp_path)
     jobs = {name: _job(row) for name, row in states.items()}
-    assert all("/" in job for job in jobs.values()), jobs
-    scan_jobs = {jobs[f"p-{i}"].split("/")[0] for i in range(8)}
-    assert len(scan_jobs) == 2, f"8 tasks at most 4 a job: {jobs}"
-    assert jobs["w-0"].split("/")[0] not in scan_jobs, "other walltime, other job"
+    assert all(is_pool(job) for job in jobs.values()), jobs
+    scan_pools = {pool_of(jobs[f"p-{i}"]) for i in range(8)}
+    assert len(scan_pools) == 1, f"alike tasks share one pool, its jobs taking them: {jobs}"
+    assert pool_of(jobs["w-0"]) not in scan_pools, "other walltime, other pool"
     assert states["p-5"]["state"] == "failed" and states["p-5"]["attempts"][-1]["exit_code"] == 3
     for i in (0, 1, 2, 3, 4, 6, 7):
         assert states[f"p-{i}"]["state"] == "completed", states[f"p-{i}"]
@@ -101,7 +102,8 @@ def test_short_tasks_share_jobs_and_keep_their_own_outcomes(  # type: ignore[no-
 def test_kill_stops_one_packed_task_only(  # type: ignore[no-untyped-def]
     cli, tmp_path: Path, cluster_hosts, scheduler: str
 ) -> None:
-    """Two run at once: m-1 is killed while running, m-2 before its turn comes."""
+    """One job of two lanes (max_queued: 1): m-1 is killed while running, m-2 before a lane
+    takes it."""
     tasks = _tasks_file(
         tmp_path,
         cluster_hosts[scheduler],
@@ -115,12 +117,13 @@ def test_kill_stops_one_packed_task_only(  # type: ignore[no-untyped-def]
             }
         ],
         pack_cores=2,
+        max_queued=1,
     )
     assert cli("apply", tasks, "--detach").code == 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and _states(cli, tmp_path)["m-1"]["state"] != "running":
         time.sleep(0.5)
-    assert _states(cli, tmp_path)["m-2"]["state"] == "queued", "waits its turn in the job"
+    assert _states(cli, tmp_path)["m-2"]["state"] == "queued", "waits for a lane of the job"
     killed = cli("kill", "m-1", "m-2", "-C", tmp_path)
     assert killed.code == 0, killed.err
     states = _wait_final(cli, tmp_path, 90)
@@ -228,10 +231,11 @@ def test_killing_every_task_of_a_queued_packed_job_cancels_the_job(  # type: ign
         ],
     )
     assert cli("apply", tasks, "--detach").code == 0
-    job = _job(_states(cli, tmp_path)["q-0"]).split("/")[0]
-    assert remote("slurm", f"squeue -h -j {job} -o %t").stdout.strip() == "PD"
+    jobs = ",".join(scheduler_jobs(_job(_states(cli, tmp_path)["q-0"])))
+    queued = remote("slurm", f"squeue -h -j {jobs} -o %t").stdout.split()
+    assert queued and set(queued) == {"PD"}, queued
     killed = cli("kill", "q-0", "q-1", "q-2", "-C", tmp_path)
     assert killed.code == 0, killed.err
     assert {s["state"] for s in _states(cli, tmp_path).values()} == {"killed"}
-    left = remote("slurm", f"squeue -h -j {job} -o %t 2>/dev/null").stdout.strip()
-    assert left in ("", "CA"), f"job {job} still in the queue: {left}"
+    left = remote("slurm", f"squeue -h -j {jobs} -o %t 2>/dev/null").stdout.split()
+    assert set(left) <= {"CA"}, f"jobs {jobs} still in the queue: {left}"
