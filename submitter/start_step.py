@@ -137,12 +137,23 @@ def jobs_to_submit(
     room = max(0, max_queued(host, limits) - jobs_in_queue(host.run, scheduler))
     singles: list[Tracked] = []
     groups: list[Submission] = []
-    for _, members, group in units[:room]:
+    for _, members, group in units:
+        room -= queue_places(scheduler, group)
+        if room < 0:
+            break
         if group is None:
             singles.append(members[0])
         else:
             groups.append((members, group))
     return singles, groups
+
+
+def queue_places(scheduler: BatchScheduler, group: Group | None) -> int:
+    """The places in the queue limit a job takes: a job array's members each where the
+    scheduler counts them apart, else one."""
+    if group is not None and group.kind == "array" and scheduler.array_members_queued:
+        return len(group.members)
+    return 1
 
 
 def plan_chained(
@@ -183,20 +194,22 @@ def max_queued(host: StartingHost, limits: SiteLimits) -> int:
 
 
 def largest_array(host: StartingHost, limits: SiteLimits) -> int:
-    """The most tasks one job array of the host's may hold."""
+    """The most tasks one job array of the host's may hold: where each member takes a place
+    in the queue limit, no more than it (a larger array would never fit)."""
     scheduler = host.ops.batch
     assert scheduler is not None
+    queued = max_queued(host, limits) if scheduler.array_members_queued else None
     return min(
         n
-        for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array)
+        for n in (scheduler.max_array_size, limits.max_array_size, host.config.max_array, queued)
         if n is not None
     )
 
 
 def jobs_in_queue(run: HostRun, scheduler: BatchScheduler) -> int:
-    """Scheduler jobs of this host's active tasks: a job array or packed job counts once, a
-    start not yet answered as one job."""
-    jobs = {scheduler.submission_of(t.job_id) if t.job_id else t.id for t in run.active.values()}
+    """Places this host's active tasks take in the queue limit: a packed job counts once, a
+    job array once or each member (queued_job_of), a start not yet answered as one job."""
+    jobs = {scheduler.queued_job_of(t.job_id) if t.job_id else t.id for t in run.active.values()}
     return len(jobs)
 
 

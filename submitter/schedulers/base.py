@@ -151,6 +151,9 @@ class SchedulerDefaults:
     pending_range: re.Pattern[str] = NEVER
     max_array_size: int = 0  # 0: no job arrays through submitter (yet)
     first_array_index: int = 0  # the index the scheduler gives an array's first member
+    # Whether each member of a job array counts as one job against the user's limit on
+    # queued jobs (SLURM's MaxSubmitJobs does); False: an array counts once.
+    array_members_queued: bool = False
     # The scheduler's variant where it has several (PBS: pro or torque); None: one, or not
     # known yet (the engine sets what the site's limits say).
     flavor: str | None = None
@@ -207,6 +210,12 @@ class SchedulerDefaults:
         job_id = scheduler_job(job_id)
         member = self.member_of(job_id)
         return f"{member[0]}[]" if member else job_id
+
+    def queued_job_of(self, job_id: str) -> str:
+        """What `job_id` takes one place of in the user's queue limit: a packed task's job; an
+        array member itself where members count apart (array_members_queued), else its array."""
+        job = scheduler_job(job_id)
+        return job if self.array_members_queued and self.member_of(job) else self.submission_of(job)
 
     def find_status(self, statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
         """The status of a packed task's job, else `statuses[job_id]`, or the status of the
@@ -265,6 +274,7 @@ class BatchScheduler(Protocol):
     first_array_index: int  # the index the scheduler gives an array's first member
 
     max_array_size: int  # the most members of one job array; 0 when arrays are not used
+    array_members_queued: bool  # each array member counts against the queue limit
     flavor: str | None  # the variant (PBS: pro | torque); None: one, or not known yet
 
     limits_command: str  # prints the site's limits for parse_limits; empty: none
@@ -305,6 +315,9 @@ class BatchScheduler(Protocol):
 
     def submission_of(self, job_id: str) -> str:
         """What was submitted to run `job_id`: a packed task's job, an array member's array."""
+
+    def queued_job_of(self, job_id: str) -> str:
+        """What `job_id` takes one place of in the user's queue limit (max_queued)."""
 
     def find_status(self, statuses: Mapping[str, JobStatus], job_id: str) -> JobStatus | None:
         """The status the poll printed for `job_id` (a packed task's job, the same job under

@@ -100,10 +100,13 @@ class Slurm(SchedulerDefaults):
     array_index_variables: tuple[str, ...] = ("SLURM_ARRAY_TASK_ID",)
     commands: tuple[str, ...] = ("sbatch", "squeue", "scancel")  # check-host: present?
     probe: str = 'squeue -h -u "$(id -un)" >/dev/null'  # check-host: does it answer?
-    # slurmctld busy, restarting or briefly unreachable: the same sbatch succeeds later
+    # slurmctld busy, restarting or briefly unreachable, or the user's jobs already queued at
+    # a submit limit of the association or QOS (AssocMaxSubmitJobLimit,
+    # QOSMaxSubmitJobPerUserLimit, AssocGrpSubmitJobsLimit...): the same sbatch succeeds later
     transient_errors = re.compile(
         r"socket timed out|resource temporarily unavailable|unable to contact slurm controller"
-        r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open",
+        r"|temporarily unable to accept job|connection refused|slurm_persist_conn_open"
+        r"|\b(?:Assoc|QOS)\w*SubmitJobs?\w*Limit\b",
         re.IGNORECASE,
     )
     # squeue on a single id slurmctld no longer knows (status_argv never asks about only one)
@@ -113,6 +116,8 @@ class Slurm(SchedulerDefaults):
     pending_range = _PENDING  # `123_[3-10%2]`, `123_[1,4-6]`
     # SLURM's default MaxArraySize is 1001 (indices 0-1000)
     max_array_size: int = 1000
+    # MaxSubmitJobs counts each member; `squeue -r` lists each
+    array_members_queued: bool = True
     # Sections: scontrol's limits, then after NODES the CPUs of each kind of node (sinfo
     # `-e %c`: `--exact` lists each size, where without it `4+` is the smallest of several), then after ASSOC the user's MaxSubmitJobs when accounting answers, then
     # after PARTITIONS each partition's name (`*`: the default), time limit and node memory.
@@ -130,7 +135,9 @@ class Slurm(SchedulerDefaults):
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_array_size: MaxArraySize - 1, the highest index SLURM accepts (as the default
-        1000 for SLURM's default 1001): one member fewer than the limit allows, never more.
+        1000 for SLURM's default 1001): one member fewer than the limit allows, never more;
+        and no more than the user's MaxSubmitJobs, against which each member counts as a job
+        (a larger array is refused outright).
         max_jobs: the smaller of MaxJobCount (all users' jobs) and the user's MaxSubmitJobs.
         max_walltime: the default partition's time limit (else the shortest one's); max_mem:
         the memory of the smallest node. node_cores: the CPUs of the smallest node;
@@ -163,7 +170,7 @@ class Slurm(SchedulerDefaults):
         array_size = config.get("maxarraysize")
         max_walltime, max_mem = _partition_limits(partitions)
         return SiteLimits(
-            max_array_size=array_size - 1 if array_size else None,
+            max_array_size=_array_size(array_size, submit),
             max_jobs=smallest([*submit, *[v for k, v in config.items() if k == "maxjobcount"]]),
             node_cores=smallest(cores),
             max_walltime=max_walltime,
@@ -257,6 +264,15 @@ class Slurm(SchedulerDefaults):
             exit_code = None if state.active else _sacct_exit_code(exit_field)
             statuses[job_id] = JobStatus(state, _SHORT_CODE.get(code, code), exit_code)
         return statuses
+
+
+def _array_size(max_array_size: int | None, max_submit_jobs: list[int]) -> int | None:
+    """The most members of one array: MaxArraySize - 1 (0 where it is 1: no arrays) and no
+    more than MaxSubmitJobs (0 or less there: no limit)."""
+    sizes = [n for n in max_submit_jobs if n > 0]
+    if max_array_size:
+        sizes.append(max_array_size - 1)
+    return min(sizes, default=None)
 
 
 def _partition_limits(lines: list[str]) -> tuple[int | None, int | None]:

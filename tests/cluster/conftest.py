@@ -35,6 +35,13 @@ CLUSTERS = {
     "sge": ("sge-login", "sge"),
 }
 
+# Variants of the slurm cluster, in compose profiles of their own (the full set's `up` leaves
+# them out): host name in tests -> (the login service, the compute node services).
+VARIANTS = {
+    "slurm-limits": ("slurm-limits-login", ("slurm-limits-c1", "slurm-limits-c2")),
+    "slurm-1node": ("slurm-1node-login", ("slurm-1node-c1",)),
+}
+
 # `all.q@c1  BIP  0/0/4  ...` in `qstat -f`: Grid Engine's exec host c1 offers slots and has
 # no state flag (au: unreachable, d: disabled, E: error).
 _SGE_READY = re.compile(r"^all\.q@c1\s+\S+\s+\d+/\d+/[1-9]\d*\s+\S+\s+\S+\s*$", re.MULTILINE)
@@ -135,7 +142,8 @@ def _ready(port: int, key: Path, name: str) -> bool:
         out = _ssh(port, key, "pbsnodes -a").stdout
         return len(re.findall(r"^\s*state = free$", out, re.MULTILINE)) == 2
     out = _ssh(port, key, "sinfo -h -N -p debug -o '%N %t'").stdout
-    return out.count(" idle") == 2
+    nodes = len(VARIANTS[name][1]) if name in VARIANTS else 2
+    return out.count(" idle") == nodes
 
 
 @pytest.fixture(scope="session")
@@ -150,10 +158,7 @@ def cluster_hosts(
         port = _ssh_port(docker_services, service, compose_project)
 
         def ready(port: int = port, name: str = name) -> bool:
-            try:
-                return _ready(port, key, name)
-            except subprocess.TimeoutExpired:
-                return False
+            return _ready_in_time(port, key, name)
 
         docker_services.wait_until_responsive(check=ready, timeout=180.0, pause=1.0)
         scan = _keyscan(port)
@@ -169,6 +174,53 @@ def cluster_hosts(
             "poll_interval": 1,
         }
     return hosts
+
+
+@pytest.fixture(scope="session")
+def slurm_limits_host(
+    cluster_secrets: dict[str, Path], docker_compose_project_name: str
+) -> Iterator[dict[str, Any]]:
+    """The hosts.yml entry of the slurm cluster with small site limits (MaxArraySize=10,
+    alice's MaxSubmitJobs=20, enforced), started for the tests that ask for it in a compose
+    project of its own, and removed after them."""
+    yield from _variant_host(
+        "slurm-limits", cluster_secrets, f"{docker_compose_project_name}-limits"
+    )
+
+
+def _variant_host(name: str, secrets: dict[str, Path], project: str) -> Iterator[dict[str, Any]]:
+    login, computes = VARIANTS[name]
+    compose = ["docker-compose", "-f", str(COMPOSE_FILE), "-p", project, "--profile", name]
+    try:
+        subprocess.run([*compose, "up", "--build", "-d", login, *computes], check=True)
+        port = int(
+            subprocess.run(
+                [*compose, "port", login, "22"], capture_output=True, text=True, check=True
+            )
+            .stdout.strip()
+            .rpartition(":")[2]
+        )
+        wait_until(lambda: _ready_in_time(port, secrets["key"], name), 180, f"{name} ready")
+        with secrets["known_hosts"].open("a") as handle:
+            handle.write(_keyscan(port).stdout)
+        yield {
+            "address": "alice@127.0.0.1",
+            "port": port,
+            "identity_file": str(secrets["key"]),
+            "known_hosts": str(secrets["known_hosts"]),
+            "scheduler": "slurm",
+            "shared": [str(secrets["shared"])],
+            "poll_interval": 1,
+        }
+    finally:
+        subprocess.run([*compose, "down", "-v"], check=False)
+
+
+def _ready_in_time(port: int, key: Path, name: str) -> bool:
+    try:
+        return _ready(port, key, name)
+    except subprocess.TimeoutExpired:
+        return False
 
 
 def _ssh_port(docker_services: Any, service: str, project: str) -> int:

@@ -684,3 +684,26 @@ def test_the_declared_walltime_is_enforced_in_every_grouping(
     (job,) = _jobs(tmp_path)
     assert ("SUBMITTER_PACKED=1" in Path(job["script"]).read_text()) is (count > 1)
     assert took < 10, took
+
+
+def test_array_members_count_each_against_the_queue_limit_as_slurm_counts_them(
+    cli, fake_slurm: Recorded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """SLURM counts each array member as a job against MaxSubmitJobs and refuses what would go
+    over it: with room for 6, the arrays hold 6 members at most and 6 are queued at once."""
+    monkeypatch.setenv("FAKE_SLURM_MAX_SUBMIT_JOBS", "6")
+    tasks = _tasks(
+        tmp_path,
+        "  - name: 't-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(40))) + "}\n"
+        "    resources: {walltime: 3600}\n    run: 'sleep 0.3'\n",
+        ", max_queued: 6",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert "AssocMaxSubmitJobLimit" not in result.err
+    rows = _status(cli, tmp_path)
+    assert {row["state"] for row in rows.values()} == {"completed"}
+    assert count_attempts(tmp_path) == 40
+    arrays = {j["job"] for j in _jobs(tmp_path) if j["index"] is not None}
+    assert arrays, "long alike tasks go in job arrays"
+    assert max(sum(1 for j in _jobs(tmp_path) if j["job"] == a) for a in arrays) <= 6

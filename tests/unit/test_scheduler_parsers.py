@@ -658,6 +658,12 @@ def test_lsf_shim_a_killed_pending_member_is_gone_the_others_stay() -> None:
             "slurm_limits_exact.txt",
             SiteLimits(1000, 10000, 4, None, 2000 * 1024**2, max_node_cores=4),
         ),
+        # MaxArraySize=10 and alice's MaxSubmitJobs=20: arrays of 9 at most, 20 jobs queued
+        (
+            Slurm(),
+            "slurm_limits_small.txt",
+            SiteLimits(9, 20, 4, None, 2000 * 1024**2, max_node_cores=4),
+        ),
         (
             Pbs(),
             "pbs_limits_wrapper.txt",
@@ -676,7 +682,30 @@ def test_site_limits(scheduler: Slurm | Pbs | Lsf, name: str, expected: SiteLimi
 
 def test_slurm_limits_take_the_users_max_submit_jobs_when_accounting_answers() -> None:
     output = "MaxArraySize            = 40001\nMaxJobCount = 50000\nNODES\n48\n128+\nASSOC\n300\n"
-    assert Slurm().parse_limits(output) == SiteLimits(40000, 300, 48)
+    assert Slurm().parse_limits(output) == SiteLimits(300, 300, 48)
+
+
+def test_slurm_arrays_hold_no_more_members_than_the_users_max_submit_jobs() -> None:
+    """SLURM counts each member of a job array as one job against MaxSubmitJobs, and refuses
+    an array of more members outright (`AssocMaxSubmitJobLimit`)."""
+    output = "MaxArraySize = 1001\nMaxJobCount = 10000\nNODES\n4\nASSOC\n5\n"
+    assert Slurm().parse_limits(output) == SiteLimits(5, 5, 4, max_node_cores=4)
+    assert Slurm().parse_limits("MaxArraySize = 1\nASSOC\n5\n").max_array_size == 0
+    assert Slurm().parse_limits("MaxArraySize = 11\nASSOC\n0\n").max_array_size == 10
+
+
+def test_slurm_submissions_over_the_users_submit_limit_are_tried_again_later() -> None:
+    """Refused for the jobs already queued (MaxSubmitJobs of the association or the QOS): the
+    same sbatch succeeds once some have left. Refused for the job's own size or time: never."""
+    assert Slurm().is_transient(fixture("slurm_sbatch_error_assoc_limit.stderr.txt"))
+    assert Slurm().is_transient("sbatch: error: QOSMaxSubmitJobPerUserLimit\n")
+    assert Slurm().is_transient("sbatch: error: AssocGrpSubmitJobsLimit\n")
+    over_walltime = (
+        "sbatch: error: AssocMaxWallDurationPerJobLimit\nsbatch: error: Batch job submission "
+        "failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time "
+        "limits)\n"
+    )
+    assert not Slurm().is_transient(over_walltime)
 
 
 def test_slurm_limits_know_the_largest_node_where_sinfo_lists_each_size() -> None:

@@ -14,7 +14,8 @@ reason PartitionConfig (as on a SLURM whose sbatch did not refuse it), and sinfo
 nodes have N CPUs (unless FAKE_SLURM_SINFO=silent). The cluster suite
 (tests/cluster) stays the proof that submitter works with the real SLURM.
 
-Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS (sbatch).
+Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS and
+FAKE_SLURM_MAX_SUBMIT_JOBS (sbatch).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ ENDED = {"CD": "COMPLETED", "F": "FAILED", "CA": "CANCELLED"}
 STATE = Path(os.environ.get("FAKE_SLURM_DIR", "/nonexistent-fake-slurm"))
 NODE_CPUS = int(os.environ.get("FAKE_SLURM_NODE_CPUS") or 0)  # 0: any job fits
 JOBS = STATE / "jobs"
+# the user's MaxSubmitJobs: jobs pending or running at once, each array member one; 0: none
+MAX_SUBMIT_JOBS = int(os.environ.get("FAKE_SLURM_MAX_SUBMIT_JOBS") or 0)
 
 
 @contextlib.contextmanager
@@ -74,7 +77,9 @@ def directives(script: Path) -> dict[str, str]:
 
 
 def sbatch(args: list[str]) -> int:
-    """FAKE_SLURM_SBATCH_FAILS=N: the first N calls fail as a busy slurmctld's do."""
+    """FAKE_SLURM_SBATCH_FAILS=N: the first N calls fail as a busy slurmctld's do.
+    FAKE_SLURM_MAX_SUBMIT_JOBS=N: a submission that would make more than N jobs pending or
+    running (each array member one) is refused as SLURM's association limit refuses it."""
     if refused_as_busy(int(os.environ.get("FAKE_SLURM_SBATCH_FAILS", "0"))):
         print(
             "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation",
@@ -93,6 +98,14 @@ def sbatch(args: list[str]) -> int:
     deps = listed.split(":") if after else []
     with locked():
         JOBS.mkdir(exist_ok=True)
+        if over_submit_limit(len(indices)):
+            print(
+                "sbatch: error: AssocMaxSubmitJobLimit\nsbatch: error: Batch job submission "
+                "failed: Job violates accounting/QOS policy (job submit limit, user's size "
+                "and/or time limits)",
+                file=sys.stderr,
+            )
+            return 1
         counter = STATE / "counter"
         job = int(counter.read_text()) if counter.exists() else 1
         counter.write_text(str(job + len(indices)))
@@ -120,6 +133,11 @@ def sbatch(args: list[str]) -> int:
         )  # fmt: skip
     print(job if "--parsable" in options else f"Submitted batch job {job}")
     return 0
+
+
+def over_submit_limit(adding: int) -> bool:
+    active = sum(1 for job in all_jobs() if job["state"] in ("PD", "R"))
+    return 0 < MAX_SUBMIT_JOBS < active + adding
 
 
 def refused_as_busy(failures: int) -> bool:
