@@ -11,7 +11,14 @@ from submitter.grouping import Group
 from submitter.run_context import RunContext
 from submitter.run_state import Ending, Tracked
 from submitter.session import HostSession
-from submitter.start_step import jobs_in_queue, largest_array, max_queued, plan_chained, site_limits
+from submitter.start_step import (
+    jobs_in_queue,
+    largest_array,
+    max_queued,
+    plan_chained,
+    queue_places,
+    site_limits,
+)
 from submitter.states import ACTIVE, FAILED, TaskState
 
 NOT_DONE = frozenset((*FAILED, TaskState.BLOCKED.value))  # ended without completing
@@ -151,7 +158,10 @@ class Pipeline:
 
     def _jobs_needed(self, session: HostSession) -> int:
         """How many jobs the host's pending tasks, and the tasks chained after them on it,
-        go in: grouped as a start step groups them, wave after wave of the chain."""
+        go in: grouped as a start step groups them, wave after wave of the chain; a job
+        array's members each where the scheduler counts them apart."""
+        scheduler = session.ops.batch
+        assert scheduler is not None
         limits = site_limits(session)
         largest = largest_array(session, limits)
         job_of = {t.name: t.job_id or t.id for t in session.run.active.values()}
@@ -166,9 +176,10 @@ class Pipeline:
                 limits,
                 largest,
             ):
+                group = job if isinstance(job, Group) else None
                 members = job.members if isinstance(job, Group) else job
                 job_of.update((m.name, f"job {needed}") for m in members)
-                needed += 1
+                needed += queue_places(scheduler, group)
             wave = [t for t in later if all(up in job_of for up in t.waiting_for)]
             taken = {t.id for t in wave}
             later = [t for t in later if t.id not in taken]
