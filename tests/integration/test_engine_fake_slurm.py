@@ -707,3 +707,20 @@ def test_array_members_count_each_against_the_queue_limit_as_slurm_counts_them(
     arrays = {j["job"] for j in _jobs(tmp_path) if j["index"] is not None}
     assert arrays, "long alike tasks go in job arrays"
     assert max(sum(1 for j in _jobs(tmp_path) if j["job"] == a) for a in arrays) <= 6
+
+
+def test_a_detached_run_counts_array_members_as_slurm_does_before_submitting(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """8 long alike tasks go in job arrays of at most 6 (max_queued) whose members SLURM
+    counts one each: 8 places where the queue has 6. A detached run is refused whole."""
+    tasks = _tasks(
+        tmp_path,
+        "  - name: 't-{{ i }}'\n    for_each: {i: " + json.dumps(list(range(8))) + "}\n"
+        "    resources: {walltime: 3600}\n    run: 'true'\n",
+        ", max_queued: 6",
+    )
+    result = cli("apply", tasks, "--detach")
+    assert result.code == 2, result.out + result.err
+    assert "8 jobs" in result.err and "room for 6" in result.err, result.err
+    assert not (tmp_path / "slurm-state" / "jobs").exists() or not _jobs(tmp_path)
