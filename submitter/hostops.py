@@ -428,15 +428,23 @@ class HostOps:
         """One script reporting the scheduler's view of all jobs and every task's status file,
         and settling every start whose answer the client never read (tasks without a job);
         with `free`, what the scheduler says is free (to size the next start's pools)."""
-        lines = [_HELPERS]
-        if free and self.batch is not None and self.batch.free_command:
-            lines += ["printf 'FREE-BEGIN\\n'", self.batch.free_command, _FREE_END]
+        lines = [_HELPERS, "submitter_rc=0"]
         for t in tasks:
             if t.job is None:
                 lines.append(f"submitter_resolve {q(t.attempt)} {q(t.task)} {q(t.task_dir)}")
         job_ids = list(dict.fromkeys(j for t in tasks if t.job for j in scheduler_jobs(t.job)))
         if self.batch is not None and job_ids:
             lines += self._scheduler_lines(self.batch, job_ids)
+        if free and self.batch is not None and self.batch.free_command:
+            # asked only of a scheduler that just answered: an absent controller makes each
+            # of its commands wait seconds before failing
+            lines += [
+                'if [ "$submitter_rc" = 0 ]; then',
+                "  printf 'FREE-BEGIN\\n'",
+                f"  {self.batch.free_command}",
+                f"  {_FREE_END}",
+                "fi",
+            ]
         for t in tasks:
             if t.job is not None:
                 pid = t.job if self.batch is None else ""
@@ -454,8 +462,8 @@ class HostOps:
         if not finished:
             return [
                 "printf 'SCHED-BEGIN\\n'",
-                f"{status} 2>&1",
-                "printf '\\nSCHED-END\\t%s\\n' \"$?\"",
+                f"{status} 2>&1; submitter_rc=$?",
+                "printf '\\nSCHED-END\\t%s\\n' \"$submitter_rc\"",
             ]
         return [
             _FINISHED,

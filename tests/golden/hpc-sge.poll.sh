@@ -100,6 +100,7 @@ submitter_resolve() {
   fi
 }
 
+submitter_rc=0
 submitter_resolve t2-attempt t2 /scratch/alice/submitter/t2
 printf 'SCHED-BEGIN\n'
 bash -c 'out=$(qstat 2>&1); rc=$?
@@ -114,8 +115,8 @@ for id in "$@"; do
   printf '"'"'SUBMITTER-QACCT %s\n'"'"' "$job"
   qacct -j "$job" 2>&1
 done
-exit 0' submitter-sge-status 4241 4243.1 4243.2 4246 4247 4248 4245 2>&1
-printf '\nSCHED-END\t%s\n' "$?"
+exit 0' submitter-sge-status 4241 4243.1 4243.2 4246 4247 4248 4245 2>&1; submitter_rc=$?
+printf '\nSCHED-END\t%s\n' "$submitter_rc"
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt ''
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt ''
 submitter_report t4 /scratch/alice/submitter/t4 t4-attempt ''

@@ -100,9 +100,7 @@ submitter_resolve() {
   fi
 }
 
-printf 'FREE-BEGIN\n'
-sinfo -h -o '%C' 2>/dev/null
-printf '\nFREE-END\t%s\n' "$?"
+submitter_rc=0
 submitter_resolve t2-attempt t2 /scratch/alice/submitter/t2
 
 submitter_finished() {
@@ -133,6 +131,11 @@ printf 'SCHED-BEGIN\n%s\nSCHED-END\t%s\n' "$submitter_out" "$submitter_rc"
 if [ "$submitter_rc" = 0 ]; then
   printf 'DONE-BEGIN\n'
   submitter_finished sacct -n -P -X -o JobID,State,ExitCode -j -- 4241 4243_0 4243_1 4246 4247 4248 4245
+fi
+if [ "$submitter_rc" = 0 ]; then
+  printf 'FREE-BEGIN\n'
+  sinfo -h -o '%C' 2>/dev/null
+  printf '\nFREE-END\t%s\n' "$?"
 fi
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt ''
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt ''

@@ -100,6 +100,7 @@ submitter_resolve() {
   fi
 }
 
+submitter_rc=0
 submitter_resolve t2-attempt t2 /scratch/alice/submitter/t2
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt 4241
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt 4243

@@ -155,3 +155,34 @@ def test_a_kill_of_every_task_of_a_pool_ends_those_no_job_took_as_killed(
     assert {row["state"] for row in rows.values()} == {"killed"}, rows
     assert [j["state"] for j in _jobs(tmp_path)] == ["CA"]
     assert len(_runs(tmp_path)) == 1
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_whose_jobs_wait_through_a_controller_outage_is_not_started_again(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """squeue fails while the pool's two jobs wait: a failed query is not "every job of the
+    pool is gone", so no task goes back to be started again; when the controller answers,
+    the same two jobs take all 20 tasks, each once."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    state = tmp_path / "slurm-state"
+    holds = [state / "hold-1", state / "hold-2"]
+    for hold in holds:
+        hold.touch()
+    log = tmp_path / "apply.log"
+    client = _client(_pool(tmp_path, 20, 300), log)
+    try:
+        _wait_for(lambda: len(_jobs(tmp_path)) == 2, "the pool's two jobs")
+        (state / "controller-down").touch()
+        _wait_for(lambda: "its scheduler is not answering" in log.read_text(), "the outage seen")
+        time.sleep(1.0)  # a few more failed polls
+        (state / "controller-down").unlink()
+        _wait_for(lambda: "reachable again" in log.read_text(), "the controller back")
+        for hold in holds:
+            hold.unlink()
+        assert client.wait(timeout=60) == 0, log.read_text()
+    finally:
+        client.kill()
+    assert "slurm_load_jobs error: Unable to contact slurm controller" in log.read_text()
+    assert len(_jobs(tmp_path)) == 2, "a job was submitted again"
+    assert _runs(tmp_path) == {str(i): 1 for i in range(20)}

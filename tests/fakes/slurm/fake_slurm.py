@@ -16,7 +16,8 @@ nodes have N CPUs (unless FAKE_SLURM_SINFO=silent). The cluster suite
 
 Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS and
 FAKE_SLURM_MAX_SUBMIT_JOBS (sbatch), FAKE_SLURM_CPUS (sinfo); in the state directory:
-hold-<job> (run).
+hold-<job> (run), controller-down (every command but sacct and the runner fails as SLURM's
+do while slurmctld is away).
 """
 
 from __future__ import annotations
@@ -339,8 +340,26 @@ COMMANDS = {
     "run": run,
 }  # fmt: skip
 
+# what SLURM 22.05's clients print when slurmctld does not answer (captured on the cluster)
+CONTROLLER_DOWN = {
+    "squeue": "slurm_load_jobs error: Unable to contact slurm controller (connect failure)",
+    "sinfo": "slurm_load_partitions: Unable to contact slurm controller (connect failure)",
+    "sbatch": "sbatch: error: Batch job submission failed: Unable to contact slurm controller "
+    "(connect failure)",
+    "scancel": "scancel: error: Kill job error on job id 1: Unable to contact slurm controller "
+    "(connect failure)",
+}
+
+
+def dispatch(name: str, args: list[str]) -> int:
+    if name in CONTROLLER_DOWN and (STATE / "controller-down").exists():
+        print(CONTROLLER_DOWN[name], file=sys.stderr)
+        return 1
+    return COMMANDS[name](args)
+
+
 if __name__ == "__main__":
     name = os.path.basename(sys.argv[0])
     if name in COMMANDS:
-        sys.exit(COMMANDS[name](sys.argv[1:]))
-    sys.exit(COMMANDS[sys.argv[1]](sys.argv[2:]))
+        sys.exit(dispatch(name, sys.argv[1:]))
+    sys.exit(dispatch(sys.argv[1], sys.argv[2:]))
