@@ -68,6 +68,7 @@ class Engine:
         max_running: int | None = None,
     ) -> ApplyReport:
         self.ctx.may_start = True
+        self.ctx.detached = detach
         prepared = self._with_remote_homes(project, prepared, max_running)
         runs, skipped = self._classify_all(project, prepared, force, max_running)
         for tracked in skipped:

@@ -105,11 +105,13 @@ def packing_of(task: PreparedTask, config: HostConfig, limits: SiteLimits) -> Pa
     return Packing(min(width, per_job), per_job, max(1, math.ceil(per_job / width)))
 
 
-def size_pool(group: Group, free_cores: int | None, room: int) -> Group:
+def size_pool(group: Group, free_cores: int | None, room: int, whole: bool = False) -> Group:
     """`group`'s pool shaped by the cluster: with `free_cores` known, as many jobs as there
     are free slots for its members (a lane each where the queue has `room`, else wider jobs),
     so that small jobs start soon and take the work among them as they run; not known, as
-    many as its members fill at `per_job` each. Never more jobs than `room` or members."""
+    many as its members fill at `per_job` each. Never more jobs than `room` or members.
+    `whole` (a detached run: no client makes new pools of what the jobs leave): at least the
+    jobs that run every member at its declared walltime, whatever the room."""
     packing = group.packing
     assert packing is not None
     size = len(group.members)
@@ -122,7 +124,18 @@ def size_pool(group: Group, free_cores: int | None, room: int) -> Group:
         width = min(packing.width, math.ceil(lanes / jobs))
     jobs = max(1, min(jobs, room, size))
     width = max(1, min(width, math.ceil(size / jobs)))
+    if whole:
+        needed = math.ceil(size / min(packing.per_job, width * packing.rounds))
+        if needed > room:  # the fewest: jobs as wide as a job of this pool may be
+            width, needed = min(packing.width, size), whole_pool_jobs(group)
+        jobs = max(jobs, needed)
     return Group(group.members, Packing(width, packing.per_job, packing.rounds), jobs)
+
+
+def whole_pool_jobs(group: Group) -> int:
+    """The fewest jobs that run every member of `group`'s pool at its declared walltime."""
+    assert group.packing is not None
+    return math.ceil(len(group.members) / group.packing.per_job)
 
 
 def plan_groups(

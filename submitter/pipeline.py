@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from submitter.errors import HostError, UsageError
-from submitter.grouping import Group
+from submitter.grouping import Group, whole_pool_jobs
 from submitter.run_context import RunContext
 from submitter.run_state import Ending, Tracked
 from submitter.schedulers.base import scheduler_jobs
@@ -185,7 +185,10 @@ class Pipeline:
                 group = job if isinstance(job, Group) else None
                 members = job.members if isinstance(job, Group) else job
                 job_of.update((m.name, f"job {needed}") for m in members)
-                needed += queue_places(scheduler, group)
+                if group is not None and group.packing is not None:
+                    needed += whole_pool_jobs(group)  # as a detached start sizes it
+                else:
+                    needed += queue_places(scheduler, group)
             wave = [t for t in later if all(up in job_of for up in t.waiting_for)]
             taken = {t.id for t in wave}
             later = [t for t in later if t.id not in taken]

@@ -23,6 +23,7 @@ class RunContext:
     seams: Seams
     signatures: SignatureCache
     may_start: bool = False  # only `apply` starts tasks; status and kill only look
+    detached: bool = False  # apply --detach: what it submits must end without a client
     may_retry: bool = True  # what `kill` stops is not retried, whatever it ends with
     up_to_date: set[str] = field(default_factory=set)  # names of the tasks skipped in this run
 

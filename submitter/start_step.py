@@ -140,7 +140,7 @@ def jobs_to_submit(
     groups: list[Submission] = []
     for _, members, group in units:
         if group is not None and group.packing is not None and room > 0:
-            group = size_pool(group, host.run.free_cores, room)
+            group = size_pool(group, host.run.free_cores, room, host.ctx.detached)
         places = queue_places(scheduler, group)
         if places > room:
             break

@@ -186,3 +186,21 @@ def test_a_pool_whose_jobs_wait_through_a_controller_outage_is_not_started_again
     assert "slurm_load_jobs error: Unable to contact slurm controller" in log.read_text()
     assert len(_jobs(tmp_path)) == 2, "a job was submitted again"
     assert _runs(tmp_path) == {str(i): 1 for i in range(20)}
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_detached_pool_has_jobs_enough_for_every_task_at_its_declared_walltime(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """With no client to make new pools of what the jobs did not take, a detached pool asks
+    the jobs its members' declared walltimes need (2 CPUs free, jobs of one task at 60 s
+    each: 6 jobs, not 2), and every task runs, once, without the client."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    tasks = _pool(tmp_path, 6, 60, "      sleep 1.2\n", ", pack_cores: 2, pack_walltime: 120")
+    result = cli("apply", tasks, "--detach")
+    assert result.code == 0, result.err
+    _wait_for(lambda: (tmp_path / "runs").is_dir() and len(_runs(tmp_path)) == 6, "every task", 30)
+    _wait_for(lambda: all(j["state"] == "CD" for j in _jobs(tmp_path)), "the jobs' ends")
+    assert len(_jobs(tmp_path)) == 6
+    assert _runs(tmp_path) == {str(i): 1 for i in range(6)}
+    assert all(r["state"] == "completed" for r in _status(cli, tmp_path).values())

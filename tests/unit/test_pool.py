@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from submitter.grouping import Group, Packing, size_pool, whole_pool_jobs
 from submitter.hostops import HostOps, PollResult, TaskReport
 from submitter.poll_verdict import judge_ending
 from submitter.run_state import Tracked
@@ -68,3 +70,19 @@ def test_a_pool_member_a_job_took_is_judged_by_that_job() -> None:
     assert _seen(claimed, {"41": JobStatus(JobState.DONE, "CD"), "42": running}).state == "running"
     lost = _seen(claimed, {"41": running})  # its job left without a final status
     assert not lost.unstarted and lost.waiting_since == 100.0, "lost after the grace"
+
+
+def _group(size: int, width: int, per_job: int, rounds: int) -> Group:
+    """A pool of `size` one-core members (size_pool reads nothing else of them)."""
+    member = SimpleNamespace(spec=SimpleNamespace(resources=SimpleNamespace(cores=1)))
+    return Group([member] * size, Packing(width, per_job, rounds))  # type: ignore[list-item]
+
+
+def test_a_detached_pool_gets_the_jobs_its_declared_walltimes_need() -> None:
+    group = _group(30, 4, 16, 4)  # 4 lanes a job, 4 rounds: 16 tasks a job at most
+    assert size_pool(group, 2, 100).jobs == 2, "attached: as many as the free cores"
+    detached = size_pool(group, 2, 100, whole=True)  # 2 one-lane jobs cover 8: 8 jobs
+    assert (detached.jobs, detached.packing) == (8, Packing(1, 16, 4))
+    narrow = size_pool(group, 2, 3, whole=True)  # then as wide as a job may be
+    assert (narrow.jobs, narrow.packing) == (whole_pool_jobs(group), Packing(4, 16, 4))
+    assert narrow.jobs == 2
