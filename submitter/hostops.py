@@ -543,7 +543,7 @@ class HostOps:
         """Stop every task; `whole_jobs` are packed jobs none of whose tasks is to go on,
         cancelled as jobs too (one still queued would otherwise hold a place, then a node)."""
         started = [t for t in tasks if t.job]
-        if not started:
+        if not started and not whole_jobs:
             return "true\n"
         if self.batch is None:
             lines = [_HELPERS, _SIGNAL]

@@ -8,7 +8,14 @@ from typing import Any
 
 from submitter.hostops import PollResult
 from submitter.run_state import Ending, Tracked
-from submitter.schedulers.base import BatchScheduler, JobState, JobStatus, is_packed, pool_jobs
+from submitter.schedulers.base import (
+    BatchScheduler,
+    JobState,
+    JobStatus,
+    is_packed,
+    pool_jobs,
+    pool_of,
+)
 from submitter.states import Cause, TaskState
 from submitter.verdict import ended_by_signal, judge, overran_walltime, packed_task_view
 
@@ -83,6 +90,32 @@ def _pool_view(
     if running:
         return JobStatus(JobState.QUEUED, "waiting in its pool")
     return next((v for v in active if v.state is not JobState.HELD), active[0])
+
+
+def spare_pool_jobs(
+    watched: list[Tracked], poll: PollResult, batch: BatchScheduler | None
+) -> list[str]:
+    """The jobs of pools whose every watched member a job took, still waiting in the queue:
+    each would start, find nothing to take, and end."""
+    if batch is None or poll.scheduler is None:
+        return []
+    pools: dict[str, list[Tracked]] = {}
+    for tracked in watched:
+        if tracked.job_id and pool_jobs(tracked.job_id) is not None:
+            pools.setdefault(pool_of(tracked.job_id), []).append(tracked)
+    spare: list[str] = []
+    for members in pools.values():
+        if all(_claimed(poll, m) for m in members):
+            for job in pool_jobs(members[0].job_id or "") or []:
+                view = batch.find_status(poll.scheduler, job)
+                if view is not None and view.state in (JobState.QUEUED, JobState.HELD):
+                    spare.append(job)
+    return spare
+
+
+def _claimed(poll: PollResult, tracked: Tracked) -> bool:
+    report = poll.tasks.get(tracked.id)
+    return bool(report is not None and (report.status or {}).get("job_id"))
 
 
 def _after_cancel(

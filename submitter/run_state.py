@@ -118,6 +118,7 @@ class HostRun:
     limits: SiteLimits | None = None  # read from the scheduler at the first start step
     free_cores: int | None = None  # what the scheduler last said is free (pools' size)
     pools_taken: set[str] = field(default_factory=set)  # pools a job took a member of
+    spare_jobs: set[str] = field(default_factory=set)  # pool jobs cancelled: nothing to take
     retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
     # queued tasks whose jobs cannot start, by reason, as the last poll saw them
     stuck: Counter[str] = field(default_factory=Counter)

@@ -22,7 +22,7 @@ from submitter.host_link import HostLink
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
 from submitter.identity import file_signature
 from submitter.paths import Transfer
-from submitter.poll_verdict import judge_ending
+from submitter.poll_verdict import judge_ending, spare_pool_jobs
 from submitter.prepare import PreparedTask
 from submitter.run_context import RunContext
 from submitter.run_state import (
@@ -173,6 +173,10 @@ class HostSession(HostLink):
         polled = Polled(settled=unanswered)
         with self.ctx.store.transaction():
             self._judge(watched, poll, now, polled.endings)
+        spare = set(spare_pool_jobs(watched, poll, self.ops.batch)) - self.run.spare_jobs
+        if spare:
+            self.run.spare_jobs |= spare
+            self.connection().run_script(self.ops.cancel_script([], sorted(spare)))
         return polled
 
     def _watched(self) -> list[Tracked]:

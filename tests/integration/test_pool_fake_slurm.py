@@ -68,9 +68,11 @@ def test_a_pool_of_200_short_tasks_is_taken_by_its_jobs_as_they_run(
 
 
 @pytest.mark.usefixtures("fake_slurm")
-def test_a_pool_job_that_starts_late_finds_nothing_and_ends_at_once(
+def test_a_pool_job_still_queued_when_every_task_was_taken_leaves_the_queue(
     cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
+    """The pool's second job waits while the first takes all 20 tasks: it would find
+    nothing when it starts, so it is cancelled, not left to hold a queue place and a node."""
     monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
     state = tmp_path / "slurm-state"
     (state / "hold-2").touch()  # the pool's second job waits
@@ -78,6 +80,20 @@ def test_a_pool_job_that_starts_late_finds_nothing_and_ends_at_once(
     assert result.code == 0, result.err
     assert _runs(tmp_path) == {str(i): 1 for i in range(20)}
     assert _ran_by(tmp_path) == {"1": 20}
+    assert {j["id"]: j["state"] for j in _jobs(tmp_path)} == {"1": "CD", "2": "CA"}
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_job_that_starts_late_finds_nothing_and_ends_at_once(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Detached, with no client to cancel it: the second job starts after the first took
+    every task, and ends at once."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    state = tmp_path / "slurm-state"
+    (state / "hold-2").touch()
+    assert cli("apply", _pool(tmp_path, 20, 300), "--detach").code == 0
+    _wait_for(lambda: _ran_by(tmp_path) == {"1": 20}, "job 1 took every task")
     (state / "hold-2").unlink()
     began = time.monotonic()
     _wait_for(lambda: {j["id"]: j["state"] for j in _jobs(tmp_path)}["2"] == "CD", "job 2")
