@@ -439,11 +439,12 @@ class HostOps:
             # asked only of a scheduler that just answered: an absent controller makes each
             # of its commands wait seconds before failing
             lines += [
-                'if [ "$submitter_rc" = 0 ]; then',
+                f"case $submitter_rc in {'|'.join(map(str, self.batch.answered_codes))})",
                 "  printf 'FREE-BEGIN\\n'",
                 f"  {self.batch.free_command}",
                 f"  {_FREE_END}",
-                "fi",
+                "  ;;",
+                "esac",
             ]
         for t in tasks:
             if t.job is not None:

@@ -220,6 +220,10 @@ class SchedulerDefaults:
     # A shell command printing what parse_free reads the cores free now from (each poll,
     # to size pools); empty: not known, pools are sized as packed jobs are.
     free_command: str = ""
+    # The status command's exit codes that say the scheduler answered (some exit non-zero
+    # when an asked job has left); after another, a poll does not ask what is free: an
+    # absent controller makes each command wait seconds before it fails.
+    answered_codes: tuple[int, ...] = (0,)
 
     # check-host: a shell test that the scheduler's accounting answers (its stdout is dropped,
     # its stderr says why not), and what answers when it does; empty: the scheduler has no
@@ -345,6 +349,7 @@ class BatchScheduler(Protocol):
         """The limits `limits_command` printed (tolerant: what it cannot read is None)."""
 
     free_command: str  # prints what parse_free reads the free cores from; empty: none
+    answered_codes: tuple[int, ...]  # the status command's exit codes when it answered
 
     def parse_free(self, output: str) -> int | None:
         """The cores free now, from what `free_command` printed; None when not known."""

@@ -82,6 +82,7 @@ class Lsf(SchedulerDefaults):
     )
     # `Job <123> is not found`
     gone_errors = re.compile(r"is not found", re.IGNORECASE)
+    answered_codes: tuple[int, ...] = (0, 255)  # 255: one of the asked jobs is not found
 
     member_id = _MEMBER  # `123[4]`
     pending_range = _PENDING  # `123[2-9]`

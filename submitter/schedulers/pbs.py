@@ -213,6 +213,7 @@ class Pbs(SchedulerDefaults):
     )
     # `qstat: Unknown Job Id 123.server`
     gone_errors = re.compile(r"unknown job id", re.IGNORECASE)
+    answered_codes: tuple[int, ...] = (0, 153)  # 153: one of the asked jobs is unknown
 
     member_id = _SUBJOB  # `123[4].server`, `123[4]`
     pending_range = _PENDING  # `123[2-9].server`, `123[2-9:2]`

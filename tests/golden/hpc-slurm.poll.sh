@@ -132,11 +132,12 @@ if [ "$submitter_rc" = 0 ]; then
   printf 'DONE-BEGIN\n'
   submitter_finished sacct -n -P -X -o JobID,State,ExitCode -j -- 4241 4243_0 4243_1 4246 4247 4248 4245
 fi
-if [ "$submitter_rc" = 0 ]; then
+case $submitter_rc in 0)
   printf 'FREE-BEGIN\n'
   sinfo -h -o '%C' 2>/dev/null
   printf '\nFREE-END\t%s\n' "$?"
-fi
+  ;;
+esac
 submitter_report t1 /scratch/alice/submitter/t1 t1-attempt ''
 submitter_report t3 /scratch/alice/submitter/t3 t3-attempt ''
 submitter_report t4 /scratch/alice/submitter/t4 t4-attempt ''
