@@ -11,6 +11,7 @@ import pytest
 
 from submitter.schedulers.base import BatchScheduler
 from submitter.schedulers.pbs import Pbs
+from submitter.schedulers.sge import Sge
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schedulers"
 
@@ -32,6 +33,10 @@ def fixture(name: str) -> str:
         (Pbs(), "pbs_limits_wrapper.txt", 8),  # the wrapper, both nodes idle
         (Pbs(), "doc_pbs_limits_pbspro.txt", 36),
         (Pbs(), "doc_pbs_limits_torque.txt", 16 + 8),
+        # c1 (all.q 1 of 4 used, long.q on the same 4 cores) 3, c4 8 - 2 used - 1 reserved
+        (Sge(), "doc_sge_qstat_f.txt", 3 + 5),
+        (Sge(), "doc_sge_qstat_f_used_tot.txt", 3 + 2),  # `used/tot`, before Grid Engine 6.2
+        (Sge(), "sge_limits.txt", 0),  # Grid Engine 8.1.9, its 4 slots used
     ],
 )
 def test_free_cores_are_what_usable_nodes_have_left(
@@ -98,6 +103,36 @@ def test_a_pbs_node_of_unknown_size_is_left_out_and_none_known_is_not_known() ->
     assert Pbs().parse_free(torque_node("n2", "offline", None)) == 0, "offline: none to give"
 
 
+# --- Grid Engine ------------------------------------------------------------------------
+
+
+def sge_instance(queue: str, slots: str, states: str = "") -> str:
+    return f"{queue:<30} BIP   {slots:<14} 0.01     lx-amd64      {states}\n"
+
+
+@pytest.mark.parametrize("state", [*"uaACsSdDEco", "au", "adu"])
+def test_a_grid_engine_queue_instance_in_any_state_takes_no_jobs(state: str) -> None:
+    assert Sge().parse_free(sge_instance("all.q@c1", "0/0/4", state)) == 0
+    assert Sge().parse_free(sge_instance("all.q@c1", "0/4", state)) == 0
+
+
+def test_a_grid_engine_queue_instance_gives_what_is_neither_used_nor_reserved() -> None:
+    assert Sge().parse_free(sge_instance("all.q@c1", "0/0/4")) == 4
+    assert Sge().parse_free(sge_instance("all.q@c1", "1/2/8")) == 5
+    assert Sge().parse_free(sge_instance("all.q@c1", "1/4")) == 3, "used/tot"
+    both = sge_instance("all.q@c1", "0/1/4") + sge_instance("all.q@c2", "0/0/8")
+    assert Sge().parse_free(both) == 3 + 8
+
+
+def test_grid_engine_queues_on_one_host_share_its_slots() -> None:
+    """Queues on one host count its cores once: the largest instance, less what every
+    instance on the host uses."""
+    shared = sge_instance("all.q@c1", "0/1/4") + sge_instance("long.q@c1", "0/2/4")
+    assert Sge().parse_free(shared) == 1
+    disabled = sge_instance("all.q@c1", "0/0/4") + sge_instance("long.q@c1", "0/1/4", "d")
+    assert Sge().parse_free(disabled) == 3, "a disabled queue's jobs still run on the host"
+
+
 # --- what none of them can read ---------------------------------------------------------
 
 GARBAGE = [
@@ -105,12 +140,15 @@ GARBAGE = [
     "\n\n",
     "bash: line 1: pbsnodes: command not found",
     "pbsnodes: Server has no node list",
+    "error: commlib error: got select error (Connection refused)",
+    "queuename                      qtype resv/used/tot. load_avg arch          states\n",
     "state = free\nnp = 4\n",
+    "all.q@c1 BIP x/y/z 0.01 lx-amd64\n",
 ]
 
 
 @pytest.mark.parametrize("text", GARBAGE)
-@pytest.mark.parametrize("scheduler", [Pbs()])
+@pytest.mark.parametrize("scheduler", [Pbs(), Sge()])
 def test_what_says_nothing_of_free_cores_is_not_known(scheduler: BatchScheduler, text: str) -> None:
     assert scheduler.parse_free(text) is None
 
@@ -120,6 +158,7 @@ def test_what_says_nothing_of_free_cores_is_not_known(scheduler: BatchScheduler,
     [
         (Pbs(), "doc_pbs_pbsnodes_pbspro.txt"),
         (Pbs(), "doc_pbs_pbsnodes_torque.txt"),
+        (Sge(), "doc_sge_qstat_f.txt"),
     ],
 )
 def test_cut_or_scrambled_output_never_raises(scheduler: BatchScheduler, name: str) -> None:
