@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from submitter.schedulers.base import BatchScheduler
+from submitter.schedulers.lsf import Lsf
 from submitter.schedulers.pbs import Pbs
+from submitter.schedulers.registry import NAMES, batch_scheduler
 from submitter.schedulers.sge import Sge
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schedulers"
@@ -37,12 +39,21 @@ def fixture(name: str) -> str:
         (Sge(), "doc_sge_qstat_f.txt", 3 + 5),
         (Sge(), "doc_sge_qstat_f_used_tot.txt", 3 + 2),  # `used/tot`, before Grid Engine 6.2
         (Sge(), "sge_limits.txt", 0),  # Grid Engine 8.1.9, its 4 slots used
+        # hostA 40 - 2, hostF 16 - 6 (4 in jobs, 2 reserved), hostM 1 (its JL/U)
+        (Lsf(), "doc_lsf_bhosts_w.txt", 38 + 10 + 1),
+        (Lsf(), "doc_lsf_limits.txt", 38),
     ],
 )
 def test_free_cores_are_what_usable_nodes_have_left(
     scheduler: BatchScheduler, name: str, free: int
 ) -> None:
     assert scheduler.parse_free(fixture(name)) == free
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_scheduler_says_what_is_free_and_its_command_never_fails(name: str) -> None:
+    command = batch_scheduler(name).free_command
+    assert command and "2>/dev/null" in command
 
 
 # --- PBS --------------------------------------------------------------------------------
@@ -133,6 +144,44 @@ def test_grid_engine_queues_on_one_host_share_its_slots() -> None:
     assert Sge().parse_free(disabled) == 3, "a disabled queue's jobs still run on the host"
 
 
+# --- LSF --------------------------------------------------------------------------------
+
+BHOSTS_HEADER = (
+    "HOST_NAME          STATUS          JL/U    MAX  NJOBS    RUN  SSUSP  USUSP    RSV\n"
+)
+
+
+def bhosts_row(host: str, status: str, max_slots: str, njobs: int = 0, limit: str = "-") -> str:
+    return f"{host:<18} {status:<15} {limit:>4} {max_slots:>6} {njobs:>6} {njobs:>6}      0      0      0\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "free"),
+    [
+        ("ok", 6),
+        ("closed_Full", 0),
+        ("closed_Adm", 0),
+        ("closed_Busy", 0),
+        ("closed_Excl", 0),
+        ("closed_Lock", 0),
+        ("closed_Wind", 0),
+        ("closed_LIM", 0),
+        ("closed", 0),
+        ("unavail", 0),
+        ("unreach", 0),
+    ],
+)
+def test_only_an_ok_lsf_host_has_slots_to_give(status: str, free: int) -> None:
+    assert Lsf().parse_free(BHOSTS_HEADER + bhosts_row("hostA", status, "8", 2)) == free
+
+
+def test_an_lsf_host_without_a_slot_limit_is_left_out_and_none_known_is_not_known() -> None:
+    rows = bhosts_row("hostA", "ok", "8", 2) + bhosts_row("hostB", "ok", "-", 2)
+    assert Lsf().parse_free(BHOSTS_HEADER + rows) == 6
+    assert Lsf().parse_free(BHOSTS_HEADER + bhosts_row("hostB", "ok", "-")) is None
+    assert Lsf().parse_free(BHOSTS_HEADER + bhosts_row("hostA", "ok", "8", 2, "3")) == 3
+
+
 # --- what none of them can read ---------------------------------------------------------
 
 GARBAGE = [
@@ -141,14 +190,18 @@ GARBAGE = [
     "bash: line 1: pbsnodes: command not found",
     "pbsnodes: Server has no node list",
     "error: commlib error: got select error (Connection refused)",
+    "LSF is down. Please wait...",
+    "No matching host found",
     "queuename                      qtype resv/used/tot. load_avg arch          states\n",
+    BHOSTS_HEADER,
     "state = free\nnp = 4\n",
     "all.q@c1 BIP x/y/z 0.01 lx-amd64\n",
+    "hostA ok - many 2 2 0 0 0\n",
 ]
 
 
 @pytest.mark.parametrize("text", GARBAGE)
-@pytest.mark.parametrize("scheduler", [Pbs(), Sge()])
+@pytest.mark.parametrize("scheduler", [Pbs(), Sge(), Lsf()])
 def test_what_says_nothing_of_free_cores_is_not_known(scheduler: BatchScheduler, text: str) -> None:
     assert scheduler.parse_free(text) is None
 
@@ -159,6 +212,7 @@ def test_what_says_nothing_of_free_cores_is_not_known(scheduler: BatchScheduler,
         (Pbs(), "doc_pbs_pbsnodes_pbspro.txt"),
         (Pbs(), "doc_pbs_pbsnodes_torque.txt"),
         (Sge(), "doc_sge_qstat_f.txt"),
+        (Lsf(), "doc_lsf_bhosts_w.txt"),
     ],
 )
 def test_cut_or_scrambled_output_never_raises(scheduler: BatchScheduler, name: str) -> None:
