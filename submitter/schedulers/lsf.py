@@ -1,9 +1,9 @@
-"""LSF: argv builders and parsers for bsub, bjobs and bkill. No I/O.
+"""LSF: argv builders and parsers for bsub, bjobs, bkill and bhosts. No I/O.
 
 IBM LSF has no open-source implementation; its Community Edition is free of charge but closed,
 and cannot be downloaded here. So these parsers are tested against LSF's documented output and
-against this project's test shim (docker/slurm/lsf-shim/: bsub, bjobs and bkill over SLURM),
-never against a real LSF cluster.
+against this project's test shim (docker/slurm/lsf-shim/: bsub, bjobs, bkill and bhosts over
+SLURM), never against a real LSF cluster.
 
 Job arrays: `bsub -J "name[1-N]"` prints the array's id (`123`); LSF numbers members from 1
 and prints member i as `123[i]`, which bjobs and bkill take as they are. submitter's member
@@ -50,10 +50,34 @@ STATUS_FIELDS = "jobid stat exit_code"
 _MEMBER = re.compile(r"^(\d+)\[(\d+)\]$")
 _PENDING = re.compile(r"^(\d+)\[([^\]]+)\]$")
 
-# `bparams -a`: `    MAX_JOB_ARRAY_SIZE = 1000`; `bhosts -w`: HOST_NAME STATUS JL/U MAX NJOBS ...
-# rows, MAX being the host's job slots (`-` for no limit).
+# `bparams -a`: `    MAX_JOB_ARRAY_SIZE = 1000`
 _ARRAY_SIZE = re.compile(r"^MAX_JOB_ARRAY_SIZE\s*=\s*(\d+)\s*$")
-_BHOSTS_ROW = re.compile(r"^\S+\s+\S+\s+\S+\s+(\d+|-)\s+\d+")
+# A `bhosts -w` row: HOST_NAME STATUS JL/U MAX NJOBS RUN SSUSP USUSP RSV. MAX is the host's job
+# slots and JL/U the most one user may have there, `-` where there is no limit; NJOBS the
+# slots of jobs dispatched there, RUN, SSUSP and USUSP of its running and suspended jobs, RSV
+# those reserved for pending jobs. Groups: STATUS, JL/U, MAX, then the five counts.
+_BHOSTS_ROW = re.compile(r"^\S+\s+(\S+)\s+([0-9]+|-)\s+([0-9]+|-)" + r"\s+([0-9]+)" * 5 + r"\s*$")
+
+
+def free_slots(output: str) -> int | None:
+    """The job slots `bhosts -w` says hosts taking jobs have left, summed: a host not `ok`
+    (`closed_Full`, `closed_Adm`, `unavail`...) has none; one without a slot limit (MAX `-`)
+    is left out. None when no host said anything of its slots."""
+    counts: list[int] = []
+    for raw in output.splitlines():
+        row = _BHOSTS_ROW.match(raw.strip())
+        if row is None:
+            continue
+        status, per_user, max_slots = row.group(1, 2, 3)
+        if status != "ok":
+            counts.append(0)
+        elif max_slots != "-":
+            njobs, run, ssusp, ususp, reserved = (int(n) for n in row.group(4, 5, 6, 7, 8))
+            # Whether NJOBS counts the reserved slots is not said: the larger of the two
+            taken = max(njobs, run + ssusp + ususp + reserved)
+            free = max(0, int(max_slots) - taken)
+            counts.append(free if per_user == "-" else min(free, int(per_user)))
+    return sum(counts) if counts else None
 
 
 class Lsf(SchedulerDefaults):
@@ -90,6 +114,8 @@ class Lsf(SchedulerDefaults):
     max_array_size: int = 1000
 
     limits_command: str = "bparams -a 2>/dev/null; bhosts -w 2>/dev/null; true"
+    # Each host's status, slot limit and slots taken (free_slots).
+    free_command: str = "bhosts -w 2>/dev/null; true"
 
     def parse_limits(self, output: str) -> SiteLimits:
         """MAX_JOB_ARRAY_SIZE, and the smallest and the largest MAX of `bhosts -w` as the
@@ -103,15 +129,18 @@ class Lsf(SchedulerDefaults):
             if size:
                 array_sizes.append(int(size.group(1)))
             row = _BHOSTS_ROW.match(line)
-            if row and row.group(1) != "-":
-                slots.append(int(row.group(1)))
+            if row and row.group(3) != "-":
+                slots.append(int(row.group(3)))
             if row:
-                sizes.append(None if row.group(1) == "-" else int(row.group(1)))
+                sizes.append(None if row.group(3) == "-" else int(row.group(3)))
         return SiteLimits(
             max_array_size=smallest(array_sizes),
             node_cores=smallest(slots),
             max_node_cores=largest(sizes),
         )
+
+    def parse_free(self, output: str) -> int | None:
+        return free_slots(output)
 
     def array_member(self, job_id: str, index: int) -> str:
         """submitter's 0-based member `index` of array `123`: LSF's `123[index + 1]`."""

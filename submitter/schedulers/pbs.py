@@ -41,6 +41,7 @@ from submitter.schedulers.base import (
     scheduler_job,
     smallest,
 )
+from submitter.schedulers.pbs_nodes import free_cores
 
 STATE_TABLE: dict[str, JobState] = {
     "Q": JobState.QUEUED,  # queued, eligible to run
@@ -232,6 +233,8 @@ class Pbs(SchedulerDefaults):
         "qmgr -c 'list server' 2>/dev/null; qmgr -c 'print server' 2>/dev/null; "
         "pbsnodes -a 2>/dev/null; " + flavor_command
     )
+    # Each node's state and cores (pbs_nodes.py); nothing where pbsnodes is missing.
+    free_command: str = "pbsnodes -a 2>/dev/null; true"
 
     def __init__(self, flavor: str | None = None) -> None:
         self.flavor = flavor
@@ -268,6 +271,9 @@ class Pbs(SchedulerDefaults):
             flavor=flavor_of(version or "", wrapper),
             max_node_cores=largest(cores),
         )
+
+    def parse_free(self, output: str) -> int | None:
+        return free_cores(output)
 
     def array_member(self, job_id: str, index: int) -> str:
         """`123[].server` (or `123.server`, `123`) and 4 -> `123[4].server` (`123[4]`)."""

@@ -84,8 +84,22 @@ _QACCT_FIELD = re.compile(r"^(\w+)\s+(.*?)\s*$")
 # `-l h_rt=5,h_vmem=1G` in qacct's category line
 _REQUEST = re.compile(r"(?:^|[\s,])(h_rt|h_vmem)=([^\s,]+)")
 _CONF_LIMIT = re.compile(r"^(max_aj_tasks|max_u_jobs|max_jobs)\s+(\d+)\s*$")
-# `all.q@c1   BIP   0/1/4   2.82   lx-amd64   [states]`: reserved/used/total slots
-_QUEUE_INSTANCE = re.compile(r"^\S+@(\S+)\s+\S+\s+\d+/\d+/(\d+)\s")
+# A queue instance of `qstat -f`: `all.q@c1   BIP   0/1/4   0.01   lx-amd64   [states]`, its
+# slots as reserved/used/total (the header's `resv/used/tot.`; `used/tot.` before Grid Engine
+# 6.2), load, architecture (`-NA-` when not known), then its states when it has any.
+# Groups: host, reserved (None in the older form), used, total, states.
+_QUEUE_INSTANCE = re.compile(
+    r"^\S*@(\S+)\s+\S+\s+(?:([0-9]+)/)?([0-9]+)/([0-9]+)\s+\S+\s+\S+(?:\s+(\S+))?\s*$"
+)
+# A queue instance's states (qstat(1), Full Format). Each keeps new jobs out of the instance,
+# so one with any state has no free slots:
+#   u  unknown: its sge_execd cannot be contacted
+#   a  alarm: a load threshold is exceeded, "which prevents from scheduling further jobs"
+#   A  alarm: a suspend threshold is exceeded; its jobs are being suspended
+#   s, S, C  suspended: by qmod, by subordination to another queue, by a calendar
+#   d, D  disabled: by qmod, by a calendar
+#   E  error: sge_execd could not start a job there
+#   c  configuration ambiguous, o  orphaned: "prevents further jobs from being scheduled"
 
 # Marks the accounting records of one job in status_argv's output.
 QACCT_MARK = "SUBMITTER-QACCT"
@@ -182,6 +196,30 @@ def _bytes(text: str) -> int | None:
     return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
 
 
+def free_slots(output: str) -> int | None:
+    """The slots of `qstat -f`'s queue instances neither used nor reserved, summed over hosts;
+    None when it printed no queue instance."""
+    hosts: dict[str, list[tuple[int, int, bool]]] = {}
+    for line in output.splitlines():
+        instance = _QUEUE_INSTANCE.match(line)
+        if instance:
+            host, reserved, used, total, states = instance.groups()
+            taken = int(reserved or 0) + int(used)
+            hosts.setdefault(host, []).append((int(total), taken, not states))
+    if not hosts:
+        return None
+    return sum(_host_free(instances) for instances in hosts.values())
+
+
+def _host_free(instances: list[tuple[int, int, bool]]) -> int:
+    """What one host has left: the room of its roomiest usable queue instance, and no more
+    than its slots (those of its largest instance) less what every instance there takes:
+    queues sharing a host (all.q, long.q...) share its cores."""
+    room = max((total - taken for total, taken, usable in instances if usable), default=0)
+    left = max(total for total, _, _ in instances) - sum(taken for _, taken, _ in instances)
+    return max(0, min(room, left))
+
+
 def _leading_int(text: str) -> int | None:
     match = re.match(r"^\s*(-?\d+)", text)
     return int(match.group(1)) if match else None
@@ -215,6 +253,8 @@ class Sge(SchedulerDefaults):
         "qconf -sconf 2>/dev/null | grep -E '^(max_aj_tasks|max_u_jobs|max_jobs) '; "
         "qstat -f 2>/dev/null | grep '@'; true"
     )
+    # The queue instances of `qstat -f` (free_slots); its job lines are not needed.
+    free_command: str = "qstat -f 2>/dev/null | grep '@'; true"
 
     def parse_limits(self, output: str) -> SiteLimits:
         """max_aj_tasks, the smaller of max_u_jobs and max_jobs (0: none), and the slots of
@@ -225,9 +265,9 @@ class Sge(SchedulerDefaults):
             limit = _CONF_LIMIT.match(raw.strip())
             if limit:
                 limits[limit.group(1)] = int(limit.group(2))
-            instance = _QUEUE_INSTANCE.match(raw.strip())
+            instance = _QUEUE_INSTANCE.match(raw)
             if instance:
-                host, slots = instance.group(1), int(instance.group(2))
+                host, slots = instance.group(1), int(instance.group(4))
                 host_slots[host] = max(slots, host_slots.get(host, 0))
         return SiteLimits(
             max_array_size=smallest([limits.get("max_aj_tasks", 0)]),
@@ -235,6 +275,9 @@ class Sge(SchedulerDefaults):
             node_cores=smallest(list(host_slots.values())),
             max_node_cores=largest(list(host_slots.values())),
         )
+
+    def parse_free(self, output: str) -> int | None:
+        return free_slots(output)
 
     def array_member(self, job_id: str, index: int) -> str:
         """submitter's 0-based member `index` of array `123.1-10:1`: Grid Engine's `123.<index + 1>`."""
