@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from submitter import plan
+from submitter import plan, task_logs
 from submitter import task_layout as files
 from submitter.config.project import load_project
 from submitter.engine import Engine
@@ -100,6 +100,9 @@ def _print_plan(
     return EXIT_OK
 
 
+FAILED_STDERR_LINES = 3  # the last lines of a failed task's stderr, shown with its reason
+
+
 def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     done = sum(1 for t in report.tasks if t.state == "completed")
     waiting = [
@@ -107,12 +110,14 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     ]
     unstarted = [t for t in report.tasks if t.state == "pending"]
     for tracked in report.failed:
-        logs = files.local_copy(store.state_dir, tracked.id)
+        stderr = task_logs.read(store.state_dir, tracked.id, tail=True).get(files.STDERR, "")
+        last = stderr.rstrip("\n").splitlines()[-FAILED_STDERR_LINES:]
         progress.say(
             f"FAILED {tracked.name} ({tracked.id}) on {tracked.host}: {tracked.state}"
             f"{': ' + tracked.reason if tracked.reason else ''}\n"
-            f"  logs: {logs / files.STDOUT}  {logs / files.STDERR}"
-            f"   (or: submitter logs {tracked.name})"
+            + "".join(f"  stderr: {line}\n" for line in last)
+            + f"  logs: submitter logs {tracked.name}"
+            f"   (kept in {task_logs.logs_file(store.state_dir, tracked.id)})"
         )
     for tracked in report.blocked:
         progress.say(f"BLOCKED {tracked.name} ({tracked.id}): {tracked.reason}")
@@ -235,8 +240,8 @@ def logs(args: argparse.Namespace) -> int:
         if record.active:
             texts = engine.session_for(record).read_logs(record.task_dir)
         else:
-            local = files.local_copy(store.state_dir, record.id)
-            texts = {name: _read(local / name) for name in files.LOG_FILES}
+            kept = task_logs.read(store.state_dir, record.id)
+            texts = {name: kept.get(name, "") for name in files.LOG_FILES}
     finally:
         engine.close()
     print(
@@ -248,13 +253,6 @@ def logs(args: argparse.Namespace) -> int:
             print(f"--- {name}")
             sys.stdout.write(text if text.endswith("\n") or not text else text + "\n")
     return EXIT_OK
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def report(args: argparse.Namespace) -> int:

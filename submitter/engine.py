@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from submitter import reachability
+from submitter import reachability, task_logs
 from submitter.classify import classify, tracked_from_record
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
@@ -26,7 +26,6 @@ from submitter.session import HostSession
 from submitter.states import ACTIVE, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
-from submitter.task_files import remove_tree
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
@@ -193,7 +192,7 @@ class Engine:
                 errors[name] = str(exc)
                 continue
             for record in group:
-                remove_tree(self.ctx.local_dir(record.id))
+                task_logs.remove(self.store.state_dir, record.id)
                 self.store.delete_task(record.id)
         if records:
             self.store.vacuum()

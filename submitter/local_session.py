@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import posixpath
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from submitter import start_step
 from submitter.config.models import HostConfig
@@ -50,7 +51,9 @@ class LocalSession(HostSession):
     def has_launcher(self) -> bool:
         return self.steps is not None
 
-    def _write_files(self, task: PreparedTask, files: dict[str, str]) -> list[Transfer]:
+    def _write_files(
+        self, task: PreparedTask, files: dict[str, str], scratch: Path
+    ) -> list[Transfer]:
         """Straight into the task directory: nothing to send but the inputs."""
         os.makedirs(task.task_dir, exist_ok=True)
         for name, text in files.items():
@@ -96,11 +99,11 @@ class LocalSession(HostSession):
             return self.steps.poll([t.as_running() for t in watched]), None
         return super()._query(watched)
 
-    def _log_transfers(self, tracked: Tracked) -> list[Transfer]:
+    def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
         """An empty scheduler file is seen here, and not brought back."""
         return [
             t
-            for t in super()._log_transfers(tracked)
+            for t in super()._log_transfers(tracked, incoming)
             if posixpath.basename(t.remote) not in SCHEDULER_LOGS or not empty_or_absent(t.remote)
         ]
 

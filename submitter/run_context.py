@@ -4,7 +4,6 @@ the one way a task moves on, in this run's memory and in the store together."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from submitter.identity import SignatureCache
@@ -13,7 +12,6 @@ from submitter.run_state import Tracked
 from submitter.seams import Seams
 from submitter.states import IllegalTransition, TaskState
 from submitter.store.db import Store
-from submitter.task_layout import local_copy
 
 
 @dataclass
@@ -26,10 +24,6 @@ class RunContext:
     detached: bool = False  # apply --detach: what it submits must end without a client
     may_retry: bool = True  # what `kill` stops is not retried, whatever it ends with
     up_to_date: set[str] = field(default_factory=set)  # names of the tasks skipped in this run
-
-    def local_dir(self, task_id: str) -> Path:
-        """Where a task's files are kept here."""
-        return local_copy(self.store.state_dir, task_id)
 
     def move(
         self,

@@ -9,13 +9,15 @@ the session hands each ending to its `SessionHooks`."""
 from __future__ import annotations
 
 import posixpath
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from submitter import start_step
+from submitter import start_step, task_logs
 from submitter.config.models import HostConfig
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.host_link import HostLink
@@ -39,9 +41,6 @@ from submitter.task_files import produced, write_new
 from submitter.task_layout import (
     JOB_SCRIPT,
     LOG_FILES,
-    SCHEDULER_LOGS,
-    STAGED,
-    STATUS,
     TASK_FILE,
     UPSTREAM,
     on_host,
@@ -99,25 +98,26 @@ class HostSession(HostLink):
     def start(self) -> None:
         start_step.start(self)
 
-    def stage(self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]]) -> list[Transfer]:
-        """Write the task's files here and list what goes to the host before it starts. A
-        task chained after upstream tasks' jobs gets the list of them (`after_tasks`: name,
-        task directory), which its wrapper checks before it runs anything."""
-        local = self.ctx.local_dir(task.task_id)
-        if local.is_dir():  # an earlier run's: what it brought back goes
-            for name in (*LOG_FILES, STATUS):
-                (local / name).unlink(missing_ok=True)
+    def stage(
+        self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]], scratch: Path
+    ) -> list[Transfer]:
+        """Write the task's files into `scratch` (gone once they were sent) and list what goes
+        to the host before it starts. A task chained after upstream tasks' jobs gets the list
+        of them (`after_tasks`: name, task directory), which its wrapper checks before it
+        runs anything. What an earlier run brought back of its logs goes."""
+        task_logs.remove(self.ctx.store.state_dir, task.task_id)
         files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
         if after_tasks:
             files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
-        return self._write_files(task, files) + self._inputs(task)
+        return self._write_files(task, files, scratch / task.task_id) + self._inputs(task)
 
-    def _write_files(self, task: PreparedTask, files: dict[str, str]) -> list[Transfer]:
-        local = self.ctx.local_dir(task.task_id)
-        local.mkdir(parents=True, exist_ok=True)
+    def _write_files(
+        self, task: PreparedTask, files: dict[str, str], scratch: Path
+    ) -> list[Transfer]:
+        scratch.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            write_new(str(local / name), text)
-        return [Transfer(local / name, on_host(task.task_dir, name)) for name in files]
+            write_new(str(scratch / name), text)
+        return [Transfer(scratch / name, on_host(task.task_dir, name)) for name in files]
 
     def _inputs(self, task: PreparedTask) -> list[Transfer]:
         """Inputs upstream tasks make on the host are linked there, unless those tasks were
@@ -270,14 +270,21 @@ class HostSession(HostLink):
         """Bring back the ended tasks' logs, and the outputs of those that completed, in one
         copy; then record how each ended (a completed task whose outputs are not all there
         failed)."""
+        state_dir = self.ctx.store.state_dir
         transfers: list[Transfer] = []
         made: dict[str, tuple[list[Transfer], list[str]]] = {}
-        for ending in finished:
-            transfers += self._log_transfers(ending.tracked)
-            if ending.state == "completed":
-                made[ending.tracked.id] = produced(ending.tracked, ending.status)
-                transfers += made[ending.tracked.id][0]
-        missing = {m.remote for m in self.connection().get(transfers)}
+        with tempfile.TemporaryDirectory(prefix=".incoming-", dir=state_dir) as incoming:
+            logs = {e.tracked.id: self._log_transfers(e.tracked, Path(incoming)) for e in finished}
+            for ending in finished:
+                transfers += logs[ending.tracked.id]
+                if ending.state == "completed":
+                    made[ending.tracked.id] = produced(ending.tracked, ending.status)
+                    transfers += made[ending.tracked.id][0]
+            missing = {m.remote for m in self.connection().get(transfers)}
+            for task_id, parts in logs.items():
+                task_logs.keep(
+                    state_dir, task_id, {posixpath.basename(t.remote): t.local for t in parts}
+                )
         ended: list[tuple[Tracked, str]] = []
         with self.ctx.store.transaction():  # committed before anything is tidied away
             for ending in finished:
@@ -295,18 +302,14 @@ class HostSession(HostLink):
         for tracked, state in ended:
             self.tidy(tracked, state)
 
-    def _log_transfers(self, tracked: Tracked) -> list[Transfer]:
-        local = self.ctx.local_dir(tracked.id)
+    def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
+        """The task's logs, brought into `incoming` to be kept in its logs file."""
+        local = incoming / tracked.id
+        local.mkdir()
         return [Transfer(local / name, on_host(tracked.task_dir, name)) for name in LOG_FILES]
 
     def tidy(self, tracked: Tracked, state: str) -> None:
-        """Keep little of a finished task here: its stdout and stderr, and the scheduler's
-        files when not empty."""
-        local = self.ctx.local_dir(tracked.id)
-        for name in (*STAGED, *SCHEDULER_LOGS):
-            path = local / name
-            if name in STAGED or (path.exists() and path.stat().st_size == 0):
-                path.unlink(missing_ok=True)
+        """What is left on the host of a finished task stays there (purge removes it)."""
 
     def _digests(self, outputs: list[Transfer]) -> dict[str, str]:
         """What the completed run's outputs are here, so a later change to them is seen."""

@@ -7,7 +7,6 @@ happened."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import posixpath
 import tempfile
@@ -51,7 +50,7 @@ class StartingHost(Protocol):
     def connection(self) -> Transport: ...
 
     def stage(
-        self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]]
+        self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]], scratch: Path
     ) -> list[Transfer]: ...
 
     def launch(self, running: list[Running], starts: list[ArrayStart]) -> bool: ...
@@ -79,19 +78,15 @@ def start(host: StartingHost) -> None:
     run.pending.extendleft(reversed([t for t in batch if t.id not in chosen]))
     if not chosen:
         return
-    with contextlib.ExitStack() as stack:
-        drivers: list[Transfer] = []
-        if groups:
-            scratch = Path(
-                stack.enter_context(tempfile.TemporaryDirectory(prefix="submitter-groups-"))
-            )
-            drivers = [group_driver(group, scratch) for _, group in groups]
+    with tempfile.TemporaryDirectory(prefix="submitter-start-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        drivers = [group_driver(group, scratch) for _, group in groups]
         try:
             sends = [
                 s
                 for t in batch
                 if t.id in chosen and t.prepared is not None
-                for s in host.stage(t.prepared, t.after_tasks)
+                for s in host.stage(t.prepared, t.after_tasks, scratch)
             ]
             host.connection().put(sends + drivers)
         except (HostError, OSError):

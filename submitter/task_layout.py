@@ -41,7 +41,8 @@ GROUPS = ".groups"
 MEMBERS = "members"
 POOL_HINT = "next"  # a pool's: the place after its last member taken (a hint, not the truth)
 
-# Here, on the client: `<state dir>/tasks/<task id>/` keeps what came back of a task.
+# Here, on the client: `<state dir>/tasks/<task id>/` is where an older submitter kept what
+# came back of a task (task_logs reads it still).
 LOCAL_TASKS = "tasks"
 
 TASK_LOGS = (STDOUT, STDERR)
@@ -107,5 +108,6 @@ def on_host(directory: str, name: str) -> str:
 
 
 def local_copy(state_dir: Path, task_id: str) -> Path:
-    """Where what came back of a task is kept on this machine."""
+    """Where an older submitter kept what came back of a task on this machine (a directory
+    of files; task_logs keeps a task's logs in one file now)."""
     return state_dir / LOCAL_TASKS / task_id

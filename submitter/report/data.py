@@ -14,12 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from submitter import task_layout as files
+from submitter import task_logs
 from submitter.states import FAILED
 from submitter.store.db import AttemptRecord, Store, TaskRecord
 from submitter.task_records import retry_policy
 
 TAIL_LINES = 20
-_TAIL_BYTES = 16 * 1024  # enough for 20 lines of ordinary output; a longer line is cut
 
 
 @dataclass(frozen=True)
@@ -119,17 +119,9 @@ def parse_time(text: str | None) -> float | None:
     return moment.timestamp()
 
 
-def tail(path: Path, lines: int = TAIL_LINES) -> str:
-    """The last `lines` lines of a file ("" if it does not exist), reading only its end."""
-    try:
-        with path.open("rb") as file:
-            size = file.seek(0, 2)
-            file.seek(max(0, size - _TAIL_BYTES))
-            data = file.read()
-    except OSError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])
+def tail(text: str | None, lines: int = TAIL_LINES) -> str:
+    """The last `lines` lines of a log's text (of its last 64 KB as kept, see task_logs)."""
+    return "\n".join((text or "").splitlines()[-lines:])
 
 
 def gather(store: Store, max_failures: int = 50, *, include_retired: bool = False) -> ReportData:
@@ -142,8 +134,8 @@ def gather(store: Store, max_failures: int = 50, *, include_retired: bool = Fals
     failed = [t for t in tasks if t.state in FAILED]
     failures = []
     for t in failed[:max_failures]:
-        local = files.local_copy(store.state_dir, t.id)
-        failures.append(Failure(t, tail(local / files.STDOUT), tail(local / files.STDERR)))
+        logs = task_logs.read(store.state_dir, t.id, tail=True)
+        failures.append(Failure(t, tail(logs.get(files.STDOUT)), tail(logs.get(files.STDERR))))
     counts = Counter(t.state for t in tasks)
     return ReportData(store.project_dir, time.time(), tasks, failures, len(failed), counts)
 

@@ -112,7 +112,7 @@ def test_failing_task_exits_1_and_shows_logs(cli, tmp_path: Path) -> None:  # ty
     assert result.code == 1
     assert "FAILED bad" in result.err and "exit code 7" in result.err
     assert "FAILED no-output" in result.err and "missing declared output: never.txt" in result.err
-    assert "stderr" in result.err
+    assert "  stderr: to-stderr\n  logs: submitter logs bad" in result.err
     logs = cli("logs", "bad", "-C", tmp_path)
     assert "to-stdout" in logs.out and "to-stderr" in logs.out
     status = cli("status", "--json", "-C", tmp_path)
@@ -307,8 +307,33 @@ def test_many_short_tasks_leave_no_job_notice_in_the_wrapper_logs(cli, tmp_path:
         + "]}\n    run: 'true'\n",
     )
     assert cli("apply", tasks, "-J", "16").code == 0
-    notices = sorted((tmp_path / ".submitter" / "tasks").glob("*/job.err"))
+    logs = sorted((tmp_path / ".submitter" / "logs").glob("*.log"))
+    assert len(logs) == 300
+    notices = [log for log in logs if "--- job.err" in log.read_text()]
     assert notices == [], notices[0].read_text()
+
+
+def test_the_state_dir_keeps_one_file_per_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """100 tasks, one of which fails: beside the store, one logs file per task, which
+    `logs` reads back, the failed one's and a completed one's. (`work/` is this machine's
+    host's work dir: a failed task's directory stays there to be looked at.)"""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'n-{{ i }}'\n    for_each: {i: ["
+        + ", ".join(map(str, range(100)))
+        + "]}\n    run: 'echo out {{ i }}; echo err {{ i }} >&2; [ {{ i }} != 7 ]'\n",
+    )
+    assert cli("apply", tasks).code == 1
+    state = tmp_path / ".submitter"
+    kept = [p for p in state.rglob("*") if not p.name.startswith("state.db")]
+    per_task = [p for p in kept if p.parts[len(state.parts)] not in ("work", "apply.lock")]
+    per_task.remove(state / "logs")
+    assert len(per_task) == 100 and all(p.parent == state / "logs" for p in per_task), kept
+    failed = cli("logs", "n-7", "-C", tmp_path)
+    assert "--- stdout\nout 7\n--- stderr\nerr 7\n" in failed.out, failed.out
+    assert "--- stdout\nout 3\n" in cli("logs", "n-3", "-C", tmp_path).out
+    assert cli("purge", "n-3", "-C", tmp_path).code == 0
+    assert len(list((state / "logs").iterdir())) == 99
 
 
 def test_start_and_end_are_recorded_to_the_millisecond(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

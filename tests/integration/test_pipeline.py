@@ -134,7 +134,7 @@ def test_a_blocked_task_is_purged_with_the_task_that_blocked_it(cli, tmp_path: P
     assert f"merge ({ids['merge']}) is blocked by work-1, work-2, work-3" in result.out
     assert "purged 5 task(s)" in result.out
     assert list(_status(cli, tmp_path)) == ["alone"]
-    assert not (tmp_path / ".submitter" / "tasks" / ids["work-1"]).exists()
+    assert not (tmp_path / ".submitter" / "logs" / f"{ids['work-1']}.log").exists()
 
 
 def test_inputs_made_upstream_need_not_exist_and_ids_are_stable(tmp_path: Path) -> None:
