@@ -17,102 +17,11 @@ Starts the cluster with `docker/cluster up slurm` (the Docker engine must be run
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import shlex
 import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def start_cluster() -> dict[str, object]:
-    done = subprocess.run(
-        [str(ROOT / "docker" / "cluster"), "up", "slurm"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    from ruamel.yaml import YAML
-
-    entry = YAML(typ="safe").load(done.stdout.split("\n\n")[0])
-    return dict(entry["hosts"]["docker-slurm"])
-
-
-def login_container() -> str:
-    """The docker container of the cluster's login node (slurmctld and sshd run there)."""
-    names = subprocess.run(
-        ["docker", "ps", "--format", "{{.Names}}"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    return next(n for n in names if n.startswith("submitter-test") and "slurm-login" in n)
-
-
-def rpcs_by_user(container: str, user: str = "alice") -> int:
-    """How many remote procedure calls slurmctld has served `user` since it started, by its
-    own counters (`sdiag`, section "statistics by user")."""
-    out = subprocess.run(
-        ["docker", "exec", container, "sdiag"], capture_output=True, text=True, check=True
-    ).stdout
-    by_user = out.split("statistics by user", 1)[-1]
-    found = re.search(rf"^\s*{re.escape(user)}\s*\(\s*\d+\)\s*count:(\d+)", by_user, re.M)
-    return int(found.group(1)) if found else 0
-
-
-def ssh_logins(container: str, user: str = "alice") -> int:
-    """ssh logins the login node's sshd has accepted for `user`, by its own log."""
-    done = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
-    return (done.stdout + done.stderr).count(f"Accepted publickey for {user}")
-
-
-def run_submitter(host: dict[str, object], count: int, poll: str) -> dict[str, object]:
-    with tempfile.TemporaryDirectory(prefix="submitter-bench-") as tmp:
-        project = Path(tmp)
-        tasks = {
-            "hosts": {"slurm": dict(host, poll_interval=poll)},
-            "defaults": {
-                "host": "slurm",
-                "resources": {"cores": 1, "mem": "50M", "walltime": "00:01:00"},
-            },
-            "tasks": [
-                {
-                    "name": "t-{{ i }}",
-                    "for_each": {"i": list(range(count))},
-                    "outputs": ["out/{{ i }}.txt"],
-                    "run": "mkdir -p out; echo {{ i }} > out/{{ i }}.txt\n",
-                }
-            ],
-        }
-        (project / "tasks.yml").write_text(json.dumps(tasks))
-        login = login_container()
-        rpcs, logins = rpcs_by_user(login), ssh_logins(login)
-        began = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "submitter", "apply", "tasks.yml", "--json"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        elapsed = time.monotonic() - began
-        rpcs, logins = rpcs_by_user(login) - rpcs, ssh_logins(login) - logins
-        if done.returncode != 0:
-            raise SystemExit(f"apply failed ({done.returncode}): {done.stderr[-2000:]}")
-        outputs = len(list((project / "out").glob("*.txt")))
-        report = json.loads(done.stdout)
-        stats = report["transport"]["slurm"]
-        # an array member's id is ARRAY_INDEX, a packed task's JOB/INDEX: count the jobs
-        jobs = {re.split(r"[_/]", str(t["job_id"]))[0] for t in report["tasks"] if t["job_id"]}
-        return {
-            "seconds": elapsed,
-            "outputs": outputs,
-            "jobs": len(jobs),
-            "rpcs": rpcs,
-            "logins": logins,
-            **stats,
-        }
+from docker_slurm import login_container, run_submitter, ssh_argv, start_cluster
 
 
 def run_plain_sbatch(host: dict[str, object], count: int, jobs: int) -> float:
@@ -133,20 +42,9 @@ n=$(ls "$dir" | wc -l)
 rm -rf "$dir"
 echo "$start $end $n"
 """
-    argv = [
-        "ssh",
-        "-i",
-        str(host["identity_file"]),
-        "-p",
-        str(host["port"]),
-        "-o",
-        f"UserKnownHostsFile={host['known_hosts']}",
-        "-o",
-        "BatchMode=yes",
-        str(host["address"]),
-        "bash -s",
-    ]
-    done = subprocess.run(argv, input=script, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ssh_argv(host, "bash -s"), input=script, capture_output=True, text=True, check=True
+    )
     start, end, produced = done.stdout.split()
     if int(produced) != count:
         raise SystemExit(f"plain sbatch produced {produced} of {count} outputs")
@@ -171,7 +69,7 @@ def main() -> None:
         f"cluster: docker SLURM (login + 2 compute nodes, 4 CPUs each), {args.tasks} tasks",
         flush=True,
     )
-    ours = run_submitter(host, args.tasks, args.poll)
+    ours = run_submitter(host, args.tasks, args.poll, login_container())
     floor_jobs = args.tasks if args.floor == "jobs" else int(str(ours["jobs"]))
     floor = run_plain_sbatch(host, args.tasks, floor_jobs)
     print(
