@@ -9,7 +9,7 @@ Prints, in one run:
     for (`--floor jobs`, one job per task, as a user without submitter would), or the same
     N commands packed by hand into as many sbatch jobs as submitter used (`--floor packed`).
 
-Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 10s] [--floor jobs|packed]
+Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 30s] [--floor jobs|packed]
 Starts the cluster with `docker/cluster up slurm` (the Docker engine must be running:
 `docker/install-engine`).
 """
@@ -56,7 +56,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("-n", "--tasks", type=int, default=200)
-    parser.add_argument("--poll", default="10s", help="submitter's poll_interval for the host")
+    parser.add_argument("--poll", default="30s", help="submitter's poll_interval for the host")
     parser.add_argument(
         "--floor",
         choices=["jobs", "packed"],

@@ -17,6 +17,7 @@ from submitter.exits import ExitWatch
 from submitter.identity import SignatureCache
 from submitter.local_session import LocalSession
 from submitter.pipeline import Pipeline
+from submitter.polling import poll_in_turn
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
 from submitter.progress import Progress, Tally
 from submitter.run_context import RunContext
@@ -29,9 +30,6 @@ from submitter.store.host_record import host_config
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
-# Each poll waits this much longer than the last, up to the host's interval: a job that ends
-# seconds after its start is seen within about a third of its run time.
-POLL_GROWTH = 1.5
 # On this machine a task's end is known at once (exits.ExitWatch) and polled for then, but
 # not more often than this: tasks that end together are polled for, and their slots filled,
 # together (one poll and one start script for many, not for each).
@@ -290,10 +288,7 @@ class Engine:
         try:
             session.take_launched()
             if run.active and now >= run.next_poll:
-                session.look(now)
-                run.polled_at = now
-                run.next_poll = now + run.poll_delay
-                run.poll_delay = min(run.poll_delay * POLL_GROWTH, run.poll_interval)
+                poll_in_turn(session, now)
             session.release_retries(now)
             if now >= run.start_after:
                 session.start()

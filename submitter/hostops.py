@@ -336,6 +336,9 @@ class PollResult:
     tasks: dict[str, TaskReport]
     resolved: dict[str, Resolution]
     free_cores: int | None = None  # asked for: what the scheduler says is free
+    # The scheduler was not asked, the status files only read: `scheduler` is None for that,
+    # not because its jobs are gone or it failed.
+    status_only: bool = False
 
 
 def q(value: str) -> str:
@@ -424,24 +427,28 @@ class HostOps:
         return self.batch.array_member(job, int(index))
 
     # poll ------------------------------------------------------------------------------
-    def poll_script(self, tasks: Sequence[Running], free: bool = False) -> str:
+    def poll_script(
+        self, tasks: Sequence[Running], free: bool = False, *, scheduler: bool = True
+    ) -> str:
         """One script reporting the scheduler's view of all jobs and every task's status file,
         and settling every start whose answer the client never read (tasks without a job);
-        with `free`, what the scheduler says is free (to size the next start's pools)."""
+        with `free`, what the scheduler says is free (to size the next start's pools).
+        Without `scheduler`, the status files only: the scheduler is asked nothing."""
         lines = [_HELPERS, "submitter_rc=0"]
         for t in tasks:
             if t.job is None:
                 lines.append(f"submitter_resolve {q(t.attempt)} {q(t.task)} {q(t.task_dir)}")
         job_ids = list(dict.fromkeys(j for t in tasks if t.job for j in scheduler_jobs(t.job)))
-        if self.batch is not None and job_ids:
-            lines += self._scheduler_lines(self.batch, job_ids)
-        if free and self.batch is not None and self.batch.free_command:
+        asked = self.batch if scheduler else None
+        if asked is not None and job_ids:
+            lines += self._scheduler_lines(asked, job_ids)
+        if free and asked is not None and asked.free_command:
             # asked only of a scheduler that just answered: an absent controller makes each
             # of its commands wait seconds before failing
             lines += [
                 f"case $submitter_rc in {'|'.join(map(str, self.batch.answered_codes))})",
                 "  printf 'FREE-BEGIN\\n'",
-                f"  {self.batch.free_command}",
+                f"  {asked.free_command}",
                 f"  {_FREE_END}",
                 "  ;;",
                 "esac",
@@ -476,7 +483,8 @@ class HostOps:
             "fi",
         ]
 
-    def parse_poll(self, output: str) -> PollResult:
+    def parse_poll(self, output: str, *, status_only: bool = False) -> PollResult:
+        """What a poll script printed; `status_only`: it did not ask the scheduler."""
         sections: dict[str, tuple[list[str], str | None]] = {}
         inside: str | None = None
         reports: dict[str, TaskReport] = {}
@@ -503,7 +511,8 @@ class HostOps:
         free = self._free(sections.get("FREE"))
         lines, scheduler_rc = sections.get("SCHED", ([], None))
         if self.batch is None or scheduler_rc is None:
-            return PollResult(None, None, reports, resolved, free)
+            status_only = status_only and self.batch is not None  # a process host has none
+            return PollResult(None, None, reports, resolved, free, status_only)
         text = "\n".join(lines)
         parsed = self.batch.parse_status(text)
         # Some schedulers exit non-zero when any listed job has left the queue; only a

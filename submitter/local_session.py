@@ -94,10 +94,10 @@ class LocalSession(HostSession):
             return watched
         return [t for t in watched if not self.steps.awaiting(t.id)]
 
-    def _query(self, watched: list[Tracked]) -> tuple[PollResult, str | None]:
+    def _query(self, watched: list[Tracked], asking: bool) -> tuple[PollResult, str | None]:
         if self.steps is not None and all(t.job_id for t in watched):
             return self.steps.poll([t.as_running() for t in watched]), None
-        return super()._query(watched)
+        return super()._query(watched, asking)
 
     def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
         """An empty scheduler file is seen here, and not brought back."""

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from submitter.hostops import PollResult
+from submitter.poll_timing import began
 from submitter.run_state import Ending, Tracked
 from submitter.schedulers.base import (
     BatchScheduler,
@@ -16,8 +18,16 @@ from submitter.schedulers.base import (
     pool_jobs,
     pool_of,
 )
-from submitter.states import Cause, TaskState
-from submitter.verdict import ended_by_signal, judge, overran_walltime, packed_task_view
+from submitter.states import STATUS_FILE_FINAL, Cause, TaskState
+from submitter.verdict import (
+    Verdict,
+    ended_by_signal,
+    judge,
+    overran_walltime,
+    packed_task_view,
+    scheduler_may_explain,
+    status_time,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +40,8 @@ class Seen:
     ending: Ending | None  # set when its attempt ended
     vanished: bool  # gone from the queue, or ended there, without ever writing a status
     unstarted: bool = False  # a pool member no job took, and none of its jobs is left to
+    # a final status the scheduler may explain, read without asking it: judged when it is asked
+    confirm: bool = False
 
 
 def judge_ending(
@@ -41,6 +53,8 @@ def judge_ending(
 ) -> Seen:
     report = poll.tasks.get(tracked.id)
     status = report.status if report else None
+    if poll.status_only:
+        return _by_status_file_only(tracked, status, now)
     scheduler = None
     if poll.scheduler is not None and batch is not None and tracked.job_id:
         pool = pool_jobs(tracked.job_id)
@@ -64,17 +78,45 @@ def judge_ending(
         current=tracked.state,
     )
     gone = poll.scheduler is not None and (scheduler is None or not scheduler.state.active)
-    ending = None
-    if verdict.final:
-        state, reason, cause = overran_walltime(
-            verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
-        )
-        if tracked.cancelled:
-            state, reason, cause = _after_cancel(state, reason, cause, status, scheduler)
-        ending = Ending(tracked, state, reason, status or {}, cause)
+    ending = _ending(tracked, verdict, status, scheduler) if verdict.final else None
     return Seen(
         verdict.state, verdict.reason, verdict.waiting_since, ending, gone and status is None
     )
+
+
+def _ending(
+    tracked: Tracked, verdict: Verdict, status: dict[str, Any] | None, scheduler: JobStatus | None
+) -> Ending:
+    state, reason, cause = overran_walltime(
+        verdict.state, verdict.reason, verdict.cause, status, tracked.walltime
+    )
+    if tracked.cancelled:
+        state, reason, cause = _after_cancel(state, reason, cause, status, scheduler)
+    return Ending(tracked, state, reason, status or {}, cause)
+
+
+def _by_status_file_only(tracked: Tracked, status: dict[str, Any] | None, now: float) -> Seen:
+    """A poll that did not ask the scheduler: what the status file says, and where it says
+    nothing new, the scheduler's last word kept (the task's state and reason, a grace period
+    running). An end the scheduler may explain waits for the next poll that asks it."""
+    unchanged = Seen(None, tracked.reason, tracked.waiting_since, None, False)
+    file_state = (status or {}).get("state")
+    if file_state == "running":
+        return dataclasses.replace(unchanged, state=TaskState.RUNNING.value, reason="")
+    if file_state not in STATUS_FILE_FINAL:
+        return unchanged
+    if scheduler_may_explain(status):
+        return dataclasses.replace(unchanged, confirm=True)
+    verdict = judge(
+        status, None, None, batch=True, now=now, waiting_since=None, current=tracked.state
+    )
+    return dataclasses.replace(unchanged, ending=_ending(tracked, verdict, status, None))
+
+
+def status_began(status: dict[str, Any] | None, known: float | None, now: float) -> float | None:
+    """When the attempt whose status file says `status` began, as the timing of polls takes
+    it (poll_timing.began); None while it has no status file."""
+    return None if status is None else began(status_time(status, "start"), known, now)
 
 
 def _pool_view(

@@ -10,6 +10,7 @@ from typing import Any
 from submitter.config.models import HostConfig
 from submitter.hostops import Running
 from submitter.paths import OutputPattern, Transfer
+from submitter.poll_timing import Queries
 from submitter.prepare import PreparedTask
 from submitter.retry import RetryPolicy
 from submitter.schedulers.base import SiteLimits
@@ -56,6 +57,7 @@ class Tracked:
     token: str = ""  # the attempt's name on the host
     job_id: str | None = None
     walltime: int | None = None
+    began: float | None = None  # when its attempt began, as its status file says (poll_timing)
     pack: str = ""  # what a new attempt records: the pack and the hash of what it rendered
     script_sha256: str = ""
     waiting_since: float | None = None
@@ -107,7 +109,8 @@ class HostRun:
     poll_interval: float = 1.0
     next_poll: float = 0.0
     polled_at: float = 0.0
-    poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing new starts
+    poll_delay: float = FIRST_POLL_REMOTE  # grows to poll_interval while nothing changes
+    queries: Queries = field(default_factory=Queries)  # its scheduler's: when last asked
     error: str | None = None  # given up on: reported once, with the outcome
     unreachable_since: float | None = None  # wall clock of the first failure in a row
     trouble: str = "unreachable"  # or: its scheduler is not answering

@@ -24,7 +24,7 @@ from submitter.host_link import HostLink
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
 from submitter.identity import file_signature
 from submitter.paths import Transfer
-from submitter.poll_verdict import judge_ending, spare_pool_jobs
+from submitter.poll_verdict import judge_ending, spare_pool_jobs, status_began
 from submitter.prepare import PreparedTask
 from submitter.run_context import RunContext
 from submitter.run_state import (
@@ -63,10 +63,19 @@ class SessionHooks(Protocol):
 
 @dataclass
 class Polled:
-    """What one poll found: the attempts that ended, and the starts it settled."""
+    """What one poll found: the attempts that ended, and the starts it settled; whether a
+    task moved on (started, or its job left without a word), and whether ends wait for the
+    scheduler's word."""
 
     endings: list[Ending] = field(default_factory=list)
     settled: list[Tracked] = field(default_factory=list)
+    moved: bool = False
+    held: bool = False
+
+    @property
+    def changed(self) -> bool:
+        settled = any(t.state != TaskState.STARTING for t in self.settled)  # not still asked
+        return bool(self.endings or self.moved or settled)
 
 
 class HostSession(HostLink):
@@ -159,9 +168,10 @@ class HostSession(HostLink):
             self.retrieve(polled.endings)
         return any(t.job_id is not None and t.id in self.run.active for t in polled.settled)
 
-    def poll(self, now: float) -> Polled:
+    def poll(self, now: float, *, ask_scheduler: bool = True) -> Polled:
+        """The status files read and, with `ask_scheduler`, the scheduler asked of the jobs."""
         watched = self._watched()
-        poll, failure = self._query(watched)
+        poll, failure = self._query(watched, ask_scheduler)
         unanswered = [t for t in watched if t.job_id is None]
         with self.ctx.store.transaction():
             for tracked in unanswered:
@@ -172,7 +182,7 @@ class HostSession(HostLink):
             raise HostError(f"the status query failed: {failure}")
         polled = Polled(settled=unanswered)
         with self.ctx.store.transaction():
-            self._judge(watched, poll, now, polled.endings)
+            self._judge(watched, poll, now, polled)
         spare = set(spare_pool_jobs(watched, poll, self.ops.batch)) - self.run.spare_jobs
         if spare:
             self.run.spare_jobs |= spare
@@ -182,11 +192,13 @@ class HostSession(HostLink):
     def _watched(self) -> list[Tracked]:
         return list(self.run.active.values())
 
-    def _query(self, watched: list[Tracked]) -> tuple[PollResult, str | None]:
-        """What the host says of the watched tasks; what its poll script said if it failed."""
-        script = self.ops.poll_script([t.as_running() for t in watched], bool(self.run.pending))
+    def _query(self, watched: list[Tracked], asking: bool) -> tuple[PollResult, str | None]:
+        """What the host says of the watched tasks (its scheduler's view if `asking`); what
+        its poll script said if it failed."""
+        running = [t.as_running() for t in watched]
+        script = self.ops.poll_script(running, bool(self.run.pending), scheduler=asking)
         result = self.connection().run_script(script)
-        poll = self.ops.parse_poll(result.stdout)
+        poll = self.ops.parse_poll(result.stdout, status_only=not asking)
         if poll.free_cores is not None:
             self.run.free_cores = poll.free_cores
         return poll, None if result.ok else result.stderr.strip()
@@ -198,7 +210,6 @@ class HostSession(HostLink):
         if resolution.start is not None:
             if again := start_step.started(self, tracked, resolution.start, "re-attached"):
                 self.ctx.progress.say(f"{tracked.name}: {again}")
-            self.run.next_poll = 0.0
             return
         if resolution.outcome == "stale":
             reason = "its start on the host was interrupted; whether it ran is unknown"
@@ -235,30 +246,34 @@ class HostSession(HostLink):
         if self.ctx.may_start and tracked.prepared is not None:
             self.run.pending.appendleft(tracked)
 
-    def _judge(
-        self, watched: list[Tracked], poll: PollResult, now: float, finished: list[Ending]
-    ) -> None:
-        """Record what changed of the watched tasks; list those that ended in `finished`."""
+    def _judge(self, watched: list[Tracked], poll: PollResult, now: float, polled: Polled) -> None:
+        """Record what changed of the watched tasks; list those that ended in `polled`."""
         vanished: list[Tracked] = []
         for tracked in watched:
             if tracked.id not in self.run.active or tracked.id not in poll.tasks:
                 continue  # settled above, or started since: judged at the next poll
+            status = poll.tasks[tracked.id].status
             pool = tracked.job_id or ""
-            if is_pool(pool) and (poll.tasks[tracked.id].status or {}).get("job_id"):
+            if is_pool(pool) and (status or {}).get("job_id"):
                 self.run.pools_taken.add(pool_of(pool))
+            tracked.began = status_began(status, tracked.began, now)
             seen = judge_ending(tracked, poll, self.ops.batch, self.config.lost_after, now)
             if seen.unstarted:
                 self._unstarted(tracked)
                 continue
+            # a grace period that begins ends soon: polled for as quickly as a change
+            polled.moved |= tracked.waiting_since is None and seen.waiting_since is not None
             tracked.waiting_since = seen.waiting_since
+            polled.held |= seen.confirm
             if seen.vanished and tracked.upstream:
                 vanished.append(tracked)
             if seen.ending is not None:
-                finished.append(seen.ending)
+                polled.endings.append(seen.ending)
             elif seen.state and (seen.state, seen.reason) != (tracked.state, tracked.reason):
+                polled.moved |= seen.state != tracked.state
                 self.ctx.move(tracked, seen.state, seen.reason, attempt=True, last_seen=now)
         if vanished:
-            self.hooks.blocked_in_queue(finished, vanished)
+            self.hooks.blocked_in_queue(polled.endings, vanished)
         self.run.stuck = Counter(
             t.reason
             for t in watched
@@ -352,7 +367,7 @@ class HostSession(HostLink):
         for tracked in run.active.values():
             tracked.cancelled = True
             ctx.store.event(tracked.id, "kill", f"cancel sent for job {tracked.job_id}")
-        deadline = ctx.seams.clock() + max(wait, _kill_grace(self.config) + 5.0)
+        deadline = ctx.seams.clock() + max(wait, kill_grace(self.config) + 5.0)
         while run.active and ctx.seams.clock() < deadline:
             time.sleep(0.5)
             self.look(ctx.seams.clock())
@@ -368,7 +383,7 @@ class HostSession(HostLink):
             )
 
 
-def _kill_grace(config: HostConfig) -> float:
+def kill_grace(config: HostConfig) -> float:
     """How long the wrapper waits between TERM and KILL (the pack's `kill_grace` var)."""
     try:
         return float(config.vars.get("kill_grace", 10))

@@ -56,6 +56,29 @@ def cause_of_status_file(status_file: dict[str, Any]) -> Cause:
     return Cause.NONE
 
 
+def scheduler_may_explain(status_file: dict[str, Any] | None) -> bool:
+    """Whether the scheduler may know better than a final status file why its task ended: a
+    failure of the task's command (killed for its memory?) or a kill from outside (preempted?),
+    not a completion, nor an end the wrapper itself decided (the walltime, a missing output,
+    the user's kill)."""
+    status = status_file or {}
+    if status.get("state") == "killed":
+        return status.get("reason") != "killed by the user"
+    return status.get("state") == "failed" and cause_of_status_file(status) in (
+        Cause.EXIT_CODE,
+        Cause.NONE,
+    )
+
+
+def status_time(status_file: dict[str, Any] | None, key: str) -> float | None:
+    """A status file's `start` or `end`, in seconds since the epoch, if it says one."""
+    try:
+        stamp = datetime.fromisoformat(str((status_file or {})[key]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return None
+    return stamp.timestamp()
+
+
 def packed_task_view(
     scheduler: JobStatus | None, status_file: dict[str, Any] | None
 ) -> JobStatus | None:
@@ -212,12 +235,10 @@ def overran_walltime(
     the job (or, as Torque's qstat, never says why it ended)."""
     if state != "killed" or not walltime or not status:
         return state, reason, cause
-    try:
-        start = datetime.fromisoformat(str(status["start"]).replace("Z", "+00:00"))
-        end = datetime.fromisoformat(str(status["end"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
+    start, end = status_time(status, "start"), status_time(status, "end")
+    if start is None or end is None:
         return state, reason, cause
-    if (end - start).total_seconds() >= walltime - 1:
+    if end - start >= walltime - 1:
         return (
             "failed",
             f"walltime exceeded: killed after {format_clock(walltime)} by the scheduler",

@@ -330,7 +330,9 @@ class BatchScheduler(Protocol):
 
     name: str
     default_pack: str  # the pack a host of this scheduler renders with unless it names one
-    default_poll_interval: float  # seconds between polls unless the host sets poll_interval
+    # the longest wait between polls, and between status queries, unless the host sets
+    # poll_interval (polls come sooner after starts, ends and as a walltime runs out)
+    default_poll_interval: float
     default_max_queued: int  # jobs in the queue at once unless the host sets max_queued
     commands: tuple[str, ...]  # the commands check-host expects on the host
     probe: str  # a shell test check-host runs to see that the scheduler answers

@@ -85,7 +85,7 @@ class Lsf(SchedulerDefaults):
 
     name: str = "lsf"
     default_pack: str = "lsf"  # its newest version
-    default_poll_interval: float = 10.0
+    default_poll_interval: float = 30.0
     default_max_queued: int = 200
     # LSB_JOBID is an array member's array id; LSB_JOBINDEX its index, from 1
     job_id_variables: tuple[str, ...] = ("LSB_JOBID",)

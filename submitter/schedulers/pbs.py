@@ -191,7 +191,7 @@ class Pbs(SchedulerDefaults):
 
     name: str = "pbs"
     default_pack: str = "pbs"  # its newest version
-    default_poll_interval: float = 10.0
+    default_poll_interval: float = 30.0
     default_max_queued: int = 200
     # SLURM's Torque wrapper (slurm-wlm-torque) sets only SLURM's variables; PBS Pro's array
     # member index is PBS_ARRAY_INDEX, Torque's PBS_ARRAYID

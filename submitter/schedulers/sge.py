@@ -230,7 +230,7 @@ class Sge(SchedulerDefaults):
 
     name: str = "sge"
     default_pack: str = "sge"  # its newest version
-    default_poll_interval: float = 10.0
+    default_poll_interval: float = 30.0
     default_max_queued: int = 200
     # JOB_ID is an array task's array id; SGE_TASK_ID its index, from 1
     job_id_variables: tuple[str, ...] = ("JOB_ID",)

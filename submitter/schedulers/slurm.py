@@ -94,7 +94,7 @@ class Slurm(SchedulerDefaults):
 
     name: str = "slurm"
     default_pack: str = "slurm"  # its newest version
-    default_poll_interval: float = 10.0
+    default_poll_interval: float = 30.0
     default_max_queued: int = 200
     job_id_variables: tuple[str, ...] = ("SLURM_JOB_ID",)
     array_index_variables: tuple[str, ...] = ("SLURM_ARRAY_TASK_ID",)

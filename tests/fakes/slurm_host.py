@@ -28,12 +28,13 @@ from submitter.seams import REAL, Seams
 from submitter.transport.base import CommandResult, Transport, TransportStats
 
 FAKE_BIN = Path(__file__).parent / "slurm"
-# The fake answers at once: the engine polls it this often (the config's least is 1 s).
+# The fake answers at once: the engine polls it this often (the config's least is 1 s),
+# unless the host sets its own poll_interval.
 POLL_INTERVAL = 0.2
 
 
 def fast_poll(config: HostConfig) -> float:
-    return POLL_INTERVAL
+    return float(config.poll_interval) if config.poll_interval else POLL_INTERVAL
 
 
 @dataclass

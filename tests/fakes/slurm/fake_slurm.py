@@ -17,7 +17,8 @@ nodes have N CPUs (unless FAKE_SLURM_SINFO=silent). The cluster suite
 Knobs, in the environment: FAKE_SLURM_CANCEL (see scancel), FAKE_SLURM_SBATCH_FAILS and
 FAKE_SLURM_MAX_SUBMIT_JOBS (sbatch), FAKE_SLURM_CPUS (sinfo); in the state directory:
 hold-<job> (run), controller-down (every command but sacct and the runner fails as SLURM's
-do while slurmctld is away).
+do while slurmctld is away). Each call of a command (not of the runner) appends a line
+`<command> <epoch seconds>` to `calls` in the state directory, as sdiag counts RPCs.
 """
 
 from __future__ import annotations
@@ -352,6 +353,9 @@ CONTROLLER_DOWN = {
 
 
 def dispatch(name: str, args: list[str]) -> int:
+    if name != "run" and STATE.is_dir():
+        with open(STATE / "calls", "a") as calls:  # one short append: whole lines
+            calls.write(f"{name} {time.time():.3f}\n")
     if name in CONTROLLER_DOWN and (STATE / "controller-down").exists():
         print(CONTROLLER_DOWN[name], file=sys.stderr)
         return 1

@@ -1,0 +1,56 @@
+"""A host's polls in a run's loop: each when poll_timing says one is due, reading the status
+files, and asking the scheduler too only when poll_timing says so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from submitter.poll_timing import Cadence, WatchedTask, after_poll, asks_scheduler, next_poll
+from submitter.run_state import Tracked
+from submitter.session import HostSession, kill_grace
+from submitter.states import TaskState
+
+# Past a task's walltime, what its wrapper may take to stop it (beyond the kill grace) and say
+# so, before its job may be gone without a word.
+END_MARGIN = 5.0
+
+
+def poll_in_turn(session: HostSession, now: float) -> None:
+    """One poll of the session's tasks and retrieval of what ended; the next one planned
+    from what it saw."""
+    run, cadence = session.run, cadence_of(session)
+    batch = session.ops.batch is not None
+    asking = not batch or asks_scheduler(now, timings(run.active.values()), run.queries, cadence)
+    polled = session.poll(now, ask_scheduler=asking)
+    if polled.endings:
+        session.retrieve(polled.endings)
+    if batch:
+        run.queries = after_poll(
+            run.queries, now, asked=asking, ended=bool(polled.endings), held=polled.held
+        )
+    plan = next_poll(
+        now, run.polled_at, timings(run.active.values()), run.queries, cadence,
+        delay=run.poll_delay, changed=polled.changed,
+    )  # fmt: skip
+    run.polled_at, run.next_poll, run.poll_delay = now, plan.at, plan.delay
+
+
+def cadence_of(session: HostSession) -> Cadence:
+    interval = session.run.poll_interval
+    end_grace = kill_grace(session.config) + END_MARGIN
+    return Cadence(min(session.first_poll, interval), interval, end_grace)
+
+
+def timings(active: Iterable[Tracked]) -> list[WatchedTask]:
+    """The watched tasks, as the timing of polls sees them."""
+    return [
+        WatchedTask(
+            began=t.began,
+            walltime=t.walltime,
+            unseen=t.state == TaskState.SUBMITTED,
+            awaiting_end=t.waiting_since is not None,
+            cancelled=t.cancelled,
+            started_unwritten=t.state == TaskState.RUNNING and t.began is None,
+        )
+        for t in active
+    ]
