@@ -446,7 +446,7 @@ class HostOps:
             # asked only of a scheduler that just answered: an absent controller makes each
             # of its commands wait seconds before failing
             lines += [
-                f"case $submitter_rc in {'|'.join(map(str, self.batch.answered_codes))})",
+                f"case $submitter_rc in {'|'.join(map(str, asked.answered_codes))})",
                 "  printf 'FREE-BEGIN\\n'",
                 f"  {asked.free_command}",
                 f"  {_FREE_END}",

@@ -30,9 +30,12 @@ CONFIRM_GAP = 2.0
 class Cadence:
     """A host's timings, in seconds."""
 
-    first: float  # from a start, or a poll that saw a change, to the next poll
+    first: float  # from a start, or an end falling due, to the next poll
     longest: float  # the host's poll_interval: between polls, and between scheduler queries
     end_grace: float = 15.0  # past a walltime, for the wrapper to stop its task and say so
+    # from a poll that saw tasks start or end to the next (None: `first`); longer than
+    # `first` where each poll reads every watched task's status file over ssh
+    after_change: float | None = None
 
     @property
     def quick_cap(self) -> float:
@@ -109,12 +112,15 @@ def next_poll(
     changed: bool,
 ) -> NextPoll:
     """When to poll after the poll at `now` (the one before was at `previous`): after `delay`,
-    or `cadence.first` when this poll saw a change or an end fell due since the last one; no
+    `cadence.first` when an end fell due since the last one, `cadence.after_change` when this
+    poll saw a change; no
     later than just after the next end due, nor than the next query due (one due already,
     this poll having read the status files only: soon)."""
     ends = [e for t in tasks if (e := t.end_due) is not None]
-    if changed or any(previous < end <= now for end in ends):
+    if any(previous < end <= now for end in ends):
         delay = cadence.first
+    elif changed:
+        delay = cadence.first if cadence.after_change is None else cadence.after_change
     at = now + delay
     at = min([at] + [end + cadence.first for end in ends if end + cadence.first > now])
     query = query_due(tasks, queries, cadence)

@@ -38,7 +38,8 @@ def poll_in_turn(session: HostSession, now: float) -> None:
 def cadence_of(session: HostSession) -> Cadence:
     interval = session.run.poll_interval
     end_grace = kill_grace(session.config) + END_MARGIN
-    return Cadence(min(session.first_poll, interval), interval, end_grace)
+    first = min(session.first_poll, interval)
+    return Cadence(first, interval, end_grace, max(first, min(session.change_poll, interval)))
 
 
 def timings(active: Iterable[Tracked]) -> list[WatchedTask]:

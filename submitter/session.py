@@ -22,7 +22,7 @@ from submitter.config.models import HostConfig
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.host_link import HostLink
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
-from submitter.identity import file_signature
+from submitter.identity import SignatureCache, file_signature
 from submitter.paths import Transfer
 from submitter.poll_verdict import judge_ending, spare_pool_jobs, status_began
 from submitter.prepare import PreparedTask
@@ -82,6 +82,7 @@ class HostSession(HostLink):
     """A host reached through a transport: an ssh host running processes, or a batch host."""
 
     first_poll = FIRST_POLL_REMOTE  # seconds from a start to the first look at it
+    change_poll = 1.0  # from a look that saw tasks start or end: each reads every status file
     durable_starts = True  # attempts reach the disk itself before the host is asked
 
     def __init__(
@@ -296,10 +297,7 @@ class HostSession(HostLink):
                     made[ending.tracked.id] = produced(ending.tracked, ending.status)
                     transfers += made[ending.tracked.id][0]
             missing = {m.remote for m in self.connection().get(transfers)}
-            for task_id, parts in logs.items():
-                task_logs.keep(
-                    state_dir, task_id, {posixpath.basename(t.remote): t.local for t in parts}
-                )
+            task_logs.keep_all(state_dir, logs)
         ended: list[tuple[Tracked, str]] = []
         with self.ctx.store.transaction():  # committed before anything is tidied away
             for ending in finished:
@@ -311,7 +309,9 @@ class HostSession(HostLink):
                         state, cause = "failed", Cause.MISSING_OUTPUT
                         reason = "declared output not found on the host: " + ", ".join(lost)
                     else:
-                        self.ctx.store.set_outputs(tracked.id, self._digests(outputs))
+                        self.ctx.store.set_outputs(
+                            tracked.id, _digests(outputs, self.ctx.signatures)
+                        )
                 self.finish(tracked, state, reason, cause, ending.status)
                 ended.append((tracked, state))
         for tracked, state in ended:
@@ -325,10 +325,6 @@ class HostSession(HostLink):
 
     def tidy(self, tracked: Tracked, state: str) -> None:
         """What is left on the host of a finished task stays there (purge removes it)."""
-
-    def _digests(self, outputs: list[Transfer]) -> dict[str, str]:
-        """What the completed run's outputs are here, so a later change to them is seen."""
-        return {str(o.local): file_signature(o.local, self.ctx.signatures) for o in outputs}
 
     def finish(
         self,
@@ -381,6 +377,11 @@ class HostSession(HostLink):
             raise HostError(
                 f"{self.name}: removing task directories failed: {result.stderr.strip()}"
             )
+
+
+def _digests(outputs: list[Transfer], signatures: SignatureCache) -> dict[str, str]:
+    """What the completed run's outputs are here, so a later change to them is seen."""
+    return {str(o.local): file_signature(o.local, signatures) for o in outputs}
 
 
 def kill_grace(config: HostConfig) -> float:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from submitter.paths import Transfer
 from submitter.task_layout import LOG_FILES, SCHEDULER_LOGS, local_copy
 
 LOGS_DIR = "logs"
@@ -52,6 +54,12 @@ def keep(state_dir: Path, task_id: str, parts: Mapping[str, Path]) -> Path:
         out.write(_header(lengths))
     os.replace(temporary, target)
     return target
+
+
+def keep_all(state_dir: Path, brought: Mapping[str, Sequence[Transfer]]) -> None:
+    """`keep` for each task of `brought` (by task id: its logs as they were brought here)."""
+    for task_id, parts in brought.items():
+        keep(state_dir, task_id, {posixpath.basename(t.remote): t.local for t in parts})
 
 
 def _header(lengths: Mapping[str, int]) -> bytes:
