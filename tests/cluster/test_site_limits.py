@@ -74,7 +74,7 @@ def _most_at_once(host: dict[str, Any], since: str) -> int:
     )
     assert out.returncode == 0, out.stderr
     spans = [tuple(line.split("|")[1:]) for line in out.stdout.splitlines() if line.strip()]
-    assert len(spans) >= COUNT // 100, out.stdout[:2000]
+    assert spans, "sacct lists no job of the run"
     return max(sum(1 for submit, end in spans if submit <= at < end) for at, _ in spans)
 
 
