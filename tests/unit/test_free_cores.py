@@ -32,6 +32,7 @@ def fixture(name: str) -> str:
         # SLURM's Torque wrapper: an idle node; a mixed one does not say what it has left
         (Pbs(), "doc_pbs_pbsnodes_wrapper.txt", 4),
         (Pbs(), "openpbs_limits.txt", 0),  # OpenPBS, both nodes job-busy
+        (Pbs(), "openpbs_pbsnodes_one_job.txt", 7),  # OpenPBS, 2 x 4 ncpus, 1 assigned
         (Pbs(), "pbs_limits_wrapper.txt", 8),  # the wrapper, both nodes idle
         (Pbs(), "doc_pbs_limits_pbspro.txt", 36),
         (Pbs(), "doc_pbs_limits_torque.txt", 16 + 8),
@@ -39,9 +40,12 @@ def fixture(name: str) -> str:
         (Sge(), "doc_sge_qstat_f.txt", 3 + 5),
         (Sge(), "doc_sge_qstat_f_used_tot.txt", 3 + 2),  # `used/tot`, before Grid Engine 6.2
         (Sge(), "sge_limits.txt", 0),  # Grid Engine 8.1.9, its 4 slots used
+        (Sge(), "sge_qstat_f_one_job.txt", 3),  # Grid Engine 8.1.9, 1 of its 4 slots used
         # hostA 40 - 2, hostF 16 - 6 (4 in jobs, 2 reserved), hostM 1 (its JL/U)
         (Lsf(), "doc_lsf_bhosts_w.txt", 38 + 10 + 1),
         (Lsf(), "doc_lsf_limits.txt", 38),
+        (Lsf(), "lsf_bhosts_w.txt", 8),  # the shim: 2 hosts of 4, idle
+        (Lsf(), "lsf_bhosts_w_one_job.txt", 7),  # the shim, one 1-slot job running
     ],
 )
 def test_free_cores_are_what_usable_nodes_have_left(
