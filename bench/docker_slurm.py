@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from submitter.schedulers.base import scheduler_jobs
+
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_SCRIPT = ROOT / "docker" / "cluster"
 
@@ -135,8 +137,13 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
         outputs = len(list((project / "out").glob("*.txt")))
         report = json.loads(done.stdout)
         stats = report["transport"]["slurm"]
-        # an array member's id is ARRAY_INDEX, a packed task's JOB/INDEX: count the jobs
-        jobs = {re.split(r"[_/]", str(t["job_id"]))[0] for t in report["tasks"] if t["job_id"]}
+        # an array member's id is ARRAY_INDEX, a pool member's pool:JOBS/INDEX: count the jobs
+        jobs = {
+            re.split(r"_", job)[0]
+            for t in report["tasks"]
+            if t["job_id"]
+            for job in scheduler_jobs(str(t["job_id"]))
+        }
         return {
             "seconds": elapsed,
             "outputs": outputs,
