@@ -31,6 +31,7 @@ FIRST_POLL_HERE = 0.02
 class LocalSession(HostSession):
     first_poll = FIRST_POLL_HERE
     change_poll = FIRST_POLL_HERE
+    rests_after_polls = False  # a look here reads what the launcher says, as it says it
     # a power cut here kills the tasks along with the client: no need to outlive it
     durable_starts = False
 

@@ -83,6 +83,7 @@ class HostSession(HostLink):
 
     first_poll = FIRST_POLL_REMOTE  # seconds from a start to the first look at it
     change_poll = 1.0  # from a look that saw tasks start or end: each reads every status file
+    rests_after_polls = True  # a look costs the host: it is left alone a while after each
     durable_starts = True  # attempts reach the disk itself before the host is asked
 
     def __init__(
