@@ -13,8 +13,9 @@ from submitter.states import TaskState
 # Past a task's walltime, what its wrapper may take to stop it (beyond the kill grace) and say
 # so, before its job may be gone without a word.
 END_MARGIN = 5.0
-# A remote host is left alone this many times as long as its last poll took: polls that read
-# thousands of status files take the login node's CPU from nobody more than a fifth of the time.
+# A remote host is left alone this many times as long as its last poll took (the status files
+# read; not the copy of what ended): polls that read thousands of status files take the
+# login node's CPU from the tasks no more than a fifth of the time.
 POLL_REST = 4.0
 
 
@@ -25,9 +26,9 @@ def poll_in_turn(session: HostSession, now: float) -> None:
     batch = session.ops.batch is not None
     asking = not batch or asks_scheduler(now, timings(run.active.values()), run.queries, cadence)
     polled = session.poll(now, ask_scheduler=asking)
+    took = session.ctx.seams.clock() - now
     if polled.endings:
         session.retrieve(polled.endings)
-    done = session.ctx.seams.clock()
     if batch:
         run.queries = after_poll(
             run.queries, now, asked=asking, ended=bool(polled.endings), held=polled.held
@@ -36,7 +37,8 @@ def poll_in_turn(session: HostSession, now: float) -> None:
         now, run.polled_at, timings(run.active.values()), run.queries, cadence,
         delay=run.poll_delay, changed=polled.changed,
     )  # fmt: skip
-    rest = POLL_REST * (done - now) if session.rests_after_polls else 0.0
+    rest = POLL_REST * took if session.rests_after_polls else 0.0
+    done = session.ctx.seams.clock()
     run.polled_at, run.next_poll, run.poll_delay = now, max(plan.at, done + rest), plan.delay
 
 

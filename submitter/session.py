@@ -120,15 +120,19 @@ class HostSession(HostLink):
         files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
         if after_tasks:
             files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
-        return self._write_files(task, files, scratch / task.task_id) + self._inputs(task)
+        return self._write_files(task, files, scratch) + self._inputs(task)
 
     def _write_files(
         self, task: PreparedTask, files: dict[str, str], scratch: Path
     ) -> list[Transfer]:
-        scratch.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            write_new(str(scratch / name), text)
-        return [Transfer(scratch / name, on_host(task.task_dir, name)) for name in files]
+        """Into `scratch`, named by task and file (a directory each would cost as much)."""
+        sent = [
+            Transfer(scratch / f"{task.task_id}-{name}", on_host(task.task_dir, name))
+            for name in files
+        ]
+        for transfer, text in zip(sent, files.values(), strict=True):
+            write_new(str(transfer.local), text)
+        return sent
 
     def _inputs(self, task: PreparedTask) -> list[Transfer]:
         """Inputs upstream tasks make on the host are linked there, unless those tasks were
@@ -320,9 +324,10 @@ class HostSession(HostLink):
 
     def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
         """The task's logs, brought into `incoming` to be kept in its logs file."""
-        local = incoming / tracked.id
-        local.mkdir()
-        return [Transfer(local / name, on_host(tracked.task_dir, name)) for name in LOG_FILES]
+        return [
+            Transfer(incoming / f"{tracked.id}-{name}", on_host(tracked.task_dir, name))
+            for name in LOG_FILES
+        ]
 
     def tidy(self, tracked: Tracked, state: str) -> None:
         """What is left on the host of a finished task stays there (purge removes it)."""
