@@ -85,3 +85,19 @@ def _with_attempt(
     if tracked.policy.retries == 0 or state not in FAILED:
         return reason
     return f"{reason} ({tracked.policy.attempt_note(tracked.number, cause, exit_code)})"
+
+
+def release_retries(session: HostSession, now: float) -> None:
+    """Retries whose backoff has passed rejoin the host's pending queue, ahead of the rest;
+    one killed meanwhile (`submitter kill` from another terminal) stays killed."""
+    run = session.run
+    due = [t for when, t in run.retrying if when <= now]
+    if not due:
+        return
+    run.retrying = [(when, t) for when, t in run.retrying if when > now]
+    for tracked in reversed(due):
+        record = session.ctx.store.task(tracked.id)
+        if record is not None and record.state != TaskState.PENDING:
+            tracked.state, tracked.reason = record.state, record.reason
+            continue
+        run.pending.appendleft(tracked)

@@ -11,7 +11,7 @@ from submitter import reachability, task_logs
 from submitter.classify import classify, tracked_from_record
 from submitter.config.models import HostConfig
 from submitter.config.project import Project
-from submitter.endings import Endings
+from submitter.endings import Endings, release_retries
 from submitter.errors import HostError, UsageError
 from submitter.exits import ExitWatch
 from submitter.identity import SignatureCache
@@ -289,7 +289,7 @@ class Engine:
             session.take_launched()
             if run.active and now >= run.next_poll:
                 poll_in_turn(session, now)
-            session.release_retries(now)
+            release_retries(session, now)
             if now >= run.start_after:
                 session.start()
         except HostError as exc:

@@ -112,10 +112,9 @@ class HostSession(HostLink):
     def stage(
         self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]], scratch: Path
     ) -> list[Transfer]:
-        """Write the task's files into `scratch` (gone once they were sent) and list what goes
-        to the host before it starts. A task chained after upstream tasks' jobs gets the list
-        of them (`after_tasks`: name, task directory), which its wrapper checks before it
-        runs anything. What an earlier run brought back of its logs goes."""
+        """Write the task's files into `scratch` and list what goes to the host before it
+        starts; a task chained after upstream tasks' jobs gets their list (`after_tasks`:
+        name, task directory) for its wrapper to check. Earlier logs kept here go."""
         task_logs.remove(self.ctx.store.state_dir, task.task_id)
         files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
         if after_tasks:
@@ -126,13 +125,10 @@ class HostSession(HostLink):
         self, task: PreparedTask, files: dict[str, str], scratch: Path
     ) -> list[Transfer]:
         """Into `scratch`, named by task and file (a directory each would cost as much)."""
-        sent = [
-            Transfer(scratch / f"{task.task_id}-{name}", on_host(task.task_dir, name))
-            for name in files
+        return [
+            _written(scratch / f"{task.task_id}-{n}", on_host(task.task_dir, n), text)
+            for n, text in files.items()
         ]
-        for transfer, text in zip(sent, files.values(), strict=True):
-            write_new(str(transfer.local), text)
-        return sent
 
     def _inputs(self, task: PreparedTask) -> list[Transfer]:
         """Inputs upstream tasks make on the host are linked there, unless those tasks were
@@ -329,8 +325,8 @@ class HostSession(HostLink):
             for name in LOG_FILES
         ]
 
-    def tidy(self, tracked: Tracked, state: str) -> None:
-        """What is left on the host of a finished task stays there (purge removes it)."""
+    # What is left on the host of a finished task stays there (purge removes it).
+    def tidy(self, tracked: Tracked, state: str) -> None: ...
 
     def finish(
         self,
@@ -341,20 +337,6 @@ class HostSession(HostLink):
         status: dict[str, Any] | None = None,
     ) -> None:
         self.hooks.finish(self, Ending(tracked, state, reason, status or {}, cause))
-
-    def release_retries(self, now: float) -> None:
-        """Retries whose backoff has passed rejoin the pending queue, ahead of the rest;
-        one killed meanwhile (`submitter kill` from another terminal) stays killed."""
-        due = [t for when, t in self.run.retrying if when <= now]
-        if not due:
-            return
-        self.run.retrying = [(when, t) for when, t in self.run.retrying if when > now]
-        for tracked in reversed(due):
-            record = self.ctx.store.task(tracked.id)
-            if record is not None and record.state != TaskState.PENDING:
-                tracked.state, tracked.reason = record.state, record.reason
-                continue
-            self.run.pending.appendleft(tracked)
 
     # cancel, remove, close -----------------------------------------------------------------
     def cancel(self, wait: float) -> None:
@@ -383,6 +365,11 @@ class HostSession(HostLink):
             raise HostError(
                 f"{self.name}: removing task directories failed: {result.stderr.strip()}"
             )
+
+
+def _written(local: Path, remote: str, text: str) -> Transfer:
+    write_new(str(local), text)
+    return Transfer(local, remote)
 
 
 def _digests(outputs: list[Transfer], signatures: SignatureCache) -> dict[str, str]:

@@ -193,29 +193,26 @@ submitter_finish() {
 }
 
 # TERM to the task's process group, KILL to whatever is left of it after the grace time: the
-# task's children go with it, including those that ignore TERM or were left running. Returns 1
-# when KILL was needed. Bash's own "Killed" job notice is kept out of the wrapper's stderr.
+# task's children go with it, including those that ignore TERM or were left running. The KILL
+# is said on stderr before it is sent: once the task's group is gone, its wrapper's final
+# status may be written, and its logs read, at any moment. Bash's own "Killed" job notice is
+# kept out of the wrapper's stderr.
 submitter_stop_task() {
   if [ -z "$submitter_group" ]; then return 0; fi
   local deadline=$((SECONDS + submitter_grace)) killed=0
-  kill -TERM -- "$submitter_group"
-  while kill -0 -- "$submitter_group"; do
+  kill -TERM -- "$submitter_group" 2>/dev/null
+  while kill -0 -- "$submitter_group" 2>/dev/null; do
     if [ "$SECONDS" -gt "$deadline" ]; then
-      kill -KILL -- "$submitter_group"
+      if [ "$killed" = 0 ]; then
+        printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
+      fi
+      kill -KILL -- "$submitter_group" 2>/dev/null
       killed=1
       if [ "$SECONDS" -gt $((deadline + 2)) ]; then break; fi
     fi
-    sleep 0.1 || sleep 1
+    sleep 0.1 2>/dev/null || sleep 1
   done
-  wait "$submitter_child"
-  return "$killed"
-} 2>/dev/null
-
-# stop: the task stopped, saying so on stderr when KILL was needed.
-submitter_stop() {
-  if ! submitter_stop_task; then
-    printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$submitter_grace" >&2
-  fi
+  wait "$submitter_child" 2>/dev/null
 }
 
 # runs: the task's command still runs (not gone, nor a zombie its wrapper has not reaped yet).
@@ -235,7 +232,7 @@ submitter_on_signal() {
   fi
   trap '' TERM INT HUP
   exec 9>&-
-  submitter_stop
+  submitter_stop_task
   submitter_now
   local stopped=
   if [ -f "$SUBMITTER_TASK_DIR/.stopped" ]; then read -r stopped <"$SUBMITTER_TASK_DIR/.stopped"; fi
@@ -342,7 +339,7 @@ if [ "$submitter_watch" = 1 ]; then
       read -r -t 0 _ && exit 0  # the wrapper closed the pipe: the task has ended
       submitter_runs || exit 0
       printf '%s\n' "$submitter_why" >"$SUBMITTER_TASK_DIR/.stopped"
-      submitter_stop
+      submitter_stop_task
       exit 0
     done
   )
