@@ -63,12 +63,11 @@ submitter_clear() {
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
 }
-# enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
+# enter <task id> <task dir>: cd there
 submitter_enter() {
   if ! cd -- "$2" 2>/dev/null; then
     printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return 1
   fi
-  submitter_clear "$2"
 }
 # claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
 # once: the starter and a later run asking about a start it never heard of cannot both win.
@@ -106,6 +105,7 @@ submitter_submit() {
   local attempt=$1 task=$2 dir=$3; shift 3
   submitter_enter "$task" "$dir" || return
   submitter_claim "$dir" "$attempt" || { submitter_superseded "$task" "$attempt"; return; }
+  submitter_clear "$dir"
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
     out=$(trap - HUP INT TERM PIPE; "$@" <job.sh 2>&1); rc=$?
@@ -133,7 +133,7 @@ submitter_group() {
   local index=0
   : >"$group/members.tmp"
   while [ "$1" != -- ]; do
-    if [ -d "$3" ] && submitter_clear "$3" && submitter_claim "$3" "$1"; then
+    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3"; then
       printf '%s\n' "$3" >>"$group/members.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
     else

@@ -62,12 +62,11 @@ submitter_clear() {
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
 }
-# enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
+# enter <task id> <task dir>: cd there
 submitter_enter() {
   if ! cd -- "$2" 2>/dev/null; then
     printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return 1
   fi
-  submitter_clear "$2"
 }
 # claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
 # once: the starter and a later run asking about a start it never heard of cannot both win.

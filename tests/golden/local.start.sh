@@ -63,12 +63,11 @@ submitter_clear() {
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
 }
-# enter <task id> <task dir>: cd there and clear what an earlier run of the task left behind
+# enter <task id> <task dir>: cd there
 submitter_enter() {
   if ! cd -- "$2" 2>/dev/null; then
     printf 'START\t%s\terror\tcannot enter task directory %s\n' "$1" "$2"; return 1
   fi
-  submitter_clear "$2"
 }
 # claim <task dir> <attempt>: an attempt starts only where this succeeds, and it succeeds
 # once: the starter and a later run asking about a start it never heard of cannot both win.
@@ -103,7 +102,10 @@ submitter_resolve() {
 
 submitter_launch() {
   submitter_enter "$2" "$3" || return
+  # claimed first, cleared after: a start given up (its client killed) that comes late
+  # loses the claim and clears nothing of the attempt that superseded it
   submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
+  submitter_clear "$3"
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this
