@@ -107,7 +107,7 @@ class Engine:
         runs: list[Tracked] = []
         skipped: list[Tracked] = []
         tasks_file = str(project.tasks_file)
-        records = self.store.tasks_by_id([t.task_id for t in prepared])
+        records = self.store.tasks_by_id([t.task_id for t in prepared], with_spec=False)
         ctx = self.ctx
         with self.store.transaction():  # one commit for all the tasks, not one each
             for task in prepared:

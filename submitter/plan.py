@@ -33,8 +33,10 @@ def plan(
     signatures: SignatureCache,
 ) -> list[Step]:
     """One step per task, in the order the tasks were declared."""
-    records = store.tasks_by_id([t.task_id for t in prepared]) if store else {}
-    previous = store.latest_by_name([t.name for t in prepared]) if store else {}
+    records = store.tasks_by_id([t.task_id for t in prepared], with_spec=False) if store else {}
+    # what changed is said of the tasks whose id the store does not know
+    new = [t.name for t in prepared if t.task_id not in records]
+    previous = store.latest_by_name(new) if store and new else {}
     steps: dict[str, Step] = {}
     by_name = {t.name: t for t in prepared}
     for name in order({t.name: t.definition.upstream for t in prepared}):

@@ -54,10 +54,11 @@ def _current(
     """The named tasks (else all), polled once if still active, then those in `states`."""
     if args.tasks:
         records = records_for(store, args.tasks)
-    else:
-        records = store.tasks(include_retired=args.all)
-    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(records)
-    polled = store.tasks_by_id([r.id for r in records if r.active])  # the poll moves no other
+    else:  # the specs of the active ones only, which the poll needs
+        records = store.tasks(include_retired=args.all, with_spec=False)
+    active = store.tasks_by_id([r.id for r in records if r.active])
+    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(list(active.values()))
+    polled = store.tasks_by_id(list(active))  # the poll moves no other
     records = [polled.get(r.id, r) for r in records]
     if states is not None:
         records = [r for r in records if r.state in states]
@@ -66,10 +67,10 @@ def _current(
 
 def _rows(store: Store, records: Sequence[TaskRecord]) -> list[list[str]]:
     rows = []
-    attempts = store.attempts_of([r.id for r in records])
+    latest = store.latest_attempts([r.id for r in records])
     allowed = _attempts_allowed(store, records)
     for record in records:
-        attempt = attempts[record.id][-1] if attempts[record.id] else None
+        attempt = latest.get(record.id)
         rows.append(
             [
                 record.name,
