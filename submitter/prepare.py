@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from submitter.config import dependencies
@@ -96,6 +96,25 @@ def resolve_home(path: str, home: str | None) -> str:
     return home.rstrip("/") + path[1:]
 
 
+@dataclass(frozen=True)
+class HostPlacement:
+    """Where every task of one host goes, worked out once for all of them: the host's
+    config (its home resolved), its path mapping, work directory, and the project directory
+    as the host sees it (None when it is not mapped: each task runs in its own directory)."""
+
+    config: HostConfig
+    mapper: PathMapper
+    work_dir: str
+    mapped_project: str | None
+
+    @classmethod
+    def of(cls, entry: HostEntry, project_dir: Path, home: str | None) -> HostPlacement:
+        host = _with_home(entry.config, home)
+        mapper = PathMapper(host, all_shared=host.kind == "local")
+        work_dir = resolve_home(default_work_dir(host, project_dir), home)
+        return cls(host, mapper, work_dir, mapper.mapped(PurePosixPath(project_dir)))
+
+
 def select_pack(entry: HostEntry, project_dir: Path) -> list[Pack]:
     spec = entry.config.pack or DEFAULT_PACK_FOR[entry.config.kind]
     try:
@@ -123,6 +142,7 @@ def prepare_tasks(
     homes = homes or {}
     signatures = signatures if signatures is not None else SignatureCache()
     chains: dict[str, list[Pack]] = {}
+    placements: dict[str, HostPlacement] = {}
     prepared: dict[str, PreparedTask] = {}
     errors: list[ConfigError] = []
     by_name = {d.name: d for d in project.tasks}
@@ -137,6 +157,8 @@ def prepare_tasks(
         try:
             if entry.name not in chains:
                 chains[entry.name] = select_pack(entry, project.directory)
+                home = homes.get(entry.name)
+                placements[entry.name] = HostPlacement.of(entry, project.directory, home)
             task = prepare_task(
                 definition,
                 entry,
@@ -146,6 +168,7 @@ def prepare_tasks(
                 check_inputs=check_inputs,
                 signatures=signatures,
                 upstream=[prepared[up] for up in definition.upstream],
+                placement=placements[entry.name],
             )
             if task.task_id not in done and (only is None or name in only):
                 # template errors now, before anything is written
@@ -184,22 +207,23 @@ def prepare_task(
     check_inputs: bool = True,
     signatures: SignatureCache | None = None,
     upstream: Sequence[PreparedTask] = (),
+    placement: HostPlacement | None = None,
 ) -> PreparedTask:
-    host = _with_home(entry.config, home)
+    """One task bound to its host; `placement`, the host's, when the caller has it already."""
+    place = placement or HostPlacement.of(entry, project_dir, home)
+    host = place.config
     where = definition.location
     _check_limits(definition, entry)
-    mapper = PathMapper(host, all_shared=host.kind == "local")
-    work_dir = resolve_home(default_work_dir(host, project_dir), home)
     interpreter = _interpreter(definition)
     # The id cannot depend on where the task runs on the host, so place paths provisionally
-    # against a placeholder task directory first, then again once the id is known.
-    placeholder = f"{work_dir}/<task>"
-    inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
+    # against a placeholder task directory first, then move them once the id is known.
+    placeholder = f"{place.work_dir}/<task>"
+    inputs, outputs = _place_all(definition, place.mapper, project_dir, placeholder, where)
     input_signatures = _input_signatures(definition, inputs, outputs, check_inputs, signatures)
     fields = _identity_fields(definition, entry.name, host, interpreter, input_signatures, upstream)
     identity = task_id(fields)
-    task_dir = f"{work_dir.rstrip('/')}/{identity}"
-    run_dir = mapper.run_dir(project_dir, task_dir)
+    task_dir = f"{place.work_dir.rstrip('/')}/{identity}"
+    run_dir = place.mapped_project or task_dir
     inputs = _rebased(inputs, placeholder, run_dir)
     outputs = _rebased(outputs, placeholder, run_dir)
     links, linked = _links(definition, inputs, entry.name, host.kind, upstream)
@@ -268,7 +292,7 @@ def _identity_fields(
         "command": definition.run,
         "interpreter": list(interpreter),
         "env": definition.env,
-        "resources": definition.resources.model_dump(exclude_none=True),
+        "resources": _resources_record(definition.resources),
         "directives": list(definition.directives),
         "host": host_name,
         "setup": host.setup,
@@ -285,6 +309,13 @@ def escalated_task(
     if resources == task.spec.resources:
         return task
     return dataclasses.replace(task, spec=dataclasses.replace(task.spec, resources=resources))
+
+
+@functools.lru_cache(maxsize=256)
+def _resources_record(resources: Resources) -> dict[str, Any]:
+    """The resources as a task's id has them; thousands of tasks share a handful (the
+    dict is shared too: it is only read)."""
+    return resources.model_dump(exclude_none=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -377,8 +408,9 @@ def _rebased(
 ) -> tuple[PlacedPath, ...]:
     """The paths placed against the placeholder directory, placed against `run_dir`."""
     prefix = placeholder + "/"
+    base = run_dir.rstrip("/")
     return tuple(
-        dataclasses.replace(p, remote=run_dir.rstrip("/") + p.remote[len(placeholder) :])
+        PlacedPath(p.declared, p.local, base + p.remote[len(placeholder) :], p.copied)
         if p.remote.startswith(prefix)
         else p
         for p in placed
