@@ -13,11 +13,11 @@ from typing import IO, Any
 
 from submitter import plan
 from submitter import task_layout as files
-from submitter.config.project import load_project
+from submitter.config.project import Project, load_project
 from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED, UsageError
 from submitter.identity import SignatureCache
-from submitter.prepare import PreparedTask, prepare_tasks
+from submitter.prepare import PreparedTask, in_declared_order, iter_prepared, prepare_tasks
 from submitter.progress import Progress
 from submitter.states import FAILED
 from submitter.store.db import (
@@ -41,16 +41,12 @@ def apply(args: argparse.Namespace) -> int:
     project = load_project(args.tasks_file, args.host)
     state_dir = project.directory / STATE_DIR
     signatures = SignatureCache(load_signatures(state_dir))
+    done = load_completed(state_dir)
+    if args.plan:
+        return _print_plan(project, done, state_dir, args, signatures)
     # every check before anything is written or contacted (but rendering the tasks that
     # completed earlier: most stay up to date; one run again is rendered when it starts)
-    prepared = prepare_tasks(
-        project,
-        signatures=signatures,
-        done=load_completed(state_dir),
-        rendering="check" if args.plan else "keep",
-    )
-    if args.plan:
-        return _print_plan(prepared, state_dir, args, signatures)
+    prepared = prepare_tasks(project, signatures=signatures, done=done, rendering="keep")
     with apply_lock(state_dir):
         store = Store(state_dir)
         store.save_signatures(signatures.added)
@@ -87,10 +83,17 @@ def apply(args: argparse.Namespace) -> int:
 
 
 def _print_plan(
-    prepared: list[PreparedTask], state_dir: Path, args: argparse.Namespace, signatures: Any
+    project: Project,
+    done: set[str],
+    state_dir: Path,
+    args: argparse.Namespace,
+    signatures: SignatureCache,
 ) -> int:
+    """What an apply would do, each task checked (rendered, then let go) as it is decided."""
     store = Store(state_dir) if (state_dir / DB_NAME).is_file() else None
-    steps = plan.plan(prepared, store, force=args.force, signatures=signatures)
+    prepared = iter_prepared(project, signatures=signatures, done=done, rendering="check")
+    declared = [d.name for d in project.tasks]
+    steps = plan.plan(prepared, store, force=args.force, signatures=signatures, declared=declared)
     if args.json:
         print(json.dumps([vars(step) for step in steps], indent=2))
         return EXIT_OK
@@ -148,13 +151,14 @@ def render(args: argparse.Namespace) -> int:
             )
         only = set(args.task)
     signatures = SignatureCache(load_signatures(project.directory / STATE_DIR))
-    prepared = prepare_tasks(
+    prepared = iter_prepared(
         project, check_inputs=False, signatures=signatures, only=only, rendering="later"
     )
-    # Rendered one task at a time into a file that spills to disk (100,000 tasks print more
-    # than a GB), shown once every task rendered: a template error prints nothing.
+    declared = (d.name for d in project.tasks if only is None or d.name in only)
+    # Prepared and rendered one task at a time into a file that spills to disk (100,000
+    # tasks print more than a GB), shown once every task rendered: an error prints nothing.
     with tempfile.SpooledTemporaryFile(_RENDER_IN_MEMORY, mode="w+", encoding="utf-8") as out:
-        for task in prepared:
+        for task in in_declared_order(prepared, declared):
             _write_rendered(out, task)
         out.seek(0)
         shutil.copyfileobj(out, sys.stdout)
