@@ -18,6 +18,7 @@ from rich.table import Table
 from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
 from submitter.interrupts import Interrupted
+from submitter.long_lived import long_lived
 from submitter.progress import Progress
 from submitter.retry import RetryPolicy
 from submitter.state_filter import expand
@@ -39,11 +40,12 @@ def status(store: Store, args: argparse.Namespace) -> int:
     states = expand(chain.from_iterable(args.state)) if args.state else None
     if args.watch is not None:
         return _watch(store, args, states)
-    records, errors = _current(store, args, states)
-    if args.json:
-        print(json.dumps(_documents(store, records), indent=2))
-    else:
-        sys.stdout.write(_block(store, records, args))
+    with long_lived():  # 100,000 records, read and shown once
+        records, errors = _current(store, args, states)
+        if args.json:
+            print(json.dumps(_documents(store, records), indent=2))
+        else:
+            sys.stdout.write(_block(store, records, args))
     _say_errors(errors)
     return _exit_code(records, errors)
 
