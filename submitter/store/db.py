@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from submitter.errors import SubmitterError
 from submitter.states import ACTIVE, FINAL, TaskState, check_transition
@@ -153,6 +153,14 @@ class AttemptRecord:
     cause: str
     token: str
     number: int  # 1 for a task's first attempt, k for its (k-1)th retry
+
+
+class LatestAttempt(NamedTuple):
+    """A task's latest attempt as a table of many tasks shows it."""
+
+    number: int
+    job_id: str | None
+    exit_code: int | None
 
 
 # The tasks table's columns in TaskRecord's field order.
@@ -462,12 +470,11 @@ class Store:
             found[row[1]].append(AttemptRecord(*row))  # columns in the record's field order
         return found
 
-    def latest_attempts(self, task_ids: Sequence[str]) -> dict[str, AttemptRecord]:
-        """The latest attempt of each of these tasks that has one."""
-        latest = "SELECT max(id) FROM attempts {where} GROUP BY task_id"
-        query = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE id IN ({latest})"
-        rows = _rows_where(self._db, query, "task_id", task_ids, key=1)
-        return {row[1]: AttemptRecord(*row) for row in rows}
+    def latest_attempts(self, task_ids: Sequence[str]) -> dict[str, LatestAttempt]:
+        """What a table of many tasks shows of the latest attempt of each that has one."""
+        query = "SELECT task_id, number, job_id, exit_code FROM attempts {where} ORDER BY id"
+        rows = _rows_where(self._db, query, "task_id", task_ids, key=0)
+        return {row[0]: LatestAttempt(*row[1:]) for row in rows}  # the last one wins
 
     def retry_records(self, task_ids: Sequence[str]) -> dict[str, str | None]:
         """Each of these tasks' retry policy as its spec keeps it (JSON text, None if none),
