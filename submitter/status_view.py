@@ -59,7 +59,8 @@ def _current(
     else:  # the specs of the active ones only, which the poll needs
         records = store.tasks(include_retired=args.all, with_spec=False)
     active = store.tasks_by_id([r.id for r in records if r.active])
-    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(list(active.values()))
+    watched = [active[r.id] for r in records if r.id in active]  # in the order shown
+    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(watched)
     polled = store.tasks_by_id(list(active))  # the poll moves no other
     records = [polled.get(r.id, r) for r in records]
     if states is not None:

@@ -110,3 +110,24 @@ def test_the_attempts_and_policies_of_many_tasks_take_a_few_queries(tmp_path: Pa
     assert len(seen) <= 2, seen
     assert all(len(attempts[i]) == 1 and attempts[i][0].task_id == i for i in ids)
     assert all(policies[i] == '{"retries":1}' for i in ids)
+
+
+def test_the_tasks_of_a_product_share_only_what_they_have_alike(tmp_path: Path) -> None:
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "defaults: {env: {A: '1'}, directives: ['-x']}\n"
+        "tasks:\n  - name: 't-{{ m }}-{{ k }}'\n"
+        "    for_each: {m: [1, 2], k: [a, b]}\n"
+        "    run: echo {{ k }}\n"
+        "    resources: {mem: '{{ m }}G'}\n"
+        "    retries: '{{ m }}'\n"
+        "    env: {K: '{{ k }}'}\n"
+        "  - {name: plain, run: echo}\n",
+    )
+    loaded = {t.name: t for t in load_project(tasks).tasks}
+    assert [loaded[f"t-{m}-a"].resources.mem for m in (1, 2)] == [1 << 30, 2 << 30]
+    assert [loaded[f"t-{m}-b"].retry.retries for m in (1, 2)] == [1, 2]
+    assert loaded["t-1-a"].env == {"A": "1", "K": "a"} and loaded["t-1-b"].env["K"] == "b"
+    assert loaded["plain"].env == {"A": "1"} and loaded["plain"].directives == ("-x",)
+    assert loaded["t-1-a"].retry is loaded["t-1-b"].retry  # alike: one policy for both
+    assert loaded["t-1-a"].resources is loaded["t-1-b"].resources
