@@ -531,6 +531,8 @@ def _own_outputs_in(
 
 def _check_limits(definition: TaskDefinition, entry: HostEntry) -> None:
     limits = entry.config.limits
+    if not limits.model_fields_set:  # most hosts set none
+        return
     asked: Resources = definition.resources
     over = []
     for field, show in (

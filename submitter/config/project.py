@@ -132,13 +132,13 @@ def _expand_all(
     claims = _Claims(doc.path.parent)
     for index, raw in enumerate(doc.root.get("tasks") or []):
         host_loc = doc.locate(("tasks", index, "host")) if _names_host(raw) else default_host[1]
+        located: dict[int, Location] = {}  # one Location for each output of all expanded
         try:
             for task in _expand_task(doc, index, raw, defaults, default_host[0]):
                 _require_host(task.host, hosts, host_loc, f"in task '{task.name}'")
-                outputs_loc = [
-                    doc.locate(("tasks", index, "outputs", i)) for i in range(len(task.outputs))
-                ]
-                claims.take(task, outputs_loc)
+                for i in range(len(located), len(task.outputs)):
+                    located[i] = doc.locate(("tasks", index, "outputs", i))
+                claims.take(task, [located[i] for i in range(len(task.outputs))])
                 tasks.append(task)
         except ConfigErrors as exc:
             errors.extend(exc.errors)

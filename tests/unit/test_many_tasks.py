@@ -54,7 +54,7 @@ def warmed(cli, tmp_path: Path) -> Iterator[Path]:  # type: ignore[no-untyped-de
 
 def test_a_product_is_loaded_without_a_large_record_per_task(warmed: Path) -> None:
     peak = _peak_per_task(lambda: load_project(warmed), ROWS * WIDTH)
-    assert peak < 1200, f"{peak:.0f} bytes per task"
+    assert peak < 900, f"{peak:.0f} bytes per task"
 
 
 def test_a_plan_of_a_product_keeps_no_prepared_task_for_each(cli, warmed: Path) -> None:  # type: ignore[no-untyped-def]
@@ -88,7 +88,7 @@ def test_a_render_of_a_product_keeps_no_prepared_task_for_each(
     peak = _peak_per_task(lambda: codes.append(main(["render", str(warmed)])), ROWS * WIDTH)
     sys.stdout.flush()
     assert codes == [0] and counted.tasks == ROWS * WIDTH
-    assert peak < 1500, f"{peak:.0f} bytes per task"
+    assert peak < 1000, f"{peak:.0f} bytes per task"
 
 
 def _count_queries(store: Store) -> list[str]:
