@@ -24,3 +24,13 @@ def long_lived() -> Iterator[None]:
     finally:
         gc.freeze()
         gc.enable()
+
+
+@contextmanager
+def until_done() -> Iterator[None]:
+    """A command: what its blocks froze is let go when it ends, to the collector as any other
+    object (a test runs many commands in one process)."""
+    try:
+        yield
+    finally:
+        gc.unfreeze()
