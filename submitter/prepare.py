@@ -163,7 +163,8 @@ def iter_prepared(
     rendered only if they are used: re-applying thousands of finished tasks renders none of
     them. `rendering`: "keep" the others' files (to send them), only "check" that they render
     (a plan: 100,000 job scripts take more than a GB), or leave it to the caller ("later")."""
-    preparer = _Preparer(project, homes or {}, check_inputs, signatures or SignatureCache())
+    signatures = signatures if signatures is not None else SignatureCache()
+    preparer = _Preparer(project, homes or {}, check_inputs, signatures)
     by_name = {d.name: d for d in project.tasks}
     # Upstream tasks first: a task's id includes theirs. With `only`, the upstream tasks of
     # those named are prepared too, for their ids, but not rendered nor returned.
