@@ -345,13 +345,15 @@ def main(argv: Sequence[str] | None = None, seams: Seams | None = None) -> int:
         return EXIT_BAD_INPUT
     from submitter import commands
     from submitter.interrupts import Interrupted, stop_on_signals
+    from submitter.long_lived import until_done
     from submitter.seams import REAL
 
     stop_on_signals()
     args.seams = seams if seams is not None else REAL
     as_json = bool(getattr(args, "json", False))
     try:
-        return int(getattr(commands, args.command.replace("-", "_"))(args))
+        with until_done():  # what the command froze (long_lived) is let go at its end
+            return int(getattr(commands, args.command.replace("-", "_"))(args))
     except ConfigErrors as exc:
         for error in exc.errors:
             print(f"error: {error}", file=sys.stderr)

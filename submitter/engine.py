@@ -16,6 +16,7 @@ from submitter.errors import HostError, UsageError
 from submitter.exits import ExitWatch
 from submitter.identity import SignatureCache
 from submitter.local_session import LocalSession
+from submitter.long_lived import long_lived
 from submitter.pipeline import Pipeline
 from submitter.polling import poll_in_turn
 from submitter.prepare import PreparedTask, needs_home, prepare_tasks
@@ -104,9 +105,10 @@ class Engine:
         runs: list[Tracked] = []
         skipped: list[Tracked] = []
         tasks_file = str(project.tasks_file)
-        records = self.store.tasks_by_id([t.task_id for t in prepared])
+        records = self.store.tasks_by_id([t.task_id for t in prepared], with_spec=False)
         ctx = self.ctx
-        with self.store.transaction():  # one commit for all the tasks, not one each
+        # one commit for all the tasks, not one each; what is tracked stays to the run's end
+        with self.store.transaction(), long_lived():
             for task in prepared:
                 record = records.get(task.task_id)
                 tracked = classify(

@@ -86,9 +86,12 @@ def shared_signature(path: Path) -> str:
     return f"{info.st_size}:{info.st_mtime_ns}"
 
 
+# One encoder for every id: json.dumps with these arguments would make a new one each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def task_id(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:ID_LENGTH]
+    return hashlib.sha256(_CANONICAL.encode(fields).encode()).hexdigest()[:ID_LENGTH]
 
 
 # How the fields of an id read when they differ between two versions of a task.
@@ -130,5 +133,4 @@ def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 def _short(value: Any) -> str:
-    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return hashlib.sha256(_CANONICAL.encode(value).encode()).hexdigest()[:12]

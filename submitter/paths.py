@@ -113,10 +113,6 @@ class PathMapper:
                 return remote if str(relative) == "." else posixpath.join(remote, str(relative))
         return None
 
-    def run_dir(self, project_dir: Path, task_dir: str) -> str:
-        """The mapped project directory if it lies under a `paths` prefix, else the task dir."""
-        return self.mapped(PurePosixPath(project_dir)) or task_dir
-
     def place(self, declared: str, project_dir: Path, run_dir: str) -> PlacedPath:
         """Where a declared path is here and on the host.
 

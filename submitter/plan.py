@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from submitter.config.dependencies import order
 from submitter.identity import SignatureCache, fingerprint, what_changed
 from submitter.prepare import PreparedTask
 from submitter.states import TaskState
@@ -26,21 +25,50 @@ class Step:
 
 
 def plan(
-    prepared: Sequence[PreparedTask],
+    prepared: Iterable[PreparedTask],
     store: Store | None,
     *,
     force: bool,
     signatures: SignatureCache,
+    declared: Sequence[str],
 ) -> list[Step]:
-    """One step per task, in the order the tasks were declared."""
-    records = store.tasks_by_id([t.task_id for t in prepared]) if store else {}
-    previous = store.latest_by_name([t.name for t in prepared]) if store else {}
+    """One step per task, in the order of `declared` (the tasks' names as declared); the
+    tasks come upstream first (prepare.iter_prepared), each let go once decided."""
     steps: dict[str, Step] = {}
-    by_name = {t.name: t for t in prepared}
-    for name in order({t.name: t.definition.upstream for t in prepared}):
-        task = by_name[name]
+    for batch in _batches(prepared):
+        _decide_batch(batch, store, force, signatures, steps)
+    return [steps[name] for name in declared if name in steps]
+
+
+_BATCH = 250  # tasks whose records are read together (and are kept meanwhile)
+
+
+def _batches(tasks: Iterable[PreparedTask]) -> Iterator[list[PreparedTask]]:
+    batch: list[PreparedTask] = []
+    for task in tasks:
+        batch.append(task)
+        if len(batch) == _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _decide_batch(
+    batch: list[PreparedTask],
+    store: Store | None,
+    force: bool,
+    signatures: SignatureCache,
+    steps: dict[str, Step],
+) -> None:
+    """The steps of a batch of tasks (their upstream tasks decided before them)."""
+    records = store.tasks_by_id([t.task_id for t in batch], with_spec=False) if store else {}
+    # what changed is said of the tasks whose id the store does not know
+    new = [t.name for t in batch if t.task_id not in records]
+    previous = store.latest_by_name(new) if store and new else {}
+    for task in batch:
         action, why = _decide(
-            task, records.get(task.task_id), previous.get(name), force, signatures
+            task, records.get(task.task_id), previous.get(task.name), force, signatures
         )
         moving = [
             up
@@ -49,8 +77,7 @@ def plan(
         ]
         if action == RUN and moving:
             action, why = WAIT, f"for {', '.join(moving)}; then runs: {why}"
-        steps[name] = Step(name, task.task_id, task.host.name, action, why)
-    return [steps[t.name] for t in prepared]
+        steps[task.name] = Step(task.name, task.task_id, task.host.name, action, why)
 
 
 def _decide(

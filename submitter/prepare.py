@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import shlex
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from submitter.config import dependencies
 from submitter.config.models import HostConfig, Resources
@@ -22,6 +22,9 @@ from submitter.render.compile import JobSpec, RenderedJob, render_job
 from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
 from submitter.retry import RetryPolicy, escalated_resources
 from submitter.units import format_clock, format_memory
+
+if TYPE_CHECKING:  # in annotations only (typing has it from Python 3.11)
+    from typing_extensions import Unpack
 
 REMOTE_DEFAULT_WORK_DIR = "~/.submitter/work"
 
@@ -96,6 +99,25 @@ def resolve_home(path: str, home: str | None) -> str:
     return home.rstrip("/") + path[1:]
 
 
+@dataclass(frozen=True)
+class HostPlacement:
+    """Where every task of one host goes, worked out once for all of them: the host's
+    config (its home resolved), its path mapping, work directory, and the project directory
+    as the host sees it (None when it is not mapped: each task runs in its own directory)."""
+
+    config: HostConfig
+    mapper: PathMapper
+    work_dir: str
+    mapped_project: str | None
+
+    @classmethod
+    def of(cls, entry: HostEntry, project_dir: Path, home: str | None) -> HostPlacement:
+        host = _with_home(entry.config, home)
+        mapper = PathMapper(host, all_shared=host.kind == "local")
+        work_dir = resolve_home(default_work_dir(host, project_dir), home)
+        return cls(host, mapper, work_dir, mapper.mapped(PurePosixPath(project_dir)))
+
+
 def select_pack(entry: HostEntry, project_dir: Path) -> list[Pack]:
     spec = entry.config.pack or DEFAULT_PACK_FOR[entry.config.kind]
     try:
@@ -105,7 +127,26 @@ def select_pack(entry: HostEntry, project_dir: Path) -> list[Pack]:
         raise TemplateError(f"{where}host '{entry.name}': {exc}") from None
 
 
+class PrepareOptions(TypedDict, total=False):
+    """What `iter_prepared` takes besides the project and the hosts' homes."""
+
+    check_inputs: bool
+    signatures: SignatureCache | None
+    only: set[str] | None
+    done: Collection[str]
+    rendering: Rendering
+
+
 def prepare_tasks(
+    project: Project, homes: dict[str, str] | None = None, **options: Unpack[PrepareOptions]
+) -> list[PreparedTask]:
+    """Prepare every task (or those named in `only`), in the order declared, collecting all
+    errors before raising (nothing is half-done); as `iter_prepared`."""
+    found = {task.name: task for task in iter_prepared(project, homes, **options)}
+    return [found[d.name] for d in project.tasks if d.name in found]
+
+
+def iter_prepared(
     project: Project,
     homes: dict[str, str] | None = None,
     *,
@@ -114,53 +155,101 @@ def prepare_tasks(
     only: set[str] | None = None,
     done: Collection[str] = (),
     rendering: Rendering = "keep",
-) -> list[PreparedTask]:
-    """Prepare every task (or those named in `only`), collecting all errors before raising
-    (nothing is half-done). Tasks whose id is in `done` (completed earlier) are rendered
-    only if they are used: re-applying thousands of finished tasks renders none of them.
-    `rendering`: "keep" the others' files (to send them), only "check" that they render (a
-    plan: 100,000 job scripts take more than a GB), or leave it to the caller ("later")."""
-    homes = homes or {}
+) -> Iterator[PreparedTask]:
+    """Each task (or those named in `only`) prepared, upstream tasks first, one at a time:
+    only those that later tasks run after are kept here, so a caller that lets each go keeps
+    none of 100,000. Every error is raised (ConfigErrors) after the last task, so a caller
+    acts once the iteration is over. Tasks whose id is in `done` (completed earlier) are
+    rendered only if they are used: re-applying thousands of finished tasks renders none of
+    them. `rendering`: "keep" the others' files (to send them), only "check" that they render
+    (a plan: 100,000 job scripts take more than a GB), or leave it to the caller ("later")."""
     signatures = signatures if signatures is not None else SignatureCache()
-    chains: dict[str, list[Pack]] = {}
-    prepared: dict[str, PreparedTask] = {}
-    errors: list[ConfigError] = []
+    preparer = _Preparer(project, homes or {}, check_inputs, signatures)
     by_name = {d.name: d for d in project.tasks}
     # Upstream tasks first: a task's id includes theirs. With `only`, the upstream tasks of
     # those named are prepared too, for their ids, but not rendered nor returned.
     wanted = set(by_name) if only is None else _with_upstream(only, by_name)
+    needed = {up for name in wanted for up in by_name[name].upstream}
+    kept: dict[str, PreparedTask] = {}
     for name in dependencies.order({n: by_name[n].upstream for n in by_name if n in wanted}):
         definition = by_name[name]
-        if any(up not in prepared for up in definition.upstream):
+        if any(up not in kept for up in definition.upstream):
             continue  # an upstream task failed to prepare: reported already
-        entry = project.hosts[definition.host]
+        task = preparer.prepare(definition, [kept[up] for up in definition.upstream])
+        if task is None:
+            continue
+        if name in needed:
+            kept[name] = task
+        if only is not None and name not in only:
+            continue
+        if task.task_id not in done:  # template errors now, before anything is written
+            if rendering == "keep":
+                task.rendered  # noqa: B018
+            elif rendering == "check":
+                task.render()
+        yield task
+    if preparer.errors:
+        raise ConfigErrors(preparer.errors)
+
+
+class _Preparer:
+    """Prepares tasks one by one with what their hosts share: pack chains, placements."""
+
+    def __init__(
+        self,
+        project: Project,
+        homes: dict[str, str],
+        check_inputs: bool,
+        signatures: SignatureCache,
+    ) -> None:
+        self.project, self.homes = project, homes
+        self.check_inputs, self.signatures = check_inputs, signatures
+        self.chains: dict[str, list[Pack]] = {}
+        self.placements: dict[str, HostPlacement] = {}
+        self.errors: list[ConfigError] = []
+
+    def prepare(
+        self, definition: TaskDefinition, upstream: list[PreparedTask]
+    ) -> PreparedTask | None:
+        """The task prepared, or None with its error kept (a template error is raised)."""
+        entry = self.project.hosts[definition.host]
+        directory = self.project.directory
         try:
-            if entry.name not in chains:
-                chains[entry.name] = select_pack(entry, project.directory)
-            task = prepare_task(
+            if entry.name not in self.chains:
+                self.chains[entry.name] = select_pack(entry, directory)
+                home = self.homes.get(entry.name)
+                self.placements[entry.name] = HostPlacement.of(entry, directory, home)
+            return prepare_task(
                 definition,
                 entry,
-                project.directory,
-                chains[entry.name],
-                homes.get(entry.name),
-                check_inputs=check_inputs,
-                signatures=signatures,
-                upstream=[prepared[up] for up in definition.upstream],
+                directory,
+                self.chains[entry.name],
+                self.homes.get(entry.name),
+                check_inputs=self.check_inputs,
+                signatures=self.signatures,
+                upstream=upstream,
+                placement=self.placements[entry.name],
             )
-            if task.task_id not in done and (only is None or name in only):
-                # template errors now, before anything is written
-                if rendering == "keep":
-                    task.rendered  # noqa: B018
-                elif rendering == "check":
-                    task.render()
-            prepared[name] = task
         except ConfigError as exc:
-            errors.append(exc)
-        except TemplateError:
-            raise
-    if errors:
-        raise ConfigErrors(errors)
-    return [prepared[d.name] for d in project.tasks if only is None or d.name in only]
+            self.errors.append(exc)
+            return None
+
+
+def in_declared_order(
+    tasks: Iterable[PreparedTask], names: Iterable[str]
+) -> Iterator[PreparedTask]:
+    """`tasks` (upstream first, as `iter_prepared` gives them) in the order of `names`: a
+    task comes as soon as every one named before it came, so only those prepared ahead of
+    their turn (upstream tasks declared after theirs) wait here."""
+    order = iter(names)
+    turn = next(order, None)
+    ahead: dict[str, PreparedTask] = {}
+    for task in tasks:
+        ahead[task.name] = task
+        while turn is not None and turn in ahead:
+            yield ahead.pop(turn)
+            turn = next(order, None)
+    yield from ahead.values()  # past a name that never came (none does once all prepared)
 
 
 def _with_upstream(names: Collection[str], by_name: dict[str, TaskDefinition]) -> set[str]:
@@ -184,22 +273,23 @@ def prepare_task(
     check_inputs: bool = True,
     signatures: SignatureCache | None = None,
     upstream: Sequence[PreparedTask] = (),
+    placement: HostPlacement | None = None,
 ) -> PreparedTask:
-    host = _with_home(entry.config, home)
+    """One task bound to its host; `placement`, the host's, when the caller has it already."""
+    place = placement or HostPlacement.of(entry, project_dir, home)
+    host = place.config
     where = definition.location
     _check_limits(definition, entry)
-    mapper = PathMapper(host, all_shared=host.kind == "local")
-    work_dir = resolve_home(default_work_dir(host, project_dir), home)
     interpreter = _interpreter(definition)
     # The id cannot depend on where the task runs on the host, so place paths provisionally
-    # against a placeholder task directory first, then again once the id is known.
-    placeholder = f"{work_dir}/<task>"
-    inputs, outputs = _place_all(definition, mapper, project_dir, placeholder, where)
+    # against a placeholder task directory first, then move them once the id is known.
+    placeholder = f"{place.work_dir}/<task>"
+    inputs, outputs = _place_all(definition, place.mapper, project_dir, placeholder, where)
     input_signatures = _input_signatures(definition, inputs, outputs, check_inputs, signatures)
     fields = _identity_fields(definition, entry.name, host, interpreter, input_signatures, upstream)
     identity = task_id(fields)
-    task_dir = f"{work_dir.rstrip('/')}/{identity}"
-    run_dir = mapper.run_dir(project_dir, task_dir)
+    task_dir = f"{place.work_dir.rstrip('/')}/{identity}"
+    run_dir = place.mapped_project or task_dir
     inputs = _rebased(inputs, placeholder, run_dir)
     outputs = _rebased(outputs, placeholder, run_dir)
     links, linked = _links(definition, inputs, entry.name, host.kind, upstream)
@@ -268,7 +358,7 @@ def _identity_fields(
         "command": definition.run,
         "interpreter": list(interpreter),
         "env": definition.env,
-        "resources": definition.resources.model_dump(exclude_none=True),
+        "resources": _resources_record(definition.resources),
         "directives": list(definition.directives),
         "host": host_name,
         "setup": host.setup,
@@ -285,6 +375,13 @@ def escalated_task(
     if resources == task.spec.resources:
         return task
     return dataclasses.replace(task, spec=dataclasses.replace(task.spec, resources=resources))
+
+
+@functools.lru_cache(maxsize=256)
+def _resources_record(resources: Resources) -> dict[str, Any]:
+    """The resources as a task's id has them; thousands of tasks share a handful (the
+    dict is shared too: it is only read)."""
+    return resources.model_dump(exclude_none=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -377,8 +474,9 @@ def _rebased(
 ) -> tuple[PlacedPath, ...]:
     """The paths placed against the placeholder directory, placed against `run_dir`."""
     prefix = placeholder + "/"
+    base = run_dir.rstrip("/")
     return tuple(
-        dataclasses.replace(p, remote=run_dir.rstrip("/") + p.remote[len(placeholder) :])
+        PlacedPath(p.declared, p.local, base + p.remote[len(placeholder) :], p.copied)
         if p.remote.startswith(prefix)
         else p
         for p in placed
@@ -434,6 +532,8 @@ def _own_outputs_in(
 
 def _check_limits(definition: TaskDefinition, entry: HostEntry) -> None:
     limits = entry.config.limits
+    if not limits.model_fields_set:  # most hosts set none
+        return
     asked: Resources = definition.resources
     over = []
     for field, show in (

@@ -18,6 +18,7 @@ from rich.table import Table
 from submitter.engine import Engine
 from submitter.errors import EXIT_HOST_ERROR, EXIT_OK, EXIT_TASKS_FAILED
 from submitter.interrupts import Interrupted
+from submitter.long_lived import long_lived
 from submitter.progress import Progress
 from submitter.retry import RetryPolicy
 from submitter.state_filter import expand
@@ -39,11 +40,12 @@ def status(store: Store, args: argparse.Namespace) -> int:
     states = expand(chain.from_iterable(args.state)) if args.state else None
     if args.watch is not None:
         return _watch(store, args, states)
-    records, errors = _current(store, args, states)
-    if args.json:
-        print(json.dumps(_documents(store, records), indent=2))
-    else:
-        sys.stdout.write(_block(store, records, args))
+    with long_lived():  # 100,000 records, read and shown once
+        records, errors = _current(store, args, states)
+        if args.json:
+            print(json.dumps(_documents(store, records), indent=2))
+        else:
+            sys.stdout.write(_block(store, records, args))
     _say_errors(errors)
     return _exit_code(records, errors)
 
@@ -54,10 +56,12 @@ def _current(
     """The named tasks (else all), polled once if still active, then those in `states`."""
     if args.tasks:
         records = records_for(store, args.tasks)
-    else:
-        records = store.tasks(include_retired=args.all)
-    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(records)
-    polled = store.tasks_by_id([r.id for r in records if r.active])  # the poll moves no other
+    else:  # the specs of the active ones only, which the poll needs
+        records = store.tasks(include_retired=args.all, with_spec=False)
+    active = store.tasks_by_id([r.id for r in records if r.active])
+    watched = [active[r.id] for r in records if r.id in active]  # in the order shown
+    errors = Engine(store, Progress(quiet=True), seams=args.seams).refresh(watched)
+    polled = store.tasks_by_id(list(active))  # the poll moves no other
     records = [polled.get(r.id, r) for r in records]
     if states is not None:
         records = [r for r in records if r.state in states]
@@ -66,10 +70,10 @@ def _current(
 
 def _rows(store: Store, records: Sequence[TaskRecord]) -> list[list[str]]:
     rows = []
-    attempts = store.attempts_of([r.id for r in records])
+    latest = store.latest_attempts([r.id for r in records])
     allowed = _attempts_allowed(store, records)
     for record in records:
-        attempt = attempts[record.id][-1] if attempts[record.id] else None
+        attempt = latest.get(record.id)
         rows.append(
             [
                 record.name,

@@ -3,6 +3,7 @@ header line, every cell whole, no styles."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Collection, Sequence
 
@@ -91,6 +92,9 @@ def _room_for_wrapped(
     return width - taken - 3 * len(wrapped) >= LEAST_WRAPPED_WIDTH * len(wrapped)
 
 
+_ESCAPED = re.compile(r"[\\\t\n\r]")
+
+
 def plain_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = [columns, *rows]
     return "".join("\t".join(_cell(c) for c in line) + "\n" for line in lines)
@@ -99,4 +103,6 @@ def plain_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def _cell(text: str) -> str:
     """A tab or a line break inside a cell would split it: written as \\t and \\n, as in
     PostgreSQL's text format (and a backslash as \\\\, so that nothing is ambiguous)."""
+    if _ESCAPED.search(text) is None:  # most cells: 800,000 of them for 100,000 tasks
+        return text
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")

@@ -38,8 +38,10 @@ def outputs_changed(
 ) -> str | None:
     """Why a completed task's outputs here are not the ones its run produced, if so: the
     declared files, and every file its patterns matched (recorded when it completed)."""
-    expected = {str(o.local): record.outputs.get(str(o.local)) for o in outputs}
-    expected.update(record.outputs)
+    digests = record.outputs  # parsed once here
+    declared = [str(o.local) for o in outputs]
+    expected = {local: digests.get(local) for local in declared}
+    expected.update(digests)
     for local, recorded in expected.items():
         try:
             info = os.stat(local)

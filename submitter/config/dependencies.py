@@ -48,33 +48,32 @@ def link(
     outputs: Sequence[Sequence[str]],
     locations: Sequence[Location],
     directory: Path,
-) -> tuple[list[Links], list[ConfigError]]:
-    """Each task's upstream tasks and the inputs they produce, and the errors found.
-
-    The i-th entry of every argument belongs to the i-th task.
-    """
+) -> tuple[dict[int, Links], list[ConfigError]]:
+    """The upstream tasks of each task that has some, and the inputs they produce, by the
+    task's index; and the errors found. The i-th entry of every argument belongs to the i-th
+    task. A task that runs after none has no entry: 100,000 independent tasks take none."""
     errors: list[ConfigError] = []
-    index = {name: i for i, name in enumerate(names)}
-    upstream: list[set[int]] = [set() for _ in names]
+    index = {name: i for i, name in enumerate(names)} if any(after) else {}
+    upstream: dict[int, set[int]] = {}
     why: dict[tuple[int, int], str] = {}
     for i, entries in enumerate(after):
         for entry in entries:
-            matched = _named(entry, names, index, i, errors)
-            for j in matched:
-                upstream[i].add(j)
+            for j in _named(entry, names, index, i, errors):
+                upstream.setdefault(i, set()).add(j)
                 why.setdefault((i, j), f"after: {entry.pattern}")
-    producers = _Producers(
-        [[_here(directory, o) for o in task_outputs] for task_outputs in outputs]
-    )
-    derived: list[list[str]] = [[] for _ in names]
-    for i, task_inputs in enumerate(inputs):
-        for declared in task_inputs:
-            makers = producers.of(_here(directory, declared)) - {i}
-            if makers:
-                derived[i].append(declared)
-            for j in makers:
-                upstream[i].add(j)
-                why.setdefault((i, j), f"its input '{declared}' is an output of '{names[j]}'")
+    derived: dict[int, list[str]] = {}
+    if any(inputs):  # else no output is anyone's input: no producers to look up
+        producers = _Producers(
+            [[_here(directory, o) for o in task_outputs] for task_outputs in outputs]
+        )
+        for i, task_inputs in enumerate(inputs):
+            for declared in task_inputs:
+                makers = producers.of(_here(directory, declared)) - {i}
+                if makers:
+                    derived.setdefault(i, []).append(declared)
+                for j in makers:
+                    upstream.setdefault(i, set()).add(j)
+                    why.setdefault((i, j), f"its input '{declared}' is an output of '{names[j]}'")
     cycle = _cycle(upstream)
     if cycle:
         steps = " → ".join(names[k] for k in cycle)
@@ -83,10 +82,10 @@ def link(
             for a, b in itertools.pairwise(cycle)
         )
         errors.append(ConfigError(f"dependency cycle: {steps}: {reasons}", locations[cycle[0]]))
-    links = [
-        Links(tuple(names[j] for j in sorted(up)), tuple(made))
-        for up, made in zip(upstream, derived, strict=True)
-    ]
+    links = {
+        i: Links(tuple(names[j] for j in sorted(up)), tuple(derived.get(i, ())))
+        for i, up in upstream.items()
+    }
     return links, errors
 
 
@@ -172,12 +171,13 @@ def _fixed_prefix(pattern: str) -> str:
     return "/".join(parts) or "/"
 
 
-def _cycle(upstream: list[set[int]]) -> list[int]:
-    """A dependency cycle as a closed walk (first == last), or [] when there is none."""
+def _cycle(upstream: dict[int, set[int]]) -> list[int]:
+    """A dependency cycle as a closed walk (first == last), or [] when there is none; the
+    tasks that run after none are left out of `upstream`."""
     white, grey, black = 0, 1, 2
-    colour = [white] * len(upstream)
-    for start in range(len(upstream)):
-        if colour[start] != white:
+    colour: dict[int, int] = {}
+    for start in sorted(upstream):
+        if colour.get(start, white) != white:
             continue
         path: list[int] = []
         stack: list[tuple[int, list[int]]] = [(start, sorted(upstream[start]))]
@@ -191,12 +191,12 @@ def _cycle(upstream: list[set[int]]) -> list[int]:
                 path.pop()
                 continue
             nxt = todo.pop()
-            if colour[nxt] == grey:
+            if colour.get(nxt, white) == grey:
                 return [*path[path.index(nxt) :], nxt]
-            if colour[nxt] == white:
+            if colour.get(nxt, white) == white:
                 colour[nxt] = grey
                 path.append(nxt)
-                stack.append((nxt, sorted(upstream[nxt])))
+                stack.append((nxt, sorted(upstream.get(nxt, ()))))
     return []
 
 

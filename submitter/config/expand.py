@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator
@@ -45,14 +46,32 @@ def _walk(node: Any, variables: dict[str, Any], locate: Locator, loc: tuple[str 
 def _replace(
     text: str, variables: dict[str, Any], locate: Locator, loc: tuple[str | int, ...]
 ) -> str:
-    def value_of(match: re.Match[str]) -> str:
-        name = match.group(1)
+    if "{{" not in text:  # most keys and many values
+        return text
+    parts: list[str] = []
+    for piece in _pieces(text):
+        if isinstance(piece, str):
+            parts.append(piece)
+            continue
+        name, written = piece
         if name not in variables:
             known = ", ".join(sorted(variables)) or "none (add a for_each mapping)"
             raise ConfigError(
-                f"unknown variable '{name}' in {match.group(0)}; variables defined: {known}",
+                f"unknown variable '{name}' in {written}; variables defined: {known}",
                 locate(loc),
             )
-        return str(variables[name])
+        parts.append(str(variables[name]))
+    return "".join(parts)
 
-    return _VARIABLE.sub(value_of, text)
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(text: str) -> tuple[str | tuple[str, str], ...]:
+    """The text cut once into its literal parts and its `{{ var }}`s, each as (name, as
+    written): a product's tasks substitute the same few strings a million times."""
+    pieces: list[str | tuple[str, str]] = []
+    at = 0
+    for match in _VARIABLE.finditer(text):
+        pieces += [text[at : match.start()], (match.group(1), match.group(0))]
+        at = match.end()
+    pieces.append(text[at:])
+    return tuple(pieces)

@@ -42,9 +42,11 @@ class HostEntry:
     location: Location | None  # None for the built-in local host
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskDefinition:
-    """A task after expansion, defaults applied and host chosen; not yet bound to paths."""
+    """A task after expansion, defaults applied and host chosen; not yet bound to paths.
+    The tasks of one `for_each` product share what they have alike (env, resources, retry
+    policy): a million of them are kept at once."""
 
     name: str
     run: str
@@ -56,7 +58,6 @@ class TaskDefinition:
     env: dict[str, str]
     directives: tuple[str, ...]
     location: Location
-    variables: dict[str, Any] = field(default_factory=dict)
     after: tuple[After, ...] = ()  # as written
     upstream: tuple[str, ...] = ()  # the tasks it runs after: named in `after`, or implied
     derived_inputs: tuple[str, ...] = ()  # inputs (as declared) that upstream tasks produce
@@ -105,22 +106,7 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
             errors.append(exc)
             default_host = LOCAL_HOST  # checked above; keep validating the tasks
 
-    tasks: list[TaskDefinition] = []
-    claims = _Claims(tasks_file.parent)
-    for index, raw in enumerate(doc.root.get("tasks") or []):
-        host_loc = doc.locate(("tasks", index, "host")) if _names_host(raw) else default_host_loc
-        try:
-            for task in _expand_task(doc, index, raw, top.defaults, default_host):
-                _require_host(task.host, hosts, host_loc, f"in task '{task.name}'")
-                outputs_loc = [
-                    doc.locate(("tasks", index, "outputs", i)) for i in range(len(task.outputs))
-                ]
-                claims.take(task, outputs_loc)
-                tasks.append(task)
-        except ConfigErrors as exc:
-            errors.extend(exc.errors)
-        except ConfigError as exc:
-            errors.append(exc)
+    tasks = _expand_all(doc, top.defaults, hosts, (default_host, default_host_loc), errors)
     if not errors and not tasks:
         errors.append(
             ConfigError("no tasks: 'tasks' must list at least one task", doc.locate(("tasks",)))
@@ -130,6 +116,35 @@ def load_project(tasks_file: Path, host_override: str | None = None) -> Project:
     if errors:
         raise ConfigErrors(errors)
     return Project(tasks_file, tasks_file.parent, hosts, tasks)
+
+
+def _expand_all(
+    doc: YamlDocument,
+    defaults: Defaults,
+    hosts: dict[str, HostEntry],
+    default_host: tuple[str, Location | None],
+    errors: list[ConfigError],
+) -> list[TaskDefinition]:
+    """Every task of the file expanded, each checked for its host, name and outputs; the
+    errors found are added to `errors`. (The names and outputs taken are let go on return,
+    before the tasks are linked.)"""
+    tasks: list[TaskDefinition] = []
+    claims = _Claims(doc.path.parent)
+    for index, raw in enumerate(doc.root.get("tasks") or []):
+        host_loc = doc.locate(("tasks", index, "host")) if _names_host(raw) else default_host[1]
+        located: dict[int, Location] = {}  # one Location for each output of all expanded
+        try:
+            for task in _expand_task(doc, index, raw, defaults, default_host[0]):
+                _require_host(task.host, hosts, host_loc, f"in task '{task.name}'")
+                for i in range(len(located), len(task.outputs)):
+                    located[i] = doc.locate(("tasks", index, "outputs", i))
+                claims.take(task, [located[i] for i in range(len(task.outputs))])
+                tasks.append(task)
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+        except ConfigError as exc:
+            errors.append(exc)
+    return tasks
 
 
 def _with_upstream(
@@ -144,12 +159,9 @@ def _with_upstream(
         directory,
     )
     errors.extend(found)
-    return [
-        replace(t, upstream=link.upstream, derived_inputs=link.derived_inputs)
-        if link.upstream
-        else t
-        for t, link in zip(tasks, links, strict=True)
-    ]
+    for i, link in links.items():
+        tasks[i] = replace(tasks[i], upstream=link.upstream, derived_inputs=link.derived_inputs)
+    return tasks
 
 
 def _names_host(raw: Any) -> bool:
@@ -324,6 +336,7 @@ def _expand_task(
         return doc.locate(base + loc)
 
     expanded: list[TaskDefinition] = []
+    alike = _Alike(defaults)
     for variables in combinations(for_each):
         values = substitute(plain, variables, locate)
         try:
@@ -343,7 +356,7 @@ def _expand_task(
             )
             for i, pattern in enumerate(spec.after)
         )
-        expanded.append(_definition(spec, defaults, default_host, where, variables, after))
+        expanded.append(alike.definition(spec, default_host, where, after))
     return expanded
 
 
@@ -383,27 +396,45 @@ def _label(name: Any, index: int) -> str:
     return f"#{index + 1}"
 
 
-def _definition(
-    spec: TaskSpec,
-    defaults: Defaults,
-    default_host: str,
-    where: Location,
-    variables: dict[str, Any],
-    after: tuple[After, ...],
-) -> TaskDefinition:
-    resources = DEFAULT_RESOURCES.overlay(defaults.resources).overlay(spec.resources)
-    return TaskDefinition(
-        name=spec.name,
-        run=spec.run,
-        host=spec.host or default_host,
-        inputs=tuple(spec.inputs),
-        outputs=tuple(spec.outputs),
-        resources=resources,
-        interpreter=spec.interpreter or defaults.interpreter or DEFAULT_INTERPRETER,
-        env={**defaults.env, **spec.env},
-        directives=tuple(defaults.directives) + tuple(spec.directives),
-        location=where,
-        variables=variables,
-        after=after,
-        retry=declared_retry_policy(spec, defaults),
-    )
+class _Alike:
+    """Makes the definitions of one task entry, sharing among them what they have alike."""
+
+    def __init__(self, defaults: Defaults) -> None:
+        self.defaults = defaults
+        self.directives = tuple(defaults.directives)
+        self.policies: dict[tuple[Any, ...], RetryPolicy] = {}
+        self.resources: dict[Resources | None, Resources] = {}
+
+    def definition(
+        self, spec: TaskSpec, default_host: str, where: Location, after: tuple[After, ...]
+    ) -> TaskDefinition:
+        defaults = self.defaults
+        return TaskDefinition(
+            name=spec.name,
+            run=spec.run,
+            host=spec.host or default_host,
+            inputs=tuple(spec.inputs),
+            outputs=tuple(spec.outputs),
+            resources=self._resources(spec.resources),
+            interpreter=spec.interpreter or defaults.interpreter or DEFAULT_INTERPRETER,
+            env={**defaults.env, **spec.env} if spec.env else defaults.env,
+            directives=self.directives + tuple(spec.directives)
+            if spec.directives
+            else self.directives,
+            location=where,
+            after=after,
+            retry=self._policy(spec),
+        )
+
+    def _resources(self, written: Resources | None) -> Resources:
+        if written not in self.resources:
+            overlaid = DEFAULT_RESOURCES.overlay(self.defaults.resources).overlay(written)
+            self.resources[written] = overlaid
+        return self.resources[written]
+
+    def _policy(self, spec: TaskSpec) -> RetryPolicy:
+        retry_on = tuple(spec.retry_on) if spec.retry_on is not None else None
+        key = (spec.retries, retry_on, spec.retry_delay, spec.escalate)
+        if key not in self.policies:
+            self.policies[key] = declared_retry_policy(spec, self.defaults)
+        return self.policies[key]

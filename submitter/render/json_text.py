@@ -14,6 +14,7 @@ from typing import Any
 _SCALARS = (str, int, float, bool, type(None))
 _CONTAINERS = (dict, list, tuple)
 _compact = json.JSONEncoder(sort_keys=True).encode
+_text = json.encoder.encode_basestring_ascii  # what json.dumps writes text as
 
 
 def indented_json(value: Any) -> str:
@@ -30,14 +31,28 @@ class _Unusual(Exception):
 
 def _layout(value: Any, newline: str) -> str:
     if isinstance(value, _SCALARS) or (not value and isinstance(value, _CONTAINERS)):
-        return _compact(value)
+        return _scalar(value)
     inner = newline + "  "
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise _Unusual
-        members = (f"{_compact(key)}: {_layout(value[key], inner)}" for key in sorted(value))
+        members = [f"{_scalar(key)}: {_member(value[key], inner)}" for key in sorted(value)]
         return "{" + inner + ("," + inner).join(members) + newline + "}"
     if isinstance(value, list | tuple):
-        items = (_layout(item, inner) for item in value)
+        items = [_member(item, inner) for item in value]
         return "[" + inner + ("," + inner).join(items) + newline + "]"
     raise _Unusual
+
+
+def _member(value: Any, newline: str) -> str:
+    """A member of a container: most are text or whole numbers, written at once."""
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is int:
+        return int.__repr__(value)
+    return _layout(value, newline)
+
+
+def _scalar(value: Any) -> str:
+    return _text(value) if type(value) is str else _compact(value)

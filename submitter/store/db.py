@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from submitter.errors import SubmitterError
 from submitter.states import ACTIVE, FINAL, TaskState, check_transition
@@ -125,7 +125,8 @@ class TaskRecord:
 
     @cached_property
     def spec(self) -> dict[str, Any]:
-        return dict(json.loads(self.spec_json))
+        """What the store keeps of the task (empty in a record read without it)."""
+        return dict(json.loads(self.spec_json)) if self.spec_json else {}
 
     @cached_property
     def outputs(self) -> dict[str, str]:
@@ -154,11 +155,26 @@ class AttemptRecord:
     number: int  # 1 for a task's first attempt, k for its (k-1)th retry
 
 
+class LatestAttempt(NamedTuple):
+    """A task's latest attempt as a table of many tasks shows it."""
+
+    number: int
+    job_id: str | None
+    exit_code: int | None
+
+
 # The tasks table's columns in TaskRecord's field order.
 _TASK_COLUMNS = (
     "id, name, host, state, reason, task_dir, run_dir, spec, created, updated, outputs, "
     "tasks_file, retired, next_attempt"
 )
+
+
+def _task_columns(with_spec: bool) -> str:
+    """_TASK_COLUMNS, or the same with an empty spec in place of the stored one."""
+    return _TASK_COLUMNS if with_spec else _TASK_COLUMNS.replace(" spec,", " '' AS spec,")
+
+
 _ATTEMPT_COLUMNS = ", ".join(field.name for field in dataclasses.fields(AttemptRecord))
 
 
@@ -314,27 +330,26 @@ class Store:
         rows = self._plain(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id=?", (task_id,))
         return _task(rows[0]) if rows else None
 
-    def tasks_by_id(self, ids: Sequence[str]) -> dict[str, TaskRecord]:
-        """The records of these tasks that exist, by id, read in a few queries (not one each)."""
-        return {record.id: record for record in self._tasks_where("id", ids)}
+    def tasks_by_id(self, ids: Sequence[str], *, with_spec: bool = True) -> dict[str, TaskRecord]:
+        """The records of these tasks that exist, by id, read in a few queries (not one each);
+        `with_spec=False`: without their specs, as `tasks` reads them."""
+        return {record.id: record for record in _records_where(self._db, "id", ids, with_spec)}
 
     def latest_by_name(self, names: Sequence[str]) -> dict[str, TaskRecord]:
         """The most recently updated record of each of these task names (any id)."""
-        ordered = sorted(self._tasks_where("name", names), key=lambda record: record.updated)
+        ordered = sorted(_records_where(self._db, "name", names), key=lambda record: record.updated)
         return {record.name: record for record in ordered}
 
-    def _tasks_where(self, column: str, values: Sequence[str]) -> list[TaskRecord]:
-        """The records whose `column` (id or name) is one of `values`, in a few queries."""
-        found: list[TaskRecord] = []
-        for chunk, marks in _chunks(list(dict.fromkeys(values))):
-            query = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE {column} IN ({marks})"
-            found += map(_task, self._plain(query, chunk))
-        return found
-
     def tasks(
-        self, states: Sequence[str] | None = None, *, include_retired: bool = True
+        self,
+        states: Sequence[str] | None = None,
+        *,
+        include_retired: bool = True,
+        with_spec: bool = True,
     ) -> list[TaskRecord]:
-        query = f"SELECT {_TASK_COLUMNS} FROM tasks"
+        """The records, oldest first; `with_spec=False`: without their specs (the largest
+        column, 1.7 kB a task), each record's `spec` then empty."""
+        query = f"SELECT {_task_columns(with_spec)} FROM tasks"
         clauses: list[str] = []
         values: list[Any] = []
         if states:
@@ -448,26 +463,27 @@ class Store:
         return [AttemptRecord(**dict(row)) for row in rows]
 
     def attempts_of(self, task_ids: Sequence[str]) -> dict[str, list[AttemptRecord]]:
-        """The attempts of each of these tasks in the order recorded, read in a few queries."""
+        """The attempts of each of these tasks in the order recorded."""
         found: dict[str, list[AttemptRecord]] = {task_id: [] for task_id in task_ids}
-        for chunk, marks in _chunks(list(found)):
-            query = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE task_id IN ({marks})"
-            for row in self._plain(query + " ORDER BY id", chunk):
-                attempt = AttemptRecord(*row)  # the columns are in the record's field order
-                found[attempt.task_id].append(attempt)
+        query = f"SELECT {_ATTEMPT_COLUMNS} FROM attempts {{where}} ORDER BY id"
+        for row in _rows_where(self._db, query, "task_id", list(found), key=1):
+            found[row[1]].append(AttemptRecord(*row))  # columns in the record's field order
         return found
+
+    def latest_attempts(self, task_ids: Sequence[str]) -> dict[str, LatestAttempt]:
+        """What a table of many tasks shows of the latest attempt of each that has one."""
+        query = "SELECT task_id, number, job_id, exit_code FROM attempts {where} ORDER BY id"
+        rows = _rows_where(self._db, query, "task_id", task_ids, key=0)
+        return {row[0]: LatestAttempt(*row[1:]) for row in rows}  # the last one wins
 
     def retry_records(self, task_ids: Sequence[str]) -> dict[str, str | None]:
         """Each of these tasks' retry policy as its spec keeps it (JSON text, None if none),
         taken out by SQLite rather than by parsing every spec here."""
-        found: dict[str, str | None] = {}
-        for chunk, marks in _chunks(list(dict.fromkeys(task_ids))):
-            query = f"SELECT id, json_extract(spec, '$.retry') FROM tasks WHERE id IN ({marks})"
-            try:
-                found.update(self._plain(query, chunk))
-            except sqlite3.OperationalError:  # an SQLite built without its JSON functions
-                found.update((r.id, _retry_text(r.spec)) for r in self._tasks_where("id", chunk))
-        return found
+        query = "SELECT id, json_extract(spec, '$.retry') FROM tasks {where}"
+        try:
+            return dict(_rows_where(self._db, query, "id", task_ids, key=0))
+        except sqlite3.OperationalError:  # an SQLite built without its JSON functions
+            return {r.id: _retry_text(r.spec) for r in _records_where(self._db, "id", task_ids)}
 
     def all_attempts(self) -> list[AttemptRecord]:
         """Every attempt of every task, in the order they were recorded: one query."""
@@ -544,6 +560,32 @@ def _chunks(values: list[str]) -> Iterator[tuple[list[str], str]]:
     for begin in range(0, len(values), _IDS_PER_QUERY):
         chunk = values[begin : begin + _IDS_PER_QUERY]
         yield chunk, ",".join("?" * len(chunk))
+
+
+def _records_where(
+    db: sqlite3.Connection, column: str, values: Sequence[str], with_spec: bool = True
+) -> list[TaskRecord]:
+    """The task records whose `column` (id or name) is one of `values`."""
+    query = f"SELECT {_task_columns(with_spec)} FROM tasks {{where}}"
+    rows = _rows_where(db, query, column, values, key=0 if column == "id" else 1)
+    return [_task(row) for row in rows]
+
+
+def _rows_where(
+    db: sqlite3.Connection, query: str, column: str, values: Sequence[str], key: int
+) -> list[tuple[Any, ...]]:
+    """The rows of `query` (`{where}` where its condition goes) whose `column`, the row's
+    field `key`, is one of `values`: in a few queries of `column IN (...)`, or, for more
+    values than one such query takes, in one pass over the table (one query for 100,000
+    tasks, not 112)."""
+    wanted = list(dict.fromkeys(values))
+    if len(wanted) > _IDS_PER_QUERY:
+        kept = set(wanted)
+        return [row for row in plain_rows(db, query.format(where=""), ()) if row[key] in kept]
+    rows: list[tuple[Any, ...]] = []
+    for chunk, marks in _chunks(wanted):
+        rows += plain_rows(db, query.format(where=f"WHERE {column} IN ({marks})"), chunk)
+    return rows
 
 
 def _retry_text(spec: dict[str, Any]) -> str | None:
