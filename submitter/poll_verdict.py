@@ -137,8 +137,10 @@ def _pool_view(
 def spare_pool_jobs(
     watched: list[Tracked], poll: PollResult, batch: BatchScheduler | None
 ) -> list[str]:
-    """The jobs of pools whose every watched member a job took, still waiting in the queue:
-    each would start, find nothing to take, and end."""
+    """The jobs of pools whose every watched member a job took, still waiting in the queue,
+    that no member names as its taker: each would start, find nothing to take, and end. (The
+    queue is asked before the status files are read: a job seen waiting may have started
+    and taken a member in between.)"""
     if batch is None or poll.scheduler is None:
         return []
     pools: dict[str, list[Tracked]] = {}
@@ -147,17 +149,21 @@ def spare_pool_jobs(
             pools.setdefault(pool_of(tracked.job_id), []).append(tracked)
     spare: list[str] = []
     for members in pools.values():
-        if all(_claimed(poll, m) for m in members):
+        takers = [_taker(poll, m) for m in members]
+        if all(takers):
+            named = {batch.job_key(t) for t in takers}
             for job in pool_jobs(members[0].job_id or "") or []:
                 view = batch.find_status(poll.scheduler, job)
-                if view is not None and view.state in (JobState.QUEUED, JobState.HELD):
+                waiting = view is not None and view.state in (JobState.QUEUED, JobState.HELD)
+                if waiting and batch.job_key(job) not in named:
                     spare.append(job)
     return spare
 
 
-def _claimed(poll: PollResult, tracked: Tracked) -> bool:
+def _taker(poll: PollResult, tracked: Tracked) -> str:
+    """The job its status names as the one that took it; empty: none yet."""
     report = poll.tasks.get(tracked.id)
-    return bool(report is not None and (report.status or {}).get("job_id"))
+    return str((report.status or {}).get("job_id") or "") if report is not None else ""
 
 
 def _after_cancel(

@@ -86,3 +86,26 @@ def test_a_detached_pool_gets_the_jobs_its_declared_walltimes_need() -> None:
     narrow = size_pool(group, 2, 3, whole=True)  # then as wide as a job may be
     assert (narrow.jobs, narrow.packing) == (whole_pool_jobs(group), Packing(4, 16, 4))
     assert narrow.jobs == 2
+
+
+def test_a_pool_job_a_member_names_is_not_spare_though_the_queue_said_it_waits() -> None:
+    """The queue is asked before the status files are read: a job seen waiting may have
+    started and taken a member in between. Only a waiting job no member names is spare."""
+    from submitter.poll_verdict import spare_pool_jobs
+
+    members = [
+        Tracked(f"t{i}", f"t{i}", "h", f"/w/t{i}", [], state="queued", job_id=f"pool:41..42/{i}")
+        for i in range(2)
+    ]
+    waiting = JobStatus(JobState.QUEUED, "PD")
+    statuses = {
+        "t0": {"state": "running", "job_id": "41"},
+        "t1": {"state": "running", "job_id": "42"},
+    }
+    reports = {t: TaskReport(None, status) for t, status in statuses.items()}
+    poll = PollResult({"41": JobStatus(JobState.RUNNING, "R"), "42": waiting}, None, reports, {})
+    assert spare_pool_jobs(members, poll, Slurm()) == []
+    statuses["t1"]["job_id"] = "41"  # job 41 took both: 42 would find nothing
+    reports = {t: TaskReport(None, status) for t, status in statuses.items()}
+    poll = PollResult({"41": JobStatus(JobState.RUNNING, "R"), "42": waiting}, None, reports, {})
+    assert spare_pool_jobs(members, poll, Slurm()) == ["42"]
