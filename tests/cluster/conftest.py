@@ -91,8 +91,55 @@ def docker_compose_project_name() -> str:
 
 @pytest.fixture(scope="session")
 def docker_setup(cluster_secrets: dict[str, Path]) -> list[str]:
+    _remove_stale_projects()
     subprocess.run([str(ROOT / "docker" / "openpbs" / "fetch-source")], check=True)
     return ["up --build -d"]
+
+
+_PYTEST_PROJECT = re.compile(r"^submitter-pytest-(\d+)(-[\w-]+)?$")
+
+
+def _remove_stale_projects() -> None:
+    """Remove the containers, networks and volumes of test sessions that are gone (a killed
+    run leaves them): their networks would use up docker's address pools."""
+    listed = subprocess.run(
+        ["docker", "network", "ls", "--format", '{{.Label "com.docker.compose.project"}}'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for project in sorted(set(listed)):
+        found = _PYTEST_PROJECT.match(project)
+        if not found or _alive(int(found.group(1))):
+            continue
+        label = f"label=com.docker.compose.project={project}"
+        for kind, remove in (("container", ["rm", "-f"]), ("network", ["rm"]), ("volume", ["rm"])):
+            ids = subprocess.run(
+                [
+                    "docker",
+                    kind,
+                    "ls",
+                    "-q",
+                    *(["-a"] if kind == "container" else []),
+                    "--filter",
+                    label,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            if ids:
+                subprocess.run(["docker", kind, *remove, *ids], capture_output=True, check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session")
