@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from submitter import start_step, task_logs
+from submitter import lane_logs, start_step, task_logs
 from submitter.config.models import HostConfig
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.host_link import HostLink
@@ -290,10 +290,15 @@ class HostSession(HostLink):
         state_dir = self.ctx.store.state_dir
         transfers: list[Transfer] = []
         made: dict[str, tuple[list[Transfer], list[str]]] = {}
+        in_lanes = lane_logs.keep_from_lanes(self.connection(), state_dir, finished)
         with tempfile.TemporaryDirectory(prefix=".incoming-", dir=state_dir) as incoming:
-            logs = {e.tracked.id: self._log_transfers(e.tracked, Path(incoming)) for e in finished}
+            logs = {
+                e.tracked.id: self._log_transfers(e.tracked, Path(incoming))
+                for e in finished
+                if e.tracked.id not in in_lanes
+            }
             for ending in finished:
-                transfers += logs[ending.tracked.id]
+                transfers += logs.get(ending.tracked.id, [])
                 if ending.state == "completed":
                     made[ending.tracked.id] = produced(ending.tracked, ending.status)
                     transfers += made[ending.tracked.id][0]

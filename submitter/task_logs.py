@@ -29,11 +29,11 @@ def logs_file(state_dir: Path, task_id: str) -> Path:
     return state_dir / LOGS_DIR / f"{task_id}.log"
 
 
-def keep(state_dir: Path, task_id: str, parts: Mapping[str, Path]) -> Path:
-    """Write the task's logs file from the files `parts` names (by log name), in one rename:
-    a reader finds the earlier one or this one. An absent part is empty; a scheduler's file
-    is kept only when it says something."""
-    sizes = {name: _size(path) for name, path in parts.items()}
+def keep(state_dir: Path, task_id: str, parts: Mapping[str, Path | bytes]) -> Path:
+    """Write the task's logs file from `parts` (by log name: a file, or the part itself), in
+    one rename: a reader finds the earlier one or this one. An absent part is empty; a
+    scheduler's file is kept only when it says something."""
+    sizes = {name: len(p) if isinstance(p, bytes) else _size(p) for name, p in parts.items()}
     kept = [
         name for name in LOG_FILES if name in parts and (name not in SCHEDULER_LOGS or sizes[name])
     ]
@@ -46,9 +46,12 @@ def keep(state_dir: Path, task_id: str, parts: Mapping[str, Path]) -> Path:
         for name in kept:
             out.write(b"--- %s\n" % name.encode())
             start = out.tell()
-            if sizes[name]:  # an empty part is not opened: thousands of tasks feel it
-                with contextlib.suppress(FileNotFoundError), parts[name].open("rb") as part:
-                    shutil.copyfileobj(part, out)
+            part = parts[name]
+            if isinstance(part, bytes):
+                out.write(part)
+            elif sizes[name]:  # an empty part is not opened: thousands of tasks feel it
+                with contextlib.suppress(FileNotFoundError), part.open("rb") as source:
+                    shutil.copyfileobj(source, out)
             lengths[name] = out.tell() - start
             out.write(b"\n")
         out.seek(0)

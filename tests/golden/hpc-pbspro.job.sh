@@ -99,8 +99,10 @@ submitter_status() {
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"
-  printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s, "matched": %s}' \
+  printf -v line '{"state": %s, "exit_code": %s, "hostname": %s, "pid": %s, "job_id": %s, "start": %s, "end": %s, "reason": %s, "matched": %s' \
     "$state" "$2" "$submitter_host" "$submitter_pid" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
+  if [ "$1" != running ] && [ -n "${SUBMITTER_LANE_LOGS:-}" ]; then submitter_archive_logs; fi
+  line+=$submitter_logs_ref}
   if [ "$1" = running ]; then
     printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
   elif [ "$1" = completed ]; then
@@ -110,6 +112,26 @@ submitter_status() {
   else
     printf '%s\n' "$line" >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
   fi
+}
+
+# archive_logs: a pool member's logs go into its lane's log file ($SUBMITTER_LANE_LOGS), one
+# entry after another, so that a finished task leaves no log files of its own on the host: a
+# line `submitter-log <task id> stdout=N stderr=N job.out=N job.err=N`, then the four parts as
+# they are (the wrapper's own output is the lane's, in $SUBMITTER_LANE_WRAPPER.out/.err). The
+# final status names the lane file and the entry's offset. Only this lane appends to it.
+submitter_logs_ref=
+submitter_archive_logs() {
+  local wrapper=$SUBMITTER_LANE_WRAPPER task_out="$SUBMITTER_TASK_DIR/stdout"
+  local task_err="$SUBMITTER_TASK_DIR/stderr" sizes=() path
+  [ -z "$submitter_logs_ref" ] && [ -e "$task_out" ] || return 0
+  read -r -d '' -a sizes < <(stat -c %s -- "$task_out" "$task_err" "$wrapper.out" "$wrapper.err" "$SUBMITTER_LANE_LOGS" 2>/dev/null)
+  [ -n "${sizes[4]:-}" ] || return 0  # one of them gone
+  printf 'submitter-log %s stdout=%s stderr=%s job.out=%s job.err=%s\n' \
+    "$SUBMITTER_TASK_ID" "${sizes[@]:0:4}" >>"$SUBMITTER_LANE_LOGS" &&
+    cat -- "$task_out" "$task_err" "$wrapper.out" "$wrapper.err" >>"$SUBMITTER_LANE_LOGS" || return 0
+  rm -f -- "$task_out" "$task_err" "$SUBMITTER_TASK_DIR/command"
+  submitter_json path "$SUBMITTER_LANE_LOGS"
+  submitter_logs_ref=", \"logs\": [$path, ${sizes[4]}]"
 }
 
 # match_outputs: what each declared pattern matched (relative to the run directory, or

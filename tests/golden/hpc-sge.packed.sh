@@ -71,10 +71,16 @@ submitter_next() {
   submitter_dir=
 }
 
-# lane: runs members one after another; fails when one of them did not complete.
+# lane <number>: runs members one after another; fails when one of them did not complete.
+# Each member's logs end in the lane's log file (the wrapper's archive_logs), whose name says
+# which job and lane wrote it; the wrapper's own output goes to the lane's .out/.err files,
+# emptied for each member.
 submitter_lane() {
   local failed=0 line
   submitter_index=0
+  export SUBMITTER_LANE_LOGS=/scratch/alice/submitter/.groups/g1"/lane.${submitter_job//\//_}.$$.$1"
+  export SUBMITTER_LANE_WRAPPER="$SUBMITTER_LANE_LOGS.wrapper"
+  : >>"$SUBMITTER_LANE_LOGS"
   trap 'submitter_stopping=1' TERM INT HUP
   while [ -z "$submitter_stopping" ] && [ $((SECONDS + submitter_needs)) -le "$submitter_deadline" ]; do
     submitter_next
@@ -83,7 +89,7 @@ submitter_lane() {
       submitter_skip "$submitter_dir"
       continue
     fi
-    (cd -- "$submitter_dir" && exec bash job.sh >job.out 2>job.err)
+    (cd -- "$submitter_dir" && exec bash job.sh) >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
     line=
     read -r line <"$submitter_dir/status" 2>/dev/null
     case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac
@@ -93,7 +99,7 @@ submitter_lane() {
 
 submitter_lanes=()
 for ((submitter_i = 0; submitter_i < submitter_width; submitter_i++)); do
-  submitter_lane &
+  submitter_lane "$submitter_i" &
   submitter_lanes+=("$!")
 done
 # The job fails when one of the tasks it ran did not complete, as the scheduler's accounting

@@ -220,3 +220,40 @@ def test_a_detached_pool_has_jobs_enough_for_every_task_at_its_declared_walltime
     assert len(_jobs(tmp_path)) == 6
     assert _runs(tmp_path) == {str(i): 1 for i in range(6)}
     assert all(r["state"] == "completed" for r in _status(cli, tmp_path).values())
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_leaves_two_entries_a_task_on_the_host_and_its_logs_come_back_whole(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """30 pooled tasks, each printing its own lines (one with bytes that are not UTF-8) and
+    one failing: once they ended, each task's directory on the host holds its status and
+    its outputs, nothing else; what the pool's jobs keep beside them (`.groups/`) is a few
+    files a job. `logs` shows each task's own output, and the failure its stderr."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "3")
+    body = (
+        '      echo "out of {{ i }}"; echo "err of {{ i }}" >&2; printf \'raw \\377\\n\'\n'
+        "      echo made > out-{{ i }}.txt\n"
+        '      [ "{{ i }}" != 7 ] || exit 4\n'
+    )
+    tasks = _pool(tmp_path, 30, 300, body)
+    tasks.write_text(
+        tasks.read_text().replace("    run: |", "    outputs: ['out-{{ i }}.txt']\n    run: |")
+    )
+    result = cli("apply", tasks)
+    assert result.code == 1, result.err
+    assert "err of 7" in result.err, "the failure's last stderr lines"
+    work = tmp_path / "cluster-work"
+    per_task = {
+        d.name: sorted(p.name for p in d.iterdir()) for d in work.iterdir() if d.name != ".groups"
+    }
+    assert len(per_task) == 30
+    logs = {"stdout", "stderr", "job.out", "job.err", "command"}
+    for name, entries in per_task.items():
+        assert not logs & set(entries), (name, entries)
+    groups = [p for p in (work / ".groups").rglob("*")]
+    assert len(groups) <= 4 + 3 * 6, sorted(str(p.relative_to(work)) for p in groups)
+    for i in (3, 7):
+        shown = cli("logs", "--project", str(tmp_path), f"p-{i}")
+        assert f"out of {i}" in shown.out and f"err of {i}" in shown.out, shown.out
+        assert f"out of {i + 1}" not in shown.out
