@@ -29,6 +29,8 @@ from submitter.render.compile import (
     has_packed_template,
     render_array,
     render_packed,
+    render_pool_wrapper,
+    render_task_params,
 )
 from submitter.schedulers.base import SiteLimits
 
@@ -207,10 +209,11 @@ def packed_resources(group: Group) -> tuple[int, int | None, int]:
     return (resources.cores or 1) * width, mem, walltime
 
 
-def group_driver(group: Group, scratch: Path) -> Transfer:
+def group_driver(group: Group, scratch: Path) -> tuple[Transfer, list[Transfer]]:
     """The driver of one job array or pool, rendered into `scratch`, and where it goes on
     the host: `<work_dir>/.groups/<id>/job.sh`, beside the `members` file the start step
-    writes (a pool's jobs all run this one driver)."""
+    writes (a pool's jobs all run this one driver); and a pool's other files: the wrapper
+    its members run in, their params and their task files."""
     members = group.members
     first = members[0]
     ident = hashlib.sha256(
@@ -227,10 +230,14 @@ def group_driver(group: Group, scratch: Path) -> Transfer:
         width,
         PACKED_SLACK,
         files.on_host(directory, files.POOL_HINT),
+        files.on_host(directory, files.POOL_PARAMS),
+        files.on_host(directory, files.POOL_WRAPPER),
     )
+    extras: list[Transfer] = []
     if group.packing is None:
         text = render_array(first.spec, first.chain, described)
     else:
+        extras = _pool_files(group, directory, scratch / ident)
         cores, mem, walltime = packed_resources(group)
         job_resources = first.spec.resources.model_copy(
             update={"cores": cores, "mem": mem, "walltime": walltime}
@@ -238,4 +245,23 @@ def group_driver(group: Group, scratch: Path) -> Transfer:
         text = render_packed(first.spec, first.chain, described, job_resources)
     local = scratch / f"{ident}.sh"
     local.write_text(text, encoding="utf-8")
-    return Transfer(local, files.on_host(directory, files.JOB_SCRIPT))
+    return Transfer(local, files.on_host(directory, files.JOB_SCRIPT)), extras
+
+
+def _pool_files(group: Group, directory: str, scratch: Path) -> list[Transfer]:
+    """The wrapper a pool's members run in, their params (a line each, in the members'
+    order) and their task files, written into `scratch`-prefixed files."""
+    first = group.members[0]
+    texts = {
+        files.POOL_WRAPPER: render_pool_wrapper(first.spec, first.chain),
+        files.POOL_PARAMS: "".join(
+            render_task_params(m.spec, m.chain) + "\n" for m in group.members
+        ),
+        files.POOL_TASKS: "".join(m.rendered.task_file for m in group.members),
+    }
+    transfers = []
+    for name, text in texts.items():
+        local = scratch.with_name(f"{scratch.name}-{name}")
+        local.write_text(text, encoding="utf-8")
+        transfers.append(Transfer(local, files.on_host(directory, name)))
+    return transfers

@@ -110,13 +110,20 @@ class HostSession(HostLink):
         start_step.start(self)
 
     def stage(
-        self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]], scratch: Path
+        self,
+        task: PreparedTask,
+        after_tasks: Sequence[tuple[str, str]],
+        scratch: Path,
+        pooled: bool = False,
     ) -> list[Transfer]:
         """Write the task's files into `scratch` and list what goes to the host before it
-        starts; a task chained after upstream tasks' jobs gets their list (`after_tasks`:
-        name, task directory) for its wrapper to check. Earlier logs kept here go."""
+        starts (a `pooled` task's script and task file are its pool's); a task chained after
+        upstream tasks' jobs gets their list (`after_tasks`: name, task directory) for its
+        wrapper to check. Earlier logs kept here go."""
         task_logs.remove(self.ctx.store.state_dir, task.task_id)
-        files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
+        files = {}
+        if not pooled:
+            files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
         if after_tasks:
             files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
         return self._write_files(task, files, scratch) + self._inputs(task)

@@ -50,7 +50,11 @@ class StartingHost(Protocol):
     def connection(self) -> Transport: ...
 
     def stage(
-        self, task: PreparedTask, after_tasks: Sequence[tuple[str, str]], scratch: Path
+        self,
+        task: PreparedTask,
+        after_tasks: Sequence[tuple[str, str]],
+        scratch: Path,
+        pooled: bool = False,
     ) -> list[Transfer]: ...
 
     def launch(self, running: list[Running], starts: list[ArrayStart]) -> bool: ...
@@ -80,15 +84,17 @@ def start(host: StartingHost) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="submitter-start-") as scratch_dir:
         scratch = Path(scratch_dir)
-        drivers = [group_driver(group, scratch) for _, group in groups]
+        made = [group_driver(group, scratch) for _, group in groups]
+        drivers = [driver for driver, _ in made]
+        pooled = {t.id for members, group in groups if group.packing for t in members}
         try:
             sends = [
                 s
                 for t in batch
                 if t.id in chosen and t.prepared is not None
-                for s in host.stage(t.prepared, t.after_tasks, scratch)
+                for s in host.stage(t.prepared, t.after_tasks, scratch, t.id in pooled)
             ]
-            host.connection().put(sends + drivers)
+            host.connection().put(sends + drivers + [e for _, extras in made for e in extras])
         except (HostError, OSError):
             run.pending.extendleft(reversed([t for t in batch if t.id in chosen]))
             raise

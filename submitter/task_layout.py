@@ -40,6 +40,11 @@ ATTEMPT = ".attempt-"  # + the attempt's token: the start's claim, then what the
 GROUPS = ".groups"
 MEMBERS = "members"
 POOL_HINT = "next"  # a pool's: the place after its last member taken (a hint, not the truth)
+# A pool's members leave no script of their own: they run in its one wrapper, each given its
+# line of the params file; their task files are one file too, a document each.
+POOL_WRAPPER = "wrapper.sh"
+POOL_PARAMS = "params"
+POOL_TASKS = "tasks.json"
 
 # Here, on the client: `<state dir>/tasks/<task id>/` is where an older submitter kept what
 # came back of a task (task_logs reads it still).

@@ -14,13 +14,15 @@ from submitter import __version__
 from submitter.config.models import Resources
 from submitter.errors import TemplateError
 from submitter.globs import is_pattern
-from submitter.quoting import directive_line, directive_value, shell_quote
+from submitter.quoting import directive_line, directive_value, shell_quote, shell_quote_line
 from submitter.render.json_text import indented_json
 from submitter.render.packs import (
     ARRAY_TEMPLATE,
     HEADER_TEMPLATE,
     JOB_TEMPLATE,
     PACKED_TEMPLATE,
+    POOL_WRAPPER_TEMPLATE,
+    TASK_PARAMS_TEMPLATE,
     Pack,
 )
 from submitter.schedulers.base import template_facts
@@ -81,6 +83,8 @@ class ArrayGroup:
     width: int = 1  # pool jobs: how many members each runs at once (its lanes)
     slack: int = 0  # pool jobs: seconds of a job's walltime no member may start in
     hint: str = ""  # pool jobs: the file its lanes share the place of the last claim in
+    params: str = ""  # pool jobs: each member's own values for the wrapper, a line each
+    wrapper: str = ""  # pool jobs: the one task wrapper its members run in
 
 
 def has_array_template(chain: Sequence[Pack]) -> bool:
@@ -119,8 +123,25 @@ def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> d
         "members": group.members_file,
         "slack": group.slack,
         "hint": group.hint,
+        "params": group.params,
+        "wrapper": group.wrapper,
     }
     return context
+
+
+def render_pool_wrapper(spec: JobSpec, chain: Sequence[Pack]) -> str:
+    """The task wrapper every member of a pool runs in (any member's `spec`: they share what
+    it uses beyond each member's own values)."""
+    context = _context(spec, chain[0])
+    context["pool_wrapper"] = True
+    wrapper = _render(POOL_WRAPPER_TEMPLATE, context, list(chain))
+    return f"#!/bin/bash\n# submitter pool wrapper (pack {chain[0].ident})\n{wrapper}"
+
+
+def render_task_params(spec: JobSpec, chain: Sequence[Pack]) -> str:
+    """A task's own values for its pool's wrapper, as one line of bash."""
+    text = _render(TASK_PARAMS_TEMPLATE, _context(spec, chain[0]), list(chain))
+    return text.strip().replace("\n", "; ")
 
 
 def render_header(spec: JobSpec, chain: Sequence[Pack], job_out: str, job_err: str) -> str:
@@ -182,6 +203,7 @@ def _new_environment(chain: Sequence[Pack]) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["q"] = shell_quote
+    environment.filters["q1"] = shell_quote_line
     environment.filters["directive"] = directive_value
     environment.filters["directive_line"] = directive_line
     environment.filters["clock"] = format_clock

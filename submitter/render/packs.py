@@ -22,6 +22,8 @@ JOB_TEMPLATE = "job.sh.j2"
 HEADER_TEMPLATE = "header.sh.j2"
 ARRAY_TEMPLATE = "array.sh.j2"  # optional: a pack that has it can submit tasks as job arrays
 PACKED_TEMPLATE = "packed.sh.j2"  # optional: ... and several short tasks in one job
+POOL_WRAPPER_TEMPLATE = "wrapper.sh.j2"  # the wrapper pack's: a pool's members run in it
+TASK_PARAMS_TEMPLATE = "task-params.sh.j2"  # the wrapper pack's: a task's own values
 DEFAULT_PACK_FOR = {
     "local": "wrapper",
     "ssh": "wrapper",

@@ -14,9 +14,10 @@
 # 2 lanes takes the next member no job took yet, runs it, and goes on while
 # what is left of the job's time covers a member's walltime (02:00:00):
 # how much a job does is decided by how long its members really run. A job that starts when
-# nothing is left ends at once. Each member is an ordinary task wrapper (job.sh in its task
-# directory). With SUBMITTER_PACKED=1 the wrapper itself enforces the task's walltime and stops
-# its task alone when a .cancel file appears in its directory.
+# nothing is left ends at once. Each member runs in the pool's one task wrapper, given that
+# member's own values (line i of the params file, for line i of the members file): a task
+# leaves no script of its own on the host. With SUBMITTER_PACKED=1 the wrapper itself enforces
+# the task's walltime and stops its task alone when a .cancel file appears in its directory.
 export SUBMITTER_PACKED=1
 submitter_width=2
 submitter_needs=7200
@@ -26,6 +27,7 @@ submitter_job="${PBS_JOBID:-${SLURM_JOB_ID:-}}"
 submitter_hint=/scratch/alice/submitter/.groups/g1/next
 submitter_stopping=
 mapfile -t submitter_members </scratch/alice/submitter/.groups/g1/members
+mapfile -t submitter_params <''
 submitter_count=${#submitter_members[@]}
 # The job being ended (cancelled, or at its time limit): no lane takes another member; the
 # running ones are signalled by the scheduler and write their own status.
@@ -58,6 +60,7 @@ submitter_next() {
   case $hint in '' | *[!0-9]*) ;; *) [ "$hint" -le "$submitter_index" ] || submitter_index=$hint ;; esac
   while [ "$submitter_index" -lt "$submitter_count" ]; do
     submitter_dir=${submitter_members[submitter_index]}
+    submitter_param=${submitter_params[submitter_index]-}
     submitter_index=$((submitter_index + 1))
     if [ -n "$submitter_dir" ] && [ ! -e "$submitter_dir/status" ] &&
        submitter_claim "$submitter_dir"; then
@@ -86,7 +89,7 @@ submitter_lane() {
       submitter_skip "$submitter_dir"
       continue
     fi
-    (cd -- "$submitter_dir" && exec bash job.sh) >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
+    (cd -- "$submitter_dir" && exec bash '' 3<<<"$submitter_param") >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
     line=
     read -r line <"$submitter_dir/status" 2>/dev/null
     case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac

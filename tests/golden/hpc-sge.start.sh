@@ -130,7 +130,16 @@ submitter_submit t7-attempt t7 /scratch/alice/submitter/t7 qsub -terse -hold_jid
 submitter_group() {
   local kind=$1 group=$2 jobs=$3 given=$4; shift 4
   local -a attempts=() tasks=() dirs=() indices=() outs=()
-  local index=0
+  local index=0 args=("$@") missing=() i
+  # a pool's members get no files of their own before they run: their directories are made
+  # here, in one mkdir
+  if [ "$kind" = pool ]; then
+    for ((i = 2; i < ${#args[@]}; i += 3)); do
+      [ "${args[i - 2]}" != -- ] || break
+      [ -d "${args[i]}" ] || missing+=("${args[i]}")
+    done
+    [ "${#missing[@]}" -eq 0 ] || printf '%s\0' "${missing[@]}" | xargs -0 mkdir -p -- 2>/dev/null
+  fi
   : >"$group/members.tmp"
   while [ "$1" != -- ]; do
     if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3"; then

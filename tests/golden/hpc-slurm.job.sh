@@ -22,11 +22,15 @@ SUBMITTER_TASK_ID=b4a462aa6ed1df3c
 SUBMITTER_TASK_NAME=align-hpc-slurm
 SUBMITTER_TASK_DIR=/scratch/alice/submitter/b4a462aa6ed1df3c
 SUBMITTER_RUN_DIR=/scratch/alice/submitter/b4a462aa6ed1df3c
+submitter_outputs=( results/hpc-slurm.bam )
+submitter_patterns=( )
+submitter_links=( )
+submitter_env=( OMP_NUM_THREADS=4 )
+submitter_interpreter=( bash )
+submitter_command=$'mkdir -p results\necho aligned > results/hpc-slurm.bam\n'
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
-submitter_outputs=( results/hpc-slurm.bam )
-submitter_patterns=( )
 submitter_child=
 submitter_group=
 submitter_starting=
@@ -310,10 +314,22 @@ if ! { [ -d "$SUBMITTER_RUN_DIR" ] || mkdir -p -- "$SUBMITTER_RUN_DIR"; } ||
   exit 1
 fi
 submitter_status running null "" ""
+# Inputs that upstream tasks made on this host are linked from where they are, not sent again.
+for submitter_link in ${submitter_links[@]+"${submitter_links[@]}"}; do
+  if [ -z "${submitter_source:-}" ]; then submitter_source=$submitter_link; continue; fi
+  if [ -e "$submitter_link" ] && [ ! -L "$submitter_link" ]; then
+    submitter_source=; continue  # sent from here: its makers ran in an earlier apply
+  fi
+  if [ ! -e "$submitter_source" ]; then
+    submitter_now
+    submitter_status failed 1 "$submitter_now" "input $submitter_link: the upstream output $submitter_source is not on this host"
+    exit 1
+  fi
+  mkdir -p -- "${submitter_link%/*}" && ln -sfn -- "$submitter_source" "$submitter_link"
+  submitter_source=
+done
 if [ -e "$SUBMITTER_TASK_DIR/.stopped" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.stopped"; fi
-printf '%s' 'mkdir -p results
-echo aligned > results/hpc-slurm.bam
-' >"$SUBMITTER_TASK_DIR/command"
+printf '%s' "$submitter_command" >"$SUBMITTER_TASK_DIR/command"
 
 submitter_starting=1
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
@@ -322,8 +338,8 @@ submitter_starting=1
 {
 set -m
 (
-  export OMP_NUM_THREADS=4
-  exec bash "$SUBMITTER_TASK_DIR/command"
+  if [ -n "${submitter_env[*]-}" ]; then export "${submitter_env[@]}"; fi
+  exec "${submitter_interpreter[@]}" "$SUBMITTER_TASK_DIR/command"
 ) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 9>&- &
 submitter_child=$!
 set +m

@@ -96,31 +96,37 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
     an empty line (a member given up before its start) is passed over."""
     tasks = _prepared(tmp_path, [_scan(5, "00:01:00")], pack_cores=2)
     _singles, groups = plan_groups(tasks, HostConfig(pack_cores=2), SiteLimits(), 1000)
-    driver = group_driver(groups[0], tmp_path)
+    driver, extras = group_driver(groups[0], tmp_path)
+    assert sorted(Path(e.remote).name for e in extras) == ["params", "tasks.json", "wrapper.sh"]
     text = driver.local.read_text()
     assert "#SBATCH --cpus-per-task=2" in text and "#SBATCH --time=00:04:00" in text
-    members = []
+    # Each member runs in the pool's wrapper, here one that notes how many members ran at
+    # once while it ran, and which member its params line named.
+    (tmp_path / "wrapper.sh").write_text(
+        'IFS= read -r -u 3 line; eval "$line"\n'
+        f"ls {tmp_path}/run/*/.busy 2>/dev/null | wc -l >peers\n"
+        ": >.busy; sleep 0.3; ls ../*/.busy | wc -l >>peers; rm .busy\n"
+        'echo "ran $member" >>runs\n'
+    )
+    members, params = [], []
     for n in range(5):
         directory = tmp_path / "run" / f"m{n}"
         directory.mkdir(parents=True)
-        # each member notes how many members ran at once while it ran
-        (directory / "job.sh").write_text(
-            f"ls {tmp_path}/run/*/.busy 2>/dev/null | wc -l >peers\n"
-            ": >.busy; sleep 0.3; ls ../*/.busy | wc -l >>peers; rm .busy\n"
-            "echo ran >>runs\n"
-        )
         members.append(str(directory))
+        params.append(f"member=m{n}")
     (tmp_path / "run" / "m3" / ".cancel").touch()
     members.insert(2, "")
+    params.insert(2, "")
     group_dir = Path(driver.remote).parent
-    text = text.replace(str(group_dir), str(tmp_path))  # its members, hint and lane logs
+    text = text.replace(str(group_dir), str(tmp_path))  # its members, params, wrapper, logs
     (tmp_path / "members").write_text("\n".join(members) + "\n")
+    (tmp_path / "params").write_text("\n".join(params) + "\n")
     (tmp_path / "driver.sh").write_text(text)
     done = subprocess.run(["bash", str(tmp_path / "driver.sh")], check=False, timeout=30)
     assert done.returncode == 1, "a member did not complete: the job fails (afterok holds)"
     for n in (0, 1, 2, 4):
         directory = tmp_path / "run" / f"m{n}"
-        assert (directory / "runs").read_text() == "ran\n"
+        assert (directory / "runs").read_text() == f"ran m{n}\n"
         assert max(int(x) for x in (directory / "peers").read_text().split()) <= 2
     skipped = json.loads((tmp_path / "run" / "m3" / "status").read_text())
     assert skipped["state"] == "killed" and not (tmp_path / "run" / "m3" / "runs").exists()
