@@ -79,8 +79,8 @@ submitter_read_status() {
   return 0
 }
 submitter_leftovers=(@LEFTOVERS@)
-# clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
-# a start of thousands of fresh tasks forks nothing per task)
+# clear <task dir> <attempt>: remove what an earlier run left there (rm runs only when there
+# is some: a start of thousands of fresh tasks forks nothing per task)
 submitter_clear() {
   local name found=()
   for name in "${submitter_leftovers[@]}"; do
@@ -88,6 +88,12 @@ submitter_clear() {
   done
   for name in "$1"/@STATUS_TEMP@*; do  # a final status never renamed into place
     if [ -e "$name" ]; then found+=("$name"); fi
+  done
+  # An earlier attempt's claim that holds its start's record: that start is over, and its
+  # token is never claimed again. An empty one stays: it may be a resolve's, which a late
+  # start of that attempt must still find and lose to.
+  for name in "$1"/@ATTEMPT@*; do
+    if [ "$name" != "$1/@ATTEMPT@$2" ] && [ -s "$name" ]; then found+=("$name"); fi
   done
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
@@ -136,7 +142,7 @@ submitter_launch() {
   # claimed first, cleared after: a start given up (its client killed) that comes late
   # loses the claim and clears nothing of the attempt that superseded it
   submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
-  submitter_clear "$3"
+  submitter_clear "$3" "$1"
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this
@@ -165,7 +171,7 @@ submitter_submit() {
   local attempt=$1 task=$2 dir=$3; shift 3
   submitter_enter "$task" "$dir" || return
   submitter_claim "$dir" "$attempt" || { submitter_superseded "$task" "$attempt"; return; }
-  submitter_clear "$dir"
+  submitter_clear "$dir" "$attempt"
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
     out=$(trap - HUP INT TERM PIPE; "$@" <@JOB_SCRIPT@ 2>&1); rc=$?
@@ -196,7 +202,7 @@ submitter_group() {
   local index=0
   : >"$group/@MEMBERS@.tmp"
   while [ "$1" != -- ]; do
-    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3"; then
+    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3" "$1"; then
       printf '%s\n' "$3" >>"$group/@MEMBERS@.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
     else
