@@ -277,6 +277,16 @@ submitter_finished() {
 }
 """
 
+# forget <claim file>...: removed, a thousand to an rm: one fork for a poll's worth, and
+# within the system's limit on a command's arguments for any number
+_FORGET = r"""
+submitter_forget() {
+  local -a claims=("$@")
+  local i
+  for ((i = 0; i < ${#claims[@]}; i += 1000)); do rm -f -- "${claims[@]:i:1000}"; done
+}
+"""
+
 _FREE_END = "printf '\\nFREE-END\\t%s\\n' \"$?\""
 
 _SIGNAL = r"""
@@ -437,12 +447,19 @@ class HostOps:
 
     # poll ------------------------------------------------------------------------------
     def poll_script(
-        self, tasks: Sequence[Running], free: bool = False, *, scheduler: bool = True
+        self,
+        tasks: Sequence[Running],
+        free: bool = False,
+        *,
+        scheduler: bool = True,
+        forget_claims: Sequence[Running] = (),
     ) -> str:
         """One script reporting the scheduler's view of all jobs and every task's status file,
         and settling every start whose answer the client never read (tasks without a job);
         with `free`, what the scheduler says is free (to size the next start's pools).
-        Without `scheduler`, the status files only: the scheduler is asked nothing."""
+        Without `scheduler`, the status files only: the scheduler is asked nothing.
+        On a batch host it removes the claim files of `forget_claims`, attempts whose start
+        the client has recorded (a process host's poll reads the wrapper's pid stamp there)."""
         lines = [_HELPERS, "submitter_rc=0"]
         for t in tasks:
             if t.job is None:
@@ -468,6 +485,11 @@ class HostOps:
                 lines.append(
                     f"submitter_report {q(t.task)} {q(t.task_dir)} {q(t.attempt)} {q(pid)}"
                 )
+        if self.batch is not None and forget_claims:
+            claims = (
+                files.on_host(t.task_dir, files.attempt_file(t.attempt)) for t in forget_claims
+            )
+            lines += [_FORGET, "submitter_forget " + " ".join(map(q, claims))]
         return "\n".join(lines) + "\n"
 
     @staticmethod

@@ -122,3 +122,11 @@ submitter_report t4 /scratch/alice/submitter/t4 t4-attempt ''
 submitter_report t5 /scratch/alice/submitter/t5 t5-attempt ''
 submitter_report t6 /scratch/alice/submitter/t6 t6-attempt ''
 submitter_report t7 /scratch/alice/submitter/t7 t7-attempt ''
+
+submitter_forget() {
+  local -a claims=("$@")
+  local i
+  for ((i = 0; i < ${#claims[@]}; i += 1000)); do rm -f -- "${claims[@]:i:1000}"; done
+}
+
+submitter_forget /scratch/alice/submitter/t1/.attempt-t1-attempt /scratch/alice/submitter/t3/.attempt-t3-attempt /scratch/alice/submitter/t4/.attempt-t4-attempt
