@@ -79,8 +79,8 @@ submitter_read_status() {
   return 0
 }
 submitter_leftovers=(@LEFTOVERS@)
-# clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
-# a start of thousands of fresh tasks forks nothing per task)
+# clear <task dir> <attempt>: remove what an earlier run left there (rm runs only when there
+# is some: a start of thousands of fresh tasks forks nothing per task)
 submitter_clear() {
   local name found=()
   for name in "${submitter_leftovers[@]}"; do
@@ -88,6 +88,12 @@ submitter_clear() {
   done
   for name in "$1"/@STATUS_TEMP@*; do  # a final status never renamed into place
     if [ -e "$name" ]; then found+=("$name"); fi
+  done
+  # An earlier attempt's claim that holds its start's record: that start is over, and its
+  # token is never claimed again. An empty one stays: it may be a resolve's, which a late
+  # start of that attempt must still find and lose to.
+  for name in "$1"/@ATTEMPT@*; do
+    if [ "$name" != "$1/@ATTEMPT@$2" ] && [ -s "$name" ]; then found+=("$name"); fi
   done
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
@@ -136,7 +142,7 @@ submitter_launch() {
   # claimed first, cleared after: a start given up (its client killed) that comes late
   # loses the claim and clears nothing of the attempt that superseded it
   submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
-  submitter_clear "$3"
+  submitter_clear "$3" "$1"
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this
@@ -165,7 +171,7 @@ submitter_submit() {
   local attempt=$1 task=$2 dir=$3; shift 3
   submitter_enter "$task" "$dir" || return
   submitter_claim "$dir" "$attempt" || { submitter_superseded "$task" "$attempt"; return; }
-  submitter_clear "$dir"
+  submitter_clear "$dir" "$attempt"
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
     out=$(trap - HUP INT TERM PIPE; "$@" <@JOB_SCRIPT@ 2>&1); rc=$?
@@ -205,7 +211,7 @@ submitter_group() {
   fi
   : >"$group/@MEMBERS@.tmp"
   while [ "$1" != -- ]; do
-    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3"; then
+    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3" "$1"; then
       printf '%s\n' "$3" >>"$group/@MEMBERS@.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
     else
@@ -277,6 +283,16 @@ submitter_finished() {
     "${command[@]}" "${ids[*]:i:100}" 2>&1 || rc=$?
   done
   printf '\nDONE-END\t%s\n' "$rc"
+}
+"""
+
+# forget <claim file>...: removed, a thousand to an rm: one fork for a poll's worth, and
+# within the system's limit on a command's arguments for any number
+_FORGET = r"""
+submitter_forget() {
+  local -a claims=("$@")
+  local i
+  for ((i = 0; i < ${#claims[@]}; i += 1000)); do rm -f -- "${claims[@]:i:1000}"; done
 }
 """
 
@@ -440,12 +456,19 @@ class HostOps:
 
     # poll ------------------------------------------------------------------------------
     def poll_script(
-        self, tasks: Sequence[Running], free: bool = False, *, scheduler: bool = True
+        self,
+        tasks: Sequence[Running],
+        free: bool = False,
+        *,
+        scheduler: bool = True,
+        forget_claims: Sequence[Running] = (),
     ) -> str:
         """One script reporting the scheduler's view of all jobs and every task's status file,
         and settling every start whose answer the client never read (tasks without a job);
         with `free`, what the scheduler says is free (to size the next start's pools).
-        Without `scheduler`, the status files only: the scheduler is asked nothing."""
+        Without `scheduler`, the status files only: the scheduler is asked nothing.
+        On a batch host it removes the claim files of `forget_claims`, attempts whose start
+        the client has recorded (a process host's poll reads the wrapper's pid stamp there)."""
         lines = [_HELPERS, "submitter_rc=0"]
         for t in tasks:
             if t.job is None:
@@ -471,6 +494,11 @@ class HostOps:
                 lines.append(
                     f"submitter_report {q(t.task)} {q(t.task_dir)} {q(t.attempt)} {q(pid)}"
                 )
+        if self.batch is not None and forget_claims:
+            claims = (
+                files.on_host(t.task_dir, files.attempt_file(t.attempt)) for t in forget_claims
+            )
+            lines += [_FORGET, "submitter_forget " + " ".join(map(q, claims))]
         return "\n".join(lines) + "\n"
 
     @staticmethod

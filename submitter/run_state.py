@@ -74,12 +74,19 @@ class Tracked:
     cancelled: bool = False
     # Pools in a row whose jobs all ended having taken none of their members, this among them.
     idle_pools: int = 0
+    # The attempt (its token) whose claim file a poll removed: its start is recorded here.
+    claim_removed: str = ""
 
     def ready(self, task: PreparedTask) -> None:
         """Make the task ready to start in this run as `task` renders it. Its files are
         written when a start step takes it, not all before the first start."""
         self.pack, self.script_sha256 = task.rendered.pack, task.rendered.sha256
         self.prepared = task
+
+    @property
+    def claim_to_remove(self) -> bool:
+        """Its start is recorded, its claim file on the host not yet removed by this client."""
+        return self.job_id is not None and self.claim_removed != self.token
 
     def as_running(self) -> Running:
         """What the host's step scripts know of it."""

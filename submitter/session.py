@@ -182,7 +182,8 @@ class HostSession(HostLink):
         watched = self._watched()
         poll, failure = self._query(watched, ask_scheduler)
         unanswered = [t for t in watched if t.job_id is None]
-        with self.ctx.store.transaction():
+        # durable as a start step's answers are: the next poll removes the claims of these
+        with self.ctx.store.transaction(durable=bool(unanswered) and self.ops.batch is not None):
             for tracked in unanswered:
                 self._settle(tracked, poll.resolved.get(tracked.id))
         if poll.scheduler_error is not None:
@@ -205,8 +206,14 @@ class HostSession(HostLink):
         """What the host says of the watched tasks (its scheduler's view if `asking`); what
         its poll script said if it failed."""
         running = [t.as_running() for t in watched]
-        script = self.ops.poll_script(running, bool(self.run.pending), scheduler=asking)
+        recorded = [t for t in watched if t.claim_to_remove] if self.ops.batch else []
+        forget = [t.as_running() for t in recorded]
+        script = self.ops.poll_script(
+            running, bool(self.run.pending), scheduler=asking, forget_claims=forget
+        )
         result = self.connection().run_script(script)
+        for tracked in recorded:
+            tracked.claim_removed = tracked.token
         poll = self.ops.parse_poll(result.stdout, status_only=not asking)
         if poll.free_cores is not None:
             self.run.free_cores = poll.free_cores

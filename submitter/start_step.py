@@ -311,7 +311,9 @@ def _submit(
     submissions = [([t], t.name) for t in singles] + [
         (members, _group_label(members, group)) for members, _, group in arrays
     ]
-    with store.transaction():
+    # On the disk itself where a poll then removes the claim files (batch hosts): after a
+    # power cut the store still has the answer the host no longer keeps.
+    with store.transaction(durable=host.ops.batch is not None):
         for members, label in submissions:
             again = None
             for tracked in members:

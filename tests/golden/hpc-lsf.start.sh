@@ -50,8 +50,8 @@ submitter_read_status() {
   return 0
 }
 submitter_leftovers=(status stdout stderr job.out job.err command .cancel)
-# clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
-# a start of thousands of fresh tasks forks nothing per task)
+# clear <task dir> <attempt>: remove what an earlier run left there (rm runs only when there
+# is some: a start of thousands of fresh tasks forks nothing per task)
 submitter_clear() {
   local name found=()
   for name in "${submitter_leftovers[@]}"; do
@@ -59,6 +59,12 @@ submitter_clear() {
   done
   for name in "$1"/.status.*; do  # a final status never renamed into place
     if [ -e "$name" ]; then found+=("$name"); fi
+  done
+  # An earlier attempt's claim that holds its start's record: that start is over, and its
+  # token is never claimed again. An empty one stays: it may be a resolve's, which a late
+  # start of that attempt must still find and lose to.
+  for name in "$1"/.attempt-*; do
+    if [ "$name" != "$1/.attempt-$2" ] && [ -s "$name" ]; then found+=("$name"); fi
   done
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
@@ -105,7 +111,7 @@ submitter_submit() {
   local attempt=$1 task=$2 dir=$3; shift 3
   submitter_enter "$task" "$dir" || return
   submitter_claim "$dir" "$attempt" || { submitter_superseded "$task" "$attempt"; return; }
-  submitter_clear "$dir"
+  submitter_clear "$dir" "$attempt"
   local out rc
   if [ "$SUBMITTER_STDIN" = 1 ]; then
     out=$(trap - HUP INT TERM PIPE; "$@" <job.sh 2>&1); rc=$?
@@ -142,7 +148,7 @@ submitter_group() {
   fi
   : >"$group/members.tmp"
   while [ "$1" != -- ]; do
-    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3"; then
+    if [ -d "$3" ] && submitter_claim "$3" "$1" && submitter_clear "$3" "$1"; then
       printf '%s\n' "$3" >>"$group/members.tmp"
       attempts+=("$1"); tasks+=("$2"); dirs+=("$3"); indices+=("$index")
     else

@@ -50,8 +50,8 @@ submitter_read_status() {
   return 0
 }
 submitter_leftovers=(status stdout stderr job.out job.err command .cancel)
-# clear <task dir>: remove what an earlier run left there (rm runs only when there is some:
-# a start of thousands of fresh tasks forks nothing per task)
+# clear <task dir> <attempt>: remove what an earlier run left there (rm runs only when there
+# is some: a start of thousands of fresh tasks forks nothing per task)
 submitter_clear() {
   local name found=()
   for name in "${submitter_leftovers[@]}"; do
@@ -59,6 +59,12 @@ submitter_clear() {
   done
   for name in "$1"/.status.*; do  # a final status never renamed into place
     if [ -e "$name" ]; then found+=("$name"); fi
+  done
+  # An earlier attempt's claim that holds its start's record: that start is over, and its
+  # token is never claimed again. An empty one stays: it may be a resolve's, which a late
+  # start of that attempt must still find and lose to.
+  for name in "$1"/.attempt-*; do
+    if [ "$name" != "$1/.attempt-$2" ] && [ -s "$name" ]; then found+=("$name"); fi
   done
   if [ "${#found[@]}" -gt 0 ]; then rm -f -- "${found[@]}"; fi
   return 0
@@ -105,7 +111,7 @@ submitter_launch() {
   # claimed first, cleared after: a start given up (its client killed) that comes late
   # loses the claim and clears nothing of the attempt that superseded it
   submitter_claim "$3" "$1" || { submitter_superseded "$2" "$1"; return; }
-  submitter_clear "$3"
+  submitter_clear "$3" "$1"
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this

@@ -62,10 +62,12 @@ def start_script(ops: HostOps) -> str:
 
 def poll_script(ops: HostOps) -> str:
     """Every task started but the second, whose start's answer was never read; with tasks
-    pending, what is free is asked too."""
+    pending, what is free is asked too. The first and the array's start were recorded since
+    the last poll: their claims go (on a batch host)."""
     jobs = job_ids(ops)
     watched = [task(t, None if t == "t2" else job) for t, job in jobs.items()]
-    return ops.poll_script(watched, free=True)
+    recorded = [w for w in watched if w.task in ("t1", "t3", "t4")]
+    return ops.poll_script(watched, free=True, forget_claims=recorded)
 
 
 def cancel_script(ops: HostOps) -> str:
