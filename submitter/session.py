@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from submitter import lane_logs, start_step, task_logs
+from submitter import lane_logs, start_step, task_logs, task_staging
 from submitter.config.models import HostConfig
 from submitter.errors import HostError, SchedulerUnavailable
 from submitter.host_link import HostLink
@@ -39,10 +39,7 @@ from submitter.states import ACTIVE, Cause, TaskState
 from submitter.store.db import Store
 from submitter.task_files import produced, write_new
 from submitter.task_layout import (
-    JOB_SCRIPT,
     LOG_FILES,
-    TASK_FILE,
-    UPSTREAM,
     on_host,
 )
 from submitter.verdict import CANNOT_START
@@ -117,16 +114,11 @@ class HostSession(HostLink):
         pooled: bool = False,
     ) -> list[Transfer]:
         """Write the task's files into `scratch` and list what goes to the host before it
-        starts (a `pooled` task's script and task file are its pool's); a task chained after
-        upstream tasks' jobs gets their list (`after_tasks`: name, task directory) for its
-        wrapper to check. Earlier logs kept here go."""
+        starts (`task_staging`). Earlier logs kept here go."""
         task_logs.remove(self.ctx.store.state_dir, task.task_id)
-        files = {}
-        if not pooled:
-            files = {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
-        if after_tasks:
-            files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
-        return self._write_files(task, files, scratch) + self._inputs(task)
+        files = task_staging.task_files(task, after_tasks, pooled)
+        sent = self._write_files(task, files, scratch)
+        return sent + task_staging.inputs_to_send(task, self.ctx.up_to_date)
 
     def _write_files(
         self, task: PreparedTask, files: dict[str, str], scratch: Path
@@ -135,16 +127,6 @@ class HostSession(HostLink):
         return [
             _written(scratch / f"{task.task_id}-{n}", on_host(task.task_dir, n), text)
             for n, text in files.items()
-        ]
-
-    def _inputs(self, task: PreparedTask) -> list[Transfer]:
-        """Inputs upstream tasks make on the host are linked there, unless those tasks were
-        up to date: then their outputs are here, and the host may no longer have them."""
-        earlier = any(up in self.ctx.up_to_date for up in task.definition.upstream)
-        return [
-            Transfer(i.local, i.remote)
-            for i in task.inputs
-            if i.copied and (i.declared not in task.linked_inputs or (earlier and i.local.exists()))
         ]
 
     @property
