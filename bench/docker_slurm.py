@@ -105,8 +105,9 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
     `login` is the cluster's login container, whose RPC and login counts are read around it."""
     with tempfile.TemporaryDirectory(prefix="submitter-bench-") as tmp:
         project = Path(tmp)
+        work_dir = f"/scratch/alice/bench-{os.getpid()}-{int(time.time())}"
         tasks = {
-            "hosts": {"slurm": dict(host, poll_interval=poll)},
+            "hosts": {"slurm": dict(host, poll_interval=poll, work_dir=work_dir)},
             "defaults": {
                 "host": "slurm",
                 "resources": {"cores": 1, "mem": "50M", "walltime": "00:01:00"},
@@ -123,12 +124,8 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
         (project / "tasks.yml").write_text(json.dumps(tasks))
         rpcs, logins = rpcs_by_user(login), ssh_logins(login)
         began = time.monotonic()
-        done = subprocess.run(
-            [sys.executable, "-m", "submitter", "apply", "tasks.yml", "--json"],
-            cwd=project,
-            capture_output=True,
-            text=True,
-            check=False,
+        done, peak_mb = _run_measured(
+            [sys.executable, "-m", "submitter", "apply", "tasks.yml", "--json"], project
         )
         elapsed = time.monotonic() - began
         rpcs, logins = rpcs_by_user(login) - rpcs, ssh_logins(login) - logins
@@ -144,11 +141,42 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
             if t["job_id"]
             for job in scheduler_jobs(str(t["job_id"]))
         }
+        entries, groups = host_entries(host, work_dir)
         return {
             "seconds": elapsed,
             "outputs": outputs,
             "jobs": len(jobs),
+            "peak_mb": peak_mb,
+            "entries_per_task": entries / count,
+            "group_entries": groups,
             "rpcs": rpcs,
             "logins": logins,
             **stats,
         }
+
+
+def host_entries(host: dict[str, object], work_dir: str) -> tuple[int, int]:
+    """Files and directories under the run's work_dir on the cluster (the task directories
+    and all in them but the tasks' outputs, `out/`), and those of its pools and arrays
+    (`.groups/`); the work_dir is removed after."""
+    script = (
+        f"cd {work_dir} && find . -mindepth 1 \\( -path ./.groups -o -name out \\) -prune"
+        " -o -print | wc -l;"
+        f" find .groups 2>/dev/null | wc -l; rm -rf {work_dir}"
+    )
+    done = subprocess.run(ssh_argv(host, script), capture_output=True, text=True, check=True)
+    tasks, groups = done.stdout.split()
+    return int(tasks), int(groups)
+
+
+def _run_measured(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run a command; what it printed, and its own peak memory in MB (wait4's rusage)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        out.seek(0)
+        err.seek(0)
+        code = os.waitstatus_to_exitcode(status)
+        return subprocess.CompletedProcess(
+            argv, code, out.read(), err.read()
+        ), usage.ru_maxrss / 1024

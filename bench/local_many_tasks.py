@@ -2,8 +2,8 @@
 
 Prints, in one run, each figure beside its floor measured in the same run:
   - `render --dry-run` of N tasks, against loading and expanding the tasks file alone;
-  - `apply -J J` of N trivial tasks, against running the same N commands with `bash -c`,
-    J at a time, from one shell (the least any runner must spend);
+  - `apply -J J` of N trivial tasks, against running the same N commands with
+    `xargs -P J bash -c` (the least any runner must spend);
   - a re-apply of the N tasks once they are done (nothing runs), against the same load;
   - files and bytes under `.submitter/` afterwards, per task;
   - the peak memory (max RSS) of each submitter command.
@@ -76,8 +76,13 @@ def main() -> int:
         )
         assert render.returncode == 0, render.stderr[-2000:]
 
-        floor_script = f"seq 0 {args.n - 1} | xargs -P {args.J} -I@ bash -c 'echo @ > /dev/null'"
-        floor_s, _, _ = timed(["bash", "-c", floor_script], project)
+        # the floor runs the very commands the tasks run, in a directory of its own
+        floor_dir = project / "floor"
+        floor_dir.mkdir()
+        floor_script = (
+            f"seq 0 {args.n - 1} | xargs -P {args.J} -I@ bash -c 'mkdir -p out; echo @ > out/@.txt'"
+        )
+        floor_s, _, _ = timed(["bash", "-c", floor_script], floor_dir)
         apply_s, apply_mb, applied = timed(
             [*submitter, "apply", "tasks.yml", "-J", str(args.J)], project
         )
@@ -92,7 +97,8 @@ def main() -> int:
         f"  render --dry-run     {render_s:7.2f} s   (load + expand only: {load_s:.2f} s)  peak {render_mb:.0f} MB"
     )
     print(
-        f"  apply                {apply_s:7.2f} s   (floor, bash -c x{args.n} at -P {args.J}: {floor_s:.2f} s)  peak {apply_mb:.0f} MB"
+        f"  apply                {apply_s:7.2f} s   (floor, xargs -P {args.J} bash -c of the same"
+        f" {args.n} commands: {floor_s:.2f} s; {apply_s / floor_s:.1f}x)  peak {apply_mb:.0f} MB"
     )
     print(
         f"  re-apply (all done)  {again_s:7.2f} s   (load + expand only: {load_s:.2f} s)  peak {again_mb:.0f} MB"

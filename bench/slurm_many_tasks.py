@@ -59,9 +59,9 @@ def main() -> None:
     parser.add_argument("--poll", default="30s", help="submitter's poll_interval for the host")
     parser.add_argument(
         "--floor",
-        choices=["jobs", "packed"],
+        choices=["jobs", "packed", "none"],
         default="jobs",
-        help="the floor: one sbatch job per task, or as many jobs as submitter used",
+        help="the floor: one sbatch job per task, as many jobs as submitter used, or none",
     )
     args = parser.parse_args()
     host = start_cluster()
@@ -71,12 +71,17 @@ def main() -> None:
     )
     ours = run_submitter(host, args.tasks, args.poll, login_container())
     floor_jobs = args.tasks if args.floor == "jobs" else int(str(ours["jobs"]))
-    floor = run_plain_sbatch(host, args.tasks, floor_jobs)
+    floor = run_plain_sbatch(host, args.tasks, floor_jobs) if args.floor != "none" else 0.0
     print(
         f"submitter apply (poll {args.poll}): {ours['seconds']:.1f} s wall, apply to all "
         f"{ours['outputs']} outputs back here"
     )
     print(f"  scheduler jobs used: {ours['jobs']} for {args.tasks} tasks")
+    print(
+        f"  on the cluster: {ours['entries_per_task']:.2f} files and directories per task"
+        f" besides its output, and {ours['group_entries']} in the pools' directories;"
+        f" client peak memory {ours['peak_mb']:.0f} MB"
+    )
     minutes = float(str(ours["seconds"])) / 60
     print(
         f"  slurmctld RPCs by the user (sdiag): {ours['rpcs']}, "
@@ -87,6 +92,9 @@ def main() -> None:
         f"  ssh connections: {ours['connections']}, remote commands: {ours['commands']}, "
         f"file copies (rsync runs): {ours['transfers']} moving {ours['files']} files"
     )
+    if args.floor == "none":
+        print("command line:", shlex.join(sys.argv))
+        return
     how = "one job per task" if floor_jobs == args.tasks else "packed by hand"
     print(
         f"plain sbatch on the login node ({floor_jobs} jobs, {how}): {floor:.1f} s for "

@@ -4,7 +4,9 @@ at a time as they run, as many jobs as the fake's `sinfo -o %C` says CPUs are fr
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -256,3 +258,37 @@ def test_a_pool_leaves_two_entries_a_task_on_the_host_and_its_logs_come_back_who
         shown = cli("logs", "--project", str(tmp_path), f"p-{i}")
         assert f"out of {i}" in shown.out and f"err of {i}" in shown.out, shown.out
         assert f"out of {i + 1}" not in shown.out
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_logs_follow_of_a_pool_task_shows_its_lines_as_written_then_its_kept_logs(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A pooled task, detached, prints a line, waits to be let go, prints another: `logs -f`
+    shows the first before the second is written, ends with the task completed, and the
+    task's logs kept here (from its lane's log file on the host) hold both lines."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "2")
+    go = tmp_path / "go"
+    body = (
+        '      echo "first {{ i }}"\n'
+        f"      [ \"{{{{ i }}}}\" != 1 ] || until [ -e '{go}' ]; do sleep 0.1; done\n"
+        '      echo "second {{ i }}"\n'
+    )
+    assert cli("apply", _pool(tmp_path, 3, 60, body), "--detach").code == 0
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "logs", "-f", "p-1", "-C", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert follow.stdout is not None
+    lines = []
+    for line in follow.stdout:
+        lines.append(line.rstrip("\n"))
+        if lines[-1] == "first 1":
+            go.touch()
+    assert follow.wait(timeout=60) == 0, lines
+    assert lines[1:3] == ["first 1", "second 1"] and lines[-1].endswith(": completed"), lines
+    kept = cli("logs", "p-1", "-C", tmp_path)
+    assert "first 1\nsecond 1\n" in kept.out, kept.out
