@@ -135,7 +135,11 @@ def render_pool_wrapper(spec: JobSpec, chain: Sequence[Pack]) -> str:
     context = _context(spec, chain[0])
     context["pool_wrapper"] = True
     wrapper = _render(POOL_WRAPPER_TEMPLATE, context, list(chain))
-    return f"#!/bin/bash\n# submitter pool wrapper (pack {chain[0].ident})\n{wrapper}"
+    # a function: read once by each job, it costs a task a fork, not a bash start and a parse
+    return (
+        f"# submitter pool wrapper (pack {chain[0].ident}): submitter_member PARAMS\n"
+        f"submitter_member() {{\n{wrapper}}}\n"
+    )
 
 
 def render_task_params(spec: JobSpec, chain: Sequence[Pack]) -> str:

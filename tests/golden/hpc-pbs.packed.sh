@@ -28,6 +28,7 @@ submitter_hint=/scratch/alice/submitter/.groups/g1/next
 submitter_stopping=
 mapfile -t submitter_members </scratch/alice/submitter/.groups/g1/members
 mapfile -t submitter_params <''
+. ''
 submitter_count=${#submitter_members[@]}
 # The job being ended (cancelled, or at its time limit): no lane takes another member; the
 # running ones are signalled by the scheduler and write their own status.
@@ -89,7 +90,7 @@ submitter_lane() {
       submitter_skip "$submitter_dir"
       continue
     fi
-    (cd -- "$submitter_dir" && exec bash '' 3<<<"$submitter_param") >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
+    (cd -- "$submitter_dir" && submitter_member "$submitter_param") >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
     line=
     read -r line <"$submitter_dir/status" 2>/dev/null
     case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac

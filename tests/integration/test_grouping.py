@@ -103,10 +103,10 @@ def test_packed_driver_runs_members_side_by_side_and_skips_cancelled(tmp_path: P
     # Each member runs in the pool's wrapper, here one that notes how many members ran at
     # once while it ran, and which member its params line named.
     (tmp_path / "wrapper.sh").write_text(
-        'IFS= read -r -u 3 line; eval "$line"\n'
-        f"ls {tmp_path}/run/*/.busy 2>/dev/null | wc -l >peers\n"
-        ": >.busy; sleep 0.3; ls ../*/.busy | wc -l >>peers; rm .busy\n"
-        'echo "ran $member" >>runs\n'
+        'submitter_member() {\n  eval "$1"\n'
+        f"  ls {tmp_path}/run/*/.busy 2>/dev/null | wc -l >peers\n"
+        "  : >.busy; sleep 0.3; ls ../*/.busy | wc -l >>peers; rm .busy\n"
+        '  echo "ran $member" >>runs\n}\n'
     )
     members, params = [], []
     for n in range(5):
