@@ -9,7 +9,8 @@ Prints, in one run:
     for (`--floor jobs`, one job per task, as a user without submitter would), or the same
     N commands packed by hand into as many sbatch jobs as submitter used (`--floor packed`).
 
-Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 30s] [--floor jobs|packed]
+Usage:  .venv/bin/python bench/slurm_many_tasks.py [-n 200] [--poll 30s] [--floor jobs|packed|none]
+            [--cluster slurm|slurm-1node]
 Starts the cluster with `docker/cluster up slurm` (the Docker engine must be running:
 `docker/install-engine`).
 """
@@ -63,13 +64,17 @@ def main() -> None:
         default="jobs",
         help="the floor: one sbatch job per task, as many jobs as submitter used, or none",
     )
-    args = parser.parse_args()
-    host = start_cluster()
-    print(
-        f"cluster: docker SLURM (login + 2 compute nodes, 4 CPUs each), {args.tasks} tasks",
-        flush=True,
+    parser.add_argument(
+        "--cluster",
+        choices=["slurm", "slurm-1node"],
+        default="slurm",
+        help="two compute nodes (slurm) or one (slurm-1node), 4 CPUs each",
     )
-    ours = run_submitter(host, args.tasks, args.poll, login_container())
+    args = parser.parse_args()
+    host = start_cluster(args.cluster)
+    nodes = "2 compute nodes" if args.cluster == "slurm" else "1 compute node"
+    print(f"cluster: docker SLURM (login + {nodes}, 4 CPUs each), {args.tasks} tasks", flush=True)
+    ours = run_submitter(host, args.tasks, args.poll, login_container(args.cluster))
     floor_jobs = args.tasks if args.floor == "jobs" else int(str(ours["jobs"]))
     floor = run_plain_sbatch(host, args.tasks, floor_jobs) if args.floor != "none" else 0.0
     print(
