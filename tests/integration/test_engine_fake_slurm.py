@@ -728,3 +728,28 @@ def test_a_detached_run_counts_array_members_as_slurm_does_before_submitting(
     assert result.code == 2, result.out + result.err
     assert "8 jobs" in result.err and "room for 6" in result.err, result.err
     assert not (tmp_path / "slurm-state" / "jobs").exists() or not _jobs(tmp_path)
+
+
+def test_logs_of_a_running_task_reads_both_streams_in_one_remote_script(
+    cli, fake_slurm: Recorded, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """`logs` of a task still running shows what it printed so far, stdout and stderr, as
+    the host has them (bytes that are not UTF-8 too), read with one script."""
+    go = tmp_path / "go"
+    tasks = _tasks(
+        tmp_path,
+        "  - name: slow\n    run: |\n"
+        "      echo 'so far'; printf 'raw \\377\\n'; echo 'a warning' >&2\n"
+        f"      until [ -e '{go}' ]; do sleep 0.1; done\n",
+    )
+    assert cli("apply", tasks, "--detach").code == 0
+    _wait_for(lambda: "a warning" in cli("logs", "slow", "-C", tmp_path).out, "its lines")
+    task_dir = _status(cli, tmp_path)["slow"]["task_dir"]
+    before = len(fake_slurm.runs["fake"])
+    shown = cli("logs", "slow", "-C", tmp_path)
+    ran = [text for kind, text in fake_slurm.runs["fake"][before:] if kind == "script"]
+    assert "--- stdout\nso far\nraw \ufffd\n" in shown.out, shown.out
+    assert "--- stderr\na warning\n" in shown.out, shown.out
+    reads = [t for t in ran if f"{task_dir}/stdout" in t or f"{task_dir}/stderr" in t]
+    assert len(reads) == 1, reads
+    go.touch()
