@@ -92,8 +92,7 @@ def _parse_round_trip(text: str, path: Path) -> Any:
             problem += (
                 f" ({exc.context} started at line {start.line + 1}, column {start.column + 1})"
             )
-        if "{{" in text and ("found character" in problem or "expected" in problem):
-            problem += '; a value starting with {{ must be quoted, as "{{ var }}.txt"'
+        problem += _template_hint(exc, text)
         raise ConfigError(f"YAML syntax error: {problem}", where) from None
     except ReaderError as exc:
         raise ConfigError(
@@ -104,6 +103,19 @@ def _parse_round_trip(text: str, path: Path) -> Any:
     except YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {exc}", Location(path, 1, 1)) from None
     return CommentedMap() if root is None else root
+
+
+def _template_hint(exc: MarkedYAMLError, text: str) -> str:
+    """What to do where a `{{ }}` on the failing line is the likely cause: YAML reads `{` as
+    a mapping where a value starts with it, and anywhere inside `[ ]` or `{ }`."""
+    problem = exc.problem or ""
+    mark = exc.problem_mark
+    line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+    if "{{" not in line or not ("found character" in problem or "expected" in problem):
+        return ""
+    if "flow" in (exc.context or ""):
+        return "; inside [ ] or { }, a value holding {{ }} must be quoted: ['out/{{ i }}.txt']"
+    return '; a value starting with {{ must be quoted, as "{{ var }}.txt"'
 
 
 def _text_location(path: Path, text: str, offset: int) -> Location:

@@ -17,6 +17,16 @@ CASES = {
         "flow sequence started at line 3, column 10)",
     ),
     "yaml_tab": ("tasks:\n\t- name: a\n", 2, "YAML syntax error"),
+    "yaml_braces_in_a_flow_list": (
+        "tasks:\n  - name: a\n    run: echo\n    outputs: [out/{{ name }}.txt]\n",
+        4,
+        "inside [ ] or { }, a value holding {{ }} must be quoted: ['out/{{ i }}.txt']",
+    ),
+    "yaml_braces_first": (
+        "tasks:\n  - name: a\n    run: echo\n    workdir: {{ name }}/x\n",
+        4,
+        'a value starting with {{ must be quoted, as "{{ var }}.txt"',
+    ),
     "unknown_key": (
         "tasks:\n  - name: a\n    run: echo\n    resources: {wallime: 1h}\n",
         4,
