@@ -1,10 +1,10 @@
 """The logs of pool members, read back from their lanes' log files on the host.
 
 A pool job's lane appends each finished member's logs to one file of its own (the wrapper's
-`archive_logs`): a line `submitter-log <task id> stdout=N stderr=N job.out=N job.err=N`, then
-the four parts as they are. The member's final status names that file and the entry's offset
-(`"logs": [path, offset]`), and the member's own log files are gone: a finished task leaves
-no log files on the host. One script reads every entry a retrieval needs, one read per lane
+`archive_logs`): its stdout, its stderr and the wrapper's own output and errors, one after
+another. The member's final status names that file, where its parts start and their lengths
+(`"logs": [path, start, stdout, stderr, job.out, job.err]`), and the lane removes the
+member's own log files: a finished task leaves no log files on the host. One script reads every entry a retrieval needs, one read per lane
 file (from the first entry wanted to the end), base64 on the way so any byte comes back.
 """
 
@@ -20,30 +20,30 @@ from typing import Any
 from submitter import task_logs
 from submitter.hostops import q
 from submitter.run_state import Ending
+from submitter.task_layout import JOB_ERR, JOB_OUT, STDERR, STDOUT
 from submitter.transport.base import Transport
 
-_ENTRY = b"submitter-log"
+# the parts of a task's logs, in the order its lane's file holds them
+PARTS = (STDOUT, STDERR, JOB_OUT, JOB_ERR)
 
 
 @dataclass(frozen=True)
 class LaneRef:
     path: str  # the lane's log file on the host
-    offset: int  # where the task's entry starts in it
+    offset: int  # where the task's parts start in it
+    sizes: tuple[int, ...]  # the length of each of PARTS
 
 
 def lane_ref(status: Mapping[str, Any] | None) -> LaneRef | None:
     """Where a finished pool member's logs are, from its final status; None for a task whose
     logs are files in its own directory."""
     logs = (status or {}).get("logs")
-    if (
-        isinstance(logs, list)
-        and len(logs) == 2
-        and isinstance(logs[0], str)
-        and isinstance(logs[1], int)
-        and logs[1] >= 0
-    ):
-        return LaneRef(logs[0], logs[1])
-    return None
+    if not isinstance(logs, list) or len(logs) != 2 + len(PARTS) or not isinstance(logs[0], str):
+        return None
+    numbers = logs[1:]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        return None
+    return LaneRef(logs[0], numbers[0], tuple(numbers[1:]))
 
 
 def keep_from_lanes(connection: Transport, state_dir: Path, finished: Sequence[Ending]) -> set[str]:
@@ -80,8 +80,8 @@ def lane_files(refs: Mapping[str, LaneRef]) -> list[tuple[str, int]]:
 
 
 def parse_read(output: str, refs: Mapping[str, LaneRef]) -> dict[str, dict[str, bytes]]:
-    """Each task's log parts (by name) from what `read_script` printed; a task whose entry is
-    not there whole, or names another task, is left out."""
+    """Each task's log parts (by name) from what `read_script` printed; a task whose parts
+    are not all there is left out."""
     files = lane_files(refs)
     read: dict[str, tuple[int, bytes]] = {}
     for line in output.splitlines():
@@ -99,26 +99,10 @@ def parse_read(output: str, refs: Mapping[str, LaneRef]) -> dict[str, dict[str, 
     for task_id, ref in refs.items():
         if ref.path in read:
             start, data = read[ref.path]
-            entry = parse_entry(data, ref.offset - start, task_id)
-            if entry is not None:
-                parts[task_id] = entry
-    return parts
-
-
-def parse_entry(data: bytes, at: int, task_id: str) -> dict[str, bytes] | None:
-    """The parts of the entry at `at` in `data`, if it is `task_id`'s and whole."""
-    end_of_line = data.find(b"\n", at)
-    if at < 0 or end_of_line < 0:
-        return None
-    words = data[at:end_of_line].split(b" ")
-    if words[:2] != [_ENTRY, task_id.encode()]:
-        return None
-    parts: dict[str, bytes] = {}
-    place = end_of_line + 1
-    for word in words[2:]:
-        name, _, size = word.partition(b"=")
-        if not size.isdigit() or place + int(size) > len(data):
-            return None
-        parts[name.decode()] = data[place : place + int(size)]
-        place += int(size)
+            place = ref.offset - start
+            if place + sum(ref.sizes) <= len(data):
+                parts[task_id] = {}
+                for name, size in zip(PARTS, ref.sizes, strict=True):
+                    parts[task_id][name] = data[place : place + size]
+                    place += size
     return parts

@@ -74,14 +74,17 @@ submitter_next() {
 
 # lane <number>: runs members one after another; fails when one of them did not complete.
 # Each member's logs end in the lane's log file (the wrapper's archive_logs), whose name says
-# which job and lane wrote it; the wrapper's own output goes to the lane's .out/.err files,
-# emptied for each member.
+# which job and lane wrote it, open on descriptor 4; the wrapper's own output goes to the
+# lane's .out/.err files, emptied for each member. The log files of the members whose logs
+# went into the lane's file are removed a hundred at a time (a process each time, not each
+# member), and at the lane's end.
 submitter_lane() {
-  local failed=0 line
+  local failed=0 line litter=()
   submitter_index=0
   export SUBMITTER_LANE_LOGS=/scratch/alice/submitter/.groups/g1"/lane.${submitter_job//\//_}.$$.$1"
   export SUBMITTER_LANE_WRAPPER="$SUBMITTER_LANE_LOGS.wrapper"
-  : >>"$SUBMITTER_LANE_LOGS"
+  : >"$SUBMITTER_LANE_LOGS"
+  exec 4>>"$SUBMITTER_LANE_LOGS"
   trap 'submitter_stopping=1' TERM INT HUP
   while [ -z "$submitter_stopping" ] && [ $((SECONDS + submitter_needs)) -le "$submitter_deadline" ]; do
     submitter_next
@@ -94,7 +97,13 @@ submitter_lane() {
     line=
     read -r line <"$submitter_dir/status" 2>/dev/null
     case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac
+    case $line in
+      *'"logs": ['*)
+        litter+=("$submitter_dir/stdout" "$submitter_dir/stderr" "$submitter_dir/command")
+        if [ "${#litter[@]}" -ge 300 ]; then rm -f -- "${litter[@]}"; litter=(); fi ;;
+    esac
   done
+  if [ "${#litter[@]}" -gt 0 ]; then rm -f -- "${litter[@]}"; fi
   return "$failed"
 }
 

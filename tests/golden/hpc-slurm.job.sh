@@ -123,24 +123,43 @@ submitter_status() {
   fi
 }
 
-# archive_logs: a pool member's logs go into its lane's log file ($SUBMITTER_LANE_LOGS), one
-# entry after another, so that a finished task leaves no log files of its own on the host: a
-# line `submitter-log <task id> stdout=N stderr=N job.out=N job.err=N`, then the four parts as
-# they are (the wrapper's own output is the lane's, in $SUBMITTER_LANE_WRAPPER.out/.err). The
-# final status names the lane file and the entry's offset. Only this lane appends to it.
+# archive_logs: a pool member's logs go into its lane's log file ($SUBMITTER_LANE_LOGS, open
+# on descriptor 4 for appending), one part after another, so that a finished task leaves no
+# log files of its own on the host: its stdout, its stderr, then the wrapper's own output (the
+# lane's $SUBMITTER_LANE_WRAPPER.out/.err), an empty part not copied. Each part's length is
+# what the copy added to the file; the final status names the file, where the task's parts
+# start and their lengths. Only this lane writes to it. The lane removes the task's log files.
 submitter_logs_ref=
 submitter_archive_logs() {
-  local wrapper=$SUBMITTER_LANE_WRAPPER task_out="$SUBMITTER_TASK_DIR/stdout"
-  local task_err="$SUBMITTER_TASK_DIR/stderr" sizes=() path
-  [ -z "$submitter_logs_ref" ] && [ -e "$task_out" ] || return 0
-  read -r -d '' -a sizes < <(stat -c %s -- "$task_out" "$task_err" "$wrapper.out" "$wrapper.err" "$SUBMITTER_LANE_LOGS" 2>/dev/null)
-  [ -n "${sizes[4]:-}" ] || return 0  # one of them gone
-  printf 'submitter-log %s stdout=%s stderr=%s job.out=%s job.err=%s\n' \
-    "$SUBMITTER_TASK_ID" "${sizes[@]:0:4}" >>"$SUBMITTER_LANE_LOGS" &&
-    cat -- "$task_out" "$task_err" "$wrapper.out" "$wrapper.err" >>"$SUBMITTER_LANE_LOGS" || return 0
-  rm -f -- "$task_out" "$task_err" "$SUBMITTER_TASK_DIR/command"
+  local part start at sizes= path
+  [ -z "$submitter_logs_ref" ] && [ -e "$SUBMITTER_TASK_DIR/stdout" ] || return 0
+  submitter_lane_size || return 0
+  start=$submitter_size at=$submitter_size
+  for part in "$SUBMITTER_TASK_DIR/stdout" "$SUBMITTER_TASK_DIR/stderr" \
+      "$SUBMITTER_LANE_WRAPPER.out" "$SUBMITTER_LANE_WRAPPER.err"; do
+    if [ -s "$part" ]; then
+      cat -- "$part" >&4 && submitter_lane_size || return 0
+    fi
+    sizes+=", $((submitter_size - at))"
+    at=$submitter_size
+  done
   submitter_json path "$SUBMITTER_LANE_LOGS"
-  submitter_logs_ref=", \"logs\": [$path, ${sizes[4]}]"
+  submitter_logs_ref=", \"logs\": [$path, $start$sizes]"
+}
+
+# lane_size: the lane's log file's size, into submitter_size: where descriptor 4 (appending)
+# stands, read from /proc without a process; `stat` where there is no /proc.
+submitter_lane_size() {
+  local line
+  submitter_size=
+  if [ -r "/proc/$submitter_pid/fdinfo/4" ]; then
+    while IFS= read -r line; do
+      case $line in pos:*) submitter_size=${line//[!0-9]/}; break ;; esac
+    done <"/proc/$submitter_pid/fdinfo/4"
+  else
+    submitter_size=$(stat -c %s -- "$SUBMITTER_LANE_LOGS" 2>/dev/null)
+  fi
+  [ -n "$submitter_size" ]
 }
 
 # match_outputs: what each declared pattern matched (relative to the run directory, or
@@ -340,7 +359,7 @@ set -m
 (
   if [ -n "${submitter_env[*]-}" ]; then export "${submitter_env[@]}"; fi
   exec "${submitter_interpreter[@]}" "$SUBMITTER_TASK_DIR/command"
-) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 9>&- &
+) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 4>&- 9>&- &
 submitter_child=$!
 set +m
 } 2>/dev/null
