@@ -93,7 +93,11 @@ def docker_compose_project_name() -> str:
 def docker_setup(cluster_secrets: dict[str, Path]) -> list[str]:
     _remove_stale_projects()
     subprocess.run([str(ROOT / "docker" / "openpbs" / "fetch-source")], check=True)
-    return ["up --build -d"]
+    # The login nodes first: a cluster's nodes share its home volume, and docker fills an
+    # empty volume from the first container that mounts it; two at once can collide
+    # ("mkdir .../_data/alice: file exists").
+    logins = " ".join(service for service, _ in CLUSTERS.values())
+    return [f"up --build -d {logins}", "up --build -d"]
 
 
 _PYTEST_PROJECT = re.compile(r"^submitter-pytest-(\d+)(-[\w-]+)?$")
@@ -239,7 +243,9 @@ def _variant_host(name: str, secrets: dict[str, Path], project: str) -> Iterator
     login, computes = VARIANTS[name]
     compose = ["docker-compose", "-f", str(COMPOSE_FILE), "-p", project, "--profile", name]
     try:
-        subprocess.run([*compose, "up", "--build", "-d", login, *computes], check=True)
+        # the login node first: see docker_setup
+        subprocess.run([*compose, "up", "--build", "-d", login], check=True)
+        subprocess.run([*compose, "up", "--build", "-d", *computes], check=True)
         port = int(
             subprocess.run(
                 [*compose, "port", login, "22"], capture_output=True, text=True, check=True
