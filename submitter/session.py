@@ -203,11 +203,13 @@ class HostSession(HostLink):
 
     def _settle(self, tracked: Tracked, resolution: Resolution | None) -> None:
         """Conclude a start whose answer an earlier run (or this one) never read."""
-        if resolution is None or resolution.outcome == "pending":
-            return  # still being started on the host: ask again at the next poll
+        if resolution is None or resolution.outcome == "pending":  # ask at the next poll
+            return
         if resolution.start is not None:
             if again := start_step.started(self, tracked, resolution.start, "re-attached"):
                 self.ctx.progress.say(f"{tracked.name}: {again}")
+            return
+        if start_step.recorded_elsewhere(self.ctx.store, self.run, tracked):
             return
         if resolution.outcome == "stale":
             reason = "its start on the host was interrupted; whether it ran is unknown"

@@ -26,7 +26,8 @@ from submitter.run_context import RunContext
 from submitter.run_state import HostRun, Tracked
 from submitter.schedulers.base import BatchScheduler, SiteLimits, scheduler_jobs
 from submitter.schedulers.registry import batch_scheduler
-from submitter.states import Cause, TaskState
+from submitter.states import ACTIVE, Cause, TaskState
+from submitter.store.db import Store
 from submitter.transport.base import Transport
 
 RETRY_DELAYS = (2.0, 4.0, 8.0, 16.0, 30.0, 60.0)  # between tries to reach a host again
@@ -322,6 +323,22 @@ def _submit(
                     again = started(host, tracked, outcome, "started") or again
             if again:  # one line for one submission, however many tasks it held
                 host.ctx.progress.say(f"{label}: {again}")
+
+
+def recorded_elsewhere(store: Store, run: HostRun, tracked: Tracked) -> bool:
+    """Another client process (the apply that started it, seen by a `status` that read the
+    store before) recorded this attempt's start since this one read the store, and a poll of
+    its removed the claim file, so the host now says the attempt never started: the store's
+    record is the truth. Taken from there; True when it was."""
+    attempt = store.latest_attempt(tracked.id)
+    record = store.task(tracked.id)
+    if attempt is None or record is None or attempt.token != tracked.token or not attempt.job_id:
+        return False
+    tracked.job_id, tracked.state = attempt.job_id, record.state
+    tracked.claim_removed = tracked.token
+    if record.state not in ACTIVE:  # it even ended meanwhile: nothing left to watch here
+        run.active.pop(tracked.id, None)
+    return True
 
 
 def started(host: StartingHost, tracked: Tracked, outcome: StartResult, how: str) -> str | None:
