@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-
+from submitter import remote_bytes
 from submitter.config.models import HostConfig
 from submitter.hostops import HostOps, q
 from submitter.seams import Seams
@@ -34,17 +31,11 @@ class HostLink:
     def read_logs(self, task_dir: str) -> dict[str, str]:
         """A running task's stdout and stderr as they are now on the host, read in one
         script (base64 on the way: any byte comes back)."""
-        script = "".join(
-            f"printf '%s\\t' {q(name)}; base64 <{q(on_host(task_dir, name))} 2>/dev/null"
-            " | tr -d '\\n'; printf '\\n'\n"
-            for name in TASK_LOGS
+        script = remote_bytes.script(
+            (name, f"cat {q(on_host(task_dir, name))}") for name in TASK_LOGS
         )
-        texts = dict.fromkeys(TASK_LOGS, "")
-        for line in self.connection().run_script(script).stdout.splitlines():
-            name, _, encoded = line.partition("\t")
-            if name in texts:
-                with contextlib.suppress(binascii.Error, ValueError):
-                    texts[name] = base64.b64decode(encoded).decode("utf-8", "replace")
+        read = remote_bytes.parse(self.connection().run_script(script).stdout)
+        texts = {name: read.get(name, b"").decode("utf-8", "replace") for name in TASK_LOGS}
         return texts
 
     def close(self) -> None:

@@ -4,20 +4,19 @@ A pool job's lane appends each finished member's logs to one file of its own (th
 `archive_logs`): its stdout, its stderr and the wrapper's own output and errors, one after
 another. The member's final status names that file, where its parts start and their lengths
 (`"logs": [path, start, stdout, stderr, job.out, job.err]`), and the lane removes the
-member's own log files: a finished task leaves no log files on the host. One script reads every entry a retrieval needs, one read per lane
-file (from the first entry wanted to the end), base64 on the way so any byte comes back.
+member's own log files: a finished task leaves no log files on the host. One script reads
+every entry a retrieval needs, one read per lane file (from the first entry wanted to the
+end).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from submitter import task_logs
+from submitter import remote_bytes, task_logs
 from submitter.hostops import q
 from submitter.run_state import Ending
 from submitter.task_layout import JOB_ERR, JOB_OUT, STDERR, STDOUT
@@ -59,16 +58,12 @@ def keep_from_lanes(connection: Transport, state_dir: Path, finished: Sequence[E
 
 
 def read_script(refs: Mapping[str, LaneRef]) -> str:
-    """One script printing, for each lane file the tasks' entries are in, a line
-    `LANE <n> <base64 of the file from its first wanted entry on>`; n numbers the files in
-    the order `lane_files` gives."""
-    lines = []
-    for number, (path, start) in enumerate(lane_files(refs)):
-        lines.append(
-            f"printf 'LANE\\t{number}\\t'; tail -c +{start + 1} -- {q(path)} 2>/dev/null"
-            " | base64 | tr -d '\\n'; printf '\\n'"
-        )
-    return "\n".join(lines) + "\n"
+    """One script reading each lane file the tasks' entries are in, from its first wanted
+    entry on; the files are keyed by their number in the order `lane_files` gives."""
+    return remote_bytes.script(
+        (f"LANE{number}", f"tail -c +{start + 1} -- {q(path)}")
+        for number, (path, start) in enumerate(lane_files(refs))
+    )
 
 
 def lane_files(refs: Mapping[str, LaneRef]) -> list[tuple[str, int]]:
@@ -82,19 +77,12 @@ def lane_files(refs: Mapping[str, LaneRef]) -> list[tuple[str, int]]:
 def parse_read(output: str, refs: Mapping[str, LaneRef]) -> dict[str, dict[str, bytes]]:
     """Each task's log parts (by name) from what `read_script` printed; a task whose parts
     are not all there is left out."""
-    files = lane_files(refs)
-    read: dict[str, tuple[int, bytes]] = {}
-    for line in output.splitlines():
-        tag, _, rest = line.partition("\t")
-        number, _, encoded = rest.partition("\t")
-        if tag != "LANE" or not number.isdigit() or int(number) >= len(files):
-            continue
-        try:
-            data = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        path, start = files[int(number)]
-        read[path] = (start, data)
+    raw = remote_bytes.parse(output)
+    read = {
+        path: (start, raw[f"LANE{number}"])
+        for number, (path, start) in enumerate(lane_files(refs))
+        if f"LANE{number}" in raw
+    }
     parts: dict[str, dict[str, bytes]] = {}
     for task_id, ref in refs.items():
         if ref.path in read:
