@@ -8,13 +8,17 @@ command there over ssh, and apply N trivial tasks to it with submitter.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from submitter.schedulers.base import scheduler_jobs
@@ -123,6 +127,7 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
         }
         (project / "tasks.yml").write_text(json.dumps(tasks))
         rpcs, logins = rpcs_by_user(login), ssh_logins(login)
+        began_at = time.time()
         began = time.monotonic()
         done, peak_mb = _run_measured(
             [sys.executable, "-m", "submitter", "apply", "tasks.yml", "--json"], project
@@ -144,6 +149,7 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
         entries, groups = host_entries(host, work_dir)
         return {
             "seconds": elapsed,
+            "phases": phases(project / ".submitter" / "state.db", began_at),
             "outputs": outputs,
             "jobs": len(jobs),
             "peak_mb": peak_mb,
@@ -153,6 +159,31 @@ def run_submitter(host: dict[str, object], count: int, poll: str, login: str) ->
             "logins": logins,
             **stats,
         }
+
+
+def phases(state_db: Path, began_at: float) -> dict[str, float]:
+    """When, in seconds after the apply began, the run reached each step, from its store:
+    the first and last submission, the first task's start and the last task's end on the
+    cluster (its clock: the containers share this machine's), the last completion here."""
+    with contextlib.closing(sqlite3.connect(state_db)) as db:
+        submitted = db.execute("SELECT min(submitted), max(submitted) FROM attempts").fetchone()
+        started, ended = zip(*db.execute("SELECT started, ended FROM attempts"), strict=True)
+        (completed,) = db.execute(
+            "SELECT max(time) FROM events WHERE kind = 'completed'"
+        ).fetchone()
+
+    def on_host(stamps: tuple[str | None, ...], pick: Callable[..., str]) -> float:
+        stamp = pick(s for s in stamps if s)
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+    marks = {
+        "first submission": submitted[0],
+        "last submission": submitted[1],
+        "first start": on_host(started, min),
+        "last end": on_host(ended, max),
+        "last completion": completed,
+    }
+    return {name: round(moment - began_at, 1) for name, moment in marks.items()}
 
 
 def host_entries(host: dict[str, object], work_dir: str) -> tuple[int, int]:

@@ -155,6 +155,8 @@ def run_submitter_once(host: dict[str, object], tasks: int, poll: int, login: st
     if ours["outputs"] != tasks:
         raise SystemExit(f"submitter brought back {ours['outputs']} of {tasks} outputs")
     seconds, jobs, rpcs = (float(str(ours["seconds"])), int(str(ours["jobs"])), ours["rpcs"])
+    steps = ", ".join(f"{name} {moment}" for name, moment in ours["phases"].items())
+    print(f"  submitter, {tasks} tasks: {seconds:.1f} s ({steps})", flush=True)
     return Run("submitter", tasks, 0, seconds, jobs, int(str(rpcs)))
 
 

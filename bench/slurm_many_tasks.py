@@ -82,6 +82,9 @@ def main() -> None:
         f"{ours['outputs']} outputs back here"
     )
     print(f"  scheduler jobs used: {ours['jobs']} for {args.tasks} tasks")
+    steps = ours["phases"]
+    assert isinstance(steps, dict)
+    print("  seconds after apply began: " + ", ".join(f"{k} {v}" for k, v in steps.items()))
     print(
         f"  on the cluster: {ours['entries_per_task']:.2f} files and directories per task"
         f" besides its output, and {ours['group_entries']} in the pools' directories;"
