@@ -323,6 +323,7 @@ def test_slurmctld_restarted_while_jobs_run_and_wait(  # type: ignore[no-untyped
     shared = _shared_dir(cluster_secrets, "slurmctld")
     tasks = _tasks_file(tmp_path, cluster_hosts["slurm"], _counted(shared, count, seconds=8))
     login = cluster_container("slurm-login")
+    _nodes_idle(login, "before the test")
     with _applying(tmp_path, tasks, "-J", "3") as client:
         _wait_running(shared, 3)
         try:
@@ -351,16 +352,20 @@ def test_slurmctld_restarted_while_jobs_run_and_wait(  # type: ignore[no-untyped
     _assert_completed(tmp_path, count, resubmitted=True)
 
 
-def _node_back(login: str, node: str) -> None:
-    """Until both nodes are idle again: resumed by hand if slurmctld left the node down."""
+def _nodes_idle(login: str, why: str) -> None:
+    """Until both compute nodes are idle: each one slurmctld left down or drained (a node
+    that came back, or one that slurmctld stopped hearing from while it was itself frozen)
+    is resumed by hand."""
 
     def idle() -> bool:
         states = docker("exec", login, "sinfo", "-h", "-N", "-p", "debug", "-o", "%N %t")
-        if f"{node} down\n" in states or f"{node} drain\n" in states:
-            docker("exec", login, "scontrol", "update", f"nodename={node}", "state=resume")
+        for line in states.splitlines():
+            node, _, state = line.partition(" ")
+            if state.rstrip("*") in ("down", "drain"):
+                docker("exec", login, "scontrol", "update", f"nodename={node}", "state=resume")
         return states.count(" idle\n") == 2
 
-    wait_until(idle, 90, f"nodes idle after {node} came back")
+    wait_until(idle, 90, f"nodes idle {why}")
 
 
 def test_compute_node_killed_mid_job_fails_the_task(  # type: ignore[no-untyped-def]
@@ -383,7 +388,7 @@ def test_compute_node_killed_mid_job_fails_the_task(  # type: ignore[no-untyped-
             failed_after = time.monotonic() - killed
         finally:
             docker("start", compute)
-            _node_back(login, node)
+            _nodes_idle(login, f"after {node} came back")
     print(
         f"node {node} killed: the task failed {failed_after:.1f} s later; apply took {took:.1f} s"
     )
