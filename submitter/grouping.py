@@ -72,7 +72,7 @@ def alike_key(task: PreparedTask | None) -> str | None:
     spec = task.spec
     return json.dumps(
         [
-            task.rendered.pack,
+            task.chain[0].ident,
             spec.resources.model_dump(exclude_none=True),
             list(spec.directives),
             spec.host_vars,
@@ -257,7 +257,7 @@ def _pool_files(group: Group, directory: str, scratch: Path) -> list[Transfer]:
         files.POOL_PARAMS: "".join(
             render_task_params(m.spec, m.chain) + "\n" for m in group.members
         ),
-        files.POOL_TASKS: "".join(m.rendered.task_file for m in group.members),
+        files.POOL_TASKS: "".join(m.task_file() for m in group.members),
     }
     transfers = []
     for name, text in texts.items():

@@ -18,7 +18,7 @@ from submitter.errors import ConfigError, ConfigErrors, TemplateError
 from submitter.globs import covers, glob_depth, strip_components
 from submitter.identity import SignatureCache, file_signature, shared_signature, task_id
 from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
-from submitter.render.compile import JobSpec, RenderedJob, render_job
+from submitter.render.compile import JobSpec, RenderedJob, render_job, render_task_file
 from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
 from submitter.retry import RetryPolicy, escalated_resources
 from submitter.units import format_clock, format_memory
@@ -29,6 +29,12 @@ if TYPE_CHECKING:  # in annotations only (typing has it from Python 3.11)
 REMOTE_DEFAULT_WORK_DIR = "~/.submitter/work"
 
 Rendering = Literal["keep", "check", "later"]
+
+
+@dataclass(frozen=True)
+class RenderDigest:
+    pack: str
+    sha256: str  # of the job script and task file
 
 
 @dataclass(frozen=True)
@@ -46,10 +52,16 @@ class PreparedTask:
     linked_inputs: frozenset[str] = frozenset()  # inputs made on the host by upstream tasks
 
     @cached_property
-    def rendered(self) -> RenderedJob:
-        """The task's files from its pack, rendered when first asked for (prepare_tasks asks
-        at once, but for tasks that completed earlier: one found up to date never is)."""
-        return self.render()
+    def digest(self) -> RenderDigest:
+        """What a new attempt records of the task's files: their pack and hash. They are
+        rendered to know it, and not kept (100,000 job scripts take more than a GB): a start
+        step renders them again as it writes them."""
+        rendered = self.render()
+        return RenderDigest(rendered.pack, rendered.sha256)
+
+    def task_file(self) -> str:
+        """The task file alone, rendered anew."""
+        return render_task_file(self.spec, self.chain[0])
 
     def render(self) -> RenderedJob:
         """The task's files rendered anew, not kept: for a caller that needs them once."""
@@ -161,7 +173,7 @@ def iter_prepared(
     none of 100,000. Every error is raised (ConfigErrors) after the last task, so a caller
     acts once the iteration is over. Tasks whose id is in `done` (completed earlier) are
     rendered only if they are used: re-applying thousands of finished tasks renders none of
-    them. `rendering`: "keep" the others' files (to send them), only "check" that they render
+    them. `rendering`: "keep" the others' digests (what their attempts record), only "check" that they render
     (a plan: 100,000 job scripts take more than a GB), or leave it to the caller ("later")."""
     signatures = signatures if signatures is not None else SignatureCache()
     preparer = _Preparer(project, homes or {}, check_inputs, signatures)
@@ -184,7 +196,7 @@ def iter_prepared(
             continue
         if task.task_id not in done:  # template errors now, before anything is written
             if rendering == "keep":
-                task.rendered  # noqa: B018
+                task.digest  # noqa: B018
             elif rendering == "check":
                 task.render()
         yield task

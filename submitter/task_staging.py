@@ -16,9 +16,10 @@ def task_files(
     """The task's files by name: its script and task file, unless it is `pooled` (they are
     its pool's); for a task chained after upstream tasks' jobs, their list (`after_tasks`:
     name, task directory), for its wrapper to check."""
-    files = (
-        {} if pooled else {JOB_SCRIPT: task.rendered.job_script, TASK_FILE: task.rendered.task_file}
-    )
+    files: dict[str, str] = {}
+    if not pooled:
+        rendered = task.render()
+        files = {JOB_SCRIPT: rendered.job_script, TASK_FILE: rendered.task_file}
     if after_tasks:
         files[UPSTREAM] = "".join(f"{d}\n{n}\n" for n, d in after_tasks)
     return files

@@ -160,9 +160,14 @@ def render_header(spec: JobSpec, chain: Sequence[Pack], job_out: str, job_err: s
 def render_job(spec: JobSpec, chain: list[Pack]) -> RenderedJob:
     pack = chain[0]
     script = _render(JOB_TEMPLATE, _context(spec, pack), chain)
-    task_file = indented_json(_task_document(spec, pack)) + "\n"
+    task_file = render_task_file(spec, pack)
     digest = hashlib.sha256((script + "\0" + task_file).encode()).hexdigest()
     return RenderedJob(script, task_file, pack.ident, digest)
+
+
+def render_task_file(spec: JobSpec, pack: Pack) -> str:
+    """The task file (task.json) alone: what a pool sends of each task beside its params."""
+    return indented_json(_task_document(spec, pack)) + "\n"
 
 
 def _render(template: str, context: dict[str, Any], chain: list[Pack]) -> str:

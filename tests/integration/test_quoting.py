@@ -54,7 +54,7 @@ def test_rendered_script_keeps_values_literal(tmp_path: Path, scheduler: str) ->
     run_dir = Path(task.run_dir)
     task_dir = Path(task.task_dir)
     task_dir.mkdir(parents=True)
-    (task_dir / "job.sh").write_text(task.rendered.job_script)
+    (task_dir / "job.sh").write_text(task.render().job_script)
     done = subprocess.run(
         ["bash", "job.sh"], cwd=task_dir, capture_output=True, text=True, timeout=30
     )
@@ -73,7 +73,7 @@ def test_directive_lines_stay_single_lines(tmp_path: Path, scheduler: str) -> No
     task = prepare_tasks(
         load_project(_tasks_file(tmp_path, scheduler, tmp_path / "w")), check_inputs=False
     )[0]
-    header = task.rendered.job_script.split("# submitter task")[0].splitlines()
+    header = task.render().job_script.split("# submitter task")[0].splitlines()
     prefix = header[1].split()[0]  # the pack's directive prefix: #SBATCH, #PBS, #BSUB, #$
     assert prefix.startswith("#") and len(prefix) > 1
     assert all(line.startswith((prefix + " ", "#!")) for line in header), header

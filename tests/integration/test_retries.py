@@ -368,10 +368,10 @@ def test_an_escalated_attempt_is_rendered_with_its_resources_under_the_same_id(
     caps = resource_caps(task.host.config.limits, SiteLimits(max_walltime=60))
     second = escalated_task(task, task.definition.retry, 2, caps)
     third = escalated_task(task, task.definition.retry, 3, caps)
-    assert "#SBATCH --time=00:00:10" in task.rendered.job_script
-    assert "#SBATCH --time=00:00:30" in second.rendered.job_script
-    assert "#SBATCH --mem=2048M" in second.rendered.job_script
-    assert "#SBATCH --time=00:01:00" in third.rendered.job_script, "the scheduler's limit"
-    assert "#SBATCH --mem=3072M" in third.rendered.job_script, "the host's limit"
+    assert "#SBATCH --time=00:00:10" in task.render().job_script
+    assert "#SBATCH --time=00:00:30" in second.render().job_script
+    assert "#SBATCH --mem=2048M" in second.render().job_script
+    assert "#SBATCH --time=00:01:00" in third.render().job_script, "the scheduler's limit"
+    assert "#SBATCH --mem=3072M" in third.render().job_script, "the host's limit"
     assert task.task_id == second.task_id == third.task_id
     assert escalated_task(task, task.definition.retry, 1, caps) is task

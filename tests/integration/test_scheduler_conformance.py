@@ -110,7 +110,7 @@ def _job_script(tmp_path: Path, name: str) -> tuple[str, Path]:
     task = prepare_tasks(load_project(tasks), check_inputs=False)[0]
     task_dir = Path(task.task_dir)
     task_dir.mkdir(parents=True)
-    return task.rendered.job_script, task_dir
+    return task.render().job_script, task_dir
 
 
 @pytest.mark.parametrize(

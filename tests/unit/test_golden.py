@@ -38,8 +38,8 @@ def golden_files(task: PreparedTask) -> dict[str, str]:
     where the pack has them, the drivers of a job array of three and a pool of three
     run two at a time (in a fixed group directory)."""
     files = {
-        "job.sh": task.rendered.job_script,
-        "task.json": task.rendered.task_file.replace(_VERSION, _ANY_VERSION),
+        "job.sh": task.render().job_script,
+        "task.json": task.render().task_file.replace(_VERSION, _ANY_VERSION),
     }
     directory = "/scratch/alice/submitter/.groups/g1"
     chain = list(task.chain)
@@ -65,7 +65,7 @@ def prepared() -> dict[str, PreparedTask]:
 
 @pytest.fixture(scope="module")
 def rendered(prepared: dict[str, PreparedTask]) -> dict[str, str]:
-    return {name: task.rendered.job_script for name, task in prepared.items()}
+    return {name: task.render().job_script for name, task in prepared.items()}
 
 
 @pytest.mark.parametrize("host", HOSTS)
