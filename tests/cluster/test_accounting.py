@@ -18,7 +18,7 @@ import pytest
 from submitter.schedulers.slurm import Slurm
 from submitter.store.db import AttemptRecord, Store, TaskRecord
 from tests.cluster.conftest import docker, wait_until
-from tests.cluster.test_faults import _counted, _node_back, _shared_dir
+from tests.cluster.test_faults import _counted, _nodes_idle, _shared_dir
 from tests.cluster.test_faults import _wait_running as _wait_counted_running
 from tests.conftest import write
 
@@ -130,7 +130,7 @@ def test_node_killed_under_a_detached_job_is_a_node_failure_from_sacct(  # type:
         _wait_forgotten(remote, "slurm", job)
     finally:
         docker("start", compute)
-        _node_back(login, node)
+        _nodes_idle(login, f"after {node} came back")
     assert cli("apply", tasks).code == 1
     record, attempt = _outcome(tmp_path)
     assert (record.state, record.reason) == ("failed", "node failure (NF)"), record
