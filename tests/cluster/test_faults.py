@@ -361,7 +361,7 @@ def _nodes_idle(login: str, why: str) -> None:
         states = docker("exec", login, "sinfo", "-h", "-N", "-p", "debug", "-o", "%N %t")
         for line in states.splitlines():
             node, _, state = line.partition(" ")
-            if state.rstrip("*") in ("down", "drain"):
+            if state in ("down", "drain"):  # not "down*": slurmctld still waits to hear from it
                 docker("exec", login, "scontrol", "update", f"nodename={node}", "state=resume")
         return states.count(" idle\n") == 2
 
