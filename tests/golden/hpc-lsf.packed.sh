@@ -75,58 +75,6 @@ submitter_next() {
   submitter_dir=
 }
 
-# watch_lane <watch file>: the lane's watchdog, one for all the members it runs. Each second
-# it reads which task the lane runs (the line the member's wrapper writes once its task
-# started: group, pid, walltime and kill grace in seconds, directory; empty between tasks)
-# and stops that task when a .cancel file appears in its directory (a kill of this task
-# alone) or its walltime has passed, counted from when it first read the line, in seconds
-# the node ran (a tick each: a node frozen for longer than the walltime does not kill, on
-# the thaw, what it had stopped). It marks why in .stopped and stops the task's process
-# group, TERM then KILL after the grace; the member's wrapper records the end as the mark
-# says. A task that ended meanwhile (its pid gone or a zombie, or the line changed) is left
-# alone. End of file on its input (the lane ended or was killed) ends it.
-submitter_watch_lane() {
-  local line seen= ticks=0 rest group pid walltime grace dir why stat deadline
-  while :; do
-    read -r -t 1 _
-    [ $? -gt 128 ] || return 0
-    line=
-    read -r line <"$1" 2>/dev/null
-    if [ "$line" != "$seen" ]; then seen=$line ticks=0; else ticks=$((ticks + 1)); fi
-    [ -n "$line" ] || continue
-    group=${line%% *} rest=${line#* }
-    pid=${rest%% *} rest=${rest#* }
-    walltime=${rest%% *} rest=${rest#* }
-    grace=${rest%% *} dir=${rest#* }
-    if [ -e "$dir/.cancel" ]; then
-      why=cancel
-    elif [ "$walltime" -gt 0 ] && [ "$ticks" -ge "$walltime" ]; then
-      why=walltime
-    else
-      continue
-    fi
-    kill -0 "$pid" 2>/dev/null || continue
-    stat=
-    read -r stat <"/proc/$pid/stat" 2>/dev/null
-    stat=${stat##*) }
-    [ "${stat%% *}" != Z ] || continue
-    line=
-    read -r line <"$1" 2>/dev/null
-    [ "$line" = "$seen" ] || continue
-    printf '%s\n' "$why" >"$dir/.stopped"
-    deadline=$((SECONDS + grace))
-    kill -TERM -- "$group" 2>/dev/null
-    while kill -0 -- "$group" 2>/dev/null; do
-      if [ "$SECONDS" -gt "$deadline" ]; then
-        printf 'submitter: the task was still running %s s after SIGTERM: sent SIGKILL\n' "$grace" >>"$SUBMITTER_LANE_WRAPPER.err"
-        kill -KILL -- "$group" 2>/dev/null
-        break
-      fi
-      sleep 0.1 2>/dev/null || sleep 1
-    done
-  done
-}
-
 # lane <number>: runs members one after another; fails when one of them did not complete.
 # Each member's logs end in the lane's log file (the wrapper's archive_logs), whose name says
 # which job and lane wrote it, open on descriptor 4; the wrapper's own output goes to the
@@ -138,11 +86,8 @@ submitter_lane() {
   submitter_index=0
   export SUBMITTER_LANE_LOGS=/scratch/alice/submitter/.groups/g1"/lane.${submitter_job//\//_}.$$.$1"
   export SUBMITTER_LANE_WRAPPER="$SUBMITTER_LANE_LOGS.wrapper"
-  export SUBMITTER_LANE_WATCH="$SUBMITTER_LANE_LOGS.watch"
   : >"$SUBMITTER_LANE_LOGS"
-  : >"$SUBMITTER_LANE_WATCH"
   exec 4>>"$SUBMITTER_LANE_LOGS"
-  exec 9> >(exec >/dev/null; submitter_watch_lane "$SUBMITTER_LANE_WATCH")
   trap 'submitter_stopping=1' TERM INT HUP
   while [ -z "$submitter_stopping" ] && [ $((SECONDS + submitter_needs)) -le "$submitter_deadline" ]; do
     submitter_next
@@ -151,20 +96,17 @@ submitter_lane() {
       submitter_skip "$submitter_dir"
       continue
     fi
-    # the wrapper's errors appended: the lane's watchdog may add its own
-    : >"$SUBMITTER_LANE_WRAPPER.err"
-    (cd -- "$submitter_dir" && submitter_member "$submitter_param") >"$SUBMITTER_LANE_WRAPPER.out" 2>>"$SUBMITTER_LANE_WRAPPER.err"
+    (cd -- "$submitter_dir" && submitter_member "$submitter_param") >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
     line=
     read -r line <"$submitter_dir/status" 2>/dev/null
     case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac
     case $line in
       *'"logs": ['*)
-        litter+=("$submitter_dir/stdout" "$submitter_dir/stderr" "$submitter_dir/command" "$submitter_dir/.stopped")
-        if [ "${#litter[@]}" -ge 400 ]; then rm -f -- "${litter[@]}"; litter=(); fi ;;
+        litter+=("$submitter_dir/stdout" "$submitter_dir/stderr" "$submitter_dir/command")
+        if [ "${#litter[@]}" -ge 300 ]; then rm -f -- "${litter[@]}"; litter=(); fi ;;
     esac
   done
   if [ "${#litter[@]}" -gt 0 ]; then rm -f -- "${litter[@]}"; fi
-  exec 9>&-  # the lane's watchdog ends
   return "$failed"
 }
 

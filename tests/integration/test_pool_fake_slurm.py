@@ -292,34 +292,3 @@ def test_logs_follow_of_a_pool_task_shows_its_lines_as_written_then_its_kept_log
     assert lines[1:3] == ["first 1", "second 1"] and lines[-1].endswith(": completed"), lines
     kept = cli("logs", "p-1", "-C", tmp_path)
     assert "first 1\nsecond 1\n" in kept.out, kept.out
-
-
-@pytest.mark.usefixtures("fake_slurm")
-def test_a_lane_times_each_task_from_its_own_start_and_stops_only_the_one_over_its_walltime(
-    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
-    """One lane runs four tasks of a 3 s walltime, one after another: those that take 2 s
-    complete (the lane's watchdog counts each task's time from its own start, not the
-    lane's), and p-1, which ignores TERM and would sleep 60 s, is stopped at its walltime,
-    KILLed after the 1 s grace, with the KILL said in its logs; the lane goes on."""
-    monkeypatch.setenv("FAKE_SLURM_CPUS", "1")
-    body = "      if [ {{ i }} = 1 ]; then trap '' TERM; sleep 60; else sleep 2; fi\n"
-    tasks = _pool(tmp_path, 4, 3, body, ", vars: {kill_grace: 1}")
-    began = time.monotonic()
-    result = cli("apply", tasks)
-    took = time.monotonic() - began
-    assert result.code == 1, result.err
-    rows = _status(cli, tmp_path)
-    assert {name: row["state"] for name, row in rows.items()} == {
-        "p-0": "completed",
-        "p-1": "failed",
-        "p-2": "completed",
-        "p-3": "completed",
-    }, rows
-    assert rows["p-1"]["reason"] == "walltime exceeded: killed after 00:00:03 by the wrapper"
-    ran = Counter(row["attempts"][-1]["job_id"].split("/")[0] for row in rows.values())
-    assert max(ran.values()) >= 2, f"a lane ran several tasks: {ran}"
-    logs = cli("logs", "p-1", "-C", tmp_path)
-    assert "still running 1 s after SIGTERM: sent SIGKILL" in logs.out + logs.err
-    assert took < 25, took
-    assert _runs(tmp_path) == {str(i): 1 for i in range(4)}
