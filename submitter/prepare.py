@@ -173,8 +173,8 @@ def iter_prepared(
     none of 100,000. Every error is raised (ConfigErrors) after the last task, so a caller
     acts once the iteration is over. Tasks whose id is in `done` (completed earlier) are
     rendered only if they are used: re-applying thousands of finished tasks renders none of
-    them. `rendering`: "keep" the others' digests (what their attempts record), only "check" that they render
-    (a plan: 100,000 job scripts take more than a GB), or leave it to the caller ("later")."""
+    them. `rendering`: "keep" the others' digests (what their attempts record), only "check"
+    that they render (a plan), or leave it to the caller ("later")."""
     signatures = signatures if signatures is not None else SignatureCache()
     preparer = _Preparer(project, homes or {}, check_inputs, signatures)
     by_name = {d.name: d for d in project.tasks}

@@ -37,9 +37,10 @@ def golden_files(task: PreparedTask) -> dict[str, str]:
     """What a task's pack renders, by golden file suffix: the job script, the task file and,
     where the pack has them, the drivers of a job array of three and a pool of three
     run two at a time (in a fixed group directory)."""
+    rendered = task.render()
     files = {
-        "job.sh": task.render().job_script,
-        "task.json": task.render().task_file.replace(_VERSION, _ANY_VERSION),
+        "job.sh": rendered.job_script,
+        "task.json": rendered.task_file.replace(_VERSION, _ANY_VERSION),
     }
     directory = "/scratch/alice/submitter/.groups/g1"
     chain = list(task.chain)
