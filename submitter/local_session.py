@@ -12,10 +12,11 @@ from pathlib import Path
 from submitter import start_step
 from submitter.config.models import HostConfig
 from submitter.hostops import ArrayStart, PollResult, Running
-from submitter.local_steps import LocalSteps
+from submitter.local_steps import LocalSteps, can_take
 from submitter.local_steps import supported as local_steps_supported
 from submitter.paths import Transfer
 from submitter.prepare import PreparedTask
+from submitter.render.wrapped import WrappedTask
 from submitter.run_context import RunContext
 from submitter.run_state import Tracked
 from submitter.session import HostSession, SessionHooks
@@ -62,10 +63,20 @@ class LocalSession(HostSession):
             write_new(on_host(task.task_dir, name), text)
         return []
 
+    def _shares_wrapper(self, task: PreparedTask) -> bool:
+        return self._wrapped(task) is not None
+
+    def _wrapped(self, task: PreparedTask | None) -> WrappedTask | None:
+        """The task's values for the launcher's shared wrapper, if the launcher runs it so."""
+        if self.steps is None or task is None or not can_take(task.task_id, task.task_dir):
+            return None
+        return task.wrapped
+
     def launch(self, running: list[Running], starts: list[ArrayStart]) -> bool:
         if self.steps is None or starts or not self.steps.can_launch(running):
             return False
-        self.steps.launch(running)
+        active = self.run.active
+        self.steps.launch([(r, self._wrapped(active[r.task].prepared)) for r in running])
         return True
 
     def take_launched(self) -> None:

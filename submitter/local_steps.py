@@ -31,17 +31,31 @@ from submitter.hostops import (
     TaskReport,
     read_status_file,
 )
+from submitter.quoting import shell_quote_line
+from submitter.render.wrapped import WrappedTask
 
 # Fields of /proc/PID/stat after the command name; the 20th is the process's start time.
 _START_TIME_FIELD = 19
 # How long a launcher whose input was closed may take to start what it has read.
 _DRAIN_SECONDS = 30.0
 
+# A line is a task to start (attempt, task id, task directory, and for a task run in a
+# shared wrapper, the wrapper's function and the task's values), or DEFINE and the bash
+# defining a wrapper function, as one quoted word, before the first task that runs in it.
 _LOOP = r"""
-while IFS=$'\t' read -r submitter_a submitter_t submitter_d; do
-  submitter_launch "$submitter_a" "$submitter_t" "$submitter_d"
+while IFS=$'\t' read -r submitter_a submitter_t submitter_d submitter_f submitter_p; do
+  if [ "$submitter_a" = DEFINE ]; then
+    eval "submitter_definition=$submitter_t" && eval "$submitter_definition"
+    continue
+  fi
+  submitter_launch "$submitter_a" "$submitter_t" "$submitter_d" "$submitter_f" "$submitter_p"
 done
 """
+
+
+def can_take(*fields: str) -> bool:
+    """The launcher can read these fields of a task (no tab nor line break in any)."""
+    return not any("\t" in field or "\n" in field for field in fields)
 
 
 def supported() -> bool:
@@ -55,31 +69,38 @@ class LocalSteps:
         self._launcher: subprocess.Popen[bytes] | None = None
         self._unanswered: set[str] = set()
         self._partial = b""
+        self._defined: set[str] = set()  # the wrapper functions the launcher has read
 
     # start -----------------------------------------------------------------------------
-    def launch(self, tasks: Sequence[Running]) -> None:
-        """Hand the tasks to the launcher; their answers come from `answers`."""
+    def launch(self, tasks: Sequence[tuple[Running, WrappedTask | None]]) -> None:
+        """Hand the tasks to the launcher, each with its values for its shared wrapper (None:
+        it runs its job.sh); their answers come from `answers`."""
         if not tasks:
             return
         launcher = self._running_launcher()
         assert launcher.stdin is not None
-        lines = "".join(f"{t.attempt}\t{t.task}\t{t.task_dir}\n" for t in tasks)
+        lines = []
+        for task, wrapped in tasks:
+            fields = [task.attempt, task.task, task.task_dir]
+            if wrapped is not None:
+                wrapper = wrapped.wrapper
+                if wrapper.function not in self._defined:
+                    lines.append(f"DEFINE\t{shell_quote_line(wrapper.definition)}\n")
+                    self._defined.add(wrapper.function)
+                fields += [wrapper.function, wrapped.params]
+            lines.append("\t".join(fields) + "\n")
         try:
-            launcher.stdin.write(lines.encode())
+            launcher.stdin.write("".join(lines).encode())
             launcher.stdin.flush()
         except OSError:
             return  # the launcher is gone: these tasks are settled by the next poll
-        self._unanswered.update(t.task for t in tasks)
+        self._unanswered.update(t.task for t, _ in tasks)
 
     @staticmethod
     def can_launch(tasks: Sequence[Running]) -> bool:
         """The launcher reads one line of tab-separated fields per task: a directory with a tab
         or a newline in its path goes through a step script instead."""
-        return not any(
-            "\t" in field or "\n" in field
-            for task in tasks
-            for field in (task.attempt, task.task, task.task_dir)
-        )
+        return all(can_take(task.attempt, task.task, task.task_dir) for task in tasks)
 
     def awaiting(self, task: str) -> bool:
         """The launcher has yet to answer for this task, and can still answer."""
@@ -128,6 +149,7 @@ class LocalSteps:
                 descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_NONBLOCK
             )
             self._partial = b""
+            self._defined = set()
         return self._launcher
 
     def _gone(self) -> None:

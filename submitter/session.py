@@ -111,14 +111,18 @@ class HostSession(HostLink):
         task: PreparedTask,
         after_tasks: Sequence[tuple[str, str]],
         scratch: Path,
-        pooled: bool = False,
+        shared_wrapper: bool = False,
     ) -> list[Transfer]:
         """Write the task's files into `scratch` and list what goes to the host before it
         starts (`task_staging`). Earlier logs kept here go."""
         task_logs.remove(self.ctx.store.state_dir, task.task_id)
-        files = task_staging.task_files(task, after_tasks, pooled)
-        sent = self._write_files(task, files, scratch)
+        shared = shared_wrapper or self._shares_wrapper(task)
+        sent = self._write_files(task, task_staging.task_files(task, after_tasks, shared), scratch)
         return sent + task_staging.inputs_to_send(task, self.ctx.up_to_date)
+
+    def _shares_wrapper(self, task: PreparedTask) -> bool:
+        """The host runs the task in a wrapper shared with others: it needs no script."""
+        return False
 
     def _write_files(
         self, task: PreparedTask, files: dict[str, str], scratch: Path

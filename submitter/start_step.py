@@ -55,7 +55,7 @@ class StartingHost(Protocol):
         task: PreparedTask,
         after_tasks: Sequence[tuple[str, str]],
         scratch: Path,
-        pooled: bool = False,
+        shared_wrapper: bool = False,
     ) -> list[Transfer]: ...
 
     def launch(self, running: list[Running], starts: list[ArrayStart]) -> bool: ...

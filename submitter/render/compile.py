@@ -129,16 +129,19 @@ def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> d
     return context
 
 
-def render_pool_wrapper(spec: JobSpec, chain: Sequence[Pack]) -> str:
-    """The task wrapper every member of a pool runs in (any member's `spec`: they share what
-    it uses beyond each member's own values)."""
+def render_wrapper_function(
+    spec: JobSpec, chain: Sequence[Pack], name: str = "submitter_member"
+) -> str:
+    """The task wrapper as the bash function `name`, that tasks alike in all but their own
+    values share (any such task's `spec`): a pool's members, or the tasks this machine's
+    launcher starts. Each call gets one task's values (`render_task_params`) as $1."""
     context = _context(spec, chain[0])
     context["pool_wrapper"] = True
     wrapper = _render(POOL_WRAPPER_TEMPLATE, context, list(chain))
     # a function: read once by each job, it costs a task a fork, not a bash start and a parse
     return (
-        f"# submitter pool wrapper (pack {chain[0].ident}): submitter_member PARAMS\n"
-        f"submitter_member() {{\n{wrapper}}}\n"
+        f"# submitter shared wrapper (pack {chain[0].ident}): {name} PARAMS\n"
+        f"{name}() {{\n{wrapper}}}\n"
     )
 
 

@@ -15,7 +15,7 @@
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 # This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own
-# (`. job.sh`, no new bash to start), where $$ is the launcher's.
+# (`. job.sh`, or the function below: no new bash to start), where $$ is the launcher's.
 submitter_pid=${BASHPID:-$$}
 SUBMITTER_TASK_ID=513cd6921a76ccd3
 SUBMITTER_TASK_NAME=align-hpc-lsf
@@ -98,12 +98,16 @@ submitter_json submitter_host "$submitter_host"
 submitter_json submitter_job_id "${LSB_JOBID:-}"
 
 # status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
-# matched, as JSON]. An end is written to a temporary file and renamed, so a reader never sees
-# half of it. `running` is written in place, as one short write: a reader finds no status yet,
-# or all of it (a rename costs a process, and this status says only what the next one will
-# say better).
+# matched, as JSON]. `running` is written in place, as one short write: a reader finds no
+# status yet, or all of it (a rename costs a process, and this status says only what the next
+# one will say better). On a batch host an end is written to a temporary file and renamed, so
+# a reader never sees half of it. On a process host it is written in place too, saving the
+# rename's process: a reader finds the earlier status, none, part of a line (not JSON: read
+# again at the next poll) or all of it, and a poll there looks whether the wrapper still runs
+# before it reads the status, so it finds an ended wrapper's status whole.
 submitter_status() {
-  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid" state end reason line
+  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid"
+  local state end reason line
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"

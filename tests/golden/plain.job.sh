@@ -1,9 +1,9 @@
 #!/bin/bash
-# submitter task 50d0d78c08bc3341 (pack wrapper@1.10)
+# submitter task 50d0d78c08bc3341 (pack wrapper@1.11)
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 # This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own
-# (`. job.sh`, no new bash to start), where $$ is the launcher's.
+# (`. job.sh`, or the function below: no new bash to start), where $$ is the launcher's.
 submitter_pid=${BASHPID:-$$}
 SUBMITTER_TASK_ID=50d0d78c08bc3341
 SUBMITTER_TASK_NAME=align-plain
@@ -83,12 +83,15 @@ submitter_json submitter_host "$submitter_host"
 submitter_json submitter_job_id ""
 
 # status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
-# matched, as JSON]. An end is written to a temporary file and renamed, so a reader never sees
-# half of it. `running` is written in place, as one short write: a reader finds no status yet,
-# or all of it (a rename costs a process, and this status says only what the next one will
-# say better).
+# matched, as JSON]. `running` is written in place, as one short write: a reader finds no
+# status yet, or all of it (a rename costs a process, and this status says only what the next
+# one will say better). On a batch host an end is written to a temporary file and renamed, so
+# a reader never sees half of it. On a process host it is written in place too, saving the
+# rename's process: a reader finds the earlier status, none, part of a line (not JSON: read
+# again at the next poll) or all of it, and a poll there looks whether the wrapper still runs
+# before it reads the status, so it finds an ended wrapper's status whole.
 submitter_status() {
-  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid" state end reason line
+  local state end reason line
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"
@@ -96,15 +99,7 @@ submitter_status() {
     "$state" "$2" "$submitter_host" "$submitter_pid" "$submitter_job_id" "$submitter_start" "$end" "$reason" "${5:-{\}}"
   if [ "$1" != running ] && [ -n "${SUBMITTER_LANE_LOGS:-}" ]; then submitter_archive_logs; fi
   line+=$submitter_logs_ref}
-  if [ "$1" = running ]; then
-    printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
-  elif [ "$1" = completed ]; then
-    # The wrapper's last step, and its exit code is mv's, 0: mv takes the wrapper's process
-    # rather than a fork of it (thousands of short tasks feel that fork).
-    printf '%s\n' "$line" >"$tmp" && exec mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
-  else
-    printf '%s\n' "$line" >"$tmp" && mv -f "$tmp" "$SUBMITTER_TASK_DIR/status"
-  fi
+  printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
 }
 
 # archive_logs: a pool member's logs go into its lane's log file ($SUBMITTER_LANE_LOGS, open

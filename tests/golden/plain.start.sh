@@ -6,11 +6,13 @@ submitter_flat() { tr '\n\t' '  '; }
 # so a recycled pid is never taken for the task's. Builtins only on Linux: a poll must not
 # fork per task.
 submitter_stamp() {
-  local stat fields
+  local stat fields IFS=$' \t\n'
   submitter_stamped=
   if [ -d /proc/self ]; then
     read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
-    read -r -a fields <<<"${stat##*) }"
+    # split as words, not read from a here-string: bash reads that a byte at a time
+    # (after the name, the fields are numbers and a state letter: no glob, no quotes)
+    fields=(${stat##*) })
     [ "${fields[0]}" != Z ] && submitter_stamped=${fields[19]}
   else
     submitter_stamped=$(ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
@@ -106,6 +108,9 @@ submitter_resolve() {
   fi
 }
 
+# launch <attempt> <task id> <task dir> [<wrapper function> <the task's values>]: starts
+# the task's job.sh, or, given them, the wrapper function (defined in this bash) with the
+# task's values
 submitter_launch() {
   submitter_enter "$2" "$3" || return
   # claimed first, cleared after: a start given up (its client killed) that comes late
@@ -115,11 +120,16 @@ submitter_launch() {
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this
-  # script's ignored ones, but for HUP: ignored, as nohup would. It is read by a subshell of
-  # this bash, not run by a new one: a bash start is most of what a short task costs (a
-  # bash without BASHPID, older than 4, could not tell the subshell's pid: it starts one).
+  # script's ignored ones, but for HUP: ignored, as nohup would. It is run by a subshell of
+  # this bash, not by a new one: a bash start is most of what a short task costs (a bash
+  # without BASHPID, older than 4, could not tell the subshell's pid: it starts one).
   set -m
-  if [ -n "${BASHPID:-}" ]; then
+  if [ -n "${4:-}" ] && [ -n "${BASHPID:-}" ]; then
+    (set +m; trap - INT TERM PIPE; "$4" "$5") >job.out 2>job.err </dev/null &
+  elif [ -n "${4:-}" ]; then
+    (trap - INT TERM PIPE; exec bash -c "$(declare -f "$4"); $4 \"\$1\"" bash "$5" \
+      >job.out 2>job.err </dev/null) &
+  elif [ -n "${BASHPID:-}" ]; then
     (set +m; trap - INT TERM PIPE; . ./job.sh) >job.out 2>job.err </dev/null &
   else
     (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &

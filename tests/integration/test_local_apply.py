@@ -355,3 +355,26 @@ def test_one_status_shows_a_detached_task_that_has_ended_as_ended(cli, tmp_path:
     time.sleep(1.5)
     shown = json.loads(cli("status", "--json", "-C", tmp_path).out)
     assert [t["state"] for t in shown] == ["completed"], shown
+
+
+def test_a_local_task_runs_in_the_launchers_shared_wrapper(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The launcher reads the wrapper once, as a function, and gives each task its values:
+    a task's directory gets no job.sh nor task.json of its own, and its values (quotes, a
+    line break) arrive whole. A failed task's directory stays, with what the wrapper wrote."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'odd-{{ i }}'\n    for_each: {i: [1, 2]}\n"
+        "    env: {V: \"it's a\\n'line' {{ i }}\"}\n"
+        "    run: |\n      printf '%s' \"$V\" > v.txt\n      exit 3\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 1, result.err
+    rows = json.loads(cli("status", "--json", "-C", tmp_path).out)
+    for row in rows:
+        assert (row["state"], row["reason"]) == ("failed", "exit code 3"), row
+        task_dir = Path(row["task_dir"])
+        i = row["name"][-1]
+        assert (task_dir / "v.txt").read_text() == f"it's a\n'line' {i}"
+        left = {p.name for p in task_dir.iterdir()}
+        assert "job.sh" not in left and "task.json" not in left, left
+        assert {"status", "stdout", "stderr", "command"} <= left, left
