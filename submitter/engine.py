@@ -262,7 +262,9 @@ class Engine:
                 busy = [s for s in self.sessions.values() if s.run.busy]
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
                     # a task handed to a process host's launcher is as good as running
-                    launched = {s.name for s in self.sessions.values() if s.has_launcher}
+                    launched = {
+                        s.name: s.run.max_running for s in self.sessions.values() if s.has_launcher
+                    }
                     counts, by_host = tally.take(launched)
                     sessions = list(self.sessions.values())
                     self.progress.update(counts, reachability.notes(sessions), by_host)

@@ -27,6 +27,8 @@ from submitter.task_layout import SCHEDULER_LOGS, on_host
 # This machine is asked cheaply and often: a finished task frees its slot within a few
 # hundredths of a second.
 FIRST_POLL_HERE = 0.02
+# Tasks the launcher holds at least, beyond those it runs, to start as soon as a slot frees.
+LOOKAHEAD = 4
 
 
 class LocalSession(HostSession):
@@ -45,7 +47,10 @@ class LocalSession(HostSession):
         max_running: int | None = None,
     ) -> None:
         super().__init__(name, config, ctx, hooks, max_running)
-        self.steps = LocalSteps(self.ops) if local_steps_supported() else None
+        slots = self.run.max_running
+        self.steps = LocalSteps(self.ops, slots) if local_steps_supported() else None
+        # handed to the launcher beyond its slots: the next tasks wait there, not here
+        self.ahead = max(slots, LOOKAHEAD) if self.steps is not None else 0
         # Removing a finished task's directory waits on the filesystem: a thread of its own
         # does it while the engine starts and polls.
         self.tidier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidy")

@@ -39,16 +39,59 @@ _START_TIME_FIELD = 19
 # How long a launcher whose input was closed may take to start what it has read.
 _DRAIN_SECONDS = 30.0
 
-# A line is a task to start (attempt, task id, task directory, and for a task run in a
-# shared wrapper, the wrapper's function and the task's values), or DEFINE and the bash
-# defining a wrapper function, as one quoted word, before the first task that runs in it.
+# At most $1 wrappers run at once, as with `xargs -P`: the engine hands the launcher a few
+# tasks ahead (LOOKAHEAD), and a task read while as many run waits here for one of them to
+# end, so that a slot is filled as soon as it frees, without waiting for the engine. A wrapper
+# this launcher started says it ended as its last act (its pid and start stamp, written to
+# this bash's descriptor 7, a pipe only it reads); one that could not (killed by SIGKILL) is
+# found gone by its pid's start stamp within a second.
+# A line is a task to start (attempt, task id, task directory, and for a task run in a shared
+# wrapper, the wrapper's function and the task's values), or DEFINE and the bash defining a
+# wrapper function, as one quoted word, before the first task that runs in it.
 _LOOP = r"""
+submitter_slots=$1
+submitter_running=()  # by pid: the start stamp of each wrapper not seen ending yet
+submitter_stamp "$$"
+submitter_self=$submitter_stamped
+exec 7<> <(:)
+submitter_on_exit=submitter_ended
+submitter_ended() {  # in the wrapper's subshell, where $$ is this launcher's pid
+  local own
+  submitter_stamp "$BASHPID"
+  own=$submitter_stamped
+  submitter_stamp "$$"
+  if [ -n "$own" ] && [ "$submitter_stamped" = "$submitter_self" ]; then
+    printf '%s %s\n' "$BASHPID" "$own" 2>/dev/null >"/proc/$$/fd/7"
+  fi
+}
+submitter_end() {  # <pid> <stamp> of a wrapper that ended
+  case $1 in '' | *[!0-9]*) return 0 ;; esac
+  if [ "${submitter_running[$1]-}" = "$2" ]; then unset "submitter_running[$1]"; fi
+}
+submitter_free_slot() {
+  local pid stamp
+  while read -r -t 0 -u 7 && read -r pid stamp <&7; do submitter_end "$pid" "$stamp"; done
+  while [ "${#submitter_running[@]}" -ge "$submitter_slots" ]; do
+    if read -r -t 1 -u 7 pid stamp; then
+      submitter_end "$pid" "$stamp"
+      continue
+    fi
+    for pid in "${!submitter_running[@]}"; do  # gone, or its pid taken by another
+      submitter_stamp "$pid"
+      [ "$submitter_stamped" = "${submitter_running[pid]}" ] || unset "submitter_running[pid]"
+    done
+  done
+}
 while IFS=$'\t' read -r submitter_a submitter_t submitter_d submitter_f submitter_p; do
   if [ "$submitter_a" = DEFINE ]; then
     eval "submitter_definition=$submitter_t" && eval "$submitter_definition"
     continue
   fi
+  submitter_free_slot
   submitter_launch "$submitter_a" "$submitter_t" "$submitter_d" "$submitter_f" "$submitter_p"
+  if [ -n "$submitter_started" ] && [ -n "$submitter_stamped" ]; then
+    submitter_running[submitter_started]=$submitter_stamped
+  fi
 done
 """
 
@@ -64,12 +107,14 @@ def supported() -> bool:
 
 
 class LocalSteps:
-    def __init__(self, ops: HostOps) -> None:
+    def __init__(self, ops: HostOps, slots: int) -> None:
         self._ops = ops
+        self._slots = slots  # wrappers the launcher runs at once
         self._launcher: subprocess.Popen[bytes] | None = None
         self._unanswered: set[str] = set()
         self._partial = b""
         self._defined: set[str] = set()  # the wrapper functions the launcher has read
+        self._unsent = b""  # lines the launcher's input had no room for yet
 
     # start -----------------------------------------------------------------------------
     def launch(self, tasks: Sequence[tuple[Running, WrappedTask | None]]) -> None:
@@ -89,12 +134,23 @@ class LocalSteps:
                     self._defined.add(wrapper.function)
                 fields += [wrapper.function, wrapped.params]
             lines.append("\t".join(fields) + "\n")
-        try:
-            launcher.stdin.write("".join(lines).encode())
-            launcher.stdin.flush()
-        except OSError:
-            return  # the launcher is gone: these tasks are settled by the next poll
         self._unanswered.update(t.task for t, _ in tasks)
+        self._unsent += "".join(lines).encode()
+        self._send()
+
+    def _send(self) -> None:
+        """Write what the launcher's input has room for; the rest waits for the next call (the
+        launcher reads a line when a slot is free: a write never waits for it)."""
+        if not self._unsent or self._launcher is None or self._launcher.stdin is None:
+            return
+        try:
+            written = os.write(self._launcher.stdin.fileno(), self._unsent)
+        except BlockingIOError:
+            return
+        except OSError:
+            self._gone()  # these tasks are settled by the next poll
+            return
+        self._unsent = self._unsent[written:]
 
     @staticmethod
     def can_launch(tasks: Sequence[Running]) -> bool:
@@ -113,7 +169,9 @@ class LocalSteps:
         return self._launcher.stdout.fileno()
 
     def answers(self) -> dict[str, StartResult]:
-        """The START answers that arrived since the last call."""
+        """The START answers that arrived since the last call (and what was not sent yet,
+        sent)."""
+        self._send()
         if self._launcher is None or self._launcher.stdout is None:
             return {}
         chunks = []
@@ -137,24 +195,25 @@ class LocalSteps:
             # what a launcher that ended never answered for is for a poll to settle
             self._unanswered.clear()
             self._launcher = subprocess.Popen(
-                ["bash", "-c", LAUNCH_HELPERS + _LOOP],
+                ["bash", "-c", LAUNCH_HELPERS + _LOOP, "bash", str(self._slots)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            assert self._launcher.stdout is not None
-            descriptor = self._launcher.stdout.fileno()
-            fcntl.fcntl(
-                descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_NONBLOCK
-            )
-            self._partial = b""
+            assert self._launcher.stdout is not None and self._launcher.stdin is not None
+            for stream in (self._launcher.stdout, self._launcher.stdin):
+                descriptor = stream.fileno()
+                flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)
+                fcntl.fcntl(descriptor, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+            self._partial = self._unsent = b""
             self._defined = set()
         return self._launcher
 
     def _gone(self) -> None:
         """The launcher ended: what it never answered for is for a poll to settle."""
         self._unanswered.clear()
+        self._unsent = b""
         if self._launcher is not None:
             self._launcher.wait()
             self._launcher = None
@@ -166,6 +225,9 @@ class LocalSteps:
             return
         with contextlib.suppress(OSError):
             if launcher.stdin is not None:
+                if self._unsent:
+                    os.set_blocking(launcher.stdin.fileno(), True)
+                    launcher.stdin.write(self._unsent)
                 launcher.stdin.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             launcher.wait(_DRAIN_SECONDS)

@@ -81,9 +81,12 @@ class Tally:
         self._ended_by_host: dict[str, Counter[str]] = {}
         self._unsettled = list(tasks)
 
-    def take(self, launched: Collection[str] = ()) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    def take(
+        self, launched: Mapping[str, int] | None = None
+    ) -> tuple[Counter[str], dict[str, Counter[str]]]:
         """The counts now: overall, and by host. A task `starting` on a host in `launched`
-        (handed to this machine's launcher) is as good as running."""
+        (handed to this machine's launcher, which runs as many tasks at once as the host's
+        value) is as good as running while the launcher has a free slot for it."""
         counts = self._ended.copy()
         by_host = {host: counted.copy() for host, counted in self._ended_by_host.items()}
         still = []
@@ -94,11 +97,15 @@ class Tally:
                 self._ended_by_host.setdefault(host, Counter())[state] += 1
             else:
                 still.append(task)
-            if state == "starting" and host in launched:
-                state = "running"
             counts[state] += 1
             by_host.setdefault(host, Counter())[state] += 1
         self._unsettled = still
+        for host, slots in (launched or {}).items():
+            counted = by_host.get(host, Counter())
+            free = min(counted["starting"], max(0, slots - counted["running"]))
+            for counter in (counted, counts):
+                counter["starting"] -= free
+                counter["running"] += free
         return counts, by_host
 
 

@@ -82,6 +82,7 @@ class HostSession(HostLink):
     change_poll = 1.0  # from a look that saw tasks start or end: each reads every status file
     rests_after_polls = True  # a look costs the host: it is left alone a while after each
     durable_starts = True  # attempts reach the disk itself before the host is asked
+    ahead = 0  # tasks it may hold beyond max_running, not started yet (a launcher's queue)
 
     def __init__(
         self,

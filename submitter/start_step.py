@@ -47,6 +47,7 @@ class StartingHost(Protocol):
     ctx: RunContext
     first_poll: float
     durable_starts: bool
+    ahead: int
 
     def connection(self) -> Transport: ...
 
@@ -68,7 +69,7 @@ class StartingHost(Protocol):
 def start(host: StartingHost) -> None:
     """One start step of `host`: its pending tasks, as many as it has room for."""
     run = host.run
-    slots = run.max_running - len(run.active)
+    slots = run.max_running + host.ahead - len(run.active)
     if slots <= 0 or not run.pending:
         return
     batch = [run.pending.popleft() for _ in range(min(slots, len(run.pending)))]

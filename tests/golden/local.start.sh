@@ -112,6 +112,7 @@ submitter_resolve() {
 # the task's job.sh, or, given them, the wrapper function (defined in this bash) with the
 # task's values
 submitter_launch() {
+  submitter_started=
   submitter_enter "$2" "$3" || return
   # claimed first, cleared after: a start given up (its client killed) that comes late
   # loses the claim and clears nothing of the attempt that superseded it
@@ -122,23 +123,28 @@ submitter_launch() {
   # deadline does not take it along. It gets the default signal dispositions back, not this
   # script's ignored ones, but for HUP: ignored, as nohup would. It is run by a subshell of
   # this bash, not by a new one: a bash start is most of what a short task costs (a bash
-  # without BASHPID, older than 4, could not tell the subshell's pid: it starts one).
+  # without BASHPID, older than 4, could not tell the subshell's pid: it starts one). Where
+  # $submitter_on_exit is set (the local launcher's), the subshell runs it as it exits.
+  # Descriptor 7 is the launcher's own: no wrapper holds it.
   set -m
   if [ -n "${4:-}" ] && [ -n "${BASHPID:-}" ]; then
-    (set +m; trap - INT TERM PIPE; "$4" "$5") >job.out 2>job.err </dev/null &
+    ([ -z "${submitter_on_exit:-}" ] || trap "$submitter_on_exit" EXIT
+     set +m; trap - INT TERM PIPE; "$4" "$5") 7>&- >job.out 2>job.err </dev/null &
   elif [ -n "${4:-}" ]; then
     (trap - INT TERM PIPE; exec bash -c "$(declare -f "$4"); $4 \"\$1\"" bash "$5" \
-      >job.out 2>job.err </dev/null) &
+      7>&- >job.out 2>job.err </dev/null) &
   elif [ -n "${BASHPID:-}" ]; then
-    (set +m; trap - INT TERM PIPE; . ./job.sh) >job.out 2>job.err </dev/null &
+    ([ -z "${submitter_on_exit:-}" ] || trap "$submitter_on_exit" EXIT
+     set +m; trap - INT TERM PIPE; . ./job.sh) 7>&- >job.out 2>job.err </dev/null &
   else
-    (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &
+    (trap - INT TERM PIPE; exec bash job.sh 7>&- >job.out 2>job.err </dev/null) &
   fi
   local pid=$!
   set +m
   submitter_stamp "$pid"
   submitter_record "$3" "$1" "ok	$pid	$submitter_stamped"
   printf 'START\t%s\tok\t%s\n' "$2" "$pid"
+  submitter_started=$pid
 }
 
 submitter_launch t1-attempt t1 /scratch/alice/submitter/t1
