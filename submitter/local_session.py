@@ -5,7 +5,6 @@ place rather than staged and copied."""
 from __future__ import annotations
 
 import os
-import posixpath
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,10 +18,11 @@ from submitter.prepare import PreparedTask
 from submitter.render.wrapped import WrappedTask
 from submitter.run_context import RunContext
 from submitter.run_state import Tracked
+from submitter.scratch import Scratch
 from submitter.session import HostSession, SessionHooks
 from submitter.states import TaskState
 from submitter.task_files import empty_or_absent, remove_tree, write_new
-from submitter.task_layout import SCHEDULER_LOGS, on_host
+from submitter.task_layout import LOG_FILES, SCHEDULER_LOGS, on_host
 
 # This machine is asked cheaply and often: a finished task frees its slot within a few
 # hundredths of a second.
@@ -60,7 +60,7 @@ class LocalSession(HostSession):
         return self.steps is not None
 
     def _write_files(
-        self, task: PreparedTask, files: dict[str, str], scratch: Path
+        self, task: PreparedTask, files: dict[str, str], scratch: Scratch
     ) -> list[Transfer]:
         """Straight into the task directory: nothing to send but the inputs."""
         os.makedirs(task.task_dir, exist_ok=True)
@@ -117,12 +117,14 @@ class LocalSession(HostSession):
             return self.steps.poll([t.as_running() for t in watched]), None
         return super()._query(watched, asking)
 
-    def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
-        """An empty scheduler file is seen here, and not brought back."""
+    def _log_transfers(self, tracked: Tracked, incoming: Scratch) -> list[Transfer]:
+        """The logs are read where they are (a transfer onto itself brings nothing); an empty
+        scheduler file is seen here, and left out."""
         return [
-            t
-            for t in super()._log_transfers(tracked, incoming)
-            if posixpath.basename(t.remote) not in SCHEDULER_LOGS or not empty_or_absent(t.remote)
+            Transfer(Path(remote), remote)
+            for name in LOG_FILES
+            if (remote := on_host(tracked.task_dir, name))
+            and (name not in SCHEDULER_LOGS or not empty_or_absent(remote))
         ]
 
     def tidy(self, tracked: Tracked, state: str) -> None:

@@ -9,7 +9,6 @@ the session hands each ending to its `SessionHooks`."""
 from __future__ import annotations
 
 import posixpath
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from submitter.run_state import (
     default_max_running,
 )
 from submitter.schedulers.base import is_packed, is_pool, pool_of, scheduler_jobs
+from submitter.scratch import Scratch
 from submitter.states import ACTIVE, Cause, TaskState
 from submitter.store.db import Store
 from submitter.task_files import produced, write_new
@@ -111,7 +111,7 @@ class HostSession(HostLink):
         self,
         task: PreparedTask,
         after_tasks: Sequence[tuple[str, str]],
-        scratch: Path,
+        scratch: Scratch,
         shared_wrapper: bool = False,
     ) -> list[Transfer]:
         """Write the task's files into `scratch` and list what goes to the host before it
@@ -126,11 +126,11 @@ class HostSession(HostLink):
         return False
 
     def _write_files(
-        self, task: PreparedTask, files: dict[str, str], scratch: Path
+        self, task: PreparedTask, files: dict[str, str], scratch: Scratch
     ) -> list[Transfer]:
         """Into `scratch`, named by task and file (a directory each would cost as much)."""
         return [
-            _written(scratch / f"{task.task_id}-{n}", on_host(task.task_dir, n), text)
+            _written(scratch.path / f"{task.task_id}-{n}", on_host(task.task_dir, n), text)
             for n, text in files.items()
         ]
 
@@ -294,9 +294,9 @@ class HostSession(HostLink):
         transfers: list[Transfer] = []
         made: dict[str, tuple[list[Transfer], list[str]]] = {}
         in_lanes = lane_logs.keep_from_lanes(self.connection(), state_dir, finished)
-        with tempfile.TemporaryDirectory(prefix=".incoming-", dir=state_dir) as incoming:
+        with Scratch(".incoming-", state_dir) as incoming:
             logs = {
-                e.tracked.id: self._log_transfers(e.tracked, Path(incoming))
+                e.tracked.id: self._log_transfers(e.tracked, incoming)
                 for e in finished
                 if e.tracked.id not in in_lanes
             }
@@ -326,10 +326,10 @@ class HostSession(HostLink):
         for tracked, state in ended:
             self.tidy(tracked, state)
 
-    def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
+    def _log_transfers(self, tracked: Tracked, incoming: Scratch) -> list[Transfer]:
         """The task's logs, brought into `incoming` to be kept in its logs file."""
         return [
-            Transfer(incoming / f"{tracked.id}-{name}", on_host(tracked.task_dir, name))
+            Transfer(incoming.path / f"{tracked.id}-{name}", on_host(tracked.task_dir, name))
             for name in LOG_FILES
         ]
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from submitter.config.models import HostConfig
@@ -26,6 +24,7 @@ from submitter.run_context import RunContext
 from submitter.run_state import HostRun, Tracked
 from submitter.schedulers.base import BatchScheduler, SiteLimits, scheduler_jobs
 from submitter.schedulers.registry import batch_scheduler
+from submitter.scratch import Scratch
 from submitter.states import ACTIVE, Cause, TaskState
 from submitter.store.db import Store
 from submitter.transport.base import Transport
@@ -55,7 +54,7 @@ class StartingHost(Protocol):
         self,
         task: PreparedTask,
         after_tasks: Sequence[tuple[str, str]],
-        scratch: Path,
+        scratch: Scratch,
         shared_wrapper: bool = False,
     ) -> list[Transfer]: ...
 
@@ -84,9 +83,8 @@ def start(host: StartingHost) -> None:
     run.pending.extendleft(reversed([t for t in batch if t.id not in chosen]))
     if not chosen:
         return
-    with tempfile.TemporaryDirectory(prefix="submitter-start-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        made = [group_driver(group, scratch) for _, group in groups]
+    with Scratch("submitter-start-") as scratch:
+        made = [group_driver(group, scratch.path) for _, group in groups]
         drivers = [driver for driver, _ in made]
         pooled = {t.id for members, group in groups if group.packing for t in members}
         try:

@@ -28,6 +28,7 @@ submitter_links=( )
 submitter_env=( OMP_NUM_THREADS=4 )
 submitter_interpreter=( bash )
 submitter_command=$'mkdir -p results\necho aligned > results/hpc-slurm.bam\n'
+submitter_streams=
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
@@ -355,6 +356,12 @@ if [ -e "$SUBMITTER_TASK_DIR/.stopped" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.st
 printf '%s' "$submitter_command" >"$SUBMITTER_TASK_DIR/command"
 
 submitter_starting=1
+# The task's stdout and stderr: its files, opened here, or the wrapper's own where they are.
+if [ "$submitter_streams" = given ]; then
+  exec 5>&1 6>&2
+else
+  exec 5>"$SUBMITTER_TASK_DIR/stdout" 6>"$SUBMITTER_TASK_DIR/stderr"
+fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
 # started, and only those. Bash may print a job notice ("[1]+ Done") while job control is on,
 # in a subshell of a launcher: kept out of the wrapper's stderr.
@@ -363,10 +370,11 @@ set -m
 (
   if [ -n "${submitter_env[*]-}" ]; then export "${submitter_env[@]}"; fi
   exec "${submitter_interpreter[@]}" "$SUBMITTER_TASK_DIR/command"
-) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 4>&- 9>&- &
+) >&5 2>&6 5>&- 6>&- </dev/null 4>&- 9>&- &
 submitter_child=$!
 set +m
 } 2>/dev/null
+exec 5>&- 6>&-
 # A bash without job control leaves the task in the wrapper's group: signal its pid only.
 if kill -0 -- "-$submitter_child" 2>/dev/null; then
   submitter_group=-$submitter_child

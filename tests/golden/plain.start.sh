@@ -125,14 +125,15 @@ submitter_launch() {
   # this bash, not by a new one: a bash start is most of what a short task costs (a bash
   # without BASHPID, older than 4, could not tell the subshell's pid: it starts one). Where
   # $submitter_on_exit is set (the local launcher's), the subshell runs it as it exits.
-  # Descriptor 7 is the launcher's own: no wrapper holds it.
+  # Descriptor 7 is the launcher's own: no wrapper holds it. A wrapper function's own output
+  # goes to the task's stdout and stderr, which it is told are `given`: no job.out nor job.err.
   set -m
   if [ -n "${4:-}" ] && [ -n "${BASHPID:-}" ]; then
     ([ -z "${submitter_on_exit:-}" ] || trap "$submitter_on_exit" EXIT
-     set +m; trap - INT TERM PIPE; "$4" "$5") 7>&- >job.out 2>job.err </dev/null &
+     set +m; trap - INT TERM PIPE; "$4" "$5" given) 7>&- >stdout 2>stderr </dev/null &
   elif [ -n "${4:-}" ]; then
-    (trap - INT TERM PIPE; exec bash -c "$(declare -f "$4"); $4 \"\$1\"" bash "$5" \
-      7>&- >job.out 2>job.err </dev/null) &
+    (trap - INT TERM PIPE; exec bash -c "$(declare -f "$4"); $4 \"\$1\" given" bash "$5" \
+      7>&- >stdout 2>stderr </dev/null) &
   elif [ -n "${BASHPID:-}" ]; then
     ([ -z "${submitter_on_exit:-}" ] || trap "$submitter_on_exit" EXIT
      set +m; trap - INT TERM PIPE; . ./job.sh) 7>&- >job.out 2>job.err </dev/null &

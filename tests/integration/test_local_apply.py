@@ -376,5 +376,30 @@ def test_a_local_task_runs_in_the_launchers_shared_wrapper(cli, tmp_path: Path) 
         i = row["name"][-1]
         assert (task_dir / "v.txt").read_text() == f"it's a\n'line' {i}"
         left = {p.name for p in task_dir.iterdir()}
-        assert "job.sh" not in left and "task.json" not in left, left
+        assert not left & {"job.sh", "task.json", "job.out", "job.err"}, left
         assert {"status", "stdout", "stderr", "command"} <= left, left
+
+
+def test_a_local_apply_makes_no_temporary_directory(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Every file of a local task is written and read where it is: its start and its
+    retrieval make and remove no scratch directory (as much work as a file, per task)."""
+    import tempfile
+
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", counting)
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - {name: 't-{{ i }}', for_each: {i: [1, 2, 3]}, outputs: ['{{ i }}.txt'],"
+        " run: 'echo {{ i }} | tee {{ i }}.txt'}\n",
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    assert (tmp_path / "2.txt").read_text() == "2\n"
+    assert "--- stdout\n2\n" in cli("logs", "t-2", "-C", tmp_path).out
+    assert made == []
