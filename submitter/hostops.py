@@ -644,15 +644,16 @@ class HostOps:
         )
 
 
-def read_status_file(task_dir: str) -> dict[str, Any] | None:
+def read_status_file(task_dir: str, *, leftovers: bool = True) -> dict[str, Any] | None:
     """A task directory's status, as the poll script's `submitter_read_status` reads it: the
     status file, or where that is absent or still says running, a final status the wrapper
     wrote to `.status.PID` but never renamed into place (killed in between, its node gone),
-    once whole."""
+    once whole. Without `leftovers` (its wrapper still runs: it renames what it wrote), the
+    status file only."""
     status = None
     with contextlib.suppress(OSError), open(os.path.join(task_dir, files.STATUS)) as handle:
         status = parse_status(handle.readline())
-    if status is not None and status.get("state") != "running":
+    if not leftovers or (status is not None and status.get("state") != "running"):
         return status
     with contextlib.suppress(OSError), os.scandir(task_dir) as entries:
         for entry in entries:

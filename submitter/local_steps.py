@@ -241,7 +241,8 @@ class LocalSteps:
         reports: dict[str, TaskReport] = {}
         for task in tasks:
             alive = _alive(task)
-            reports[task.task] = TaskReport(alive, read_status_file(task.task_dir))
+            status = read_status_file(task.task_dir, leftovers=not alive)
+            reports[task.task] = TaskReport(alive, status)
         return PollResult(None, None, reports, {})
 
 

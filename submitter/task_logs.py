@@ -86,8 +86,11 @@ def read(state_dir: Path, task_id: str, *, tail: bool = False) -> dict[str, str]
 
 
 def remove(state_dir: Path, task_id: str) -> None:
-    logs_file(state_dir, task_id).unlink(missing_ok=True)
-    shutil.rmtree(local_copy(state_dir, task_id), ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(logs_file(state_dir, task_id))
+    legacy = local_copy(state_dir, task_id)
+    if os.path.lexists(legacy):  # most projects never had one: no walk of nothing
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 def _parts(file: BinaryIO, tail: bool) -> dict[str, str]:
