@@ -58,10 +58,34 @@ def _only_the_wrapper(directories: tuple[Path, ...]) -> bool:
     return len(lines) == 1 and _ONLY_THE_WRAPPER.fullmatch(lines[0]) is not None
 
 
+# What a `run` text may use that tells a script run in the wrapper's own subshell from one
+# run by a new bash: the shell's pid and its parent's ($$, $PPID: the launcher's, shared by
+# every task it starts), $0, the shell's level and call stack, `local` and `return` outside a
+# function, the listing of every variable and function, the shell's flags.
+_NEEDS_ITS_OWN_BASH = re.compile(
+    r"\$\$|\$\{\$|PPID|\$0|\$\{0|\$-|\$\{-|SHLVL|BASH_(SUBSHELL|SOURCE|LINENO|ARGV|ARGC|"
+    r"EXECUTION_STRING|COMMAND)|FUNCNAME|(?<![\w/.-])(caller|declare|typeset|compgen|local|return)(?![\w/.-])"
+)
+
+
+def runs_in_subshell(spec: JobSpec) -> bool:
+    """A bash command that runs as well in the subshell the wrapper forks for it as in a new
+    bash: it saves the bash start (1.5 ms, as much as the rest of a short task). Run by the
+    `bash` its env does not change the PATH of, and using nothing that tells the two apart."""
+    return (
+        spec.interpreter == ("bash",)
+        and "PATH" not in spec.env
+        and not _NEEDS_ITS_OWN_BASH.search(spec.command)
+    )
+
+
 def wrapped_task(spec: JobSpec, chain: Sequence[Pack]) -> WrappedTask:
-    """The task's values and its shared wrapper, rendered once for all the tasks alike."""
+    """The task's values and its shared wrapper, rendered once for all the tasks alike; a
+    bash command that can is run in the wrapper's subshell (`submitter_in_subshell`)."""
     wrapper, digest = _shared_wrapper(spec, chain)
     params = render_task_params(spec, chain)
+    if runs_in_subshell(spec):
+        params += "; submitter_in_subshell=1"
     sha256 = hashlib.sha256(f"{digest}\0{params}".encode()).hexdigest()
     return WrappedTask(wrapper, params, chain[0].ident, sha256)
 

@@ -51,3 +51,20 @@ def test_a_pack_whose_job_script_is_more_than_the_wrapper_runs_its_own_script(
 def test_a_task_of_a_remote_host_is_not_wrapped(tmp_path: Path) -> None:
     host = "hosts:\n  far: {scheduler: ssh, address: example.org, work_dir: /w}\ndefaults: {host: far}\n"
     assert all(t.wrapped is None for t in _prepared(tmp_path, host=host).values())
+
+
+def test_a_plain_bash_command_runs_in_the_wrappers_subshell(tmp_path: Path) -> None:
+    """A bash `run` text that uses nothing telling a subshell from a new bash runs without a
+    bash start; one that does, or that another interpreter runs, runs its own."""
+    tasks = _prepared(
+        tmp_path,
+        "tasks:\n"
+        "  - {name: plain, run: 'mkdir -p out; ls /usr/local >/dev/null; echo ok > out/a'}\n"
+        "  - {name: pid, run: 'echo $$ > pid'}\n"
+        "  - {name: fn, run: 'f() { local x=1; return 0; }; f'}\n"
+        "  - {name: py, interpreter: python3, run: 'print(1)'}\n"
+        "  - {name: path, env: {PATH: /opt/bin}, run: 'echo'}\n",
+    )
+    in_subshell = {n: "submitter_in_subshell=1" in (t.wrapped.params if t.wrapped else "")
+                   for n, t in tasks.items()}  # fmt: skip
+    assert in_subshell == {"plain": True, "pid": False, "fn": False, "py": False, "path": False}
