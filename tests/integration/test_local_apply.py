@@ -298,8 +298,9 @@ def test_a_project_path_with_a_tab_and_a_newline_still_runs(cli, tmp_path: Path)
 
 
 def test_many_short_tasks_leave_no_job_notice_in_the_wrapper_logs(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The launcher reads each wrapper in a subshell of its own; bash's job notices ("[1]+
-    Done") of the task it starts must not reach job.err (a few in a hundred did)."""
+    """The launcher runs each wrapper in a subshell of its own; bash's job notices ("[1]+
+    Done") of the task it starts must not reach the task's logs (a few in a hundred did), where
+    the wrapper's own output goes: these quiet tasks keep no logs at all."""
     tasks = write(
         tmp_path / "tasks.yml",
         "tasks:\n  - name: 'n-{{ i }}'\n    for_each: {i: ["
@@ -308,13 +309,11 @@ def test_many_short_tasks_leave_no_job_notice_in_the_wrapper_logs(cli, tmp_path:
     )
     assert cli("apply", tasks, "-J", "16").code == 0
     logs = sorted((tmp_path / ".submitter" / "logs").glob("*.log"))
-    assert len(logs) == 300
-    notices = [log for log in logs if "--- job.err" in log.read_text()]
-    assert notices == [], notices[0].read_text()
+    assert logs == [], f"a quiet task keeps no logs: {logs[0].read_text()}"
 
 
 def test_the_state_dir_keeps_one_file_per_task(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """100 tasks, one of which fails: beside the store, one logs file per task, which
+    """100 tasks that print, one of which fails: beside the store, one logs file per task, which
     `logs` reads back, the failed one's and a completed one's. (`work/` is this machine's
     host's work dir: a failed task's directory stays there to be looked at.)"""
     tasks = write(
@@ -405,7 +404,9 @@ def test_a_local_apply_makes_no_temporary_directory(cli, tmp_path: Path, monkeyp
     assert made == []
 
 
-def test_a_bash_command_run_in_the_wrappers_subshell_sees_what_a_new_bash_would(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_bash_command_run_in_the_wrappers_subshell_sees_what_a_new_bash_would(
+    cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """No arguments, no variable of the wrapper, no job control (a job it starts stays in the
     task's process group, which a kill reaches), its own clock; and a command that asks for
     its shell's pid gets its own bash."""
