@@ -23,6 +23,7 @@ from submitter.render.packs import (
     PACKED_TEMPLATE,
     POOL_WRAPPER_TEMPLATE,
     TASK_PARAMS_TEMPLATE,
+    WRAPPER_FUNCTIONS_TEMPLATE,
     Pack,
 )
 from submitter.schedulers.base import template_facts
@@ -138,10 +139,16 @@ def render_wrapper_function(
     context = _context(spec, chain[0])
     context["pool_wrapper"] = True
     wrapper = _render(POOL_WRAPPER_TEMPLATE, context, list(chain))
+    # Its functions are defined once, beside it, not again for each task: they are the same
+    # for every task of the host (a pack whose wrapper.sh.j2 still defines them inside the
+    # wrapper gets those, which win at each call).
+    functions = ""
+    if any((p.directory / WRAPPER_FUNCTIONS_TEMPLATE).is_file() for p in chain):
+        functions = _render(WRAPPER_FUNCTIONS_TEMPLATE, context, list(chain))
     # a function: read once by each job, it costs a task a fork, not a bash start and a parse
     return (
         f"# submitter shared wrapper (pack {chain[0].ident}): {name} PARAMS\n"
-        f"{name}() {{\n{wrapper}}}\n"
+        f"{functions}{name}() {{\n{wrapper}}}\n"
     )
 
 

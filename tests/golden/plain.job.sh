@@ -29,6 +29,10 @@ submitter_grace=10
 # No scheduler enforces the walltime on this host: the wrapper's watchdog does.
 submitter_watch=1
 
+# Its walltime as the messages say it (none: empty).
+submitter_walltime=02:00:00
+submitter_logs_ref=
+
 # The wrapper forks as little as it can (on a busy host a fork costs more than a small task):
 # builtins set variables, and no command substitution lies on the way of a task that runs.
 # json <variable> <text>: the text as a JSON string, into the variable.
@@ -75,14 +79,6 @@ submitter_now() {
     submitter_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   fi
 }
-submitter_now
-submitter_json submitter_start "$submitter_now"
-submitter_host=
-read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
-if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
-submitter_json submitter_host "$submitter_host"
-submitter_json submitter_job_id ""
-
 # status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
 # matched, as JSON]. `running` is written in place, as one short write: a reader finds no
 # status yet, or all of it (a rename costs a process, and this status says only what the next
@@ -109,7 +105,6 @@ submitter_status() {
 # lane's $SUBMITTER_LANE_WRAPPER.out/.err), an empty part not copied. Each part's length is
 # what the copy added to the file; the final status names the file, where the task's parts
 # start and their lengths. Only this lane writes to it. The lane removes the task's log files.
-submitter_logs_ref=
 submitter_archive_logs() {
   local part start at sizes= path
   [ -z "$submitter_logs_ref" ] && [ -e "$SUBMITTER_TASK_DIR/stdout" ] || return 0
@@ -194,7 +189,7 @@ submitter_finish() {
   submitter_end=$submitter_now
   case $stopped in
     walltime)
-      submitter_status failed 143 "$submitter_end" "walltime exceeded: killed after 02:00:00 by the wrapper"
+      submitter_status failed 143 "$submitter_end" "walltime exceeded: killed after $submitter_walltime by the wrapper"
       exit 143 ;;
     cancel)
       submitter_status killed 143 "$submitter_end" "killed by the user"
@@ -264,7 +259,7 @@ submitter_on_signal() {
   local stopped=
   if [ -f "$SUBMITTER_TASK_DIR/.stopped" ]; then read -r stopped <"$SUBMITTER_TASK_DIR/.stopped"; fi
   if [ "$stopped" = walltime ]; then
-    submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after 02:00:00 by the wrapper"
+    submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after $submitter_walltime by the wrapper"
   elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
     submitter_status killed "$1" "$submitter_now" "killed by the user"
   else
@@ -272,6 +267,14 @@ submitter_on_signal() {
   fi
   exit "$1"
 }
+submitter_now
+submitter_json submitter_start "$submitter_now"
+submitter_host=
+read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
+if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
+submitter_json submitter_host "$submitter_host"
+submitter_json submitter_job_id ""
+
 trap 'submitter_on_signal 143 TERM' TERM
 trap 'submitter_on_signal 130 INT' INT
 trap '' HUP  # as nohup would: the wrapper outlives the session that started it

@@ -68,3 +68,13 @@ def test_a_plain_bash_command_runs_in_the_wrappers_subshell(tmp_path: Path) -> N
     in_subshell = {n: "submitter_in_subshell=1" in (t.wrapped.params if t.wrapped else "")
                    for n, t in tasks.items()}  # fmt: skip
     assert in_subshell == {"plain": True, "pid": False, "fn": False, "py": False, "path": False}
+
+
+def test_the_wrappers_functions_are_defined_once_beside_it(tmp_path: Path) -> None:
+    """Read once per launcher (or pool job), not defined again by every task's call."""
+    wrapper = _prepared(tmp_path)["t-1"].wrapped
+    assert wrapper is not None
+    definition = wrapper.wrapper.definition
+    function = definition.index(f"\n{wrapper.wrapper.function}() {{\n")
+    assert 0 < definition.index("\nsubmitter_status() {\n") < function
+    assert definition.count("submitter_status() {") == 1
