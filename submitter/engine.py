@@ -5,6 +5,7 @@ polling, retrieving and cancelling are each session's. `apply`, `status`, `logs`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from submitter import reachability, task_logs
@@ -35,6 +36,11 @@ ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
 # not more often than this: tasks that end together are polled for, and their slots filled,
 # together (one poll and one start script for many, not for each).
 EXIT_POLL_GAP = 0.01
+# A launcher on this machine starts the tasks it holds as slots free, without the engine: a
+# pass of the loop that its news woke (a start, a wrapper's end) comes at least this long after
+# the one before, and takes in one commit, one poll and one start step what happened meanwhile,
+# rather than a pass for each task.
+LAUNCHER_PASS_GAP = 0.005
 UNSTARTED = "killed before it started"
 
 
@@ -279,6 +285,8 @@ class Engine:
                 for name, _ in self.exits.wait(timeout, answers):
                     run = self.sessions[name].run
                     run.next_poll = min(run.next_poll, run.polled_at + EXIT_POLL_GAP)
+                if any(s.has_launcher for s in busy):  # what it did meanwhile, taken together
+                    time.sleep(max(0.0, now + LAUNCHER_PASS_GAP - clock()))
         finally:
             self.progress.stop()
             self.exits.close()

@@ -27,8 +27,9 @@ from submitter.task_layout import LOG_FILES, SCHEDULER_LOGS, on_host
 # This machine is asked cheaply and often: a finished task frees its slot within a few
 # hundredths of a second.
 FIRST_POLL_HERE = 0.02
-# Tasks the launcher holds at least, beyond those it runs, to start as soon as a slot frees.
-LOOKAHEAD = 4
+# Tasks the launcher holds at least, beyond those it runs, to start as soon as a slot frees
+# (enough for the engine's LAUNCHER_PASS_GAP of short tasks).
+LOOKAHEAD = 8
 
 
 class LocalSession(HostSession):
