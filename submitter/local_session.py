@@ -50,8 +50,11 @@ class LocalSession(HostSession):
         super().__init__(name, config, ctx, hooks, max_running)
         slots = self.run.max_running
         self.steps = LocalSteps(self.ops, slots) if local_steps_supported() else None
-        # handed to the launcher beyond its slots: the next tasks wait there, not here
-        self.ahead = max(slots, LOOKAHEAD) if self.steps is not None else 0
+        # Handed to the launcher beyond its slots: the next tasks wait there, not here. Not
+        # for a detached apply, which leaves once its first start step is done (a task held
+        # then would make it wait for a slot).
+        held = self.steps is not None and not ctx.detached
+        self.ahead = max(slots, LOOKAHEAD) if held else 0
         # Removing a finished task's directory waits on the filesystem: a thread of its own
         # does it while the engine starts and polls.
         self.tidier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidy")

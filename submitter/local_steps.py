@@ -44,7 +44,9 @@ _DRAIN_SECONDS = 30.0
 # end, so that a slot is filled as soon as it frees, without waiting for the engine. A wrapper
 # this launcher started says it ended as its last act (its pid and start stamp, written to
 # this bash's descriptor 7, a pipe only it reads); one that could not (killed by SIGKILL) is
-# found gone by its pid's start stamp within a second.
+# found gone by its pid's start stamp within a second. A launcher whose client is gone (it was
+# interrupted, or killed) starts nothing more: what it held is settled by the next poll (not
+# started), as what it had not read.
 # A line is a task to start (attempt, task id, task directory, and for a task run in a shared
 # wrapper, the wrapper's function and the task's values), or DEFINE and the bash defining a
 # wrapper function, as one quoted word, before the first task that runs in it.
@@ -68,6 +70,12 @@ submitter_end() {  # <pid> <stamp> of a wrapper that ended
   case $1 in '' | *[!0-9]*) return 0 ;; esac
   if [ "${submitter_running[$1]-}" = "$2" ]; then unset "submitter_running[$1]"; fi
 }
+submitter_client_gone() {  # this bash was given to another parent: its client ended
+  local stat fields IFS=$' \t\n'
+  read -r stat <"/proc/$$/stat" 2>/dev/null || return 1
+  fields=(${stat##*) })
+  [ "${fields[1]}" != "$PPID" ]
+}
 submitter_free_slot() {
   local pid stamp
   while read -r -t 0 -u 7 && read -r pid stamp <&7; do submitter_end "$pid" "$stamp"; done
@@ -88,6 +96,7 @@ while IFS=$'\t' read -r submitter_a submitter_t submitter_d submitter_f submitte
     continue
   fi
   submitter_free_slot
+  if submitter_client_gone; then continue; fi
   submitter_launch "$submitter_a" "$submitter_t" "$submitter_d" "$submitter_f" "$submitter_p"
   if [ -n "$submitter_started" ] && [ -n "$submitter_stamped" ]; then
     submitter_running[submitter_started]=$submitter_stamped

@@ -278,3 +278,32 @@ def test_a_final_status_an_earlier_run_left_unrenamed_is_not_the_next_runs(
     assert (second["state"], second["reason"]) == ("failed", "exit code 3"), second
     assert (tmp_path / "runs").read_text() == "x\nx\n"
     assert not left.exists()
+
+
+def test_an_interrupted_apply_starts_nothing_more(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The local launcher holds tasks ahead of its slots: once its client is gone (Ctrl-C), it
+    starts none of them; the next apply runs them, each once."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'c-{{ i }}'\n    for_each: {i: [0, 1, 2, 3, 4, 5]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    run: |\n"
+        '      mkdir -p "$TOP/runs"; echo x >> "$TOP/runs/{{ i }}"\n'
+        "      sleep 1\n",
+    )
+    client = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks), "-J", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (runs.is_dir() and os.listdir(runs)):
+        time.sleep(0.01)
+    client.send_signal(signal.SIGINT)
+    assert client.wait(timeout=30) == 130
+    time.sleep(2.5)  # the task running then ends; the launcher would have started the next
+    assert len(os.listdir(runs)) == 1, sorted(os.listdir(runs))
+    again = cli("apply", tasks, "-J", "3")
+    assert again.code == 0, again.err
+    counts = {p.name: len(p.read_text().split()) for p in runs.iterdir()}
+    assert counts == {str(i): 1 for i in range(6)}, counts

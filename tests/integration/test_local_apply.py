@@ -428,3 +428,18 @@ def test_a_bash_command_run_in_the_wrappers_subshell_sees_what_a_new_bash_would(
     assert result.code == 0, result.err
     assert (tmp_path / "seen.txt").read_text() == "0 none task 1\n"
     assert (tmp_path / "own.txt").read_text() == "own\n"
+
+
+def test_a_detached_local_apply_leaves_without_waiting_for_a_slot(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """It starts what the slots allow and leaves: it hands its launcher no task to hold for a
+    slot that frees only when a task ends."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - {name: 's-{{ i }}', for_each: {i: [1, 2, 3, 4]}, run: 'sleep 3'}\n",
+    )
+    began = time.monotonic()
+    result = cli("apply", tasks, "-J", "1", "--detach")
+    assert result.code == 0, result.err
+    assert time.monotonic() - began < 2.5
+    states = sorted(r["state"] for r in json.loads(cli("status", "--json", "-C", tmp_path).out))
+    assert states == ["pending", "pending", "pending", "running"], states
