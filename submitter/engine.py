@@ -29,6 +29,7 @@ from submitter.session import HostSession
 from submitter.states import ACTIVE, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
+from submitter.store.lock import apply_running
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
@@ -141,6 +142,7 @@ class Engine:
         """One poll (and retrieval of what finished) for every active task: `status`.
         Without `close`, the engine may refresh again, its grace periods running on and its
         connections kept (`logs -f`)."""
+        self.ctx.leaves_starts = apply_running(self.store.state_dir)
         self._watch_records(records)
         errors: dict[str, str] = {}
         for session in self.sessions.values():

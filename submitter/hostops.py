@@ -120,7 +120,7 @@ submitter_claim() {
 # reported; one short write, so a reader sees the whole line or an empty file
 submitter_record() { printf '%s\n' "$3" >>"$1/@ATTEMPT@$2"; }
 submitter_superseded() {
-  printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
+  printf 'START\t%s\tsuperseded\tattempt %s was given up before it started\n' "$1" "$2"
 }
 # resolve <attempt> <task id> <task dir>: what became of a start whose answer was never read
 submitter_resolve() {
@@ -334,6 +334,9 @@ GROUPED = ("array", "pool", "packed")  # how a grouped task's start is answered
 class StartResult:
     job_id: str | None
     error: str | None
+    # another client settled the attempt before the host could start it (claimed it as never
+    # started): the store says what became of the task
+    superseded: bool = False
 
 
 @dataclass(frozen=True)
@@ -447,6 +450,8 @@ class HostOps:
         return results
 
     def _start_result(self, verdict: str, detail: str) -> StartResult:
+        if verdict == "superseded":
+            return StartResult(None, detail.strip(), superseded=True)
         if verdict not in GROUPED and verdict != "ok":
             return StartResult(None, detail.strip() or "submission failed")
         if self.batch is None:

@@ -187,7 +187,8 @@ class HostSession(HostLink):
         return polled
 
     def _watched(self) -> list[Tracked]:
-        return list(self.run.active.values())
+        leaves = self.ctx.leaves_starts
+        return [t for t in self.run.active.values() if not leaves or t.job_id is not None]
 
     def _query(self, watched: list[Tracked], asking: bool) -> tuple[PollResult, str | None]:
         """What the host says of the watched tasks (its scheduler's view if `asking`); what
@@ -209,6 +210,7 @@ class HostSession(HostLink):
     def _settle(self, tracked: Tracked, resolution: Resolution | None) -> None:
         """Conclude a start whose answer an earlier run (or this one) never read."""
         if resolution is None or resolution.outcome == "pending":  # ask at the next poll
+            start_step.settled_elsewhere(self, tracked)  # unless another client settled it
             return
         if resolution.start is not None:
             if again := start_step.started(self, tracked, resolution.start, "re-attached"):

@@ -340,9 +340,32 @@ def recorded_elsewhere(store: Store, run: HostRun, tracked: Tracked) -> bool:
     return True
 
 
+def settled_elsewhere(host: StartingHost, tracked: Tracked) -> None:
+    """Another client settled this attempt while its start was unanswered here (a `kill`, or
+    a client that found it unanswered and claimed it as never started): the store's word
+    stands. Back to pending, the task starts again; ended, it ends here too."""
+    store, run = host.ctx.store, host.run
+    record, attempt = store.task(tracked.id), store.latest_attempt(tracked.id)
+    if record is None or record.state in ACTIVE or attempt is None:
+        return  # not settled (yet): asked again at the next poll
+    if attempt.token != tracked.token:
+        return
+    if record.state != TaskState.PENDING:
+        cause = Cause.KILLED if record.state == TaskState.KILLED else Cause.NOT_STARTED
+        host.finish(tracked, record.state, record.reason, cause)
+        return
+    run.active.pop(tracked.id, None)
+    tracked.state, tracked.reason = record.state, record.reason
+    if host.ctx.may_start and tracked.prepared is not None:
+        run.pending.appendleft(tracked)
+
+
 def started(host: StartingHost, tracked: Tracked, outcome: StartResult, how: str) -> str | None:
     """Record how the start of an attempt went; the reason, if it is to be submitted
     again after a pause."""
+    if outcome.superseded:  # another client settled it: the next poll takes the store's word
+        tracked.job_id = None
+        return None
     if outcome.job_id is None:
         reason = f"submission failed: {outcome.error}"
         again = _retry_submission(host, tracked, outcome.error or "")

@@ -91,7 +91,7 @@ submitter_claim() {
 # reported; one short write, so a reader sees the whole line or an empty file
 submitter_record() { printf '%s\n' "$3" >>"$1/.attempt-$2"; }
 submitter_superseded() {
-  printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
+  printf 'START\t%s\tsuperseded\tattempt %s was given up before it started\n' "$1" "$2"
 }
 # resolve <attempt> <task id> <task dir>: what became of a start whose answer was never read
 submitter_resolve() {

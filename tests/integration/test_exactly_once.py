@@ -307,3 +307,48 @@ def test_an_interrupted_apply_starts_nothing_more(cli, tmp_path: Path) -> None: 
     assert again.code == 0, again.err
     counts = {p.name: len(p.read_text().split()) for p in runs.iterdir()}
     assert counts == {str(i): 1 for i in range(6)}, counts
+
+
+def _apply_in_background(tasks: Path, jobs: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks), "-J", str(jobs)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_status_while_an_apply_runs_leaves_the_tasks_it_holds_to_it(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The apply's launcher holds tasks it has not started yet (their attempts recorded): a
+    `status` meanwhile does not settle them as never started, the apply starts them."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - {name: 's-{{ i }}', for_each: {i: [1, 2, 3, 4, 5]}, run: 'sleep 0.5'}\n",
+    )
+    client = _apply_in_background(tasks, 1)
+    time.sleep(0.8)
+    assert cli("status", "-C", tmp_path).code == 0
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 0, err
+    assert [r["state"] for r in _status(cli, tmp_path)] == ["completed"] * 5
+
+
+def test_a_task_killed_while_the_apply_holds_it_never_starts(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`kill` of a task the running apply's launcher holds: it stays killed, it never runs,
+    and the apply goes on with the others."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 's-{{ i }}'\n    for_each: {i: [1, 2, 3]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n"
+        '    run: \'mkdir -p "$TOP/ran"; touch "$TOP/ran/{{ i }}"; sleep 1\'\n',
+    )
+    client = _apply_in_background(tasks, 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (tmp_path / "ran").is_dir():
+        time.sleep(0.02)
+    killed = cli("kill", "s-3", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    _, err = client.communicate(timeout=60)
+    states = {r["name"]: r["state"] for r in _status(cli, tmp_path)}
+    assert states == {"s-1": "completed", "s-2": "completed", "s-3": "killed"}, (states, err)
+    assert sorted(p.name for p in (tmp_path / "ran").iterdir()) == ["1", "2"]
