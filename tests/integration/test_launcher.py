@@ -4,11 +4,12 @@ one ends, whatever the engine is doing meanwhile."""
 from __future__ import annotations
 
 import secrets
+import subprocess
 import time
 from pathlib import Path
 
 from submitter.config.project import load_project
-from submitter.hostops import HostOps, Running, read_status_file
+from submitter.hostops import HostOps, Running, TaskReport, read_status_file
 from submitter.local_steps import LocalSteps
 from submitter.prepare import PreparedTask, prepare_tasks
 from tests.conftest import write
@@ -86,3 +87,28 @@ def test_a_wrapper_killed_with_sigkill_frees_its_slot(tmp_path: Path) -> None:
 
 def _state(task_dir: str) -> str | None:
     return (read_status_file(task_dir) or {}).get("state")
+
+
+def test_a_poll_reads_a_running_wrappers_files_once_and_its_end_once_it_ended(
+    tmp_path: Path,
+) -> None:
+    """The claim's stamp and a `running` status are read once while the wrapper runs; the
+    status is read again when the wrapper is gone (it writes its end before it ends)."""
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(f"/proc/{sleeper.pid}/stat") as handle:
+            stamp = handle.read().rsplit(") ", 1)[1].split()[19]
+        task_dir = tmp_path / "t"
+        task_dir.mkdir()
+        (task_dir / ".attempt-a").write_text(f"ok\t{sleeper.pid}\t{stamp}\n")
+        (task_dir / "status").write_text('{"state": "running"}\n')
+        steps = LocalSteps(HostOps.for_kind("local"), 1)
+        task = Running("t", str(task_dir), "a", str(sleeper.pid))
+        assert steps.poll([task]).tasks["t"] == TaskReport(True, {"state": "running"})
+        (task_dir / ".attempt-a").unlink()
+        (task_dir / "status").write_text('{"state": "completed"}\n')
+        assert steps.poll([task]).tasks["t"] == TaskReport(True, {"state": "running"})
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert steps.poll([task]).tasks["t"] == TaskReport(False, {"state": "completed"})
