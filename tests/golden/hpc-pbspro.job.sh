@@ -367,17 +367,20 @@ fi
 set -m
 (
   if [ -n "${submitter_env[*]-}" ]; then export "${submitter_env[@]}"; fi
-  if [ -z "${submitter_in_subshell:-}" ]; then
+  if [ -z "${submitter_in_subshell:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 5 ]; then
     exec "${submitter_interpreter[@]}" "$SUBMITTER_TASK_DIR/command"
   fi
   # A bash command that tells a new bash from this subshell by nothing it uses (its caller
   # decides: this machine's launcher, for a `run` text without $$, $PPID, $0, local, return,
   # ...) runs here, as `bash command` would run it, without a bash to start: no job control,
-  # no arguments, no wrapper variable, its own clock and random numbers.
+  # no arguments, no wrapper variable (what the environment has stays), its own clock and
+  # random numbers.
   set +m +u --
   SECONDS=0
   RANDOM=$BASHPID
-  for submitter_name in "${!submitter_@}"; do unset -v "$submitter_name"; done
+  for submitter_name in "${!submitter_@}"; do
+    [[ ${!submitter_name@a} == *x* ]] || unset -v "$submitter_name"
+  done
   unset -v submitter_name
   . "$SUBMITTER_TASK_DIR/command"
 ) >&5 2>&6 5>&- 6>&- </dev/null 4>&- 9>&- &

@@ -407,9 +407,10 @@ def test_a_local_apply_makes_no_temporary_directory(cli, tmp_path: Path, monkeyp
 def test_a_bash_command_run_in_the_wrappers_subshell_sees_what_a_new_bash_would(
     cli, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
-    """No arguments, no variable of the wrapper, no job control (a job it starts stays in the
-    task's process group, which a kill reaches), its own clock; and a command that asks for
-    its shell's pid gets its own bash."""
+    """No arguments, no variable of the wrapper but what the environment has (its env's, even
+    named like the wrapper's), no job control (a job it starts stays in the task's process
+    group, which a kill reaches), its own clock; and a command that asks for its shell's pid
+    gets its own bash."""
     tasks = write(
         tmp_path / "tasks.yml",
         "tasks:\n"
@@ -419,14 +420,15 @@ def test_a_bash_command_run_in_the_wrappers_subshell_sees_what_a_new_bash_would(
         "      read -r stat < /proc/$!/stat; stat=${stat##*) }; set -- $stat\n"
         '      [ "$3" = "$BASHPID" ] && group=task || group=other\n'
         "      wait\n"
-        '      printf \'%s %s %s %s\\n\' "$args" "${submitter_command-none}" "$group" '
-        '"$((SECONDS < 5))" > seen.txt\n'
+        '      printf \'%s %s %s %s %s\\n\' "$args" "${submitter_command-none}" "$group" '
+        '"$((SECONDS < 5))" "$submitter_mine" > seen.txt\n'
+        "    env: {submitter_mine: kept}\n"
         "  - name: own\n    outputs: [own.txt]\n"
         '    run: \'[ "$$" = "$BASHPID" ] && echo own > own.txt\'\n',
     )
     result = cli("apply", tasks)
     assert result.code == 0, result.err
-    assert (tmp_path / "seen.txt").read_text() == "0 none task 1\n"
+    assert (tmp_path / "seen.txt").read_text() == "0 none task 1 kept\n"
     assert (tmp_path / "own.txt").read_text() == "own\n"
 
 
