@@ -115,6 +115,7 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
     ]
     unstarted = [t for t in report.tasks if t.state == "pending"]
     for tracked in report.failed:
+        kept = task_logs.logs_file(store.state_dir, tracked.id)
         stderr = task_logs.read(store.state_dir, tracked.id, tail=True).get(files.STDERR, "")
         last = stderr.rstrip("\n").splitlines()[-FAILED_STDERR_LINES:]
         progress.say(
@@ -122,7 +123,7 @@ def _print_outcome(report: Any, store: Store, progress: Progress) -> None:
             f"{': ' + tracked.reason if tracked.reason else ''}\n"
             + "".join(f"  stderr: {line}\n" for line in last)
             + f"  logs: submitter logs {tracked.name}"
-            f"   (kept in {task_logs.logs_file(store.state_dir, tracked.id)})"
+            + (f"   (kept in {kept})" if kept.exists() else "   (it printed nothing)")
         )
     for tracked in report.blocked:
         progress.say(f"BLOCKED {tracked.name} ({tracked.id}): {tracked.reason}")

@@ -5,6 +5,7 @@ polling, retrieving and cancelling are each session's. `apply`, `status`, `logs`
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from submitter import reachability, task_logs
@@ -28,6 +29,7 @@ from submitter.session import HostSession
 from submitter.states import ACTIVE, TaskState
 from submitter.store.db import FINAL_STATES, Store, TaskRecord
 from submitter.store.host_record import host_config
+from submitter.store.lock import apply_running
 
 # states a task does not leave in a run
 ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
@@ -35,6 +37,11 @@ ENDED = frozenset((*FINAL_STATES, "skipped", TaskState.BLOCKED.value))
 # not more often than this: tasks that end together are polled for, and their slots filled,
 # together (one poll and one start script for many, not for each).
 EXIT_POLL_GAP = 0.01
+# A launcher on this machine starts the tasks it holds as slots free, without the engine: a
+# pass of the loop that its news woke (a start, a wrapper's end) comes at least this long after
+# the one before, and takes in one commit, one poll and one start step what happened meanwhile,
+# rather than a pass for each task.
+LAUNCHER_PASS_GAP = 0.005
 UNSTARTED = "killed before it started"
 
 
@@ -135,6 +142,7 @@ class Engine:
         """One poll (and retrieval of what finished) for every active task: `status`.
         Without `close`, the engine may refresh again, its grace periods running on and its
         connections kept (`logs -f`)."""
+        self.ctx.leaves_starts = apply_running(self.store.state_dir)
         self._watch_records(records)
         errors: dict[str, str] = {}
         for session in self.sessions.values():
@@ -262,7 +270,9 @@ class Engine:
                 busy = [s for s in self.sessions.values() if s.run.busy]
                 if detach or not busy or self.progress.due():  # counting 10,000 tasks costs
                     # a task handed to a process host's launcher is as good as running
-                    launched = {s.name for s in self.sessions.values() if s.has_launcher}
+                    launched = {
+                        s.name: s.run.max_running for s in self.sessions.values() if s.has_launcher
+                    }
                     counts, by_host = tally.take(launched)
                     sessions = list(self.sessions.values())
                     self.progress.update(counts, reachability.notes(sessions), by_host)
@@ -277,6 +287,8 @@ class Engine:
                 for name, _ in self.exits.wait(timeout, answers):
                     run = self.sessions[name].run
                     run.next_poll = min(run.next_poll, run.polled_at + EXIT_POLL_GAP)
+                if any(s.has_launcher for s in busy):  # what it did meanwhile, taken together
+                    time.sleep(max(0.0, now + LAUNCHER_PASS_GAP - clock()))
         finally:
             self.progress.stop()
             self.exits.close()

@@ -29,8 +29,8 @@ from submitter.render.compile import (
     has_packed_template,
     render_array,
     render_packed,
-    render_pool_wrapper,
     render_task_params,
+    render_wrapper_function,
 )
 from submitter.schedulers.base import SiteLimits
 
@@ -253,7 +253,7 @@ def _pool_files(group: Group, directory: str, scratch: Path) -> list[Transfer]:
     order) and their task files, written into `scratch`-prefixed files."""
     first = group.members[0]
     texts = {
-        files.POOL_WRAPPER: render_pool_wrapper(first.spec, first.chain),
+        files.POOL_WRAPPER: render_wrapper_function(first.spec, first.chain),
         files.POOL_PARAMS: "".join(
             render_task_params(m.spec, m.chain) + "\n" for m in group.members
         ),

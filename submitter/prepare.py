@@ -20,6 +20,7 @@ from submitter.identity import SignatureCache, file_signature, shared_signature,
 from submitter.paths import OutputPattern, PathError, PathMapper, PlacedPath, Transfer
 from submitter.render.compile import JobSpec, RenderedJob, render_job, render_task_file
 from submitter.render.packs import DEFAULT_PACK_FOR, Pack, find_pack, pack_chain
+from submitter.render.wrapped import WrappedTask, runs_wrapped, wrapped_task
 from submitter.retry import RetryPolicy, escalated_resources
 from submitter.units import format_clock, format_memory
 
@@ -66,6 +67,30 @@ class PreparedTask:
     def render(self) -> RenderedJob:
         """The task's files rendered anew, not kept: for a caller that needs them once."""
         return render_job(self.spec, list(self.chain))
+
+    @cached_property
+    def wrapped(self) -> WrappedTask | None:
+        """The task as this machine's launcher runs it (its values for a wrapper function
+        alike tasks share); None for a task of another host, or whose pack's job script is
+        more than the wrapper."""
+        if self.kind != "local" or not runs_wrapped(self.chain):
+            return None
+        return wrapped_task(self.spec, self.chain)
+
+    @property
+    def submission(self) -> tuple[str, str]:
+        """What its attempts record of what runs: the pack, and the sha256 of what was
+        rendered (the shared wrapper and the task's values, where it runs in one)."""
+        wrapped = self.wrapped
+        if wrapped is not None:
+            return wrapped.pack, wrapped.sha256
+        return self.digest.pack, self.digest.sha256
+
+    def check_rendering(self) -> None:
+        """Render what a start sends, keeping its digest: a template error shows before
+        anything runs."""
+        if self.wrapped is None:
+            self.digest  # noqa: B018
 
     @property
     def name(self) -> str:
@@ -196,7 +221,7 @@ def iter_prepared(
             continue
         if task.task_id not in done:  # template errors now, before anything is written
             if rendering == "keep":
-                task.digest  # noqa: B018
+                task.check_rendering()
             elif rendering == "check":
                 task.render()
         yield task

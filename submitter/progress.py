@@ -81,25 +81,38 @@ class Tally:
         self._ended_by_host: dict[str, Counter[str]] = {}
         self._unsettled = list(tasks)
 
-    def take(self, launched: Collection[str] = ()) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    def take(
+        self, launched: Mapping[str, int] | None = None
+    ) -> tuple[Counter[str], dict[str, Counter[str]]]:
         """The counts now: overall, and by host. A task `starting` on a host in `launched`
-        (handed to this machine's launcher) is as good as running."""
+        (handed to this machine's launcher, which runs as many tasks at once as the host's
+        value) is as good as running while the launcher has a free slot for it."""
         counts = self._ended.copy()
         by_host = {host: counted.copy() for host, counted in self._ended_by_host.items()}
-        still = []
-        for task in self._unsettled:
-            state, host = task.state, task.host
-            if state in self._ended_states:
-                self._ended[state] += 1
-                self._ended_by_host.setdefault(host, Counter())[state] += 1
-            else:
-                still.append(task)
-            if state == "starting" and host in launched:
-                state = "running"
-            counts[state] += 1
-            by_host.setdefault(host, Counter())[state] += 1
-        self._unsettled = still
+        ended_states = self._ended_states
+        pairs = Counter((task.host, task.state) for task in self._unsettled)
+        self._unsettled = [t for t in self._unsettled if t.state not in ended_states]
+        for (host, state), number in pairs.items():
+            counts[state] += number
+            _counter(by_host, host)[state] += number
+            if state in ended_states:
+                self._ended[state] += number
+                _counter(self._ended_by_host, host)[state] += number
+        for host, slots in (launched or {}).items():
+            counted = by_host.get(host, Counter())
+            free = min(counted["starting"], max(0, slots - counted["running"]))
+            for counter in (counted, counts):
+                counter["starting"] -= free
+                counter["running"] += free
         return counts, by_host
+
+
+def _counter(counters: dict[str, Counter[str]], host: str) -> Counter[str]:
+    """The host's counter, made the first time only (not a new one per task counted)."""
+    counted = counters.get(host)
+    if counted is None:
+        counted = counters[host] = Counter()
+    return counted
 
 
 class Estimate:

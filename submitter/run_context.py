@@ -23,6 +23,9 @@ class RunContext:
     may_start: bool = False  # only `apply` starts tasks; status and kill only look
     detached: bool = False  # apply --detach: what it submits must end without a client
     may_retry: bool = True  # what `kill` stops is not retried, whatever it ends with
+    # an `apply` runs meanwhile (`status` and the like): the starts it has not had answered
+    # are its own to settle; settling them here would claim starts its launcher holds
+    leaves_starts: bool = False
     up_to_date: set[str] = field(default_factory=set)  # names of the tasks skipped in this run
 
     def move(

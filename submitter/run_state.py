@@ -80,7 +80,7 @@ class Tracked:
     def ready(self, task: PreparedTask) -> None:
         """Make the task ready to start in this run as `task` renders it. Its files are
         written when a start step takes it, not all before the first start."""
-        self.pack, self.script_sha256 = task.digest.pack, task.digest.sha256
+        self.pack, self.script_sha256 = task.submission
         self.prepared = task
 
     @property

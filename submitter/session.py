@@ -9,7 +9,6 @@ the session hands each ending to its `SessionHooks`."""
 from __future__ import annotations
 
 import posixpath
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from submitter.run_state import (
     default_max_running,
 )
 from submitter.schedulers.base import is_packed, is_pool, pool_of, scheduler_jobs
+from submitter.scratch import Scratch
 from submitter.states import ACTIVE, Cause, TaskState
 from submitter.store.db import Store
 from submitter.task_files import produced, write_new
@@ -82,6 +82,7 @@ class HostSession(HostLink):
     change_poll = 1.0  # from a look that saw tasks start or end: each reads every status file
     rests_after_polls = True  # a look costs the host: it is left alone a while after each
     durable_starts = True  # attempts reach the disk itself before the host is asked
+    ahead = 0  # tasks it may hold beyond max_running, not started yet (a launcher's queue)
 
     def __init__(
         self,
@@ -110,22 +111,26 @@ class HostSession(HostLink):
         self,
         task: PreparedTask,
         after_tasks: Sequence[tuple[str, str]],
-        scratch: Path,
-        pooled: bool = False,
+        scratch: Scratch,
+        shared_wrapper: bool = False,
     ) -> list[Transfer]:
         """Write the task's files into `scratch` and list what goes to the host before it
         starts (`task_staging`). Earlier logs kept here go."""
         task_logs.remove(self.ctx.store.state_dir, task.task_id)
-        files = task_staging.task_files(task, after_tasks, pooled)
-        sent = self._write_files(task, files, scratch)
+        shared = shared_wrapper or self._shares_wrapper(task)
+        sent = self._write_files(task, task_staging.task_files(task, after_tasks, shared), scratch)
         return sent + task_staging.inputs_to_send(task, self.ctx.up_to_date)
 
+    def _shares_wrapper(self, task: PreparedTask) -> bool:
+        """The host runs the task in a wrapper shared with others: it needs no script."""
+        return False
+
     def _write_files(
-        self, task: PreparedTask, files: dict[str, str], scratch: Path
+        self, task: PreparedTask, files: dict[str, str], scratch: Scratch
     ) -> list[Transfer]:
         """Into `scratch`, named by task and file (a directory each would cost as much)."""
         return [
-            _written(scratch / f"{task.task_id}-{n}", on_host(task.task_dir, n), text)
+            _written(scratch.path / f"{task.task_id}-{n}", on_host(task.task_dir, n), text)
             for n, text in files.items()
         ]
 
@@ -182,7 +187,8 @@ class HostSession(HostLink):
         return polled
 
     def _watched(self) -> list[Tracked]:
-        return list(self.run.active.values())
+        leaves = self.ctx.leaves_starts
+        return [t for t in self.run.active.values() if not leaves or t.job_id is not None]
 
     def _query(self, watched: list[Tracked], asking: bool) -> tuple[PollResult, str | None]:
         """What the host says of the watched tasks (its scheduler's view if `asking`); what
@@ -204,6 +210,7 @@ class HostSession(HostLink):
     def _settle(self, tracked: Tracked, resolution: Resolution | None) -> None:
         """Conclude a start whose answer an earlier run (or this one) never read."""
         if resolution is None or resolution.outcome == "pending":  # ask at the next poll
+            start_step.settled_elsewhere(self, tracked)  # unless another client settled it
             return
         if resolution.start is not None:
             if again := start_step.started(self, tracked, resolution.start, "re-attached"):
@@ -289,9 +296,9 @@ class HostSession(HostLink):
         transfers: list[Transfer] = []
         made: dict[str, tuple[list[Transfer], list[str]]] = {}
         in_lanes = lane_logs.keep_from_lanes(self.connection(), state_dir, finished)
-        with tempfile.TemporaryDirectory(prefix=".incoming-", dir=state_dir) as incoming:
+        with Scratch(".incoming-", state_dir) as incoming:
             logs = {
-                e.tracked.id: self._log_transfers(e.tracked, Path(incoming))
+                e.tracked.id: self._log_transfers(e.tracked, incoming)
                 for e in finished
                 if e.tracked.id not in in_lanes
             }
@@ -321,10 +328,10 @@ class HostSession(HostLink):
         for tracked, state in ended:
             self.tidy(tracked, state)
 
-    def _log_transfers(self, tracked: Tracked, incoming: Path) -> list[Transfer]:
+    def _log_transfers(self, tracked: Tracked, incoming: Scratch) -> list[Transfer]:
         """The task's logs, brought into `incoming` to be kept in its logs file."""
         return [
-            Transfer(incoming / f"{tracked.id}-{name}", on_host(tracked.task_dir, name))
+            Transfer(incoming.path / f"{tracked.id}-{name}", on_host(tracked.task_dir, name))
             for name in LOG_FILES
         ]
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from submitter.config.models import HostConfig
@@ -26,6 +24,7 @@ from submitter.run_context import RunContext
 from submitter.run_state import HostRun, Tracked
 from submitter.schedulers.base import BatchScheduler, SiteLimits, scheduler_jobs
 from submitter.schedulers.registry import batch_scheduler
+from submitter.scratch import Scratch
 from submitter.states import ACTIVE, Cause, TaskState
 from submitter.store.db import Store
 from submitter.transport.base import Transport
@@ -47,6 +46,7 @@ class StartingHost(Protocol):
     ctx: RunContext
     first_poll: float
     durable_starts: bool
+    ahead: int
 
     def connection(self) -> Transport: ...
 
@@ -54,8 +54,8 @@ class StartingHost(Protocol):
         self,
         task: PreparedTask,
         after_tasks: Sequence[tuple[str, str]],
-        scratch: Path,
-        pooled: bool = False,
+        scratch: Scratch,
+        shared_wrapper: bool = False,
     ) -> list[Transfer]: ...
 
     def launch(self, running: list[Running], starts: list[ArrayStart]) -> bool: ...
@@ -68,7 +68,7 @@ class StartingHost(Protocol):
 def start(host: StartingHost) -> None:
     """One start step of `host`: its pending tasks, as many as it has room for."""
     run = host.run
-    slots = run.max_running - len(run.active)
+    slots = run.max_running + host.ahead - len(run.active)
     if slots <= 0 or not run.pending:
         return
     batch = [run.pending.popleft() for _ in range(min(slots, len(run.pending)))]
@@ -83,9 +83,8 @@ def start(host: StartingHost) -> None:
     run.pending.extendleft(reversed([t for t in batch if t.id not in chosen]))
     if not chosen:
         return
-    with tempfile.TemporaryDirectory(prefix="submitter-start-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        made = [group_driver(group, scratch) for _, group in groups]
+    with Scratch("submitter-start-") as scratch:
+        made = [group_driver(group, scratch.path) for _, group in groups]
         drivers = [driver for driver, _ in made]
         pooled = {t.id for members, group in groups if group.packing for t in members}
         try:
@@ -341,9 +340,32 @@ def recorded_elsewhere(store: Store, run: HostRun, tracked: Tracked) -> bool:
     return True
 
 
+def settled_elsewhere(host: StartingHost, tracked: Tracked) -> None:
+    """Another client settled this attempt while its start was unanswered here (a `kill`, or
+    a client that found it unanswered and claimed it as never started): the store's word
+    stands. Back to pending, the task starts again; ended, it ends here too."""
+    store, run = host.ctx.store, host.run
+    record, attempt = store.task(tracked.id), store.latest_attempt(tracked.id)
+    if record is None or record.state in ACTIVE or attempt is None:
+        return  # not settled (yet): asked again at the next poll
+    if attempt.token != tracked.token:
+        return
+    if record.state != TaskState.PENDING:
+        cause = Cause.KILLED if record.state == TaskState.KILLED else Cause.NOT_STARTED
+        host.finish(tracked, record.state, record.reason, cause)
+        return
+    run.active.pop(tracked.id, None)
+    tracked.state, tracked.reason = record.state, record.reason
+    if host.ctx.may_start and tracked.prepared is not None:
+        run.pending.appendleft(tracked)
+
+
 def started(host: StartingHost, tracked: Tracked, outcome: StartResult, how: str) -> str | None:
     """Record how the start of an attempt went; the reason, if it is to be submitted
     again after a pause."""
+    if outcome.superseded:  # another client settled it: the next poll takes the store's word
+        tracked.job_id = None
+        return None
     if outcome.job_id is None:
         reason = f"submission failed: {outcome.error}"
         again = _retry_submission(host, tracked, outcome.error or "")

@@ -29,15 +29,20 @@ def logs_file(state_dir: Path, task_id: str) -> Path:
     return state_dir / LOGS_DIR / f"{task_id}.log"
 
 
-def keep(state_dir: Path, task_id: str, parts: Mapping[str, Path | bytes]) -> Path:
+def keep(state_dir: Path, task_id: str, parts: Mapping[str, Path | bytes]) -> Path | None:
     """Write the task's logs file from `parts` (by log name: a file, or the part itself), in
     one rename: a reader finds the earlier one or this one. An absent part is empty; a
-    scheduler's file is kept only when it says something."""
+    scheduler's file is kept only when it says something. A task that said nothing at all
+    keeps no file (None): it reads as empty parts, and thousands of quiet tasks make none."""
     sizes = {name: len(p) if isinstance(p, bytes) else _size(p) for name, p in parts.items()}
     kept = [
         name for name in LOG_FILES if name in parts and (name not in SCHEDULER_LOGS or sizes[name])
     ]
     target = logs_file(state_dir, task_id)
+    if not any(sizes[name] for name in kept):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)  # an earlier attempt's
+        return None
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f".{target.name}.{os.getpid()}")
     lengths = dict.fromkeys(kept, 0)
@@ -86,8 +91,11 @@ def read(state_dir: Path, task_id: str, *, tail: bool = False) -> dict[str, str]
 
 
 def remove(state_dir: Path, task_id: str) -> None:
-    logs_file(state_dir, task_id).unlink(missing_ok=True)
-    shutil.rmtree(local_copy(state_dir, task_id), ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(logs_file(state_dir, task_id))
+    legacy = local_copy(state_dir, task_id)
+    if os.path.lexists(legacy):  # most projects never had one: no walk of nothing
+        shutil.rmtree(legacy, ignore_errors=True)
 
 
 def _parts(file: BinaryIO, tail: bool) -> dict[str, str]:

@@ -11,13 +11,14 @@ from submitter.task_layout import JOB_SCRIPT, TASK_FILE, UPSTREAM
 
 
 def task_files(
-    task: PreparedTask, after_tasks: Sequence[tuple[str, str]], pooled: bool
+    task: PreparedTask, after_tasks: Sequence[tuple[str, str]], shared_wrapper: bool
 ) -> dict[str, str]:
-    """The task's files by name: its script and task file, unless it is `pooled` (they are
-    its pool's); for a task chained after upstream tasks' jobs, their list (`after_tasks`:
-    name, task directory), for its wrapper to check."""
+    """The task's files by name: its script and task file, unless it runs in a
+    `shared_wrapper` (a pool's, which has its task files; this machine's launcher's); for a
+    task chained after upstream tasks' jobs, their list (`after_tasks`: name, task
+    directory), for its wrapper to check."""
     files: dict[str, str] = {}
-    if not pooled:
+    if not shared_wrapper:
         rendered = task.render()
         files = {JOB_SCRIPT: rendered.job_script, TASK_FILE: rendered.task_file}
     if after_tasks:

@@ -23,6 +23,7 @@ from submitter.render.packs import (
     PACKED_TEMPLATE,
     POOL_WRAPPER_TEMPLATE,
     TASK_PARAMS_TEMPLATE,
+    WRAPPER_FUNCTIONS_TEMPLATE,
     Pack,
 )
 from submitter.schedulers.base import template_facts
@@ -129,16 +130,25 @@ def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> d
     return context
 
 
-def render_pool_wrapper(spec: JobSpec, chain: Sequence[Pack]) -> str:
-    """The task wrapper every member of a pool runs in (any member's `spec`: they share what
-    it uses beyond each member's own values)."""
+def render_wrapper_function(
+    spec: JobSpec, chain: Sequence[Pack], name: str = "submitter_member"
+) -> str:
+    """The task wrapper as the bash function `name`, that tasks alike in all but their own
+    values share (any such task's `spec`): a pool's members, or the tasks this machine's
+    launcher starts. Each call gets one task's values (`render_task_params`) as $1."""
     context = _context(spec, chain[0])
     context["pool_wrapper"] = True
     wrapper = _render(POOL_WRAPPER_TEMPLATE, context, list(chain))
+    # Its functions are defined once, beside it, not again for each task: they are the same
+    # for every task of the host (a pack whose wrapper.sh.j2 still defines them inside the
+    # wrapper gets those, which win at each call).
+    functions = ""
+    if any((p.directory / WRAPPER_FUNCTIONS_TEMPLATE).is_file() for p in chain):
+        functions = _render(WRAPPER_FUNCTIONS_TEMPLATE, context, list(chain))
     # a function: read once by each job, it costs a task a fork, not a bash start and a parse
     return (
-        f"# submitter pool wrapper (pack {chain[0].ident}): submitter_member PARAMS\n"
-        f"submitter_member() {{\n{wrapper}}}\n"
+        f"# submitter shared wrapper (pack {chain[0].ident}): {name} PARAMS\n"
+        f"{functions}{name}() {{\n{wrapper}}}\n"
     )
 
 

@@ -24,6 +24,7 @@ ARRAY_TEMPLATE = "array.sh.j2"  # optional: a pack that has it can submit tasks 
 PACKED_TEMPLATE = "packed.sh.j2"  # optional: ... and several short tasks in one job
 POOL_WRAPPER_TEMPLATE = "wrapper.sh.j2"  # the wrapper pack's: a pool's members run in it
 TASK_PARAMS_TEMPLATE = "task-params.sh.j2"  # the wrapper pack's: a task's own values
+WRAPPER_FUNCTIONS_TEMPLATE = "wrapper-functions.sh.j2"  # the wrapper pack's: its functions
 DEFAULT_PACK_FOR = {
     "local": "wrapper",
     "ssh": "wrapper",

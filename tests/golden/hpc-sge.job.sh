@@ -15,7 +15,7 @@
 # --- submitter job wrapper (bash + coreutils only) ---
 set -u
 # This wrapper's own pid: a local or ssh host's launcher runs it in a subshell of its own
-# (`. job.sh`, no new bash to start), where $$ is the launcher's.
+# (`. job.sh`, or the function below: no new bash to start), where $$ is the launcher's.
 submitter_pid=${BASHPID:-$$}
 SUBMITTER_TASK_ID=11c840fcf1aa3d74
 SUBMITTER_TASK_NAME=align-hpc-sge
@@ -27,6 +27,7 @@ submitter_links=( )
 submitter_env=( OMP_NUM_THREADS=4 )
 submitter_interpreter=( bash )
 submitter_command=$'mkdir -p results\necho aligned > results/hpc-sge.bam\n'
+submitter_streams=
 case $SUBMITTER_TASK_DIR in "~/"*) SUBMITTER_TASK_DIR=$HOME/${SUBMITTER_TASK_DIR#"~/"} ;; esac
 case $SUBMITTER_RUN_DIR in "~/"*) SUBMITTER_RUN_DIR=$HOME/${SUBMITTER_RUN_DIR#"~/"} ;; esac
 export SUBMITTER_TASK_ID SUBMITTER_TASK_NAME SUBMITTER_TASK_DIR SUBMITTER_RUN_DIR
@@ -42,6 +43,10 @@ submitter_grace=10
 # wrapper's watchdog enforces the declared walltime in every grouping, and the scheduler's
 # limit is the safety net. Packed, a kill of this task alone is the watchdog's too.
 submitter_watch=1
+
+# Its walltime as the messages say it (none: empty).
+submitter_walltime=02:00:00
+submitter_logs_ref=
 
 # The wrapper forks as little as it can (on a busy host a fork costs more than a small task):
 # builtins set variables, and no command substitution lies on the way of a task that runs.
@@ -89,21 +94,17 @@ submitter_now() {
     submitter_now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
   fi
 }
-submitter_now
-submitter_json submitter_start "$submitter_now"
-submitter_host=
-read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
-if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
-submitter_json submitter_host "$submitter_host"
-submitter_json submitter_job_id "${JOB_ID:-}"
-
 # status <state> <exit code or null> <end time or ""> <reason> [what the output patterns
-# matched, as JSON]. An end is written to a temporary file and renamed, so a reader never sees
-# half of it. `running` is written in place, as one short write: a reader finds no status yet,
-# or all of it (a rename costs a process, and this status says only what the next one will
-# say better).
+# matched, as JSON]. `running` is written in place, as one short write: a reader finds no
+# status yet, or all of it (a rename costs a process, and this status says only what the next
+# one will say better). On a batch host an end is written to a temporary file and renamed, so
+# a reader never sees half of it. On a process host it is written in place too, saving the
+# rename's process: a reader finds the earlier status, none, part of a line (not JSON: read
+# again at the next poll) or all of it, and a poll there looks whether the wrapper still runs
+# before it reads the status, so it finds an ended wrapper's status whole.
 submitter_status() {
-  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid" state end reason line
+  local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid"
+  local state end reason line
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"
@@ -128,7 +129,6 @@ submitter_status() {
 # lane's $SUBMITTER_LANE_WRAPPER.out/.err), an empty part not copied. Each part's length is
 # what the copy added to the file; the final status names the file, where the task's parts
 # start and their lengths. Only this lane writes to it. The lane removes the task's log files.
-submitter_logs_ref=
 submitter_archive_logs() {
   local part start at sizes= path
   [ -z "$submitter_logs_ref" ] && [ -e "$SUBMITTER_TASK_DIR/stdout" ] || return 0
@@ -211,7 +211,7 @@ submitter_finish() {
   submitter_end=$submitter_now
   case $stopped in
     walltime)
-      submitter_status failed 143 "$submitter_end" "walltime exceeded: killed after 02:00:00 by the wrapper"
+      submitter_status failed 143 "$submitter_end" "walltime exceeded: killed after $submitter_walltime by the wrapper"
       exit 143 ;;
     cancel)
       submitter_status killed 143 "$submitter_end" "killed by the user"
@@ -281,7 +281,7 @@ submitter_on_signal() {
   local stopped=
   if [ -f "$SUBMITTER_TASK_DIR/.stopped" ]; then read -r stopped <"$SUBMITTER_TASK_DIR/.stopped"; fi
   if [ "$stopped" = walltime ]; then
-    submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after 02:00:00 by the wrapper"
+    submitter_status failed "$1" "$submitter_now" "walltime exceeded: killed after $submitter_walltime by the wrapper"
   elif [ -f "$SUBMITTER_TASK_DIR/.cancel" ]; then
     submitter_status killed "$1" "$submitter_now" "killed by the user"
   else
@@ -289,6 +289,14 @@ submitter_on_signal() {
   fi
   exit "$1"
 }
+submitter_now
+submitter_json submitter_start "$submitter_now"
+submitter_host=
+read -r submitter_host </proc/sys/kernel/hostname 2>/dev/null
+if [ -z "$submitter_host" ]; then submitter_host=$(uname -n); fi
+submitter_json submitter_host "$submitter_host"
+submitter_json submitter_job_id "${JOB_ID:-}"
+
 trap 'submitter_on_signal 143 TERM' TERM
 trap 'submitter_on_signal 130 INT' INT
 trap 'submitter_on_signal 129 HUP' HUP
@@ -350,6 +358,12 @@ if [ -e "$SUBMITTER_TASK_DIR/.stopped" ]; then rm -f -- "$SUBMITTER_TASK_DIR/.st
 printf '%s' "$submitter_command" >"$SUBMITTER_TASK_DIR/command"
 
 submitter_starting=1
+# The task's stdout and stderr: its files, opened here, or the wrapper's own where they are.
+if [ "$submitter_streams" = given ]; then
+  exec 5>&1 6>&2
+else
+  exec 5>"$SUBMITTER_TASK_DIR/stdout" 6>"$SUBMITTER_TASK_DIR/stderr"
+fi
 # set -m: the task runs in a process group of its own, so stopping it reaches every process it
 # started, and only those. Bash may print a job notice ("[1]+ Done") while job control is on,
 # in a subshell of a launcher: kept out of the wrapper's stderr.
@@ -357,11 +371,27 @@ submitter_starting=1
 set -m
 (
   if [ -n "${submitter_env[*]-}" ]; then export "${submitter_env[@]}"; fi
-  exec "${submitter_interpreter[@]}" "$SUBMITTER_TASK_DIR/command"
-) >"$SUBMITTER_TASK_DIR/stdout" 2>"$SUBMITTER_TASK_DIR/stderr" </dev/null 4>&- 9>&- &
+  if [ -z "${submitter_in_subshell:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 5 ]; then
+    exec "${submitter_interpreter[@]}" "$SUBMITTER_TASK_DIR/command"
+  fi
+  # A bash command that tells a new bash from this subshell by nothing it uses (its caller
+  # decides: this machine's launcher, for a `run` text without $$, $PPID, $0, local, return,
+  # ...) runs here, as `bash command` would run it, without a bash to start: no job control,
+  # no arguments, no wrapper variable (what the environment has stays), its own clock and
+  # random numbers.
+  set +m +u --
+  SECONDS=0
+  RANDOM=$BASHPID
+  for submitter_name in "${!submitter_@}"; do
+    [[ ${!submitter_name@a} == *x* ]] || unset -v "$submitter_name"
+  done
+  unset -v submitter_name
+  . "$SUBMITTER_TASK_DIR/command"
+) >&5 2>&6 5>&- 6>&- </dev/null 4>&- 9>&- &
 submitter_child=$!
 set +m
 } 2>/dev/null
+exec 5>&- 6>&-
 # A bash without job control leaves the task in the wrapper's group: signal its pid only.
 if kill -0 -- "-$submitter_child" 2>/dev/null; then
   submitter_group=-$submitter_child

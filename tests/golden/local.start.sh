@@ -6,11 +6,13 @@ submitter_flat() { tr '\n\t' '  '; }
 # so a recycled pid is never taken for the task's. Builtins only on Linux: a poll must not
 # fork per task.
 submitter_stamp() {
-  local stat fields
+  local stat fields IFS=$' \t\n'
   submitter_stamped=
   if [ -d /proc/self ]; then
     read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
-    read -r -a fields <<<"${stat##*) }"
+    # split as words, not read from a here-string: bash reads that a byte at a time
+    # (after the name, the fields are numbers and a state letter: no glob, no quotes)
+    fields=(${stat##*) })
     [ "${fields[0]}" != Z ] && submitter_stamped=${fields[19]}
   else
     submitter_stamped=$(ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
@@ -89,7 +91,7 @@ submitter_claim() {
 # reported; one short write, so a reader sees the whole line or an empty file
 submitter_record() { printf '%s\n' "$3" >>"$1/.attempt-$2"; }
 submitter_superseded() {
-  printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
+  printf 'START\t%s\tsuperseded\tattempt %s was given up before it started\n' "$1" "$2"
 }
 # resolve <attempt> <task id> <task dir>: what became of a start whose answer was never read
 submitter_resolve() {
@@ -106,7 +108,11 @@ submitter_resolve() {
   fi
 }
 
+# launch <attempt> <task id> <task dir> [<wrapper function> <the task's values>]: starts
+# the task's job.sh, or, given them, the wrapper function (defined in this bash) with the
+# task's values
 submitter_launch() {
+  submitter_started=
   submitter_enter "$2" "$3" || return
   # claimed first, cleared after: a start given up (its client killed) that comes late
   # loses the claim and clears nothing of the attempt that superseded it
@@ -115,20 +121,31 @@ submitter_launch() {
   # The wrapper runs in a process group of its own (job control: no setsid or nohup process
   # to start), so that cancelling it reaches all it started, and a step script stopped at its
   # deadline does not take it along. It gets the default signal dispositions back, not this
-  # script's ignored ones, but for HUP: ignored, as nohup would. It is read by a subshell of
-  # this bash, not run by a new one: a bash start is most of what a short task costs (a
-  # bash without BASHPID, older than 4, could not tell the subshell's pid: it starts one).
+  # script's ignored ones, but for HUP: ignored, as nohup would. It is run by a subshell of
+  # this bash, not by a new one: a bash start is most of what a short task costs (a bash
+  # without BASHPID, older than 4, could not tell the subshell's pid: it starts one). Where
+  # $submitter_on_exit is set (the local launcher's), the subshell runs it as it exits.
+  # Descriptor 7 is the launcher's own: no wrapper holds it. A wrapper function's own output
+  # goes to the task's stdout and stderr, which it is told are `given`: no job.out nor job.err.
   set -m
-  if [ -n "${BASHPID:-}" ]; then
-    (set +m; trap - INT TERM PIPE; . ./job.sh) >job.out 2>job.err </dev/null &
+  if [ -n "${4:-}" ] && [ -n "${BASHPID:-}" ]; then
+    ([ -z "${submitter_on_exit:-}" ] || trap "$submitter_on_exit" EXIT
+     set +m; trap - INT TERM PIPE; "$4" "$5" given) 7>&- >stdout 2>stderr </dev/null &
+  elif [ -n "${4:-}" ]; then
+    (trap - INT TERM PIPE; exec bash -c "$(declare -f "$4"); $4 \"\$1\" given" bash "$5" \
+      7>&- >stdout 2>stderr </dev/null) &
+  elif [ -n "${BASHPID:-}" ]; then
+    ([ -z "${submitter_on_exit:-}" ] || trap "$submitter_on_exit" EXIT
+     set +m; trap - INT TERM PIPE; . ./job.sh) 7>&- >job.out 2>job.err </dev/null &
   else
-    (trap - INT TERM PIPE; exec bash job.sh >job.out 2>job.err </dev/null) &
+    (trap - INT TERM PIPE; exec bash job.sh 7>&- >job.out 2>job.err </dev/null) &
   fi
   local pid=$!
   set +m
   submitter_stamp "$pid"
   submitter_record "$3" "$1" "ok	$pid	$submitter_stamped"
   printf 'START\t%s\tok\t%s\n' "$2" "$pid"
+  submitter_started=$pid
 }
 
 submitter_launch t1-attempt t1 /scratch/alice/submitter/t1

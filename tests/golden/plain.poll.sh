@@ -5,11 +5,13 @@ submitter_flat() { tr '\n\t' '  '; }
 # so a recycled pid is never taken for the task's. Builtins only on Linux: a poll must not
 # fork per task.
 submitter_stamp() {
-  local stat fields
+  local stat fields IFS=$' \t\n'
   submitter_stamped=
   if [ -d /proc/self ]; then
     read -r stat <"/proc/$1/stat" 2>/dev/null || return 0
-    read -r -a fields <<<"${stat##*) }"
+    # split as words, not read from a here-string: bash reads that a byte at a time
+    # (after the name, the fields are numbers and a state letter: no glob, no quotes)
+    fields=(${stat##*) })
     [ "${fields[0]}" != Z ] && submitter_stamped=${fields[19]}
   else
     submitter_stamped=$(ps -o lstart= -p "$1" 2>/dev/null | tr -s ' ' '_')
@@ -88,7 +90,7 @@ submitter_claim() {
 # reported; one short write, so a reader sees the whole line or an empty file
 submitter_record() { printf '%s\n' "$3" >>"$1/.attempt-$2"; }
 submitter_superseded() {
-  printf 'START\t%s\terror\tattempt %s was given up before it started\n' "$1" "$2"
+  printf 'START\t%s\tsuperseded\tattempt %s was given up before it started\n' "$1" "$2"
 }
 # resolve <attempt> <task id> <task dir>: what became of a start whose answer was never read
 submitter_resolve() {

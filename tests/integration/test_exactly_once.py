@@ -278,3 +278,77 @@ def test_a_final_status_an_earlier_run_left_unrenamed_is_not_the_next_runs(
     assert (second["state"], second["reason"]) == ("failed", "exit code 3"), second
     assert (tmp_path / "runs").read_text() == "x\nx\n"
     assert not left.exists()
+
+
+def test_an_interrupted_apply_starts_nothing_more(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The local launcher holds tasks ahead of its slots: once its client is gone (Ctrl-C), it
+    starts none of them; the next apply runs them, each once."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 'c-{{ i }}'\n    for_each: {i: [0, 1, 2, 3, 4, 5]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    run: |\n"
+        '      mkdir -p "$TOP/runs"; echo x >> "$TOP/runs/{{ i }}"\n'
+        "      sleep 1\n",
+    )
+    client = subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks), "-J", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    runs = tmp_path / "runs"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (runs.is_dir() and os.listdir(runs)):
+        time.sleep(0.01)
+    client.send_signal(signal.SIGINT)
+    assert client.wait(timeout=30) == 130
+    time.sleep(2.5)  # the task running then ends; the launcher would have started the next
+    assert len(os.listdir(runs)) == 1, sorted(os.listdir(runs))
+    again = cli("apply", tasks, "-J", "3")
+    assert again.code == 0, again.err
+    counts = {p.name: len(p.read_text().split()) for p in runs.iterdir()}
+    assert counts == {str(i): 1 for i in range(6)}, counts
+
+
+def _apply_in_background(tasks: Path, jobs: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "submitter", "apply", str(tasks), "-J", str(jobs)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_status_while_an_apply_runs_leaves_the_tasks_it_holds_to_it(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The apply's launcher holds tasks it has not started yet (their attempts recorded): a
+    `status` meanwhile does not settle them as never started, the apply starts them."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - {name: 's-{{ i }}', for_each: {i: [1, 2, 3, 4, 5]}, run: 'sleep 0.5'}\n",
+    )
+    client = _apply_in_background(tasks, 1)
+    time.sleep(0.8)
+    assert cli("status", "-C", tmp_path).code == 0
+    _, err = client.communicate(timeout=60)
+    assert client.returncode == 0, err
+    assert [r["state"] for r in _status(cli, tmp_path)] == ["completed"] * 5
+
+
+def test_a_task_killed_while_the_apply_holds_it_never_starts(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`kill` of a task the running apply's launcher holds: it stays killed, it never runs,
+    and the apply goes on with the others."""
+    tasks = write(
+        tmp_path / "tasks.yml",
+        "tasks:\n  - name: 's-{{ i }}'\n    for_each: {i: [1, 2, 3]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n"
+        '    run: \'mkdir -p "$TOP/ran"; touch "$TOP/ran/{{ i }}"; sleep 1\'\n',
+    )
+    client = _apply_in_background(tasks, 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (tmp_path / "ran").is_dir():
+        time.sleep(0.02)
+    killed = cli("kill", "s-3", "-C", tmp_path)
+    assert killed.code == 0, killed.err
+    _, err = client.communicate(timeout=60)
+    states = {r["name"]: r["state"] for r in _status(cli, tmp_path)}
+    assert states == {"s-1": "completed", "s-2": "completed", "s-3": "killed"}, (states, err)
+    assert sorted(p.name for p in (tmp_path / "ran").iterdir()) == ["1", "2"]

@@ -28,7 +28,9 @@ def test_a_late_start_of_a_given_up_attempt_clears_nothing(tmp_path: Path, kind:
     _new_attempt_running(task_dir)
     script = HostOps.for_kind(kind).start_script([Running("t", str(task_dir), "old", None)])
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30)
-    assert "START\tt\terror\tattempt old was given up" in done.stdout, done.stdout + done.stderr
+    assert "START\tt\tsuperseded\tattempt old was given up" in done.stdout, (
+        done.stdout + done.stderr
+    )
     for name in (files.COMMAND, files.STATUS, files.STDOUT):
         assert (task_dir / name).read_text() == f"{name} of the new attempt\n"
 

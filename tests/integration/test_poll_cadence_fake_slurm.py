@@ -136,7 +136,8 @@ def test_an_end_at_the_walltime_is_seen_within_2_s(cli, tmp_path: Path, walltime
     (status,) = _statuses(tmp_path)
     assert status["reason"].startswith("walltime exceeded"), status
     start, end = _epoch(status["start"]), _epoch(status["end"])
-    assert walltime - 0.5 < end - start < walltime + 2
-    assert ended - start < walltime + 2.5, f"seen {ended - end:.1f} s after its end"
+    # The wrapper's watchdog counts the seconds the node ran: a busy machine delays its ticks.
+    assert walltime - 0.5 < end - start < walltime + SLACK
+    assert ended - end < 2.5, f"seen {ended - end:.1f} s after its end"
     row = _status(cli, tmp_path)["one"]
     assert (row["state"], row["attempts"][-1]["cause"]) == ("failed", "timeout"), row

@@ -58,7 +58,7 @@ def test_up_to_date_tasks_do_not_make_the_estimate_optimistic() -> None:
 def test_tally_counts_per_host_and_each_ended_task_once() -> None:
     tasks = [Task("hpc", "running"), Task("hpc", "completed"), Task("local", "starting")]
     tally = Tally(tasks, {"completed", "failed"})
-    counts, by_host = tally.take(launched={"local"})
+    counts, by_host = tally.take(launched={"local": 2})
     assert counts == Counter({"running": 2, "completed": 1})
     assert by_host == {"hpc": Counter(running=1, completed=1), "local": Counter(running=1)}
     tasks[0].state = "failed"
@@ -66,6 +66,13 @@ def test_tally_counts_per_host_and_each_ended_task_once() -> None:
     counts, by_host = tally.take()
     assert counts == Counter({"completed": 1, "failed": 1, "starting": 1})
     assert by_host["hpc"] == Counter(completed=1, failed=1)
+
+
+def test_a_launchers_tasks_count_as_running_up_to_its_slots() -> None:
+    """The local launcher holds a few tasks beyond those it runs: those wait (queued)."""
+    tasks = [Task("local", "running"), *(Task("local", "starting") for _ in range(4))]
+    counts, by_host = Tally(tasks, {"completed"}).take(launched={"local": 3})
+    assert counts == by_host["local"] == Counter(running=3, starting=2)
 
 
 def test_host_lines_are_short_and_aligned() -> None:

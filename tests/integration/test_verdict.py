@@ -342,5 +342,6 @@ def test_a_final_status_left_unrenamed_is_read_as_the_truth(tmp_path: Path) -> N
         tasks = [Running(n, str(tmp_path / n), "a", "7" if kind == "slurm" else "") for n in names]
         reported = _polled_here(kind, tasks)
         assert {n: (reported[n] or {}).get("state") for n in names} == expected, kind
-    local = LocalSteps.poll([Running(n, str(tmp_path / n), "a", "1") for n in names])
+    steps = LocalSteps(HostOps.for_kind("local"), 1)
+    local = steps.poll([Running(n, str(tmp_path / n), "a", "1") for n in names])
     assert {n: (local.tasks[n].status or {}).get("state") for n in names} == expected

@@ -42,10 +42,18 @@ def test_parts_that_look_like_the_files_markers_are_read_whole(tmp_path: Path) -
 
 
 def test_an_absent_part_is_empty_and_a_missing_file_reads_as_nothing(tmp_path: Path) -> None:
-    parts = {"stdout": tmp_path / "nowhere", "stderr": tmp_path / "nowhere-either"}
+    parts = {"stdout": tmp_path / "nowhere", "stderr": _parts(tmp_path, stderr=b"e")["stderr"]}
     task_logs.keep(tmp_path, "t", parts)
-    assert task_logs.read(tmp_path, "t") == {"stdout": "", "stderr": ""}
+    assert task_logs.read(tmp_path, "t") == {"stdout": "", "stderr": "e"}
     assert task_logs.read(tmp_path, "other") == {}
+
+
+def test_a_task_that_said_nothing_keeps_no_file(tmp_path: Path) -> None:
+    """Its logs read as nothing; an earlier attempt's file goes."""
+    task_logs.keep(tmp_path, "t", _parts(tmp_path, stdout=b"first attempt\n"))
+    quiet = _parts(tmp_path, stdout=b"", stderr=b"", job_out=b"", job_err=b"")
+    assert task_logs.keep(tmp_path, "t", quiet) is None
+    assert task_logs.read(tmp_path, "t") == {} and list((tmp_path / "logs").iterdir()) == []
 
 
 def test_the_tail_of_a_large_part_is_its_last_64_kb(tmp_path: Path) -> None:
