@@ -29,9 +29,9 @@ from submitter.render.compile import (
     has_packed_template,
     render_array,
     render_packed,
-    render_task_params,
     render_wrapper_function,
 )
+from submitter.render.wrapped import task_params
 from submitter.schedulers.base import SiteLimits
 
 PACK_UNDER = 600  # seconds: tasks with a walltime up to this are packed (host key pack_under)
@@ -254,9 +254,7 @@ def _pool_files(group: Group, directory: str, scratch: Path) -> list[Transfer]:
     first = group.members[0]
     texts = {
         files.POOL_WRAPPER: render_wrapper_function(first.spec, first.chain),
-        files.POOL_PARAMS: "".join(
-            render_task_params(m.spec, m.chain) + "\n" for m in group.members
-        ),
+        files.POOL_PARAMS: "".join(task_params(m.spec, m.chain) + "\n" for m in group.members),
         files.POOL_TASKS: "".join(m.task_file() for m in group.members),
     }
     transfers = []

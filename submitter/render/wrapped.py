@@ -79,13 +79,18 @@ def runs_in_subshell(spec: JobSpec) -> bool:
     )
 
 
-def wrapped_task(spec: JobSpec, chain: Sequence[Pack]) -> WrappedTask:
-    """The task's values and its shared wrapper, rendered once for all the tasks alike; a
-    bash command that can is run in the wrapper's subshell (`submitter_in_subshell`)."""
-    wrapper, digest = _shared_wrapper(spec, chain)
+def task_params(spec: JobSpec, chain: Sequence[Pack]) -> str:
+    """The task's values for a shared wrapper (this machine's launcher's, a pool's), as one
+    line of bash; a bash command that can is run in the wrapper's subshell
+    (`submitter_in_subshell`)."""
     params = render_task_params(spec, chain)
-    if runs_in_subshell(spec):
-        params += "; submitter_in_subshell=1"
+    return params + "; submitter_in_subshell=1" if runs_in_subshell(spec) else params
+
+
+def wrapped_task(spec: JobSpec, chain: Sequence[Pack]) -> WrappedTask:
+    """The task's values and its shared wrapper, rendered once for all the tasks alike."""
+    wrapper, digest = _shared_wrapper(spec, chain)
+    params = task_params(spec, chain)
     sha256 = hashlib.sha256(f"{digest}\0{params}".encode()).hexdigest()
     return WrappedTask(wrapper, params, chain[0].ident, sha256)
 

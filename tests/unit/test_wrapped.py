@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from submitter.config.project import load_project
+from submitter.grouping import Group, Packing, group_driver
 from submitter.prepare import PreparedTask, prepare_tasks
+from submitter.task_layout import POOL_PARAMS
 from tests.conftest import write
 
 TASKS = """\
@@ -78,3 +80,19 @@ def test_the_wrappers_functions_are_defined_once_beside_it(tmp_path: Path) -> No
     function = definition.index(f"\n{wrapper.wrapper.function}() {{\n")
     assert 0 < definition.index("\nsubmitter_status() {\n") < function
     assert definition.count("submitter_status() {") == 1
+
+
+def test_a_pools_plain_bash_members_run_in_their_wrappers_subshell(tmp_path: Path) -> None:
+    """A pool's params file gives each member its values on a line: the same rule as the
+    launcher's decides which of them skips the bash start."""
+    host = "hosts:\n  hpc: {scheduler: slurm, address: example.org, work_dir: /w}\ndefaults: {host: hpc}\n"
+    tasks = _prepared(
+        tmp_path,
+        "tasks:\n  - {name: plain, run: 'echo ok > a'}\n  - {name: pid, run: 'echo $$ > pid'}\n",
+        host,
+    )
+    group = Group([tasks["plain"], tasks["pid"]], Packing(2, 2, 1))
+    _, extras = group_driver(group, tmp_path)
+    (params,) = [t.local for t in extras if t.remote.endswith("/" + POOL_PARAMS)]
+    plain, pid = params.read_text().splitlines()
+    assert plain.endswith("; submitter_in_subshell=1") and "submitter_in_subshell" not in pid
