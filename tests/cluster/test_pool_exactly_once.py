@@ -1,0 +1,104 @@
+"""2,000 pooled tasks on the docker SLURM cluster through what a user does to a long run: the
+client killed with -9 at two instants, one of the pool's jobs cancelled mid-way. Every task
+runs once, counted on the host, but those the cancelled job had taken and not finished: they
+are reported killed, and the next apply runs each of them once more."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from submitter.schedulers.base import pool_jobs
+from tests.cluster.conftest import wait_until
+from tests.cluster.test_arrays import _states
+from tests.cluster.test_faults import _shared_dir, _tasks_file
+
+COUNT = 2000
+
+
+def _pooled(shared: Path) -> dict[str, object]:
+    """COUNT short tasks that each note their run in `shared/runs/<i>` and write an output."""
+    return {
+        "name": "p-{{ i }}",
+        "for_each": {"i": list(range(COUNT))},
+        "outputs": ["out/{{ i }}.txt"],
+        "resources": {"cores": 1, "mem": "20M", "walltime": "00:01:00"},
+        "run": f'mkdir -p out; echo "$SUBMITTER_TASK_ID" >> {shared}/runs/{{{{ i }}}}\n'
+        "sleep 0.2\necho {{ i }} > out/{{ i }}.txt\n",
+    }
+
+
+def _runs(shared: Path) -> dict[str, int]:
+    return {p.name: len(p.read_text().splitlines()) for p in (shared / "runs").iterdir()}
+
+
+def _apply(tasks: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "submitter", "apply", str(tasks)],
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            env=dict(os.environ),
+        )
+
+
+def _kill_when(client: subprocess.Popen[bytes], ready: Callable[[], bool], what: str) -> None:
+    try:
+        wait_until(ready, 240, what)
+    finally:
+        os.killpg(client.pid, signal.SIGKILL)
+        client.wait()
+
+
+def test_two_thousand_pooled_tasks_run_once_through_client_kills_and_a_cancelled_job(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, remote
+) -> None:
+    shared = _shared_dir(cluster_secrets, "pool-once")
+    tasks = _tasks_file(tmp_path, cluster_hosts["slurm"], [_pooled(shared)])
+    log = tmp_path / "apply.log"
+    db = tmp_path / ".submitter" / "state.db"
+
+    # Killed as its first tasks start, then mid-run.
+    _kill_when(_apply(tasks, log), lambda: db.exists() and _runs(shared) != {}, "a first run")
+    _kill_when(_apply(tasks, log), lambda: len(_runs(shared)) >= 400, "400 tasks run")
+
+    client = _apply(tasks, log)
+    try:
+        wait_until(lambda: len(_runs(shared)) >= 900, 240, "900 tasks run")
+        running = remote("slurm", "squeue -h -t R -o %i --me").stdout.split()
+        assert running, "a pool job runs"
+        remote("slurm", f"scancel {running[0]}")
+        assert client.wait(timeout=600) == 1, log.read_text()[-3000:]
+    finally:
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+    states = _states(cli, tmp_path)
+    killed = {n for n, s in states.items() if s["state"] != "completed"}
+    assert killed, "the cancelled job was running tasks"
+    assert {states[n]["state"] for n in killed} == {"killed"}, {n: states[n] for n in killed}
+    assert all(
+        running[0] in (pool_jobs(str(states[n]["attempts"][-1]["job_id"])) or []) for n in killed
+    ), "each killed task was its cancelled job's"
+    ran = _runs(shared)
+    # A task killed between its claim and its command's first line never noted a run.
+    assert all(ran.get(str(i)) == 1 for i in range(COUNT) if f"p-{i}" not in killed), ran
+    assert all(ran.get(str(i), 0) <= 1 for i in range(COUNT)), ran
+
+    started = time.monotonic()
+    again = cli("apply", tasks)
+    assert again.code == 0, again.err
+    assert {s["state"] for s in _states(cli, tmp_path).values()} == {"completed"}
+    assert _runs(shared) == {
+        str(i): ran.get(str(i), 0) + 1 if f"p-{i}" in killed else 1 for i in range(COUNT)
+    }, "the cancelled job's unfinished tasks ran once more, and only they"
+    for i in range(COUNT):
+        assert (tmp_path / "out" / f"{i}.txt").read_text() == f"{i}\n"
+    print(
+        f"{len(killed)} tasks of job {running[0]} killed; rerun in {time.monotonic() - started:.1f} s"
+    )
