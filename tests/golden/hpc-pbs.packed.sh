@@ -26,10 +26,10 @@ submitter_deadline=$((SECONDS + 14400 - 60))
 submitter_job="${PBS_JOBID:-${SLURM_JOB_ID:-}}"
 submitter_hint=/scratch/alice/submitter/.groups/g1/next
 submitter_stopping=
-mapfile -t submitter_members </scratch/alice/submitter/.groups/g1/members
-mapfile -t submitter_params <''
+mapfile -t submitter_queue_dirs </scratch/alice/submitter/.groups/g1/members
+mapfile -t submitter_queue_params <''
 . ''
-submitter_count=${#submitter_members[@]}
+submitter_count=${#submitter_queue_dirs[@]}
 # The job being ended (cancelled, or at its time limit): no lane takes another member; the
 # running ones are signalled by the scheduler and write their own status.
 trap 'submitter_stopping=1' TERM INT HUP
@@ -60,8 +60,8 @@ submitter_next() {
   read -r hint 2>/dev/null <"$submitter_hint"
   case $hint in '' | *[!0-9]*) ;; *) [ "$hint" -le "$submitter_index" ] || submitter_index=$hint ;; esac
   while [ "$submitter_index" -lt "$submitter_count" ]; do
-    submitter_dir=${submitter_members[submitter_index]}
-    submitter_param=${submitter_params[submitter_index]-}
+    submitter_dir=${submitter_queue_dirs[submitter_index]}
+    submitter_param=${submitter_queue_params[submitter_index]-}
     submitter_index=$((submitter_index + 1))
     if [ -n "$submitter_dir" ] && [ ! -e "$submitter_dir/status" ] &&
        submitter_claim "$submitter_dir"; then
@@ -79,7 +79,7 @@ submitter_next() {
 # went into the lane's file are removed a hundred at a time (a process each time, not each
 # member), and at the lane's end.
 submitter_lane() {
-  local failed=0 line litter=()
+  local submitter_lane_failed=0 submitter_line submitter_litter=()
   submitter_index=0
   export SUBMITTER_LANE_LOGS=/scratch/alice/submitter/.groups/g1"/lane.${submitter_job//\//_}.$$.$1"
   export SUBMITTER_LANE_WRAPPER="$SUBMITTER_LANE_LOGS.wrapper"
@@ -94,17 +94,17 @@ submitter_lane() {
       continue
     fi
     (cd -- "$submitter_dir" && submitter_member "$submitter_param") >"$SUBMITTER_LANE_WRAPPER.out" 2>"$SUBMITTER_LANE_WRAPPER.err"
-    line=
-    read -r line <"$submitter_dir/status" 2>/dev/null
-    case $line in *'"state": "completed"'*) ;; *) failed=1 ;; esac
-    case $line in
+    submitter_line=
+    read -r submitter_line <"$submitter_dir/status" 2>/dev/null
+    case $submitter_line in *'"state": "completed"'*) ;; *) submitter_lane_failed=1 ;; esac
+    case $submitter_line in
       *'"logs": ['*)
-        litter+=("$submitter_dir/stdout" "$submitter_dir/stderr" "$submitter_dir/command")
-        if [ "${#litter[@]}" -ge 300 ]; then rm -f -- "${litter[@]}"; litter=(); fi ;;
+        submitter_litter+=("$submitter_dir/stdout" "$submitter_dir/stderr" "$submitter_dir/command")
+        if [ "${#submitter_litter[@]}" -ge 300 ]; then rm -f -- "${submitter_litter[@]}"; submitter_litter=(); fi ;;
     esac
   done
-  if [ "${#litter[@]}" -gt 0 ]; then rm -f -- "${litter[@]}"; fi
-  return "$failed"
+  if [ "${#submitter_litter[@]}" -gt 0 ]; then rm -f -- "${submitter_litter[@]}"; fi
+  return "$submitter_lane_failed"
 }
 
 submitter_lanes=()

@@ -292,3 +292,25 @@ def test_logs_follow_of_a_pool_task_shows_its_lines_as_written_then_its_kept_log
     assert lines[1:3] == ["first 1", "second 1"] and lines[-1].endswith(": completed"), lines
     kept = cli("logs", "p-1", "-C", tmp_path)
     assert "first 1\nsecond 1\n" in kept.out, kept.out
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_task_run_in_its_wrappers_subshell_sees_none_of_its_lanes_variables(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """One lane runs four plain bash tasks one after another: each sees no argument and
+    none of the lane's own variables (what the last task's status said, the files it
+    left), as a new bash would not."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "1")
+    tasks = _tasks(
+        tmp_path,
+        "  - name: 'v-{{ i }}'\n    for_each: {i: [0, 1, 2, 3]}\n"
+        f"    env: {{TOP: '{tmp_path}'}}\n    resources: {{walltime: 60}}\n"
+        "    run: |\n"
+        '      echo "$# ${line-none} ${litter-none} ${failed-none} ${submitter_line-none}"'
+        ' > "$TOP/seen-{{ i }}"\n',
+    )
+    result = cli("apply", tasks)
+    assert result.code == 0, result.err
+    seen = {(tmp_path / f"seen-{i}").read_text() for i in range(4)}
+    assert seen == {"0 none none none none\n"}, seen
