@@ -52,12 +52,12 @@ def judge_ending(
     now: float,
 ) -> Seen:
     report = poll.tasks.get(tracked.id)
-    status = report.status if report else None
+    pool = pool_jobs(tracked.job_id)
+    status = _attempts_own(report.status if report else None, pool)
     if poll.status_only:
         return _by_status_file_only(tracked, status, now)
     scheduler = None
     if poll.scheduler is not None and batch is not None and tracked.job_id:
-        pool = pool_jobs(tracked.job_id)
         if pool is not None and not (status or {}).get("job_id"):
             scheduler = _pool_view(batch, poll.scheduler, pool)
             if scheduler is None:
@@ -82,6 +82,13 @@ def judge_ending(
     return Seen(
         verdict.state, verdict.reason, verdict.waiting_since, ending, gone and status is None
     )
+
+
+def _attempts_own(status: dict[str, Any] | None, pool: list[str] | None) -> dict[str, Any] | None:
+    """A pool member's status, unless a job outside its pool wrote it: a job of an earlier
+    attempt, whose node failed and then thawed, may still end what it had started."""
+    job = str((status or {}).get("job_id") or "")
+    return None if pool is not None and job and job not in pool else status
 
 
 def _ending(

@@ -1,7 +1,9 @@
 """2,000 pooled tasks on the docker SLURM cluster through what a user does to a long run: the
 client killed with -9 at two instants, one of the pool's jobs cancelled mid-way. Every task
 runs once, counted on the host, but those the cancelled job had taken and not finished: they
-are reported killed, and the next apply runs each of them once more."""
+are reported killed, and the next apply runs each of them once more. And a pool's nodes frozen
+past SLURM's patience: each task's retry runs it, whatever the first jobs' wrappers do on the
+thaw."""
 
 from __future__ import annotations
 
@@ -13,10 +15,17 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from submitter.schedulers.base import pool_jobs
-from tests.cluster.conftest import wait_until
+from submitter.schedulers.base import pool_jobs, scheduler_jobs
+from tests.cluster.conftest import docker, wait_until
 from tests.cluster.test_arrays import _states
-from tests.cluster.test_faults import _shared_dir, _tasks_file
+from tests.cluster.test_faults import (
+    _applying,
+    _attempts_starting,
+    _nodes_idle,
+    _shared_dir,
+    _started,
+    _tasks_file,
+)
 
 COUNT = 2000
 
@@ -102,3 +111,57 @@ def test_two_thousand_pooled_tasks_run_once_through_client_kills_and_a_cancelled
     print(
         f"{len(killed)} tasks of job {running[0]} killed; rerun in {time.monotonic() - started:.1f} s"
     )
+
+
+NODE_FAIL_COUNT = 6  # all running at once on the two 4-CPU nodes
+
+
+def test_the_first_jobs_ends_after_a_node_failure_are_not_taken_for_the_retrys(  # type: ignore[no-untyped-def]
+    cli, tmp_path: Path, cluster_hosts, cluster_secrets, cluster_container
+) -> None:
+    """Both compute nodes freeze under a pool's running tasks for longer than SLURM waits
+    for them (the cluster's SlurmdTimeout, 20 s): the pool's jobs end as node failures, and
+    each task is retried while the nodes are still frozen. On the thaw slurmd
+    ends the first jobs' wrappers, which stop their tasks: what they would write then is
+    not the retry's. Each task's retry runs it (a second run, counted on the host under the
+    retry's job) and completes; none is reported as the first job's end."""
+    shared = _shared_dir(cluster_secrets, "pool-node-fail")
+    task = {
+        "name": "n-{{ i }}",
+        "for_each": {"i": list(range(NODE_FAIL_COUNT))},
+        "outputs": ["out/{{ i }}.txt"],
+        "resources": {"cores": 1, "mem": "20M", "walltime": "00:01:00"},
+        "retries": 1,
+        "retry_delay": "1s",
+        "run": f'mkdir -p out; echo "$SLURM_JOB_ID" >> {shared}/runs/{{{{ i }}}}\n'
+        "sleep 25\necho {{ i }} > out/{{ i }}.txt\n",
+    }
+    tasks = _tasks_file(tmp_path, cluster_hosts["slurm"], [task])
+    login = cluster_container("slurm-login")
+    nodes = [cluster_container(f"slurm-{node}") for node in ("c1", "c2")]
+    with _applying(tmp_path, tasks) as client:
+        wait_until(lambda: _started(shared) == NODE_FAIL_COUNT, 120, "every task running")
+        try:
+            for node in nodes:
+                docker("pause", node)
+            # Frozen until every task's retry was submitted (its new pool waits for the nodes).
+            wait_until(
+                lambda: _attempts_starting(tmp_path) == 2 * NODE_FAIL_COUNT, 150, "the retries"
+            )
+        finally:
+            for node in nodes:
+                docker("unpause", node)
+            _nodes_idle(login, "after the thaw")
+        code, took = client.wait(300)
+    assert code == 0, client.stderr
+    states = _states(cli, tmp_path)
+    runs = {p.name: p.read_text().split() for p in (shared / "runs").iterdir()}
+    for i in range(NODE_FAIL_COUNT):
+        first, retry = states[f"n-{i}"]["attempts"]
+        assert (first["state"], first["cause"]) == ("failed", "node_fail"), first
+        assert retry["state"] == "completed", retry
+        assert len(runs[str(i)]) == 2, runs
+        assert runs[str(i)][0] in (pool_jobs(str(first["job_id"])) or []), (runs, first)
+        assert runs[str(i)][1] in scheduler_jobs(str(retry["job_id"])), (runs, retry)
+        assert (tmp_path / "out" / f"{i}.txt").read_text() == f"{i}\n"
+    print(f"{NODE_FAIL_COUNT} tasks failed with their nodes, retried and completed in {took:.1f} s")

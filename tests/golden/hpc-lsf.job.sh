@@ -105,6 +105,13 @@ submitter_now() {
 submitter_status() {
   local tmp="$SUBMITTER_TASK_DIR/.status.$submitter_pid"
   local state end reason line
+  # A pool member's job writes only over its own claim: a job whose node failed, then came
+  # back, finds its member cleared for a retry, or taken by the retry's job, and leaves it be.
+  if [ -n "${SUBMITTER_LANE_LOGS:-}" ]; then
+    line=
+    read -r line <"$SUBMITTER_TASK_DIR/status" 2>/dev/null
+    case $line in *"\"job_id\": $submitter_job_id,"*) ;; *) return 0 ;; esac
+  fi
   submitter_json state "$1"
   submitter_json end "$3"
   submitter_json reason "$4"

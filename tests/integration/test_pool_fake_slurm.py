@@ -314,3 +314,27 @@ def test_a_pool_task_run_in_its_wrappers_subshell_sees_none_of_its_lanes_variabl
     assert result.code == 0, result.err
     seen = {(tmp_path / f"seen-{i}").read_text() for i in range(4)}
     assert seen == {"0 none none none none\n"}, seen
+
+
+@pytest.mark.usefixtures("fake_slurm")
+def test_a_pool_job_whose_task_was_cleared_under_it_writes_no_end_there(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A job writes a task's status only over its own claim. Here the claim goes while the
+    task runs, as a retry's start clears it after the job's node failed: the job, back,
+    ends the task and writes nothing, and the task runs again in the next pool."""
+    monkeypatch.setenv("FAKE_SLURM_CPUS", "1")
+    tasks = _pool(tmp_path, 3, 60, "      sleep 1\n")
+    client = _client(tasks, tmp_path / "apply.log")
+    try:
+        _wait_for(lambda: (tmp_path / "runs").exists(), "the first task running")
+        (status,) = (tmp_path / "cluster-work").glob("*/status")
+        first = json.loads(status.read_text())
+        status.unlink()
+        assert client.wait(timeout=60) == 0, (tmp_path / "apply.log").read_text()
+    finally:
+        client.kill()
+    runs = _runs(tmp_path)
+    assert sorted(runs.values()) == [1, 1, 2], runs
+    ended = json.loads(status.read_text())
+    assert ended["state"] == "completed" and ended["job_id"] != first["job_id"], (first, ended)

@@ -72,6 +72,16 @@ def test_a_pool_member_a_job_took_is_judged_by_that_job() -> None:
     assert not lost.unstarted and lost.waiting_since == 100.0, "lost after the grace"
 
 
+def test_a_status_an_earlier_attempts_job_wrote_is_not_the_pool_members() -> None:
+    """A job of the attempt before (its node failed, then thawed) may still write the
+    member's status: neither its end nor its claim is this attempt's."""
+    for state in ("completed", "killed", "running"):
+        stale = {"state": state, "exit_code": 0, "job_id": "7", "end": "", "reason": ""}
+        waiting = _seen(stale, {"41": JobStatus(JobState.RUNNING, "R")})
+        assert (waiting.state, waiting.ending) == ("queued", None), state
+        assert _seen(stale, {}).unstarted, "no job of its pool left: it never ran under them"
+
+
 def _group(size: int, width: int, per_job: int, rounds: int) -> Group:
     """A pool of `size` one-core members (size_pool reads nothing else of them)."""
     member = SimpleNamespace(spec=SimpleNamespace(resources=SimpleNamespace(cores=1)))
