@@ -262,6 +262,10 @@ submitter_group() {
 _PURGE_GROUPS = files.fill(r"""
 submitter_purge_groups() {
   local group dir left
+  # a pool job's mark that it is over matters while the job may come back: a week at most
+  if [ -d "$1/@GROUPS@/@POOL_OVER@" ]; then
+    find "$1/@GROUPS@/@POOL_OVER@" -type f -mmin +10080 -delete 2>/dev/null
+  fi
   for group in "$1"/@GROUPS@/*/; do
     [ -f "$group/@MEMBERS@" ] || continue
     left=
@@ -412,11 +416,25 @@ class HostOps:
         return cls(kind, batch)
 
     # start -----------------------------------------------------------------------------
-    def start_script(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart] = ()) -> str:
+    def start_script(
+        self,
+        tasks: Sequence[Running],
+        arrays: Sequence[ArrayStart] = (),
+        over: Sequence[str] = (),
+    ) -> str:
         """Start every task's attempt, single or as members of job arrays; prints one START
         line per task. The whole script is one compound command: bash reads all of it before
-        running any, so a link cut while it is being sent starts nothing, never a part."""
-        return "{\n" + self._start_lines(tasks, arrays) + "}\n"
+        running any, so a link cut while it is being sent starts nothing, never a part.
+        First it leaves the `over` marks (task_layout.over_marker) of pool jobs whose
+        members may start again here."""
+        marks = ""
+        if over:
+            folders = sorted({posixpath.dirname(mark) for mark in over})
+            marks = f"mkdir -p -- {' '.join(map(q, folders))} && : " + " ".join(
+                f">{q(mark)}" for mark in sorted(over)
+            )
+            marks += "\n"
+        return "{\n" + marks + self._start_lines(tasks, arrays) + "}\n"
 
     def _start_lines(self, tasks: Sequence[Running], arrays: Sequence[ArrayStart]) -> str:
         if self.batch is None:

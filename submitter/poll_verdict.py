@@ -9,16 +9,18 @@ from typing import Any
 
 from submitter.hostops import PollResult
 from submitter.poll_timing import began
-from submitter.run_state import Ending, Tracked
+from submitter.run_state import Ending, HostRun, Tracked
 from submitter.schedulers.base import (
     BatchScheduler,
     JobState,
     JobStatus,
     is_packed,
+    is_pool,
     pool_jobs,
     pool_of,
 )
 from submitter.states import STATUS_FILE_FINAL, Cause, TaskState
+from submitter.task_layout import over_marker
 from submitter.verdict import (
     Verdict,
     ended_by_signal,
@@ -42,6 +44,9 @@ class Seen:
     unstarted: bool = False  # a pool member no job took, and none of its jobs is left to
     # a final status the scheduler may explain, read without asking it: judged when it is asked
     confirm: bool = False
+    # a pool member's attempt over without completing: its pool's jobs the queue has lost,
+    # which must take no member should they come back (pool_over)
+    over: tuple[str, ...] = ()
 
 
 def judge_ending(
@@ -61,7 +66,7 @@ def judge_ending(
         if pool is not None and not (status or {}).get("job_id"):
             scheduler = _pool_view(batch, poll.scheduler, pool)
             if scheduler is None:
-                return Seen(None, "", None, None, False, unstarted=True)
+                return Seen(None, "", None, None, False, unstarted=True, over=tuple(pool))
         else:
             job = str((status or {}).get("job_id") or "") if pool is not None else ""
             scheduler = batch.find_status(poll.scheduler, job or tracked.job_id)
@@ -79,8 +84,14 @@ def judge_ending(
     )
     gone = poll.scheduler is not None and (scheduler is None or not scheduler.state.active)
     ending = _ending(tracked, verdict, status, scheduler) if verdict.final else None
+    over = pool is not None and gone and ending is not None and ending.state != "completed"
     return Seen(
-        verdict.state, verdict.reason, verdict.waiting_since, ending, gone and status is None
+        verdict.state,
+        verdict.reason,
+        verdict.waiting_since,
+        ending,
+        gone and status is None,
+        over=(str((status or {}).get("job_id") or ""),) if over and status else (),
     )
 
 
@@ -118,6 +129,15 @@ def _by_status_file_only(tracked: Tracked, status: dict[str, Any] | None, now: f
         status, None, None, batch=True, now=now, waiting_since=None, current=tracked.state
     )
     return dataclasses.replace(unchanged, ending=_ending(tracked, verdict, status, None))
+
+
+def note_pool(run: HostRun, tracked: Tracked, status: dict[str, Any] | None, seen: Seen) -> None:
+    """What a poll of a pool member tells of its pool: a job took a member of it; jobs of it
+    are over (each marked on the host at the next start, before anything starts again)."""
+    pool = tracked.job_id or ""
+    if is_pool(pool) and (status or {}).get("job_id"):
+        run.pools_taken.add(pool_of(pool))
+    run.over_marks.update(over_marker(tracked.task_dir, job) for job in seen.over if job)
 
 
 def status_began(status: dict[str, Any] | None, known: float | None, now: float) -> float | None:

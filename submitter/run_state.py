@@ -129,6 +129,7 @@ class HostRun:
     free_cores: int | None = None  # what the scheduler last said is free (pools' size)
     pools_taken: set[str] = field(default_factory=set)  # pools a job took a member of
     spare_jobs: set[str] = field(default_factory=set)  # pool jobs cancelled: nothing to take
+    over_marks: set[str] = field(default_factory=set)  # pool jobs over, to mark (pool_over)
     retrying: list[tuple[float, Tracked]] = field(default_factory=list)  # (when, task)
     # queued tasks whose jobs cannot start, by reason, as the last poll saw them
     stuck: Counter[str] = field(default_factory=Counter)

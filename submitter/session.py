@@ -23,7 +23,7 @@ from submitter.host_link import HostLink
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
 from submitter.identity import SignatureCache, file_signature
 from submitter.paths import Transfer
-from submitter.poll_verdict import judge_ending, spare_pool_jobs, status_began
+from submitter.poll_verdict import judge_ending, note_pool, spare_pool_jobs, status_began
 from submitter.prepare import PreparedTask
 from submitter.run_context import RunContext
 from submitter.run_state import (
@@ -33,7 +33,7 @@ from submitter.run_state import (
     Tracked,
     default_max_running,
 )
-from submitter.schedulers.base import is_packed, is_pool, pool_of, scheduler_jobs
+from submitter.schedulers.base import is_packed, pool_of, scheduler_jobs
 from submitter.scratch import Scratch
 from submitter.states import ACTIVE, Cause, TaskState
 from submitter.store.db import Store
@@ -260,11 +260,9 @@ class HostSession(HostLink):
             if tracked.id not in self.run.active or tracked.id not in poll.tasks:
                 continue  # settled above, or started since: judged at the next poll
             status = poll.tasks[tracked.id].status
-            pool = tracked.job_id or ""
-            if is_pool(pool) and (status or {}).get("job_id"):
-                self.run.pools_taken.add(pool_of(pool))
             tracked.began = status_began(status, tracked.began, now)
             seen = judge_ending(tracked, poll, self.ops.batch, self.config.lost_after, now)
+            note_pool(self.run, tracked, status, seen)
             if seen.unstarted:
                 self._unstarted(tracked)
                 continue

@@ -306,7 +306,10 @@ def _submit(
     running = [t.as_running() for t in singles]
     if host.launch(running, starts):
         return  # answered as the launcher goes
-    result = host.connection().run_script(host.ops.start_script(running, starts))
+    over = sorted(host.run.over_marks)
+    result = host.connection().run_script(host.ops.start_script(running, starts, over))
+    if result.ok:
+        host.run.over_marks.difference_update(over)
     started_now = host.ops.parse_start(result.stdout)
     submissions = [([t], t.name) for t in singles] + [
         (members, _group_label(members, group)) for members, _, group in arrays

@@ -10,6 +10,7 @@ runs, is the task directory unless the host's path mapping says otherwise (`path
 
 from __future__ import annotations
 
+import posixpath
 import re
 from pathlib import Path
 
@@ -40,6 +41,10 @@ ATTEMPT = ".attempt-"  # + the attempt's token: the start's claim, then what the
 GROUPS = ".groups"
 MEMBERS = "members"
 POOL_HINT = "next"  # a pool's: the place after its last member taken (a hint, not the truth)
+# `<work_dir>/.groups/.over/<job>`: a pool job whose end the client took as final (a node
+# failure, say) while its members were to start again elsewhere. Should that job come back
+# and run on (its node thawed), its lanes take no member.
+POOL_OVER = ".over"
 # A pool's members leave no script of their own: they run in its one wrapper, each given its
 # line of the params file; their task files are one file too, a document each.
 POOL_WRAPPER = "wrapper.sh"
@@ -77,6 +82,7 @@ TEMPLATE_NAMES: dict[str, str | tuple[str, ...]] = {
     "cancel": CANCEL,
     "stopped": STOPPED,
     "wrapper_files": WRAPPER_FILES,
+    "pool_over": POOL_OVER,
 }
 
 # The step scripts' placeholders: @STATUS@, @JOB_OUT@, ... and @LEFTOVERS@ (a bash word list).
@@ -100,6 +106,12 @@ def fill(script: str) -> str:
         return _PLACEHOLDERS[match.group(1)]
 
     return _PLACEHOLDER.sub(name, script)
+
+
+def over_marker(task_dir: str, job: str) -> str:
+    """The mark, beside the task directory `task_dir`, that pool job `job` is over."""
+    work_dir = posixpath.dirname(task_dir)
+    return posixpath.join(work_dir, GROUPS, POOL_OVER, job.replace("/", "_"))
 
 
 def attempt_file(token: str) -> str:

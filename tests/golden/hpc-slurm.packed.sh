@@ -29,6 +29,10 @@ submitter_needs=7200
 submitter_deadline=$((SECONDS + 14400 - 60))
 submitter_job="${SLURM_JOB_ID:-}"
 submitter_hint=/scratch/alice/submitter/.groups/g1/next
+# This job's mark that it is over for the client (a node failure, say): no lane takes a
+# member once it is there. A job whose node failed and then came back runs on until the
+# scheduler ends it, while its members are started again elsewhere.
+submitter_over=/scratch/alice/submitter/.groups/.over/"${submitter_job//\//_}"
 submitter_stopping=
 mapfile -t submitter_queue_dirs </scratch/alice/submitter/.groups/g1/members
 mapfile -t submitter_queue_params <''
@@ -61,6 +65,8 @@ submitter_skip() {
 # lock) only skips what is surely taken; the claim is the truth.
 submitter_next() {
   local hint=
+  submitter_dir=
+  [ ! -e "$submitter_over" ] || return 0
   read -r hint 2>/dev/null <"$submitter_hint"
   case $hint in '' | *[!0-9]*) ;; *) [ "$hint" -le "$submitter_index" ] || submitter_index=$hint ;; esac
   while [ "$submitter_index" -lt "$submitter_count" ]; do

@@ -2,6 +2,10 @@ rm -rf -- /scratch/alice/submitter/t1 /scratch/alice/submitter/t2 /scratch/alice
 
 submitter_purge_groups() {
   local group dir left
+  # a pool job's mark that it is over matters while the job may come back: a week at most
+  if [ -d "$1/.groups/.over" ]; then
+    find "$1/.groups/.over" -type f -mmin +10080 -delete 2>/dev/null
+  fi
   for group in "$1"/.groups/*/; do
     [ -f "$group/members" ] || continue
     left=

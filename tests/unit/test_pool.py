@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from submitter.grouping import Group, Packing, size_pool, whole_pool_jobs
-from submitter.hostops import HostOps, PollResult, TaskReport
+from submitter.hostops import HostOps, PollResult, Running, TaskReport
 from submitter.poll_verdict import judge_ending
 from submitter.run_state import Tracked
 from submitter.schedulers.base import (
@@ -49,8 +49,9 @@ def test_a_pool_start_answers_each_member_with_all_the_pools_jobs() -> None:
     assert started["t1"].job_id == "pool:41..43/3"
 
 
-def _seen(status: dict[str, Any] | None, queue: dict[str, JobStatus]):  # type: ignore[no-untyped-def]
+def _seen(status: dict[str, Any] | None, queue: dict[str, JobStatus], since: float | None = None):  # type: ignore[no-untyped-def]
     tracked = Tracked("t", "t", "h", "/w/t", [], state="queued", job_id="pool:41..42/0")
+    tracked.waiting_since = since  # its end awaited since then
     poll = PollResult(queue, None, {"t": TaskReport(None, status)}, {})
     return judge_ending(tracked, poll, Slurm(), None, 100.0)
 
@@ -80,6 +81,27 @@ def test_a_status_an_earlier_attempts_job_wrote_is_not_the_pool_members() -> Non
         waiting = _seen(stale, {"41": JobStatus(JobState.RUNNING, "R")})
         assert (waiting.state, waiting.ending) == ("queued", None), state
         assert _seen(stale, {}).unstarted, "no job of its pool left: it never ran under them"
+
+
+def test_a_pool_member_over_without_completing_names_its_pools_jobs_the_queue_lost() -> None:
+    """Those jobs get their `over` mark at the next start: should one come back (its node
+    thawed), it takes no member that starts again elsewhere."""
+    assert _seen(None, {"41": JobStatus(JobState.NODE_FAIL, "NF")}).over == ("41", "42")
+    running = {"state": "running", "job_id": "42", "start": "2026-12-07T10:00:00Z", "end": ""}
+    lost = {"41": JobStatus(JobState.RUNNING, "R"), "42": JobStatus(JobState.NODE_FAIL, "NF")}
+    failed = _seen(running, lost, since=0.0)
+    assert failed.ending is not None and failed.over == ("42",), failed
+    done = {"state": "completed", "exit_code": 0, "job_id": "42", "end": "", "reason": ""}
+    assert _seen(done, {"42": JobStatus(JobState.DONE, "CD")}).over == (), "completed"
+    assert _seen(running, {"42": JobStatus(JobState.RUNNING, "R")}).over == (), "running on"
+
+
+def test_a_start_marks_the_pool_jobs_that_are_over_before_it_starts_anything() -> None:
+    script = HostOps("slurm", Slurm()).start_script(
+        [Running("t", "/w/t", "a1", None)], (), ["/w/.groups/.over/7", "/w/.groups/.over/8"]
+    )
+    marks = "mkdir -p -- /w/.groups/.over && : >/w/.groups/.over/7 >/w/.groups/.over/8\n"
+    assert marks in script and script.index(marks) < script.index("submitter_submit a1")
 
 
 def _group(size: int, width: int, per_job: int, rounds: int) -> Group:
