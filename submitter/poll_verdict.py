@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from submitter.schedulers.base import (
 from submitter.states import STATUS_FILE_FINAL, Cause, TaskState
 from submitter.task_layout import over_marker
 from submitter.verdict import (
+    CANNOT_START,
     Verdict,
     ended_by_signal,
     judge,
@@ -138,6 +140,17 @@ def note_pool(run: HostRun, tracked: Tracked, status: dict[str, Any] | None, see
     if is_pool(pool) and (status or {}).get("job_id"):
         run.pools_taken.add(pool_of(pool))
     run.over_marks.update(over_marker(tracked.task_dir, job) for job in seen.over if job)
+
+
+def stuck_reasons(watched: list[Tracked], endings: list[Ending]) -> Counter[str]:
+    """Why the watched tasks still queued cannot start, as the scheduler says, by reason
+    (those whose end this poll saw are no longer queued)."""
+    ended = {ending.tracked.id for ending in endings}
+    return Counter(
+        t.reason
+        for t in watched
+        if t.state == TaskState.QUEUED and t.reason.startswith(CANNOT_START) and t.id not in ended
+    )
 
 
 def status_began(status: dict[str, Any] | None, known: float | None, now: float) -> float | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,13 @@ from submitter.host_link import HostLink
 from submitter.hostops import ArrayStart, HostOps, PollResult, Resolution, Running
 from submitter.identity import SignatureCache, file_signature
 from submitter.paths import Transfer
-from submitter.poll_verdict import judge_ending, note_pool, spare_pool_jobs, status_began
+from submitter.poll_verdict import (
+    judge_ending,
+    note_pool,
+    spare_pool_jobs,
+    status_began,
+    stuck_reasons,
+)
 from submitter.prepare import PreparedTask
 from submitter.run_context import RunContext
 from submitter.run_state import (
@@ -42,7 +47,6 @@ from submitter.task_layout import (
     LOG_FILES,
     on_host,
 )
-from submitter.verdict import CANNOT_START
 
 RECONNECT_FOR = 600.0  # default of the host key reconnect_for
 IDLE_POOLS = 3  # pools in a row that took nothing: their tasks fail (a driver that fails)
@@ -279,11 +283,7 @@ class HostSession(HostLink):
                 self.ctx.move(tracked, seen.state, seen.reason, attempt=True, last_seen=now)
         if vanished:
             self.hooks.blocked_in_queue(polled.endings, vanished)
-        self.run.stuck = Counter(
-            t.reason
-            for t in watched
-            if t.state == TaskState.QUEUED and t.reason.startswith(CANNOT_START)
-        )
+        self.run.stuck = stuck_reasons(watched, polled.endings)
 
     # retrieve ------------------------------------------------------------------------------
     def retrieve(self, finished: list[Ending]) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from submitter.grouping import Group, Packing, size_pool, whole_pool_jobs
 from submitter.hostops import HostOps, PollResult, Running, TaskReport
-from submitter.poll_verdict import judge_ending
-from submitter.run_state import Tracked
+from submitter.poll_verdict import judge_ending, stuck_reasons
+from submitter.run_state import Ending, Tracked
 from submitter.schedulers.base import (
     JobState,
     JobStatus,
@@ -20,6 +20,7 @@ from submitter.schedulers.base import (
     scheduler_jobs,
 )
 from submitter.schedulers.slurm import Slurm
+from submitter.verdict import CANNOT_START
 
 
 @pytest.mark.parametrize(
@@ -141,3 +142,15 @@ def test_a_pool_job_a_member_names_is_not_spare_though_the_queue_said_it_waits()
     reports = {t: TaskReport(None, status) for t, status in statuses.items()}
     poll = PollResult({"41": JobStatus(JobState.RUNNING, "R"), "42": waiting}, None, reports, {})
     assert spare_pool_jobs(members, poll, Slurm()) == ["42"]
+
+
+def test_a_task_whose_end_the_poll_saw_is_no_longer_counted_as_unable_to_start() -> None:
+    """The progress line's `3 queued: cannot start: ...` was left from the last poll once
+    those tasks had run and ended in it."""
+    reason = f"{CANNOT_START}ReqNodeNotAvail"
+    waiting, ended = (
+        Tracked(name, name, "h", f"/w/{name}", [], state="queued", reason=reason)
+        for name in ("a", "b")
+    )
+    finished = Ending(ended, "completed", "", {})
+    assert stuck_reasons([waiting, ended], [finished]) == {reason: 1}
