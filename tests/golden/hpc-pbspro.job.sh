@@ -117,6 +117,12 @@ submitter_status() {
   line+=$submitter_logs_ref}
   if [ "$1" = running ]; then
     printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
+  elif [ "$1" = completed ] && [ -n "${SUBMITTER_LANE_LOGS:-}" ]; then
+    # A pool task's end is written in place too: the rename's process was a fifth of what a
+    # short task cost its lane. Its lane reads it after the wrapper's end; a poll asks the
+    # scheduler before it reads the status files, so a status it reads mid-write (empty or
+    # cut short: no JSON) is read while the job still runs, and read again at the next poll.
+    printf '%s\n' "$line" >"$SUBMITTER_TASK_DIR/status"
   elif [ "$1" = completed ]; then
     # The wrapper's last step, and its exit code is mv's, 0: mv takes the wrapper's process
     # rather than a fork of it (thousands of short tasks feel that fork).
