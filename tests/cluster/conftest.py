@@ -51,6 +51,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/cluster/" in str(item.fspath):
             item.add_marker(pytest.mark.cluster)
+            # Under pytest-xdist (`--dist loadgroup`) the cluster tests run one after another
+            # in one worker: that worker alone starts the clusters, and a test that freezes
+            # a node or restarts slurmctld has them to itself.
+            item.add_marker(pytest.mark.xdist_group("clusters"))
 
 
 @pytest.fixture(scope="session")
