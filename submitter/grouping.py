@@ -232,6 +232,7 @@ def group_driver(group: Group, scratch: Path) -> tuple[Transfer, list[Transfer]]
         files.on_host(directory, files.POOL_HINT),
         files.on_host(directory, files.POOL_PARAMS),
         files.on_host(directory, files.POOL_WRAPPER),
+        files.over_dir(first.task_dir),
     )
     extras: list[Transfer] = []
     if group.packing is None:

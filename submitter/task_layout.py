@@ -82,7 +82,6 @@ TEMPLATE_NAMES: dict[str, str | tuple[str, ...]] = {
     "cancel": CANCEL,
     "stopped": STOPPED,
     "wrapper_files": WRAPPER_FILES,
-    "pool_over": POOL_OVER,
 }
 
 # The step scripts' placeholders: @STATUS@, @JOB_OUT@, ... and @LEFTOVERS@ (a bash word list).
@@ -91,6 +90,7 @@ _PLACEHOLDERS = {
     "ATTEMPT": ATTEMPT,
     "GROUPS": GROUPS,
     "MEMBERS": MEMBERS,
+    "POOL_OVER": POOL_OVER,
     "LEFTOVERS": " ".join(LEFTOVERS),
 }
 _PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
@@ -108,10 +108,15 @@ def fill(script: str) -> str:
     return _PLACEHOLDER.sub(name, script)
 
 
+def over_dir(task_dir: str) -> str:
+    """Where the marks of pool jobs that are over go, for the task directory `task_dir`."""
+    return posixpath.join(posixpath.dirname(task_dir), GROUPS, POOL_OVER)
+
+
 def over_marker(task_dir: str, job: str) -> str:
-    """The mark, beside the task directory `task_dir`, that pool job `job` is over."""
-    work_dir = posixpath.dirname(task_dir)
-    return posixpath.join(work_dir, GROUPS, POOL_OVER, job.replace("/", "_"))
+    """The mark, beside the task directory `task_dir`, that pool job `job` is over (the
+    pool driver names it the same way: `/` in a job id as `_`)."""
+    return posixpath.join(over_dir(task_dir), job.replace("/", "_"))
 
 
 def attempt_file(token: str) -> str:

@@ -86,6 +86,7 @@ class ArrayGroup:
     hint: str = ""  # pool jobs: the file its lanes share the place of the last claim in
     params: str = ""  # pool jobs: each member's own values for the wrapper, a line each
     wrapper: str = ""  # pool jobs: the one task wrapper its members run in
+    over_dir: str = ""  # pool jobs: where a mark that a job is over appears (task_layout)
 
 
 def has_array_template(chain: Sequence[Pack]) -> bool:
@@ -126,6 +127,7 @@ def _group_context(spec: JobSpec, chain: Sequence[Pack], group: ArrayGroup) -> d
         "hint": group.hint,
         "params": group.params,
         "wrapper": group.wrapper,
+        "over_dir": group.over_dir,
     }
     return context
 

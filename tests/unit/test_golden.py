@@ -23,6 +23,7 @@ from submitter.render.compile import (
     render_array,
     render_packed,
 )
+from submitter.task_layout import over_dir
 from tests.conftest import matches_golden
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -49,7 +50,15 @@ def golden_files(task: PreparedTask) -> dict[str, str]:
         files["array.sh"] = render_array(task.spec, chain, group)
     if has_packed_template(chain):
         group = ArrayGroup(
-            "g1", "align+2", 3, directory, f"{directory}/members", 2, 60, f"{directory}/next"
+            "g1",
+            "align+2",
+            3,
+            directory,
+            f"{directory}/members",
+            2,
+            60,
+            f"{directory}/next",
+            over_dir=over_dir(task.task_dir),
         )
         job = task.spec.resources.model_copy(
             update={"cores": 8, "mem": 16 * 1024**3, "walltime": 4 * 3600}
